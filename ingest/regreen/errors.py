@@ -1,0 +1,112 @@
+"""Every error regreen reports to a user derives from RegreenError.
+
+Each subclass keeps the inputs that caused it and builds one message, in Chinese then English, that
+says what is wrong and how to fix it. The CLI prints that message on one line and exits with
+`exit_code`; tracebacks are for bugs, not for bad input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Exit codes shared by every command (documented in the README).
+EXIT_OK = 0
+EXIT_CHECKS_FAILED = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 75
+
+
+class RegreenError(Exception):
+    """Root of every error regreen reports to a user."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message_zh: str, message_en: str) -> None:
+        self.message_zh = message_zh
+        self.message_en = message_en
+        super().__init__(f"{message_zh} / {message_en}")
+
+
+class NoticeNotFoundError(RegreenError):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"找不到方案文件 {path}，请检查路径",
+            f"plan notice {path} does not exist; check the path",
+        )
+
+
+class NoticeUnreadableError(RegreenError):
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"无法读取方案文件 {path}：{reason}；请提供 UTF-8 文本（.txt）或 Word 文档（.docx）",
+            f"cannot read plan notice {path}: {reason}; give a UTF-8 text (.txt) or Word (.docx) file",
+        )
+
+
+class NoPlanTableError(RegreenError):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"方案文件 {path} 中没有找到年度计划表（含“序号、项目名称、涉及图斑、面积”表头）",
+            f"plan notice {path} has no yearly plan table (a header with 序号, 项目名称, 涉及图斑, 面积)",
+        )
+
+
+class PlanTableMismatchError(RegreenError):
+    """A yearly table's 合计 row disagrees with its rows, or its rows are not numbered 1..n."""
+
+    def __init__(self, path: Path, plan_year: int, table: str, measure: str, declared: str, counted: str) -> None:
+        self.path = path
+        self.plan_year = plan_year
+        self.table = table
+        self.measure = measure
+        self.declared = declared
+        self.counted = counted
+        super().__init__(
+            f"{path}：{plan_year} 年度计划表（{table}）的{measure}不一致：合计行为 {declared}，"
+            f"各行相加为 {counted}；请核对是否漏行或合计有误，本次未生成新数据",
+            f"{path}: the {plan_year} plan table ({table}) disagrees on {measure}: its 合计 row says "
+            f"{declared}, its rows add up to {counted}; check for a lost row or a wrong total. Nothing was built",
+        )
+
+
+class ChecksFailedError(RegreenError):
+    """At least one error-level check failed; the last good warehouse stays in place."""
+
+    exit_code = EXIT_CHECKS_FAILED
+
+    def __init__(self, failed: list[str]) -> None:
+        self.failed = failed
+        listed = "; ".join(failed[:5]) + ("; …" if len(failed) > 5 else "")
+        super().__init__(
+            f"{len(failed)} 项错误级检查未通过，未发布新仓库（上次成功的仓库保留）：{listed}",
+            f"{len(failed)} error-level check(s) failed, nothing was published (the last good warehouse stays): "
+            f"{listed}",
+        )
+
+
+class DbtBuildError(RegreenError):
+    """dbt itself failed (a model did not build, or a dbt test at error severity failed)."""
+
+    exit_code = EXIT_CHECKS_FAILED
+
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = failures
+        listed = "; ".join(failures[:5]) + ("; …" if len(failures) > 5 else "")
+        super().__init__(
+            f"dbt 构建失败，未发布新仓库：{listed}",
+            f"dbt build failed, nothing was published: {listed}",
+        )
+
+
+class DataDirError(RegreenError):
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"数据目录 {path} 不可用：{reason}",
+            f"data directory {path} cannot be used: {reason}",
+        )

@@ -1,0 +1,58 @@
+"""Where things are: the project's own files and the layout of a data directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# ingest/regreen/project.py -> the repository root, which holds dbt_project.yml, models/, seeds/, expectations/.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+BUNDLED_NOTICE = Path(__file__).resolve().parent / "data" / "quantai-guanban-2023-36.txt"
+SEEDS_DIR = PROJECT_ROOT / "seeds"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+DEFAULT_DATA_DIR = PROJECT_ROOT / "warehouse"
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """The files of one regreen installation, all under one folder (default `warehouse/`)."""
+
+    root: Path
+
+    @property
+    def warehouse(self) -> Path:
+        """The published warehouse that analysts and BI tools open (read-only)."""
+        return self.root / "regreen.duckdb"
+
+    @property
+    def landing(self) -> Path:
+        """The raw landing zone: every received file's rows, personal data included. Never published."""
+        return self.root / "landing.duckdb"
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def archive(self) -> Path:
+        """Every received file, byte for byte, named by its sha256."""
+        return self.root / "archive"
+
+    @property
+    def quarantine(self) -> Path:
+        """Rejected files, each with its error report beside it."""
+        return self.root / "quarantine"
+
+    @property
+    def work(self) -> Path:
+        """Builds in progress; a build is moved into place only after its checks pass."""
+        return self.root / "work"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def ensure(self) -> DataDir:
+        for folder in (self.root, self.inbox, self.archive, self.quarantine, self.work, self.logs):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self

@@ -1,0 +1,1 @@
+"""The townships' monthly progress submissions: reference, reading, validation, template, ingest, sample."""

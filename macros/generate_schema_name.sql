@@ -1,0 +1,4 @@
+{#- Schemas are named plainly (staging, marts, …) rather than dbt's default <target>_<custom>. -#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- if custom_schema_name is none -%}{{ target.schema }}{%- else -%}{{ custom_schema_name | trim }}{%- endif -%}
+{%- endmacro %}
