@@ -47,7 +47,9 @@ def _month(text: str) -> date:
         year, month = text.split("-")
         return date(int(year), int(month), 1)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"月份格式应为 YYYY-MM / month must be YYYY-MM, got {text!r}") from exc
+        raise argparse.ArgumentTypeError(
+            f"月份格式应为 YYYY-MM / month must be YYYY-MM, got {text!r}"
+        ) from exc
 
 
 # --- handlers -----------------------------------------------------------------------------------
@@ -186,7 +188,9 @@ def make_parser() -> argparse.ArgumentParser:
     )
     template.add_argument("--township", required=True, help="乡镇 / township, e.g. 张坂镇")
     template.add_argument("--month", required=True, type=_month, help="填报月份 / report month, YYYY-MM")
-    template.add_argument("--output", type=Path, help="where to write (default: <township>-<month>-月度进展.xlsx)")
+    template.add_argument(
+        "--output", type=Path, help="where to write (default: <township>-<month>-月度进展.xlsx)"
+    )
     _notice_arg(template)
 
     check = _command(
@@ -220,7 +224,9 @@ def make_parser() -> argparse.ArgumentParser:
         "regreen sample --data-dir warehouse/ --seed 7",
     )
     _data_dir_arg(sample)
-    sample.add_argument("--seed", type=int, default=2023, help="random seed; the same seed writes the same files")
+    sample.add_argument(
+        "--seed", type=int, default=2023, help="random seed; the same seed writes the same files"
+    )
     _notice_arg(sample)
 
     return parser

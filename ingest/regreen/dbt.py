@@ -1,0 +1,101 @@
+"""Run dbt on a working database, in a child process, and read back what it did.
+
+dbt runs in its own process because dbt-duckdb keeps its database file open for the life of the process
+that ran it; the build must be able to close, checkpoint and rename the file afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from regreen.errors import DbtBuildError
+from regreen.log import logger
+from regreen.project import PROJECT_ROOT
+
+
+@dataclass(frozen=True)
+class DbtNodeResult:
+    unique_id: str
+    resource_type: str  # model | seed | test
+    name: str
+    status: str  # success | pass | warn | fail | error | skipped
+    severity: str | None  # tests only: error | warn
+    failures: int | None  # tests only: rows that failed the test
+    message: str | None
+
+
+@dataclass(frozen=True)
+class DbtRun:
+    returncode: int
+    nodes: tuple[DbtNodeResult, ...]
+
+    @property
+    def relations_built(self) -> int:
+        return sum(1 for n in self.nodes if n.resource_type in {"model", "seed"} and n.status == "success")
+
+    @property
+    def broken(self) -> list[str]:
+        """Models and seeds that did not build (tests that failed are checks, reported elsewhere)."""
+        return [
+            f"{n.name}: {n.message or n.status}"
+            for n in self.nodes
+            if n.resource_type in {"model", "seed"} and n.status == "error"
+        ]
+
+
+def dbt_build(database: Path, work_dir: Path) -> DbtRun:
+    """Seed, run and test every dbt node against `database`; artifacts and logs go under `work_dir`."""
+    target = work_dir / "dbt-target"
+    env = {
+        **os.environ,
+        "REGREEN_DB_PATH": str(database),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_TARGET_PATH": str(target),
+        "DBT_LOG_PATH": str(work_dir / "dbt-logs"),
+    }
+    command = [
+        str(Path(sys.executable).with_name("dbt")),
+        "build",
+        "--project-dir",
+        str(PROJECT_ROOT),
+        "--profiles-dir",
+        str(PROJECT_ROOT),
+        "--no-use-colors",
+    ]
+    logger.info("dbt build on %s", database)
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    results_file = target / "run_results.json"
+    if not results_file.exists():
+        tail = (completed.stdout + completed.stderr).strip().splitlines()[-5:]
+        raise DbtBuildError(tail or [f"dbt exited {completed.returncode}"])
+    run = DbtRun(completed.returncode, _read_results(results_file, target / "manifest.json"))
+    if run.broken:
+        raise DbtBuildError(run.broken)
+    return run
+
+
+def _read_results(results_file: Path, manifest_file: Path) -> tuple[DbtNodeResult, ...]:
+    nodes = json.loads(manifest_file.read_text(encoding="utf-8"))["nodes"]
+    results = []
+    for result in json.loads(results_file.read_text(encoding="utf-8"))["results"]:
+        node = nodes.get(result["unique_id"], {})
+        resource_type = node.get("resource_type", result["unique_id"].split(".")[0])
+        results.append(
+            DbtNodeResult(
+                unique_id=result["unique_id"],
+                resource_type=resource_type,
+                name=node.get("name", result["unique_id"]),
+                status=result["status"],
+                severity=(node.get("config") or {}).get("severity", "error").lower()
+                if resource_type == "test"
+                else None,
+                failures=result.get("failures"),
+                message=result.get("message"),
+            )
+        )
+    return tuple(results)
