@@ -32,7 +32,9 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_cli_has_the_commands_users_are_told_about() -> None:
-    assert {("build",), ("plan", "show"), ("check",), ("ingest",), ("sample",), ("template",)} <= set(COMMANDS)
+    assert {("build",), ("plan", "show"), ("check",), ("ingest",), ("sample",), ("template",)} <= set(
+        COMMANDS
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)

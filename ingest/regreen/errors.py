@@ -58,20 +58,23 @@ class NoPlanTableError(RegreenError):
 class PlanTableMismatchError(RegreenError):
     """A yearly table's 合计 row disagrees with its rows, or its rows are not numbered 1..n."""
 
-    def __init__(
-        self, path: Path, plan_year: int, table: str, measure: str, declared: str, counted: str
-    ) -> None:
+    def __init__(self, path: Path, plan_year: int, table: str, measure: str, declared: str, counted: str) -> None:
         self.path = path
         self.plan_year = plan_year
         self.table = table
         self.measure = measure
         self.declared = declared
         self.counted = counted
+        if measure == "序号":
+            found_zh = f"序号应为 {declared}，实际为 {counted}"
+            found_en = f"its rows should be numbered {declared} but are {counted}"
+        else:
+            found_zh = f"{measure}不一致：合计行为 {declared}，各行相加为 {counted}"
+            found_en = f"its 合计 row says {measure} {declared}, its rows add up to {counted}"
         super().__init__(
-            f"{path}：{plan_year} 年度计划表（{table}）的{measure}不一致：合计行为 {declared}，"
-            f"各行相加为 {counted}；请核对是否漏行或合计有误，本次未生成新数据",
-            f"{path}: the {plan_year} plan table ({table}) disagrees on {measure}: its 合计 row says "
-            f"{declared}, its rows add up to {counted}; check for a lost row or a wrong total. Nothing was built",
+            f"{path}：{plan_year} 年度计划表（{table}）{found_zh}；请核对是否漏行或合计有误，本次未生成新数据",
+            f"{path}: in the {plan_year} plan table ({table}) {found_en}; "
+            "check for a lost row or a wrong total. Nothing was built",
         )
 
 

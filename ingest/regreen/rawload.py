@@ -46,7 +46,15 @@ def load_plan(con: duckdb.DuckDBPyConnection, plan: Plan, run_id: str) -> int:
     doc = plan.document
     con.execute(
         "insert into raw.plan_documents values (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
-        [doc.sha256, doc.document_number, doc.title, doc.issued_on, doc.source_path, doc.source_format, run_id],
+        [
+            doc.sha256,
+            doc.document_number,
+            doc.title,
+            doc.issued_on,
+            doc.source_path,
+            doc.source_format,
+            run_id,
+        ],
     )
     con.executemany(
         "insert into raw.plan_projects values (?, ?, ?, ?, ?, ?, ?)",

@@ -1,0 +1,404 @@
+"""The notice parser reads the bundled text, PDF-extracted text and a Word file alike; it refuses bad input.
+
+The PDF-extracted text and the .docx are written by these tests from the bundled notice, so all three forms
+carry the same notice; each must give exactly the same projects and declared totals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import astuple
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import docx
+import pytest
+
+from regreen.cli import main
+from regreen.errors import (
+    NoPlanTableError,
+    NoticeNotFoundError,
+    NoticeUnreadableError,
+    PlanTableMismatchError,
+)
+from regreen.plan import NoticeLayoutError, Plan, PlanCellError, parse_notice
+from regreen.project import BUNDLED_NOTICE
+
+BUNDLED_TEXT = BUNDLED_NOTICE.read_text(encoding="utf-8")
+
+PROJECTS = [
+    (2023, 1, "百崎乡莲埭村废弃矿山生态治理项目", 13, 139),
+    (2023, 2, "东园镇阳光、琅山村废弃矿山生态治理项目", 12, 80),
+    (2023, 3, "洛阳镇陈坝、陈埭头村废弃矿山生态治理项目", 14, 144),
+    (2023, 4, "张坂镇崧山村一分区废弃矿山生态治理项目", 12, 280),
+    (2023, 5, "张坂镇苏坑村废弃矿山生态治理项目", 21, 350),
+    (2024, 1, "百崎莲埭、下埭村废弃矿山生态治理项目", 9, 153),
+    (2024, 2, "洛阳镇上曾、群山村废弃矿山生态治理项目", 20, 161),
+    (2024, 3, "洛阳镇上田、下曾村废弃矿山生态治理项目", 9, 139),
+    (2024, 4, "张坂镇前见、后见村废弃矿山生态治理项目", 1, 526),
+    (2024, 5, "张坂镇后见、前头村废弃矿山生态治理项目", 2, 165),
+    (2024, 6, "张坂镇塘园村废弃矿山生态治理项目", 12, 584),
+    (2025, 1, "张坂镇菘山村二分区废弃矿山生态治理项目", 28, 266),
+    (2025, 2, "张坂玉田、玉园、玉塘村废弃矿山生态治理项目", 19, 107),
+    (2025, 3, "东园镇群青、锦丰村废弃矿山生态治理项目", 10, 32),
+]
+
+# (plan_year, source, township, measure, value), in the order the notice gives them.
+DECLARED_TOTALS = [
+    (None, "task", None, "task_area_mu", 3000),
+    (2023, "sentence", None, "township_count", 4),
+    (2023, "sentence", None, "projects_per_township", 1),
+    (2023, "sentence", None, "projects", 5),
+    (2023, "sentence", None, "patches", 72),
+    (2023, "sentence", None, "area_mu", 993),
+    (2023, "total_row", None, "patches", 72),
+    (2023, "total_row", None, "area_mu", 993),
+    (2024, "sentence", "百崎乡", "township_projects", 1),
+    (2024, "sentence", "洛阳镇", "township_projects", 2),
+    (2024, "sentence", "张坂镇", "township_projects", 3),
+    (2024, "sentence", None, "projects", 6),
+    (2024, "sentence", None, "patches", 53),
+    (2024, "sentence", None, "area_mu", 1728),
+    (2024, "total_row", None, "patches", 53),
+    (2024, "total_row", None, "area_mu", 1728),
+    (2025, "sentence", "张坂镇", "township_projects", 2),
+    (2025, "sentence", "东园镇", "township_projects", 1),
+    (2025, "sentence", None, "projects", 3),
+    (2025, "sentence", None, "patches", 57),
+    (2025, "sentence", None, "area_mu", 405),
+    (2025, "total_row", None, "patches", 57),
+    (2025, "total_row", None, "area_mu", 405),
+]
+
+
+def _projects(plan: Plan) -> list[tuple]:
+    return [(p.plan_year, p.seq, p.name, p.patches, p.area_mu) for p in plan.projects]
+
+
+def _totals(plan: Plan) -> list[tuple]:
+    return [(t.plan_year, t.source, t.township, t.measure, t.value) for t in plan.declared_totals]
+
+
+# --- writing the notice in its other forms -------------------------------------------------------------
+
+
+def _blocks(text: str) -> list[str | list[list[str]]]:
+    """The notice as paragraphs (str) and tables (rows of cells); a blank line inside a table is dropped."""
+    blocks: list[str | list[list[str]]] = []
+    for line in text.splitlines():
+        if "\t" in line:
+            if not blocks or isinstance(blocks[-1], str):
+                blocks.append([])
+            blocks[-1].append(line.split("\t"))
+        elif line.strip():
+            blocks.append(line)
+    return blocks
+
+
+def _wrap(paragraph: str, width: int) -> list[str]:
+    """Break a paragraph every `width` characters as a PDF line does, never inside a number."""
+    lines = [""]
+    for token in re.findall(r"[0-9A-Za-z.]+|.", paragraph):
+        if len(lines[-1]) + len(token) > width:
+            lines.append("")
+        lines[-1] += token
+    return [line.strip() for line in lines]
+
+
+NAME_WIDTH = 14  # characters of a project name that fit on one line of the PDF's table
+
+
+def _layout_row(cells: list[str]) -> list[str]:
+    seq, name, patches, area = cells
+    if seq == "合计":
+        return [f"  合  计{' ' * (2 * NAME_WIDTH + 6)}{patches:>6}    {area:>6}"]
+    first, rest = name[:NAME_WIDTH], name[NAME_WIDTH:]
+    row = f"  {seq:>2}    {first}{' ' * (2 * (NAME_WIDTH - len(first)) + 4)}{patches:>6}    {area:>6}"
+    return [row, f"        {rest}"] if rest else [row]
+
+
+def _pdf_text(text: str) -> str:
+    """The notice as `pdftotext -layout` prints it: indented, wrapped, columns aligned by spaces, footers."""
+    text = text.replace("共 5 个治理项目", "共５个治理项目")
+    lines: list[str] = []
+    for block in _blocks(text):
+        if isinstance(block, str):
+            lines.extend(f"    {part}" for part in _wrap(block, 30))
+        else:
+            header, *rows = block
+            lines.append("  " + "    ".join(header))
+            lines.extend(line for row in rows for line in _layout_row(row))
+        lines.append("")
+    # Page footers land anywhere, also between two rows of the 2024 table.
+    footers = {"（一）2023 年度计划": "— 1 —", "张坂镇后见、前头村": "— 2 —", "四、保障措施": "— 3 —"}
+    for before, footer in footers.items():
+        at = next(i for i, line in enumerate(lines) if before in line)
+        lines[at:at] = ["", f"                         {footer}", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _write_docx(text: str, path: Path) -> Path:
+    """The notice as a Word file: paragraphs, real tables, 合计 in a cell merged across 序号 and 项目名称."""
+    document = docx.Document()
+    for block in _blocks(text):
+        if isinstance(block, str):
+            document.add_paragraph(block)
+            continue
+        table = document.add_table(rows=len(block), cols=4)
+        for row, cells in zip(table.rows, block, strict=True):
+            if cells[0] == "合计":
+                row.cells[0].merge(row.cells[1]).text = "合 计"
+                grid = row.cells
+                assert grid[0] is grid[1]  # python-docx now sees one cell spanning both columns
+                grid[2].text, grid[3].text = cells[2], cells[3]
+            else:
+                for cell, value in zip(row.cells, cells, strict=True):
+                    cell.text = value
+    document.save(path)
+    return path
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- the three forms ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bundled() -> Plan:
+    return parse_notice(BUNDLED_NOTICE)
+
+
+def test_bundled_text_gives_the_14_projects(bundled: Plan) -> None:
+    assert _projects(bundled) == PROJECTS
+    assert [p.source_ref for p in bundled.projects] == [
+        f"line {n}" for n in [40, 41, 42, 43, 44, 52, 53, 54, 55, 57, 58, 66, 67, 68]
+    ]
+    assert sum(p.patches for p in bundled.projects) == 182
+    assert sum(p.area_mu for p in bundled.projects) == Decimal(3126)
+
+
+def test_bundled_text_gives_the_declared_totals(bundled: Plan) -> None:
+    assert _totals(bundled) == DECLARED_TOTALS
+    refs = {(t.plan_year, t.source): t.source_ref for t in bundled.declared_totals}
+    assert refs == {
+        (None, "task"): "line 27",
+        (2023, "sentence"): "line 37",
+        (2023, "total_row"): "line 45",
+        (2024, "sentence"): "line 49",
+        (2024, "total_row"): "line 59",
+        (2025, "sentence"): "line 63",
+        (2025, "total_row"): "line 69",
+    }
+
+
+def test_bundled_text_gives_the_document(bundled: Plan) -> None:
+    doc = bundled.document
+    assert doc.document_number == "泉台管办〔2023〕36号"
+    assert doc.title == "泉州台商投资区管理委员会办公室关于印发全区废弃矿山生态修复三年行动方案的通知"
+    assert doc.issued_on == date(2023, 5, 5)
+    assert doc.sha256 == hashlib.sha256(BUNDLED_NOTICE.read_bytes()).hexdigest()
+    assert doc.source_path == str(BUNDLED_NOTICE)
+    assert doc.source_format == "txt"
+
+
+def _assert_same_notice(plan: Plan, bundled: Plan) -> None:
+    """Every field but where it was found (source_ref, path, format, sha256)."""
+    assert [astuple(p)[:-1] for p in plan.projects] == [astuple(p)[:-1] for p in bundled.projects]
+    assert [astuple(t)[:-1] for t in plan.declared_totals] == [
+        astuple(t)[:-1] for t in bundled.declared_totals
+    ]
+    for field in ("document_number", "title", "issued_on"):
+        assert getattr(plan.document, field) == getattr(bundled.document, field)
+
+
+def test_pdf_extracted_text_gives_the_same_notice(tmp_path: Path, bundled: Plan) -> None:
+    text = _pdf_text(BUNDLED_TEXT)
+    # The test's own PDF form must really have what pdftotext produces, or the comparison proves nothing.
+    assert "\t" not in text
+    assert "合  计" in text and "共５个治理项目" in text
+    assert "张坂玉田、玉园、玉塘村废弃矿山生态治理项目" not in text  # wrapped onto two lines
+    assert "张坂镇 3 个治理项目，共 6 个治理项目" not in text  # a sentence wrapped too
+    lines = text.splitlines()
+    inside_2024 = lines.index("                         — 2 —")
+    assert "张坂镇前见、后见村废弃矿" in lines[inside_2024 - 3] and "张坂镇后见" in lines[inside_2024 + 2]
+    path = _write(tmp_path / "notice-from-pdf.txt", text)
+
+    plan = parse_notice(path)
+
+    _assert_same_notice(plan, bundled)
+    assert plan.document.source_format == "pdf_text"
+    assert plan.document.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_word_document_gives_the_same_notice(tmp_path: Path, bundled: Plan) -> None:
+    path = _write_docx(BUNDLED_TEXT, tmp_path / "notice.docx")
+
+    plan = parse_notice(path)
+
+    _assert_same_notice(plan, bundled)
+    assert plan.document.source_format == "docx"
+    assert plan.projects[0].source_ref == "table 1 row 2"
+    assert [t.source_ref for t in plan.declared_totals if t.source == "total_row"][:2] == [
+        "table 1 row 7"
+    ] * 2
+
+
+def test_json_is_json_safe(bundled: Plan) -> None:
+    data = bundled.to_json_dict()
+    assert data["document"]["issued_on"] == "2023-05-05"
+    assert data["projects"][0] == {
+        "plan_year": 2023,
+        "seq": 1,
+        "name": "百崎乡莲埭村废弃矿山生态治理项目",
+        "patches": 13,
+        "area_mu": 139,
+    }
+    assert data["declared_totals"][0] == {
+        "plan_year": None,
+        "source": "task",
+        "township": None,
+        "measure": "task_area_mu",
+        "value": 3000,
+        "source_ref": "line 27",
+    }
+
+
+def test_render_shows_every_project_and_the_sums(bundled: Plan) -> None:
+    text = bundled.render()
+    assert "项目名称" in text and "申报合计" in text
+    for _, _, name, _, _ in PROJECTS:
+        assert name in text
+    assert re.search(r"合计\s+14 个项目\s+182\s+3126", text)
+
+
+# --- bad input ----------------------------------------------------------------------------------------
+
+
+def _without_line(text: str, start: str) -> str:
+    lines = text.splitlines(keepends=True)
+    (dropped,) = [line for line in lines if line.startswith(start)]
+    return "".join(line for line in lines if line is not dropped)
+
+
+def _edited(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1
+    return text.replace(old, new)
+
+
+BAD_TEXTS = {
+    # a lost row shows as a 合计 mismatch: 72 - 14 = 58 patches
+    "lost-row": (
+        _without_line(BUNDLED_TEXT, "3\t洛阳镇陈坝"),
+        PlanTableMismatchError,
+        ["2023", "line 39", "图斑", "72", "58"],
+    ),
+    "wrong-total": (
+        _edited(BUNDLED_TEXT, "合计\t\t53\t1728", "合计\t\t53\t1828"),
+        PlanTableMismatchError,
+        ["2024", "line 51", "面积", "1828", "1728"],
+    ),
+    "numbering-gap": (
+        _edited(BUNDLED_TEXT, "3\t东园镇群青", "4\t东园镇群青"),
+        PlanTableMismatchError,
+        ["2025", "line 65", "序号", "1..3", "1,2,4"],
+    ),
+    "no-total-row": (
+        _without_line(BUNDLED_TEXT, "合计\t\t57"),
+        NoticeLayoutError,
+        ["2025", "合计", "line 65"],
+    ),
+    "word-for-a-number": (
+        _edited(BUNDLED_TEXT, "13\t139", "十三\t139"),
+        PlanCellError,
+        ["line 40", "涉及图斑", "十三"],
+    ),
+    "no-document-number": (_without_line(BUNDLED_TEXT, "泉台管办"), NoticeLayoutError, ["文号"]),
+    "no-year-heading": (
+        _without_line(BUNDLED_TEXT, "（一）2023"),
+        NoticeLayoutError,
+        ["line 38", "年度标题"],
+    ),
+    "no-table": (
+        "".join(line for line in BUNDLED_TEXT.splitlines(True) if "\t" not in line),
+        NoPlanTableError,
+        [],
+    ),
+    "lost-row-in-pdf-text": (
+        _pdf_text(_without_line(BUNDLED_TEXT, "2\t洛阳镇上曾")),
+        PlanTableMismatchError,
+        ["2024", "图斑", "53", "33"],
+    ),
+}
+
+
+def _assert_cli_refuses(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["plan", "show", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("regreen: ")
+
+
+@pytest.mark.parametrize("case", BAD_TEXTS)
+def test_bad_notice_text_is_refused(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text, error, fragments = BAD_TEXTS[case]
+    path = _write(tmp_path / f"{case}.txt", text)
+
+    with pytest.raises(error) as raised:
+        parse_notice(path)
+
+    for fragment in [str(path), *fragments]:
+        assert fragment in str(raised.value)
+    _assert_cli_refuses(path, capsys)
+
+
+def test_a_lost_row_names_the_year_table_measure_and_figures(tmp_path: Path) -> None:
+    path = _write(tmp_path / "lost-row.txt", BAD_TEXTS["lost-row"][0])
+    with pytest.raises(PlanTableMismatchError) as raised:
+        parse_notice(path)
+    error = raised.value
+    assert (error.plan_year, error.table, error.measure, error.declared, error.counted) == (
+        2023,
+        "line 39",
+        "图斑",
+        "72",
+        "58",
+    )
+    assert "2023 年度计划表" in error.message_zh
+
+
+def test_missing_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "nowhere.txt"
+    with pytest.raises(NoticeNotFoundError, match="nowhere.txt"):
+        parse_notice(path)
+    _assert_cli_refuses(path, capsys)
+
+
+@pytest.mark.parametrize("form", ["directory", "gbk-text", "truncated-docx", "text-named-docx", "pdf"])
+def test_unreadable_file_is_refused(form: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if form == "directory":
+        path = tmp_path / "notice"
+        path.mkdir()
+    elif form == "gbk-text":
+        path = tmp_path / "notice.txt"
+        path.write_bytes(BUNDLED_TEXT.encode("gb18030"))
+    elif form == "truncated-docx":
+        whole = _write_docx(BUNDLED_TEXT, tmp_path / "whole.docx").read_bytes()
+        path = tmp_path / "notice.docx"
+        path.write_bytes(whole[: len(whole) // 2])
+    elif form == "text-named-docx":
+        path = _write(tmp_path / "notice.docx", BUNDLED_TEXT)
+    else:
+        path = tmp_path / "notice.pdf"
+        path.write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
+
+    with pytest.raises(NoticeUnreadableError) as raised:
+        parse_notice(path)
+
+    assert str(path) in str(raised.value)
+    _assert_cli_refuses(path, capsys)
