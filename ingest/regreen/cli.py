@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 
 from regreen import __version__
@@ -115,6 +115,79 @@ def _sample(args: argparse.Namespace) -> int:
     for path in written:
         print(path)
     return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from regreen.report import report_dir, write_report
+
+    data_dir = DataDir(args.data_dir)
+    print(write_report(data_dir.warehouse, report_dir(data_dir)))
+    return 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from regreen.report import write_docs
+
+    print(write_docs(DataDir(args.data_dir)))
+    return 0
+
+
+def _nightly(args: argparse.Namespace) -> int:
+    import os
+
+    from regreen.nightly import fault_pause_point, nightly
+
+    run = nightly(
+        args.notice,
+        DataDir(args.data_dir),
+        today=date.today(),
+        keep=args.keep,
+        pause_at=fault_pause_point(os.environ),
+    )
+    print(json.dumps(run.record.to_json_dict(), ensure_ascii=False) if args.json else run.render())
+    return run.exit_code
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from regreen.nightly import rollback
+    from regreen.publish import history_runs, published_run_id
+
+    data_dir = DataDir(args.data_dir)
+    if args.list:
+        published = published_run_id(data_dir)
+        for run_id in history_runs(data_dir):
+            print(run_id + ("  (已发布 / published)" if run_id == published else ""))
+        return 0
+    record = rollback(data_dir, to=args.to, keep=args.keep)
+    print(
+        f"已回滚 / rolled back: {data_dir.warehouse} 现为运行 / now holds run {record.restored_run_id} "
+        f"(rollback {record.run_id})"
+    )
+    return 0
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    from regreen.nightly import schedule_text, venv_regreen
+
+    print(schedule_text(venv_regreen(), args.data_dir.resolve(), args.notice.resolve(), args.at), end="")
+    return 0
+
+
+def _clock(text: str) -> time:
+    try:
+        return time.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"时间格式应为 HH:MM / time must be HH:MM, got {text!r}") from exc
+
+
+def _keep_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--keep",
+        type=int,
+        default=3,
+        metavar="N",
+        help="previous published warehouses kept in <data-dir>/history/ for rollback (default: 3)",
+    )
 
 
 # --- the parser ----------------------------------------------------------------------------------
@@ -229,17 +302,88 @@ def make_parser() -> argparse.ArgumentParser:
     )
     _notice_arg(sample)
 
+    nightly = _command(
+        commands,
+        "nightly",
+        _nightly,
+        "夜间任务：加锁、接收收件箱、构建、检查，全部通过才原子发布仓库与导出 / the nightly job: take the lock, "
+        "ingest the inbox, build, check, and only if no error-level check failed publish the warehouse and its "
+        "exports atomically. Exit codes: 0 published, 1 checks failed (nothing published), 2 usage or "
+        "configuration error, 75 another run holds the lock",
+        "regreen nightly --data-dir /srv/regreen",
+    )
+    _data_dir_arg(nightly)
+    _notice_arg(nightly)
+    _keep_arg(nightly)
+    nightly.add_argument("--json", action="store_true", help="print the run record as one JSON line")
+
+    rollback = _command(
+        commands,
+        "rollback",
+        _rollback,
+        "原子地恢复历史中保存的上一版仓库 / publish an earlier warehouse kept in <data-dir>/history/ again, "
+        "atomically (default: the newest one that is not published now)",
+        "regreen rollback --data-dir /srv/regreen --to 20260301T020000Z-a1b2c3",
+    )
+    _data_dir_arg(rollback)
+    rollback.add_argument("--to", metavar="RUN_ID", help="the run whose warehouse to restore (see --list)")
+    rollback.add_argument("--list", action="store_true", help="list the runs kept in history/ and exit")
+    _keep_arg(rollback)
+
+    schedule = _command(
+        commands,
+        "schedule",
+        _schedule,
+        "打印夜间任务的 crontab 行与 systemd 服务/定时器 / print a crontab line and a systemd service and "
+        "timer that run `regreen nightly` every night (nothing is installed)",
+        "regreen schedule --print --data-dir /srv/regreen --at 02:30",
+    )
+    schedule.add_argument(
+        "--print", action="store_true", required=True, help="print the crontab line and systemd units"
+    )
+    schedule.add_argument(
+        "--at", type=_clock, default=time(2, 30), metavar="HH:MM", help="time of day (default: 02:30)"
+    )
+    _data_dir_arg(schedule)
+    _notice_arg(schedule)
+
+    report = _command(
+        commands,
+        "report",
+        _report,
+        "由已发布的仓库生成进展报告（离线可看的单页 HTML）/ write the progress report and the check results "
+        "page from the published warehouse to <data-dir>/report/ (self-contained HTML, nothing fetched)",
+        "regreen report --data-dir warehouse/",
+    )
+    _data_dir_arg(report)
+
+    docs = _command(
+        commands,
+        "docs",
+        _docs,
+        "生成数据字典（dbt docs，单页静态 HTML）/ write the data dictionary of the published warehouse "
+        "(dbt docs as one static page) to <data-dir>/docs/index.html",
+        "regreen docs --data-dir warehouse/",
+    )
+    _data_dir_arg(docs)
+
     return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Our logger to stderr; libraries' loggers (dbt, GX) stay quiet unless they fail."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("regreen: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.propagate = False
+    logging.getLogger().setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="regreen: %(message)s",
-        stream=sys.stderr,
-    )
+    _configure_logging(verbose=args.verbose)
     if not hasattr(args, "handler"):
         parser.print_help()
         return EXIT_USAGE

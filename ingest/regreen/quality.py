@@ -1,0 +1,405 @@
+"""Run the Great Expectations suites in expectations/ against the built warehouse.
+
+Each suite is one JSON file in GX's own ExpectationSuite form. Its `meta.regreen` holds the DuckDB query
+whose result the suite checks (`query`), a `description`, and `keys`: the columns that identify a row,
+reported for every row a row-level expectation rejects. Each expectation's `meta` holds its bilingual
+`check` name, its `severity` ("error" blocks publishing, "warning" is reported only) and, for a
+column-pair expectation, optionally `observed_column` (default column_B): the column whose values are
+reported as observed, the other column being what they are held against.
+
+The query runs in DuckDB and the suite runs through GX's pandas datasource on the result, because GX's
+SQL datasource over duckdb-engine returns empty results (GX issue 11579).
+
+A check never passes by not running: a suite whose query fails gives one failed error-level result, and
+an expectation GX cannot evaluate (e.g. on a column the query does not return) is a failed error-level
+result whatever its declared severity. On an empty result (e.g. no progress submitted yet) GX's
+row-level expectations pass with element_count 0, and their details say "0 rows checked"; aggregate
+expectations still compute (a sum over no rows is 0) and fail against their expected figures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import great_expectations as gx
+import pandas as pd
+from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.expectations.expectation import Expectation
+from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+from regreen.errors import RegreenError
+from regreen.log import logger
+from regreen.project import EXPECTATIONS_DIR
+
+SEVERITIES = ("error", "warning")
+# Offending rows listed in a result's details, and values in its observed/expected; the count of all
+# offending rows is always given in the details.
+MAX_LISTED_ROWS = 20
+MAX_LISTED_VALUES = 5
+QUERY_CHECK = "套件查询可执行 / suite query runs"
+
+
+class SuiteFileError(RegreenError):
+    """An expectation suite file cannot be used as written."""
+
+    def __init__(self, path: Path, problem_zh: str, problem_en: str) -> None:
+        self.path = path
+        super().__init__(
+            f"检查套件文件 {path} 无法使用：{problem_zh}",
+            f"expectation suite file {path} cannot be used: {problem_en}",
+        )
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    query: str
+    description: str
+    keys: tuple[str, ...]
+    expectations: gx.ExpectationSuite
+    path: Path
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    suite: str
+    check: str
+    severity: str  # 'error' | 'warning'
+    status: str  # 'passed' | 'warned' | 'failed'
+    observed: str | None
+    expected: str | None
+    details: str | None
+    run_id: str
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def load_suites(folder: Path = EXPECTATIONS_DIR) -> list[Suite]:
+    """Every `*.json` suite in `folder`, by file name."""
+    return [_load_suite(path) for path in sorted(folder.glob("*.json"))]
+
+
+def _load_suite(path: Path) -> Suite:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SuiteFileError(path, f"不是可读的 JSON（{exc}）", f"it is not readable JSON ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
+        raise SuiteFileError(path, "缺少 expectations 列表", "it has no `expectations` list")
+    regreen = data.get("meta", {}).get("regreen", {})
+    query, description, keys = regreen.get("query"), regreen.get("description"), regreen.get("keys")
+    if (
+        not isinstance(query, str)
+        or not query.strip()
+        or not isinstance(description, str)
+        or not isinstance(keys, list)
+        or not keys
+        or not all(isinstance(key, str) for key in keys)
+    ):
+        raise SuiteFileError(
+            path,
+            "meta.regreen 须含 query、description 与 keys（标识一行的列名列表）",
+            "meta.regreen needs a `query`, a `description` and `keys` (the columns that identify a row)",
+        )
+    # ExpectationSuite's constructor logs and drops an expectation it cannot build; a dropped
+    # expectation is a check that can never fail, so each one is built here first and refused loudly.
+    expectations = [_build_expectation(path, index, item) for index, item in enumerate(data["expectations"])]
+    checks = [exp.meta["check"] for exp in expectations]
+    duplicated = sorted({check for check in checks if checks.count(check) > 1})
+    if duplicated:
+        raise SuiteFileError(path, f"检查名称重复：{duplicated}", f"check names are repeated: {duplicated}")
+    try:
+        suite = gx.ExpectationSuite(**{**data, "expectations": expectations})
+    except (TypeError, ValueError) as exc:
+        raise SuiteFileError(path, f"GX 无法读取：{exc}", f"GX cannot read it: {exc}") from exc
+    return Suite(
+        name=suite.name,
+        query=query,
+        description=description,
+        keys=tuple(keys),
+        expectations=suite,
+        path=path,
+    )
+
+
+def _build_expectation(path: Path, index: int, item: Any) -> Expectation:
+    where = f"expectations[{index}]"
+    try:
+        expectation = ExpectationConfiguration(**item).to_domain_obj()
+    except Exception as exc:  # GX raises pydantic, GX and type errors alike for a bad configuration
+        reason = " ".join(str(exc).split())  # pydantic spreads one error over lines; the CLI prints one
+        raise SuiteFileError(path, f"{where} 无效：{reason}", f"{where} is not valid: {reason}") from exc
+    meta = expectation.meta or {}
+    if not isinstance(meta.get("check"), str) or meta.get("severity") not in SEVERITIES:
+        raise SuiteFileError(
+            path,
+            f"{where} 的 meta 须含 check 名称与 severity（error 或 warning）",
+            f"{where} needs a `check` name and a `severity` (error or warning) in its meta",
+        )
+    pair = (item["kwargs"].get("column_A"), item["kwargs"].get("column_B"))
+    if "observed_column" in meta and meta["observed_column"] not in pair:
+        raise SuiteFileError(
+            path,
+            f"{where} 的 observed_column 须为 column_A 或 column_B",
+            f"{where}: observed_column must be its column_A or its column_B",
+        )
+    return expectation
+
+
+# --- running --------------------------------------------------------------------------------------
+
+
+def run_suites(
+    con: duckdb.DuckDBPyConnection, run_id: str, folder: Path = EXPECTATIONS_DIR
+) -> list[CheckResult]:
+    """Run every suite in `folder` on `con`; one CheckResult per expectation, in suite file order.
+
+    A suite whose query fails gives one failed error-level result carrying DuckDB's message.
+    """
+    context = gx.get_context(mode="ephemeral")
+    # GX draws tqdm bars on stderr while it computes metrics; results are returned, not drawn.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    batch_definition = (
+        context.data_sources.add_pandas("regreen")
+        .add_dataframe_asset("query_result")
+        .add_batch_definition_whole_dataframe("whole_result")
+    )
+    results: list[CheckResult] = []
+    for suite in load_suites(folder):
+        try:
+            frame = _numpy_frame(con.execute(suite.query).df())
+        except duckdb.Error as exc:
+            logger.info("suite %s: query failed: %s", suite.name, exc)
+            results.append(
+                CheckResult(suite.name, QUERY_CHECK, "error", "failed", None, None, str(exc), run_id)
+            )
+            continue
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        # COMPLETE lists every offending row with its key columns, for the details.
+        result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": list(suite.keys)}
+        validation = batch.validate(suite.expectations, result_format=result_format)
+        # GX returns results grouped by metric, not in suite order; check names are unique per suite.
+        by_check = {r.expectation_config.meta["check"]: r for r in validation.results}
+        suite_results = [
+            _check_result(suite, by_check[exp.meta["check"]], run_id)
+            for exp in suite.expectations.expectations
+        ]
+        logger.info(
+            "suite %s: %d rows, %s",
+            suite.name,
+            len(frame),
+            ", ".join(
+                f"{s} {sum(r.status == s for r in suite_results)}" for s in ("passed", "warned", "failed")
+            ),
+        )
+        results.extend(suite_results)
+    return results
+
+
+def _numpy_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Turn pandas' nullable columns into numpy ones.
+
+    DuckDB returns nullable Int/boolean columns when a column holds NULLs, and GX's pandas metrics
+    then fail with "boolean value of NA is ambiguous".
+    """
+    for name, dtype in frame.dtypes.items():
+        if isinstance(dtype, pd.BooleanDtype):
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+        elif isinstance(dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(dtype):
+            frame[name] = frame[name].astype("float64")
+    return frame
+
+
+def _check_result(suite: Suite, result: ExpectationValidationResult, run_id: str) -> CheckResult:
+    config = result.expectation_config
+    check, severity = config.meta["check"], config.meta["severity"]
+    errors = _exception_messages(result.exception_info)
+    if errors:
+        # A check GX could not evaluate has not passed; it blocks whatever its severity.
+        details = "GX 无法执行此检查 / GX could not evaluate this check: " + "; ".join(errors)
+        return CheckResult(suite.name, check, "error", "failed", None, None, details, run_id)
+    status = "passed" if result.success else ("failed" if severity == "error" else "warned")
+    observed, expected, details = _describe(
+        config.type, config.kwargs, config.meta, result.result, suite.keys
+    )
+    return CheckResult(suite.name, check, severity, status, observed, expected, details, run_id)
+
+
+def _exception_messages(exception_info: Mapping[str, Any] | None) -> list[str]:
+    """GX reports an exception either flat or keyed by the metric that raised it."""
+    if not exception_info:
+        return []
+    if "raised_exception" in exception_info:
+        infos: list[Mapping[str, Any]] = [exception_info]
+    else:
+        infos = [info for info in exception_info.values() if isinstance(info, Mapping)]
+    return sorted({str(info.get("exception_message")) for info in infos if info.get("raised_exception")})
+
+
+# --- describing a result ---------------------------------------------------------------------------
+
+
+def _describe(
+    expectation_type: str,
+    kwargs: Mapping[str, Any],
+    meta: Mapping[str, Any],
+    result: Mapping[str, Any],
+    keys: Sequence[str],
+) -> tuple[str | None, str | None, str | None]:
+    """(observed, expected, details) as a person would read them."""
+    if "unexpected_count" in result:
+        return _describe_rows(expectation_type, kwargs, meta, result, keys)
+    expected = _expected(expectation_type, kwargs)
+    missing = result.get("partial_missing_list")
+    if missing:
+        return "缺少 / missing: " + ", ".join(sorted(_fmt(v) for v in missing)), expected, None
+    return _fmt(result.get("observed_value")), expected, None
+
+
+def _describe_rows(
+    expectation_type: str,
+    kwargs: Mapping[str, Any],
+    meta: Mapping[str, Any],
+    result: Mapping[str, Any],
+    keys: Sequence[str],
+) -> tuple[str | None, str | None, str | None]:
+    checked, failing = result.get("element_count", 0), result["unexpected_count"]
+    summary = f"检查 {checked} 行，{failing} 行不符 / {checked} rows checked, {failing} failed"
+    rows: list[Mapping[str, Any]] = result.get("unexpected_index_list") or []
+    if not failing:
+        return None, _expected(expectation_type, kwargs), summary
+    listed = [_fmt_row(row, keys) for row in rows[:MAX_LISTED_ROWS]]
+    if failing > len(listed):
+        listed.append(f"… 另 {failing - len(listed)} 行 / {failing - len(listed)} more")
+    details = summary + ": " + "; ".join(listed)
+    if "column_A" in kwargs:
+        observed_column = meta.get("observed_column", kwargs["column_B"])
+        other_column = kwargs["column_A"] if observed_column == kwargs["column_B"] else kwargs["column_B"]
+        relation = _pair_relation(
+            expectation_type, kwargs, observed_is_a=observed_column == kwargs["column_A"]
+        )
+        observed = _listing([_fmt(row.get(observed_column)) for row in rows], failing)
+        expected = _listing([relation + _fmt(row.get(other_column)) for row in rows], failing)
+        return observed, expected, details
+    values = [_fmt(value) for value in result.get("unexpected_list") or []]
+    return _listing(values, failing), _expected(expectation_type, kwargs), details
+
+
+def _listing(values: Sequence[str], total: int) -> str:
+    """The first few of the offending rows' values, `; …` marking that more rows failed."""
+    shown = "; ".join(values[:MAX_LISTED_VALUES])
+    return shown + "; …" if total > MAX_LISTED_VALUES else shown
+
+
+def _pair_relation(expectation_type: str, kwargs: Mapping[str, Any], observed_is_a: bool) -> str:
+    """What the observed column's value must be, relative to the other column's ('' for equal)."""
+    if expectation_type != "expect_column_pair_values_a_to_be_greater_than_b":
+        return ""
+    strict = not kwargs.get("or_equal")
+    if observed_is_a:
+        return "> " if strict else "≥ "
+    return "< " if strict else "≤ "
+
+
+def _expected(expectation_type: str, kwargs: Mapping[str, Any]) -> str | None:
+    if expectation_type in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
+        return "唯一 / unique"
+    if expectation_type == "expect_column_values_to_not_be_null":
+        return "非空 / not null"
+    if "value" in kwargs:
+        return _fmt(kwargs["value"])
+    if "value_set" in kwargs:
+        values = list(kwargs["value_set"])
+        return _fmt(values[0]) if len(values) == 1 else "{" + ", ".join(_fmt(v) for v in values) + "}"
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is not None and low == high:
+        return _fmt(low)
+    if low is not None and high is not None:
+        return f"[{_fmt(low)}, {_fmt(high)}]"
+    if low is not None:
+        return (">" if kwargs.get("strict_min") else "≥") + f" {_fmt(low)}"
+    if high is not None:
+        return ("<" if kwargs.get("strict_max") else "≤") + f" {_fmt(high)}"
+    return None
+
+
+def _fmt_row(row: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """`project_code=2024-04 report_month=2024-05-01: patches_done=13` — keys first, then the values."""
+    key_part = " ".join(f"{k}={_fmt(row[k])}" for k in keys if k in row)
+    value_part = ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k not in keys)
+    return f"{key_part}: {value_part}" if key_part and value_part else key_part or value_part
+
+
+def _fmt(value: Any) -> str:
+    """A value as a person writes it: 994 not 994.0, 2024-05-01 not a Timestamp, null for missing."""
+    if hasattr(value, "item") and not isinstance(value, pd.Timestamp):
+        value = value.item()  # numpy scalars
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else str(round(value, 6))
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        value = tuple(value.values())  # a compound key, e.g. (project_code, report_month)
+    if isinstance(value, tuple | list):
+        return "(" + ", ".join(_fmt(v) for v in value) + ")"
+    return str(value)
+
+
+# --- storing ----------------------------------------------------------------------------------------
+
+CHECK_RESULTS_DDL = """
+create schema if not exists quality;
+create table if not exists quality.check_results (
+    run_id varchar not null,
+    suite varchar not null,
+    check_name varchar not null,
+    severity varchar not null,
+    status varchar not null,
+    observed varchar,
+    expected varchar,
+    details varchar,
+    checked_at timestamp not null
+);
+comment on table quality.check_results is
+    '每次构建的数据质量检查结果（Great Expectations 套件） / data quality check results of every build (Great Expectations suites)';
+comment on column quality.check_results.run_id is '构建运行编号 / the build run';
+comment on column quality.check_results.suite is '检查套件（expectations/ 中的文件） / the suite (a file in expectations/)';
+comment on column quality.check_results.check_name is '检查名称 / the check';
+comment on column quality.check_results.severity is
+    '级别：error 阻止发布，warning 仅报告 / error blocks publishing, warning is reported only';
+comment on column quality.check_results.status is
+    '结果：passed 通过，warned 警告，failed 失败 / passed, warned (a warning-level check failed) or failed';
+comment on column quality.check_results.observed is '实际值 / what the data shows';
+comment on column quality.check_results.expected is '应有值 / what the check expects';
+comment on column quality.check_results.details is '说明与不符的行 / details and the offending rows';
+comment on column quality.check_results.checked_at is '检查时间 / when the results were stored';
+"""
+
+
+def store_check_results(con: duckdb.DuckDBPyConnection, results: Sequence[CheckResult]) -> None:
+    """Append `results` to quality.check_results, creating and documenting the table if needed."""
+    con.execute(CHECK_RESULTS_DDL)
+    if not results:  # DuckDB's executemany refuses an empty list
+        return
+    con.executemany(
+        "insert into quality.check_results values (?, ?, ?, ?, ?, ?, ?, ?, current_localtimestamp())",
+        [
+            [r.run_id, r.suite, r.check, r.severity, r.status, r.observed, r.expected, r.details]
+            for r in results
+        ],
+    )

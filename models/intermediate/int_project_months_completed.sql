@@ -1,0 +1,62 @@
+-- The current figures of each project for each month it reported, beside the month it reported before
+-- (months without a report are not filled in: submission_timeliness accounts for them).
+with
+
+submission_rows as (
+    select * from {{ ref('int_submission_rows_versioned') }}
+),
+
+projects as (
+    select * from {{ ref('int_projects_resolved') }}
+),
+
+stages as (
+    select * from {{ ref('stages') }}
+),
+
+current_rows as (
+    select
+        submission_rows.*,
+        stages.stage_rank,
+        stages.is_completed,
+        stages.is_accepted,
+        projects.township_code,
+        projects.township_name as planned_township_name,
+        projects.plan_year,
+        projects.patches_planned,
+        projects.area_planned_mu
+    from submission_rows
+    left join stages
+        on submission_rows.stage = stages.stage
+    left join projects
+        on submission_rows.project_code = projects.project_code
+    where submission_rows.is_current
+),
+
+rows_with_previous as (
+    select
+        *,
+        lag(report_month) over project_history as previous_report_month,
+        -- Compared with the last figure the project gave, skipping a month that left it blank.
+        lag(patches_done ignore nulls) over project_history as previous_patches_done,
+        lag(area_done_mu ignore nulls) over project_history as previous_area_done_mu,
+        lag(stage_rank ignore nulls) over project_history as previous_stage_rank
+    from current_rows
+    window project_history as (partition by project_code order by report_month)
+),
+
+final as (
+    select
+        *,
+        -- The first report's increment is its whole cumulative figure.
+        patches_done - coalesce(previous_patches_done, 0) as patches_increment,
+        area_done_mu - coalesce(previous_area_done_mu, 0) as area_increment_mu,
+        {{ percent('area_done_mu', 'area_planned_mu') }} as pct_area_planned,
+        coalesce(area_done_mu < previous_area_done_mu, false) as flag_area_decreased,
+        coalesce(patches_done < previous_patches_done, false) as flag_patches_decreased,
+        coalesce(stage_rank < previous_stage_rank, false) as flag_stage_backwards,
+        coalesce(area_done_mu > area_planned_mu, false) as flag_area_above_plan
+    from rows_with_previous
+)
+
+select * from final

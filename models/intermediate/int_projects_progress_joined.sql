@@ -1,0 +1,47 @@
+-- Every planned project with the current figures of the latest month it reported (none if it has not
+-- reported yet): what plan_vs_actual_* and funding_by_source compare with the plan.
+with
+
+projects as (
+    select * from {{ ref('int_projects_resolved') }}
+),
+
+project_months as (
+    select * from {{ ref('int_project_months_completed') }}
+),
+
+latest_months as (
+    select *
+    from project_months
+    qualify row_number() over (partition by project_code order by report_month desc) = 1
+),
+
+final as (
+    select
+        projects.project_code,
+        projects.project_name,
+        projects.plan_year,
+        projects.township_code,
+        projects.township_name,
+        projects.patches_planned,
+        projects.area_planned_mu,
+        latest_months.report_month as latest_report_month,
+        latest_months.patches_done,
+        latest_months.area_done_mu,
+        latest_months.stage,
+        latest_months.stage_rank,
+        latest_months.invested_10k_yuan,
+        latest_months.fund_higher_level,
+        latest_months.fund_district,
+        latest_months.fund_waste_rock,
+        latest_months.fund_social,
+        latest_months.waste_rock_10k_m3,
+        latest_months.is_sample,
+        coalesce(latest_months.is_completed, false) as is_completed,
+        coalesce(latest_months.is_accepted, false) as is_accepted
+    from projects
+    left join latest_months
+        on projects.project_code = latest_months.project_code
+)
+
+select * from final

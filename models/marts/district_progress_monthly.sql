@@ -1,0 +1,94 @@
+-- Each month from the plan's issue month to the latest report month: every project counts with the
+-- cumulative area of its latest report up to that month (a project that skipped a month keeps its last
+-- figure), against the 3000 亩 task and the areas the plan schedules by the end of that month's year.
+with
+
+documents as (
+    select * from {{ ref('stg_plan__documents') }}
+),
+
+declared_totals as (
+    select * from {{ ref('stg_plan__declared_totals') }}
+),
+
+projects as (
+    select * from {{ ref('int_projects_resolved') }}
+),
+
+project_months as (
+    select * from {{ ref('int_project_months_completed') }}
+),
+
+bounds as (
+    select
+        cast(date_trunc('month', min(documents.issued_on)) as date) as first_month,
+        (select max(project_months.report_month) from project_months) as last_month
+    from documents
+),
+
+months as (
+    {{ month_series('bounds', 'first_month', 'last_month') }}
+),
+
+project_areas_carried as (
+    select
+        months.month_start,
+        project_months.project_code,
+        arg_max(project_months.area_done_mu, project_months.report_month) as area_done_mu
+    from months
+    inner join project_months
+        on months.month_start >= project_months.report_month
+    group by months.month_start, project_months.project_code
+),
+
+restored_areas as (
+    select
+        month_start,
+        count(*) as projects_reported,
+        sum(coalesce(area_done_mu, 0)) as restored_mu
+    from project_areas_carried
+    group by month_start
+),
+
+planned_milestones as (
+    select
+        months.month_start,
+        sum(projects.area_planned_mu) as planned_milestone_mu
+    from months
+    inner join projects
+        on year(months.month_start) >= projects.plan_year
+    group by months.month_start
+),
+
+plan_total as (
+    select sum(area_planned_mu) as planned_mu
+    from projects
+),
+
+task as (
+    select max(declared_value) as task_mu
+    from declared_totals
+    where declared_in = 'task' and measure = 'task_area_mu'
+),
+
+final as (
+    select
+        months.month_start as report_month,
+        task.task_mu,
+        cast(plan_total.planned_mu as decimal(12, 2)) as planned_mu,
+        cast(coalesce(planned_milestones.planned_milestone_mu, 0) as decimal(12, 2)) as planned_milestone_mu,
+        coalesce(restored_areas.projects_reported, 0) as projects_reported,
+        cast(coalesce(restored_areas.restored_mu, 0) as decimal(14, 4)) as restored_mu,
+        {{ percent('coalesce(restored_areas.restored_mu, 0)', 'task.task_mu') }} as pct_of_task,
+        {{ percent('coalesce(restored_areas.restored_mu, 0)', 'planned_milestones.planned_milestone_mu') }}
+            as pct_of_planned_milestone
+    from months
+    cross join plan_total
+    cross join task
+    left join restored_areas
+        on months.month_start = restored_areas.month_start
+    left join planned_milestones
+        on months.month_start = planned_milestones.month_start
+)
+
+select * from final

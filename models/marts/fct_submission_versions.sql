@@ -1,0 +1,39 @@
+with
+
+submission_rows as (
+    select * from {{ ref('int_submission_rows_versioned') }}
+),
+
+final as (
+    select
+        project_code,
+        report_month,
+        version_number,
+        version_count,
+        is_current,
+        township_name,
+        project_name_as_written,
+        file_id,
+        sheet,
+        row_number,
+        original_name,
+        submitted_at,
+        is_sample,
+        patches_done,
+        area_done_mu,
+        forest_mu,
+        farmland_mu,
+        grassland_mu,
+        stage,
+        invested_10k_yuan,
+        fund_higher_level,
+        fund_district,
+        fund_waste_rock,
+        fund_social,
+        waste_rock_10k_m3,
+        supervisor,
+        accepted_on
+    from submission_rows
+)
+
+select * from final

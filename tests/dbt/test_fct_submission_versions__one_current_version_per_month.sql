@@ -1,0 +1,42 @@
+-- Asserts that each project and month reported has exactly one current version, and that it is the
+-- one fct_project_month publishes.
+with
+
+submission_versions as (
+    select * from {{ ref('fct_submission_versions') }}
+),
+
+project_months as (
+    select * from {{ ref('fct_project_month') }}
+),
+
+current_versions as (
+    select
+        project_code,
+        report_month,
+        count(*) filter (where is_current) as current_versions,
+        any_value(file_id) filter (where is_current) as current_file_id,
+        any_value(row_number) filter (where is_current) as current_row_number
+    from submission_versions
+    group by project_code, report_month
+),
+
+final as (
+    select
+        current_versions.project_code,
+        current_versions.report_month,
+        current_versions.current_versions,
+        current_versions.current_file_id,
+        project_months.file_id as published_file_id
+    from current_versions
+    left join project_months
+        on
+            current_versions.project_code = project_months.project_code
+            and current_versions.report_month = project_months.report_month
+    where
+        current_versions.current_versions != 1
+        or project_months.file_id is distinct from current_versions.current_file_id
+        or project_months.row_number is distinct from current_versions.current_row_number
+)
+
+select * from final

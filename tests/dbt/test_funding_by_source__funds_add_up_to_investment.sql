@@ -1,0 +1,21 @@
+-- Asserts that a project's four fund sources add up to the investment it reports (to 0.01 万元).
+-- A warning: the township should correct one or the other.
+{{ config(severity='warn') }}
+
+with
+
+funding as (
+    select * from {{ ref('funding_by_source') }}
+),
+
+final as (
+    select
+        project_code,
+        report_month,
+        fund_total_10k_yuan,
+        invested_10k_yuan
+    from funding
+    where abs(fund_total_10k_yuan - invested_10k_yuan) > 0.01
+)
+
+select * from final

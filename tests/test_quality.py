@@ -1,0 +1,709 @@
+"""The expectation suites, run by real GX on a real DuckDB whose marts are written here by SQL.
+
+The plan marts hold the figures of 泉台管办〔2023〕36号 as printed; each test then changes one figure and
+checks that exactly the checks about that figure fail, naming its year and the observed/expected values.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from regreen.project import EXPECTATIONS_DIR
+from regreen.quality import CheckResult, SuiteFileError, load_suites, run_suites, store_check_results
+
+RUN_ID = "test-run"
+PLAN_SUITES = ("plan_figures", "plan_projects", "plan_declared_totals")
+
+# (project_code, plan_year, seq, township_code, township_name, patches, area_mu), copied from the notice.
+PROJECTS = [
+    ("2023-01", 2023, 1, "baiqi", "百崎乡", 13, 139),
+    ("2023-02", 2023, 2, "dongyuan", "东园镇", 12, 80),
+    ("2023-03", 2023, 3, "luoyang", "洛阳镇", 14, 144),
+    ("2023-04", 2023, 4, "zhangban", "张坂镇", 12, 280),
+    ("2023-05", 2023, 5, "zhangban", "张坂镇", 21, 350),
+    ("2024-01", 2024, 1, "baiqi", "百崎乡", 9, 153),
+    ("2024-02", 2024, 2, "luoyang", "洛阳镇", 20, 161),
+    ("2024-03", 2024, 3, "luoyang", "洛阳镇", 9, 139),
+    ("2024-04", 2024, 4, "zhangban", "张坂镇", 1, 526),
+    ("2024-05", 2024, 5, "zhangban", "张坂镇", 2, 165),
+    ("2024-06", 2024, 6, "zhangban", "张坂镇", 12, 584),
+    ("2025-01", 2025, 1, "zhangban", "张坂镇", 28, 266),
+    ("2025-02", 2025, 2, "zhangban", "张坂镇", 19, 107),
+    ("2025-03", 2025, 3, "dongyuan", "东园镇", 10, 32),
+]
+
+# (plan_year, source, township, measure, declared_value, counted_value, source_ref): what the notice
+# declares (lines of the bundled .txt) beside what its table rows add up to.
+DECLARED = [
+    (None, "task", None, "task_area_mu", 3000, 3126, "line 27"),
+    (2023, "sentence", None, "township_count", 4, 4, "line 37"),
+    (2023, "sentence", "百崎乡", "projects_per_township", 1, 1, "line 37"),
+    (2023, "sentence", "东园镇", "projects_per_township", 1, 1, "line 37"),
+    (2023, "sentence", "洛阳镇", "projects_per_township", 1, 1, "line 37"),
+    (2023, "sentence", "张坂镇", "projects_per_township", 1, 2, "line 37"),
+    (2023, "sentence", None, "projects", 5, 5, "line 37"),
+    (2023, "sentence", None, "patches", 72, 72, "line 37"),
+    (2023, "sentence", None, "area_mu", 993, 993, "line 37"),
+    (2023, "total_row", None, "patches", 72, 72, "line 45"),
+    (2023, "total_row", None, "area_mu", 993, 993, "line 45"),
+    (2024, "sentence", "百崎乡", "township_projects", 1, 1, "line 49"),
+    (2024, "sentence", "洛阳镇", "township_projects", 2, 2, "line 49"),
+    (2024, "sentence", "张坂镇", "township_projects", 3, 3, "line 49"),
+    (2024, "sentence", None, "projects", 6, 6, "line 49"),
+    (2024, "sentence", None, "patches", 53, 53, "line 49"),
+    (2024, "sentence", None, "area_mu", 1728, 1728, "line 49"),
+    (2024, "total_row", None, "patches", 53, 53, "line 59"),
+    (2024, "total_row", None, "area_mu", 1728, 1728, "line 59"),
+    (2025, "sentence", "张坂镇", "township_projects", 2, 2, "line 63"),
+    (2025, "sentence", "东园镇", "township_projects", 1, 1, "line 63"),
+    (2025, "sentence", None, "projects", 3, 3, "line 63"),
+    (2025, "sentence", None, "patches", 57, 57, "line 63"),
+    (2025, "sentence", None, "area_mu", 405, 405, "line 63"),
+    (2025, "total_row", None, "patches", 57, 57, "line 69"),
+    (2025, "total_row", None, "area_mu", 405, 405, "line 69"),
+]
+
+MARTS_DDL = """
+create schema marts;
+create table marts.fct_plan (
+    project_code varchar, plan_year integer, township_code varchar, patches_planned integer,
+    area_planned_mu decimal(12, 2), document_sha256 varchar, document_number varchar
+);
+create table marts.dim_project (
+    project_code varchar, plan_year integer, seq integer, project_name varchar, normalized_name varchar,
+    township_code varchar, township_name varchar, zone varchar, patches_planned integer,
+    area_planned_mu decimal(12, 2), village_names varchar[], source_ref varchar
+);
+create table marts.plan_declared_vs_counted (
+    plan_year integer, source varchar, township varchar, measure varchar, declared_value decimal(12, 2),
+    counted_value decimal(12, 2), is_consistent boolean, source_ref varchar
+);
+create table marts.fct_project_month (
+    project_code varchar, report_month date, township_name varchar, plan_year integer, patches_done integer,
+    area_done_mu decimal(14, 4), forest_mu decimal(14, 4), farmland_mu decimal(14, 4),
+    grassland_mu decimal(14, 4), stage varchar, stage_rank integer, accepted_on date,
+    area_increment_mu decimal(14, 4), patches_increment integer, flag_area_decreased boolean,
+    flag_patches_decreased boolean, flag_stage_backwards boolean, flag_area_above_plan boolean
+);
+"""
+
+WARNING_CHECK = "2023 年度四个乡镇各完成 1 个项目 / 2023: one project in each of the four townships"
+
+
+def plan_check(year: int, figure: str, value: int) -> str:
+    unit = {"项目": ("个", "projects"), "图斑": ("个", "patches"), "面积": ("亩", "area")}[figure]
+    tail = f"{value} mu" if figure == "面积" else str(value)
+    return f"{year} 年度计划{figure} = {value} {unit[0]} / {year} planned {unit[1]} = {tail}"
+
+
+TOTAL_PROJECTS = "全区计划项目 = 14 个 / planned projects in all = 14"
+TOTAL_PATCHES = "全区计划图斑 = 182 个 / planned patches in all = 182"
+TOTAL_AREA = "全区计划面积 = 3126 亩 / planned area in all = 3126 mu"
+TASK_FIGURE = "全区计划面积 ≥ 3000 亩治理任务 / planned area in all ≥ the 3000 mu task"
+TASK_DECLARED = "全区计划面积 ≥ 方案所述治理任务 / planned area in all ≥ the task the notice states"
+PLAN_YEARS = "计划年度为 2023–2025 / plan year is 2023, 2024 or 2025"
+TOTAL_ROW = "{year} 年度计划表合计行 = 各行之和 / {year} plan table: 合计 row = sum of its rows"
+SENTENCE = "{year} 年度正文所述总数 = 计划表 / {year} totals in the text = the plan table"
+NAMED = (
+    "{year} 年度正文各乡镇项目数 = 计划表 / {year} projects per named township in the text = the plan table"
+)
+LOADED = "方案所列各项合计均已载入 / every total the notice states is loaded"
+# The (year, source, measure) families of declared totals that suite expects: each year's 合计 row and
+# sentence, the 2023 township sentence, the named townships of 2024 and 2025, and the task.
+FAMILIES = [
+    *(f"{year} total_row {measure}" for year in (2023, 2024, 2025) for measure in ("patches", "area_mu")),
+    *(
+        f"{year} sentence {measure}"
+        for year in (2023, 2024, 2025)
+        for measure in ("projects", "patches", "area_mu")
+    ),
+    "2023 sentence township_count",
+    "2023 sentence projects_per_township",
+    "2024 sentence township_projects",
+    "2025 sentence township_projects",
+    "all task task_area_mu",
+]
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    """A warehouse whose plan marts hold the notice's figures and whose fct_project_month is empty."""
+    connection = duckdb.connect(str(tmp_path / "regreen.duckdb"))
+    connection.execute(MARTS_DDL)
+    for code, year, seq, township_code, township, patches, area in PROJECTS:
+        connection.execute(
+            "insert into marts.fct_plan values (?, ?, ?, ?, ?, 'sha', '泉台管办〔2023〕36号')",
+            [code, year, township_code, patches, area],
+        )
+        connection.execute(
+            "insert into marts.dim_project values (?, ?, ?, ?, ?, ?, ?, '泉州台商投资区', ?, ?, [], 'line 1')",
+            [
+                code,
+                year,
+                seq,
+                f"{township}项目{seq}",
+                f"{township}项目{seq}",
+                township_code,
+                township,
+                patches,
+                area,
+            ],
+        )
+    connection.executemany(
+        "insert into marts.plan_declared_vs_counted values (?, ?, ?, ?, ?, ?, null, ?)",
+        [list(row) for row in DECLARED],
+    )
+    connection.execute(
+        "update marts.plan_declared_vs_counted set is_consistent = case when source = 'task' "
+        "then counted_value >= declared_value else counted_value = declared_value end"
+    )
+    yield connection
+    connection.close()
+
+
+def suites(tmp_path: Path, *names: str) -> Path:
+    """A folder holding copies of the named suite files from expectations/."""
+    folder = tmp_path / "suites"
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        shutil.copy(EXPECTATIONS_DIR / f"{name}.json", folder)
+    return folder
+
+
+def not_passed(results: list[CheckResult], *, ignore: str | None = WARNING_CHECK) -> dict[str, tuple]:
+    return {
+        r.check: (r.severity, r.status, r.observed, r.expected)
+        for r in results
+        if r.status != "passed" and r.check != ignore
+    }
+
+
+# --- the suite files --------------------------------------------------------------------------------
+
+
+def test_every_suite_file_loads_with_a_query_a_description_and_named_checks() -> None:
+    loaded = {suite.name: suite for suite in load_suites()}
+
+    assert set(loaded) == {*PLAN_SUITES, "progress_monthly"}
+    for suite in loaded.values():
+        assert "marts." in suite.query and suite.description and suite.keys
+        raw = json.loads(suite.path.read_text(encoding="utf-8"))
+        # Nothing GX dropped on the way in: every expectation in the file is in the suite.
+        assert len(suite.expectations.expectations) == len(raw["expectations"])
+        for expectation in suite.expectations.expectations:
+            assert " / " in expectation.meta["check"]
+            assert expectation.meta["severity"] in ("error", "warning")
+
+
+def edit_suite(folder: Path, name: str, change: Callable[[dict], object]) -> None:
+    """Apply `change` to the JSON of suite `name` in `folder`."""
+    path = folder / f"{name}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        pytest.param(
+            lambda d: d["expectations"][0].update(type="expect_table_row_count_to_be_fourteen"),
+            r"expectations\[0\] is not valid: expect_table_row_count_to_be_fourteen not found",
+            id="unknown-type",
+        ),
+        pytest.param(
+            lambda d: d["expectations"][2]["kwargs"].pop("value_set"),
+            r"expectations\[2\] is not valid: .*value_set",
+            id="missing-kwarg",
+        ),
+        pytest.param(
+            lambda d: d["expectations"][2]["meta"].pop("severity"),
+            r"expectations\[2\] needs a `check` name and a `severity`",
+            id="no-severity",
+        ),
+        pytest.param(
+            lambda d: d["expectations"][1]["meta"].update(severity="fatal"),
+            r"expectations\[1\] needs a `check` name and a `severity`",
+            id="unknown-severity",
+        ),
+        pytest.param(
+            lambda d: d["expectations"][1]["meta"].update(check=d["expectations"][0]["meta"]["check"]),
+            "check names are repeated",
+            id="repeated-check",
+        ),
+        pytest.param(
+            lambda d: d["meta"]["regreen"].pop("keys"),
+            "meta.regreen needs a `query`, a `description` and `keys`",
+            id="no-keys",
+        ),
+        pytest.param(
+            lambda d: d.update(name=""),
+            "GX cannot read it",
+            id="no-name",
+        ),
+    ],
+)
+def test_a_suite_file_that_cannot_be_used_as_written_is_refused_naming_the_file(
+    tmp_path: Path, change: Callable[[dict], object], message: str
+) -> None:
+    folder = suites(tmp_path, "plan_projects")
+    edit_suite(folder, "plan_projects", change)
+
+    with pytest.raises(SuiteFileError, match="plan_projects.json") as raised:
+        load_suites(folder)
+    assert raised.value.message_zh.startswith("检查套件文件")
+    assert raised.match(message)
+
+
+def test_an_observed_column_outside_the_pair_is_refused(tmp_path: Path) -> None:
+    folder = suites(tmp_path, "plan_declared_totals")
+    edit_suite(
+        folder, "plan_declared_totals", lambda d: d["expectations"][-1]["meta"].update(observed_column="x")
+    )
+
+    with pytest.raises(SuiteFileError, match=r"observed_column must be its column_A or its column_B"):
+        load_suites(folder)
+
+
+# --- the plan suites ----------------------------------------------------------------------------------
+
+
+def test_the_notice_passes_every_plan_check_but_the_2023_township_warning(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    results = run_suites(con, RUN_ID, suites(tmp_path, *PLAN_SUITES))
+
+    assert {r.suite for r in results} == set(PLAN_SUITES)
+    assert all(r.run_id == RUN_ID for r in results)
+    assert not_passed(results, ignore=None) == {WARNING_CHECK: ("warning", "warned", "2", "1")}
+    (warning,) = [r for r in results if r.check == WARNING_CHECK]
+    assert "township=张坂镇" in warning.details
+    assert "百崎乡" not in warning.details
+    figure = next(r for r in results if r.check == plan_check(2023, "面积", 993))
+    assert (figure.status, figure.observed, figure.expected) == ("passed", "993", "993")
+
+
+def test_the_2023_warning_passes_when_each_township_has_one_project(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    con.execute(
+        "update marts.plan_declared_vs_counted set counted_value = 1 where township = '张坂镇' and plan_year = 2023"
+    )
+
+    results = run_suites(con, RUN_ID, suites(tmp_path, "plan_declared_totals"))
+
+    assert not_passed(results, ignore=None) == {}
+
+
+def year_changes(year: int, figures: tuple[int, int, int], code: str, row: tuple[int, int]) -> list:
+    """One more project, one more patch, one more mu in `year`: each fails that year's check and the total."""
+    projects, patches, area = figures
+    row_patches, row_area = row
+    return [
+        pytest.param(
+            f"insert into marts.fct_plan values ('{year}-99', {year}, 'baiqi', 0, 0, 'sha', 'x')",
+            {
+                plan_check(year, "项目", projects): (str(projects + 1), str(projects)),
+                TOTAL_PROJECTS: ("15", "14"),
+            },
+            id=f"{year}-projects",
+        ),
+        pytest.param(
+            f"update marts.fct_plan set patches_planned = {row_patches + 1} where project_code = '{code}'",
+            {
+                plan_check(year, "图斑", patches): (str(patches + 1), str(patches)),
+                TOTAL_PATCHES: ("183", "182"),
+            },
+            id=f"{year}-patches",
+        ),
+        pytest.param(
+            f"update marts.fct_plan set area_planned_mu = {row_area + 1} where project_code = '{code}'",
+            {plan_check(year, "面积", area): (str(area + 1), str(area)), TOTAL_AREA: ("3127", "3126")},
+            id=f"{year}-area",
+        ),
+    ]
+
+
+PLAN_CHANGES = [
+    # e.g. 2023-01's area 139 → 140 fails '2023 年度计划面积 = 993 亩' with observed 994.
+    *year_changes(2023, (5, 72, 993), "2023-01", (13, 139)),
+    *year_changes(2024, (6, 53, 1728), "2024-01", (9, 153)),
+    *year_changes(2025, (3, 57, 405), "2025-01", (28, 266)),
+    pytest.param(
+        "insert into marts.fct_plan values ('2026-01', 2026, 'baiqi', 1, 10.5, 'sha', 'x')",
+        {
+            PLAN_YEARS: ("2026", "{2023, 2024, 2025}"),
+            TOTAL_PROJECTS: ("15", "14"),
+            TOTAL_PATCHES: ("183", "182"),
+            TOTAL_AREA: ("3136.5", "3126"),
+        },
+        id="totals",
+    ),
+    pytest.param(
+        "update marts.fct_plan set area_planned_mu = 400 where project_code = '2024-06'",
+        {
+            plan_check(2024, "面积", 1728): ("1544", "1728"),
+            TOTAL_AREA: ("2942", "3126"),
+            TASK_FIGURE: ("2942", "≥ 3000"),
+        },
+        id="task-figure",
+    ),
+    pytest.param(
+        "update marts.plan_declared_vs_counted set declared_value = 3200 where source = 'task'",
+        {TASK_DECLARED: ("3126", "≥ 3200")},
+        id="task-declared",
+    ),
+    pytest.param(
+        "update marts.plan_declared_vs_counted set declared_value = 994 "
+        "where plan_year = 2023 and source = 'total_row' and measure = 'area_mu'",
+        {TOTAL_ROW.format(year=2023): ("993", "994")},
+        id="2023-total-row",
+    ),
+    pytest.param(
+        "update marts.plan_declared_vs_counted set declared_value = 54 "
+        "where plan_year = 2024 and source = 'sentence' and measure = 'patches'",
+        {SENTENCE.format(year=2024): ("53", "54")},
+        id="2024-sentence",
+    ),
+    pytest.param(
+        "update marts.plan_declared_vs_counted set declared_value = 5 "
+        "where plan_year = 2023 and measure = 'township_count'",
+        {SENTENCE.format(year=2023): ("4", "5")},
+        id="2023-township-count",
+    ),
+    pytest.param(
+        "update marts.plan_declared_vs_counted set declared_value = 3 where plan_year = 2024 and township = '洛阳镇'",
+        {NAMED.format(year=2024): ("2", "3")},
+        id="2024-named-township",
+    ),
+    pytest.param(
+        "update marts.plan_declared_vs_counted set counted_value = 0 where plan_year = 2025 and township = '东园镇'",
+        {NAMED.format(year=2025): ("0", "1")},
+        id="2025-named-township",
+    ),
+    pytest.param(
+        "delete from marts.plan_declared_vs_counted where plan_year = 2025 and source = 'total_row'",
+        {
+            LOADED: (
+                "缺少 / missing: 2025 total_row area_mu, 2025 total_row patches",
+                "{" + ", ".join(FAMILIES) + "}",
+            )
+        },
+        id="2025-total-row-lost",
+    ),
+    pytest.param(
+        "update marts.dim_project set township_name = '百崎' where project_code = '2024-01'",
+        {
+            "乡镇名称为四个规范名称之一 / township is one of the four canonical names": (
+                "百崎",
+                "{百崎乡, 东园镇, 洛阳镇, 张坂镇}",
+            )
+        },
+        id="township-alias-left",
+    ),
+    pytest.param(
+        "insert into marts.dim_project select * from marts.dim_project where project_code = '2025-03'",
+        {
+            "项目维表 14 行 / dim_project has 14 rows": ("15", "14"),
+            "项目维表编号唯一 / dim_project project_code is unique": ("2025-03; 2025-03", "唯一 / unique"),
+        },
+        id="dim-project-duplicated",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "failing"), PLAN_CHANGES)
+def test_changing_one_plan_figure_fails_exactly_its_checks(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, change: str, failing: dict[str, tuple[str, str | None]]
+) -> None:
+    con.execute(change)
+
+    results = run_suites(con, RUN_ID, suites(tmp_path, *PLAN_SUITES))
+
+    assert {
+        check: (observed, expected) for check, (_, _, observed, expected) in not_passed(results).items()
+    } == failing
+    assert {(severity, status) for severity, status, _, _ in not_passed(results).values()} == {
+        ("error", "failed")
+    }
+
+
+def test_a_row_level_failure_names_the_offending_rows(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    con.execute(
+        "update marts.plan_declared_vs_counted set declared_value = 3 where plan_year = 2024 and township = '洛阳镇'"
+    )
+
+    results = run_suites(con, RUN_ID, suites(tmp_path, "plan_declared_totals"))
+
+    (named,) = [r for r in results if r.check == NAMED.format(year=2024)]
+    assert named.details == (
+        "检查 3 行，1 行不符 / 3 rows checked, 1 failed: plan_year=2024 source=sentence township=洛阳镇 "
+        "measure=township_projects: declared_value=3, counted_value=2"
+    )
+
+
+# --- the progress suite ----------------------------------------------------------------------------------
+
+PROGRESS_CHECKS = {
+    "unique": "每个项目每月一行 / one row per project and month",
+    "in_plan": "月报项目均在计划中 / every reported project is in the plan",
+    "area_unflagged": "累计完成面积下降均已标记 / every time the cumulative area done decreased it is flagged",
+    "area_flagged": "无累计完成面积下降（已标记） / no flagged month where the cumulative area done decreased",
+    "patches_unflagged": "累计完成图斑下降均已标记 / every time the cumulative patches done decreased it is flagged",
+    "patches_flagged": "无累计完成图斑下降（已标记） / no flagged month where the cumulative patches done decreased",
+    "stage_unflagged": "进度阶段倒退均已标记 / every time the stage went backwards it is flagged",
+    "stage_flagged": "无进度阶段倒退（已标记） / no flagged month where the stage went backwards",
+    "patches_plan": "累计完成图斑 ≤ 计划图斑 / patches done ≤ patches planned",
+    "area_plan": "累计完成面积 ≤ 计划面积 / area done ≤ area planned",
+    "area_plan_unflagged": "完成面积超计划均已标记 / every month with area done above plan is flagged",
+    "accepted": "有验收日期 ⇔ 阶段为已验收 / an acceptance date exactly when the stage is 已验收",
+    "land_use": "林地+耕地+草地 ≤ 完成面积 + 0.5 亩 / forest + farmland + grassland ≤ area done + 0.5 mu",
+}
+
+# 2023-01 (13 patches, 139 mu planned) over three months, accepted in March; 2024-04 starting.
+MONTHS = """
+insert into marts.fct_project_month (
+    project_code, report_month, township_name, plan_year, patches_done, area_done_mu, forest_mu, farmland_mu,
+    grassland_mu, stage, stage_rank, accepted_on, flag_area_decreased, flag_patches_decreased,
+    flag_stage_backwards, flag_area_above_plan
+) values
+    ('2023-01', '2024-01-01', '百崎乡', 2023, 5, 50, null, null, null, '施工中', 3, null, false, false, false, false),
+    ('2023-01', '2024-02-01', '百崎乡', 2023, 10, 100, null, null, null, '施工中', 3, null, false, false, false, false),
+    ('2023-01', '2024-03-01', '百崎乡', 2023, 13, 139, 100, 30, 9, '已验收', 6, '2024-03-20', false, false, false, false),
+    ('2024-04', '2024-03-01', '张坂镇', 2024, 0, 20, 10, null, 10.5, '施工准备', 2, null, null, null, null, null)
+"""
+FEBRUARY = "where project_code = '2023-01' and report_month = '2024-02-01'"
+MARCH = "where project_code = '2023-01' and report_month = '2024-03-01'"
+
+
+@pytest.fixture
+def progress(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    con.execute(MONTHS)
+    return con
+
+
+def test_empty_progress_passes_every_check_on_zero_rows(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    results = run_suites(con, RUN_ID, suites(tmp_path, "progress_monthly"))
+
+    assert [r.check for r in results] == list(PROGRESS_CHECKS.values())
+    assert {r.status for r in results} == {"passed"}
+    # Every one is a row-level check that says it looked at no rows, not a silent pass.
+    assert all(r.details.startswith("检查 0 行，0 行不符 / 0 rows checked, 0 failed") for r in results)
+
+
+def test_progress_within_plan_passes_every_check(progress: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    results = run_suites(progress, RUN_ID, suites(tmp_path, "progress_monthly"))
+
+    assert {r.status for r in results} == {"passed"}
+    land_use = next(r for r in results if r.check == PROGRESS_CHECKS["land_use"])
+    # 2024-04 reports 10 + 10.5 = 20.5 mu of land uses on 20 mu done: inside the 0.5 mu tolerance.
+    assert land_use.details == "检查 4 行，0 行不符 / 4 rows checked, 0 failed"
+
+
+PROGRESS_CHANGES = [
+    pytest.param(
+        f"update marts.fct_project_month set area_done_mu = 40 {FEBRUARY}",
+        {"area_unflagged": ("failed", "false", "true")},
+        id="area-drop-unflagged",
+    ),
+    pytest.param(
+        # 2024-04: 20 mu in March, no figure in April, 15 mu in May: a drop all the same.
+        "insert into marts.fct_project_month (project_code, report_month, township_name, patches_done, "
+        "area_done_mu, stage, stage_rank) values ('2024-04', '2024-04-01', '张坂镇', 0, null, '施工准备', 2), "
+        "('2024-04', '2024-05-01', '张坂镇', 0, 15, '施工准备', 2)",
+        {"area_unflagged": ("failed", "false", "true")},
+        id="area-drop-across-a-blank-month",
+    ),
+    pytest.param(
+        f"update marts.fct_project_month set area_done_mu = 40, flag_area_decreased = true {FEBRUARY}",
+        {"area_flagged": ("warned", "true", "false")},
+        id="area-drop-flagged",
+    ),
+    pytest.param(
+        f"update marts.fct_project_month set patches_done = 4 {FEBRUARY}",
+        {"patches_unflagged": ("failed", "false", "true")},
+        id="patches-drop-unflagged",
+    ),
+    pytest.param(
+        f"update marts.fct_project_month set patches_done = 4, flag_patches_decreased = true {FEBRUARY}",
+        {"patches_flagged": ("warned", "true", "false")},
+        id="patches-drop-flagged",
+    ),
+    pytest.param(
+        f"update marts.fct_project_month set stage = '方案编制', stage_rank = 1 {FEBRUARY}",
+        {"stage_unflagged": ("failed", "false", "true")},
+        id="stage-back-unflagged",
+    ),
+    pytest.param(
+        f"update marts.fct_project_month set stage = '方案编制', stage_rank = 1, flag_stage_backwards = true {FEBRUARY}",
+        {"stage_flagged": ("warned", "true", "false")},
+        id="stage-back-flagged",
+    ),
+    pytest.param(
+        f"update marts.fct_project_month set patches_done = 14 {MARCH}",
+        {"patches_plan": ("failed", "14", "≤ 13")},
+        id="patches-above-plan",
+    ),
+    pytest.param(
+        f"update marts.fct_project_month set area_done_mu = 140, flag_area_above_plan = true {MARCH}",
+        {"area_plan": ("warned", "140", "≤ 139")},
+        id="area-above-plan-flagged",
+    ),
+    pytest.param(
+        f"update marts.fct_project_month set area_done_mu = 140 {MARCH}",
+        {"area_plan": ("warned", "140", "≤ 139"), "area_plan_unflagged": ("failed", "false", "true")},
+        id="area-above-plan-unflagged",
+    ),
+    pytest.param(
+        f"update marts.fct_project_month set accepted_on = '2024-02-20' {FEBRUARY}",
+        {"accepted": ("failed", "true", "false")},
+        id="accepted-before-stage",
+    ),
+    pytest.param(
+        f"update marts.fct_project_month set accepted_on = null {MARCH}",
+        {"accepted": ("failed", "false", "true")},
+        id="stage-accepted-without-date",
+    ),
+    pytest.param(
+        f"update marts.fct_project_month set grassland_mu = 9.6 {MARCH}",
+        {"land_use": ("failed", "139.6", "≤ 139.5")},
+        id="land-use-above-area",
+    ),
+    pytest.param(
+        "insert into marts.fct_project_month (project_code, report_month, township_name, stage, stage_rank) "
+        "values ('2099-01', '2024-03-01', '洛阳镇', '施工中', 3)",
+        {"in_plan": ("failed", "false", "true")},
+        id="project-not-in-plan",
+    ),
+    pytest.param(
+        f"insert into marts.fct_project_month select * from marts.fct_project_month {MARCH}",
+        {"unique": ("failed", "(2023-01, 2024-03-01); (2023-01, 2024-03-01)", "唯一 / unique")},
+        id="month-reported-twice",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "failing"), PROGRESS_CHANGES)
+def test_each_progress_rule_fails_on_the_month_that_breaks_it(
+    progress: duckdb.DuckDBPyConnection, tmp_path: Path, change: str, failing: dict[str, tuple[str, str, str]]
+) -> None:
+    progress.execute(change)
+
+    results = run_suites(progress, RUN_ID, suites(tmp_path, "progress_monthly"))
+
+    expected = {PROGRESS_CHECKS[key]: outcome for key, outcome in failing.items()}
+    assert {
+        check: (status, observed, expect)
+        for check, (_, status, observed, expect) in not_passed(results).items()
+    } == expected
+    for result in results:
+        if result.status != "passed":
+            assert "project_code=" in result.details and "report_month=2024-0" in result.details
+
+
+# --- failures of the suites themselves ----------------------------------------------------------------
+
+
+def test_a_suite_whose_query_fails_gives_a_failed_result_not_an_exception(tmp_path: Path) -> None:
+    folder = suites(tmp_path, "plan_projects", "plan_figures")
+    edit_suite(
+        folder,
+        "plan_projects",
+        lambda d: d["meta"]["regreen"].update(query="select * from marts.no_such_table"),
+    )
+    empty = duckdb.connect(str(tmp_path / "empty.duckdb"))
+
+    results = run_suites(empty, RUN_ID, folder)
+
+    assert [(r.suite, r.check, r.severity, r.status) for r in results] == [
+        ("plan_figures", "套件查询可执行 / suite query runs", "error", "failed"),
+        ("plan_projects", "套件查询可执行 / suite query runs", "error", "failed"),
+    ]
+    assert "fct_plan" in results[0].details
+    assert "no_such_table" in results[1].details
+
+
+def test_a_check_on_a_column_the_query_does_not_return_fails_even_at_warning_level(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    folder = suites(tmp_path, "plan_declared_totals")
+    regreen_meta = json.loads((folder / "plan_declared_totals.json").read_text(encoding="utf-8"))["meta"][
+        "regreen"
+    ]
+    without_counted = regreen_meta["query"].replace("counted_value,", "")
+    assert without_counted != regreen_meta["query"]
+    edit_suite(folder, "plan_declared_totals", lambda d: d["meta"]["regreen"].update(query=without_counted))
+
+    results = run_suites(con, RUN_ID, folder)
+
+    warning = next(r for r in results if r.check == WARNING_CHECK)
+    assert (warning.severity, warning.status) == ("error", "failed")
+    assert "counted_value" in warning.details
+    loaded = next(r for r in results if r.check == LOADED)
+    assert loaded.status == "passed"
+
+
+def test_gx_draws_no_progress_bars(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    results = run_suites(con, RUN_ID, suites(tmp_path, *PLAN_SUITES))
+
+    captured = capfd.readouterr()
+    assert len(results) == 30
+    assert "Calculating Metrics" not in captured.err + captured.out
+
+
+# --- storing the results ------------------------------------------------------------------------------------
+
+
+def test_check_results_round_trip_and_append(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    results = run_suites(con, RUN_ID, suites(tmp_path, "plan_declared_totals"))
+    (before,) = con.execute("select current_localtimestamp()").fetchone()
+
+    store_check_results(con, results)
+    store_check_results(con, [CheckResult("s", "c", "error", "failed", None, None, None, "run-2")])
+
+    rows = con.execute(
+        "select run_id, suite, check_name, severity, status, observed, expected, details "
+        "from quality.check_results order by run_id, check_name"
+    ).fetchall()
+    assert len(rows) == len(results) + 1
+    assert rows[0] == ("run-2", "s", "c", "error", "failed", None, None, None)
+    warned = [row for row in rows if row[4] == "warned"]
+    assert warned == [
+        (
+            RUN_ID,
+            "plan_declared_totals",
+            WARNING_CHECK,
+            "warning",
+            "warned",
+            "2",
+            "1",
+            next(r.details for r in results if r.check == WARNING_CHECK),
+        )
+    ]
+    (earliest,) = con.execute("select min(checked_at) from quality.check_results").fetchone()
+    assert earliest >= before
+    (table_comment,) = con.execute(
+        "select comment from duckdb_tables() where schema_name = 'quality' and table_name = 'check_results'"
+    ).fetchone()
+    assert "数据质量检查结果" in table_comment and "data quality check results" in table_comment
+    uncommented = con.execute(
+        "select column_name from duckdb_columns() where schema_name = 'quality' and table_name = 'check_results' "
+        "and (comment is null or comment not like '% / %')"
+    ).fetchall()
+    assert uncommented == []
+
+
+def test_storing_no_results_still_creates_the_documented_table(con: duckdb.DuckDBPyConnection) -> None:
+    store_check_results(con, [])
+
+    assert con.execute("select count(*) from quality.check_results").fetchone() == (0,)
