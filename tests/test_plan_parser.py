@@ -48,6 +48,7 @@ PROJECTS = [
 # (plan_year, source, township, measure, value), in the order the notice gives them.
 DECLARED_TOTALS = [
     (None, "task", None, "task_area_mu", 3000),
+    (None, "sentence", None, "projects", 14),
     (2023, "sentence", None, "township_count", 4),
     (2023, "sentence", None, "projects_per_township", 1),
     (2023, "sentence", None, "projects", 5),
@@ -187,6 +188,7 @@ def test_bundled_text_gives_the_declared_totals(bundled: Plan) -> None:
     refs = {(t.plan_year, t.source): t.source_ref for t in bundled.declared_totals}
     assert refs == {
         (None, "task"): "line 27",
+        (None, "sentence"): "line 33",
         (2023, "sentence"): "line 37",
         (2023, "total_row"): "line 45",
         (2024, "sentence"): "line 49",

@@ -42,6 +42,7 @@ PROJECTS = [
 # declares (lines of the bundled .txt) beside what its table rows add up to.
 DECLARED = [
     (None, "task", None, "task_area_mu", 3000, 3126, "line 27"),
+    (None, "sentence", None, "projects", 14, 14, "line 33"),
     (2023, "sentence", None, "township_count", 4, 4, "line 37"),
     (2023, "sentence", "百崎乡", "projects_per_township", 1, 1, "line 37"),
     (2023, "sentence", "东园镇", "projects_per_township", 1, 1, "line 37"),
@@ -113,6 +114,9 @@ SENTENCE = "{year} 年度正文所述总数 = 计划表 / {year} totals in the t
 NAMED = (
     "{year} 年度正文各乡镇项目数 = 计划表 / {year} projects per named township in the text = the plan table"
 )
+PLAN_SENTENCE = (
+    "方案正文所述项目总数 = 计划表项目数 / the plan's stated number of projects = the projects in its tables"
+)
 LOADED = "方案所列各项合计均已载入 / every total the notice states is loaded"
 # The (year, source, measure) families of declared totals that suite expects: each year's 合计 row and
 # sentence, the 2023 township sentence, the named townships of 2024 and 2025, and the task.
@@ -128,6 +132,7 @@ FAMILIES = [
     "2024 sentence township_projects",
     "2025 sentence township_projects",
     "all task task_area_mu",
+    "all sentence projects",
 ]
 
 
@@ -358,6 +363,11 @@ PLAN_CHANGES = [
         "update marts.plan_declared_vs_counted set declared_value = 3200 where source = 'task'",
         {TASK_DECLARED: ("3126", "≥ 3200")},
         id="task-declared",
+    ),
+    pytest.param(
+        "update marts.plan_declared_vs_counted set declared_value = 15 where plan_year is null and source = 'sentence'",
+        {PLAN_SENTENCE: ("14", "15")},
+        id="plan-sentence",
     ),
     pytest.param(
         "update marts.plan_declared_vs_counted set declared_value = 994 "

@@ -174,7 +174,7 @@ class Plan:
         )
 
 
-_SOURCE_LABELS = {"total_row": "合计行", "sentence": "年度说明", "task": "工作目标"}
+_SOURCE_LABELS = {"total_row": "合计行", "sentence": "正文说明", "task": "工作目标"}
 _MEASURE_LABELS = {
     "projects": "项目数",
     "patches": "图斑数",
@@ -205,7 +205,7 @@ def parse_notice(path: Path) -> Plan:
         source_path=str(path),
         source_format=source_format,
     )
-    declared = [*_task_totals(prose)]
+    declared = _plan_totals(prose)
     for table in tables:
         declared.extend(_sentence_totals(table))
         declared.extend(_total_row_totals(table))
@@ -515,6 +515,8 @@ class _Prose:
 
 
 _TASK = re.compile(r"(\d+(?:\.\d+)?)亩[\u4e00-\u9fff]*?治理任务")
+# '初步划定 14 个废弃矿山治理项目': the number of projects in the whole plan.
+_PLAN_PROJECTS = re.compile(r"划定(\d+)个[\u4e00-\u9fff]*?项目")
 _SENTENCE_MEASURES = {
     "projects": re.compile(r"共(\d+)个(?:治理)?项目"),
     "patches": re.compile(r"涉及图斑(\d+)个"),
@@ -526,12 +528,21 @@ _NAMED_TOWNSHIP = re.compile(r"(?:^|[，、,；])(?:完成)?([\u4e00-\u9fff]{1,4
 _CHINESE_NUMERALS = "一二三四五六七八九十"
 
 
-def _task_totals(prose: Sequence[_Line]) -> list[DeclaredTotal]:
+def _plan_totals(prose: Sequence[_Line]) -> list[DeclaredTotal]:
+    """What the prose outside the yearly sections declares for the whole plan: the task, the projects."""
     text = _Prose.of(prose)
-    task = _TASK.search(text.text)
-    if task is None:
-        return []
-    return [DeclaredTotal(None, "task", None, "task_area_mu", Decimal(task[1]), text.ref_at(task.start()))]
+    declared = []
+    if task := _TASK.search(text.text):
+        declared.append(
+            DeclaredTotal(None, "task", None, "task_area_mu", Decimal(task[1]), text.ref_at(task.start()))
+        )
+    if projects := _PLAN_PROJECTS.search(text.text):
+        declared.append(
+            DeclaredTotal(
+                None, "sentence", None, "projects", Decimal(projects[1]), text.ref_at(projects.start())
+            )
+        )
+    return declared
 
 
 def _sentence_totals(table: _Table) -> list[DeclaredTotal]:
