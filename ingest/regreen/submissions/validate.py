@@ -1,0 +1,969 @@
+"""Validate a monthly progress submission against the contract in docs/submission-format.md.
+
+Every rule runs over whole columns (numpy arrays, one per column, aligned with the rows' numbers):
+numbers go through pandas' C parser first and only the cells it cannot read are looked at again; text,
+months, townships, projects and stages are worked out once per distinct value and mapped back. Python
+runs per row only to build an Issue for a row that broke a rule. Fixed costs per file are kept small
+too, since townships send many small files. A file with any error is rejected whole; warnings never
+change a value.
+
+The reporter's name and phone are read into `FileReport.rows` (the ingest lands them) but no rule looks
+at them, so they never reach an Issue, a report, JSON or the log.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from numbers import Real
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from regreen.log import logger
+from regreen.submissions.columns import (
+    ACCEPTED,
+    COLUMNS_BY_KEY,
+    LAND_PART_KEYS,
+    NUMERIC_KEYS,
+    REQUIRED_KEYS,
+    ROW_FRAME_COLUMNS,
+    STAGE_ALIASES,
+    STAGES,
+    SUPERVISED_FROM,
+    HeaderMatch,
+    fold,
+    match_header,
+)
+from regreen.submissions.reader import RawTable, SubmissionReadError, read_table
+from regreen.submissions.reference import PlanReference, ProjectRef
+
+Severity = Literal["error", "warning"]
+
+LAND_PARTS_TOLERANCE_MU = 0.5  # forest + farmland + grassland may exceed the total by rounding, up to this
+TOTAL_TOLERANCE = 0.01  # a 合计 cell is usually rounded to two decimals
+TOTAL_LABELS = frozenset({"合计", "总计", "合計", "總計", "total"})
+RENDER_LIMIT = 100  # issues listed per section by render(); the JSON report lists all
+ACCEPTED_INDEX = STAGES.index(ACCEPTED)
+_EXCEL_EPOCH = date(1899, 12, 30)  # Excel's day 0 in the 1900 date system (it counts 1900-02-29)
+_SERIAL_RANGE = (1, 2958465)  # Excel's dates 1900-01-01 .. 9999-12-31
+_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+")
+_YEAR_MONTH = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?")
+_YEAR_MONTH_DAY = re.compile(
+    r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:\s*[T ]?\s*\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+)
+_COMPACT_MONTH = re.compile(r"(\d{4})(\d{2})")
+_COMPACT_DAY = re.compile(r"(\d{4})(\d{2})(\d{2})")
+_SERIAL = re.compile(r"\d{1,7}(?:\.\d+)?")
+
+
+@dataclass
+class Issue:
+    row: int | None  # the row (line) number the clerk sees; None for the file as a whole
+    column: str | None  # the header as written (the canonical header when the column is missing)
+    value: str | None  # the cell as written
+    severity: Severity
+    code: str
+    message_zh: str
+    message_en: str
+    file: Path
+    sheet: str | None
+
+    @property
+    def message(self) -> str:
+        return f"{self.message_zh} / {self.message_en}"
+
+    def to_json_dict(self) -> dict:
+        return {"row": self.row, "column": self.column, "value": self.value, "message": self.message}
+
+    def describe(self) -> str:
+        """One line naming where the problem is and what it is, Chinese first."""
+        zh, en = [], []
+        if self.row is not None:
+            zh.append(f"第 {self.row} 行")
+            en.append(f"row {self.row}")
+        if self.column is not None:
+            zh.append(f"「{self.column}」")
+            en.append(f"column {self.column}")
+        if self.value is not None:
+            zh.append(f"值“{self.value}”")
+            en.append(f"value {self.value!r}")
+        where_zh = " ".join(zh) or "文件"
+        where_en = ", ".join(en) or "file"
+        return f"{where_zh}：{self.message_zh} / {where_en}: {self.message_en}"
+
+
+def _empty_rows() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=object) for name in ROW_FRAME_COLUMNS})
+
+
+@dataclass
+class FileReport:
+    file: Path
+    status: Literal["accepted", "rejected"]
+    sheet: str | None
+    rows_read: int  # data rows: the title, header, 合计 and empty rows excluded
+    # One row per data row: the landing columns of raw.submission_rows except file_id, normalised
+    # (report_month the 1st of the month, canonical township and stage, project_code resolved, areas in 亩,
+    # patches_done Int64, other figures float64). A cell that broke a rule is missing.
+    rows: pd.DataFrame
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+
+    def to_json_dict(self) -> dict:
+        return {
+            "file": str(self.file),
+            "status": self.status,
+            "rows": self.rows_read,
+            "errors": [issue.to_json_dict() for issue in self.errors],
+            "warnings": [issue.to_json_dict() for issue in self.warnings],
+        }
+
+    def render(self) -> str:
+        """The report a township clerk reads: verdict, then each error and warning on its own line."""
+        verdict = (
+            "通过 / ACCEPTED"
+            if self.status == "accepted"
+            else "拒收，请改正后重新提交 / REJECTED, fix and resubmit"
+        )
+        where = f"{self.file.name}（工作表 {self.sheet}）" if self.sheet else self.file.name
+        lines = [
+            f"{where}：{verdict}",
+            f"  读取 {self.rows_read} 行数据，{len(self.errors)} 个错误，{len(self.warnings)} 个提醒 / "
+            f"{self.rows_read} data rows read, {len(self.errors)} errors, {len(self.warnings)} warnings",
+        ]
+        for title, issues in (("错误 / Errors", self.errors), ("提醒 / Warnings", self.warnings)):
+            if not issues:
+                continue
+            lines.append(f"  {title}:")
+            lines.extend(f"    - {issue.describe()}" for issue in issues[:RENDER_LIMIT])
+            if len(issues) > RENDER_LIMIT:
+                more = len(issues) - RENDER_LIMIT
+                lines.append(f"    …… 另有 {more} 条，完整列表见 --json / … and {more} more, see --json")
+        return "\n".join(lines)
+
+
+# --- per distinct value --------------------------------------------------------------------------------
+
+
+class _Distinct:
+    """A column's distinct values, so Python runs once per distinct value rather than once per row."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.codes, self.values = pd.factorize(values)
+
+    def map(
+        self, func: Callable[[object], object], missing: object = None, dtype: object = object
+    ) -> np.ndarray:
+        mapped = np.empty(len(self.values) + 1, dtype=dtype)
+        for position, value in enumerate(self.values):
+            mapped[position] = func(value)
+        mapped[-1] = missing  # pd.factorize codes a missing cell as -1: the last slot
+        return mapped[self.codes]
+
+
+def _with_missing(values: Sequence[object], missing: object = None, dtype: object = object) -> np.ndarray:
+    """`values` and one more slot, `missing`, for an index of -1."""
+    array = np.empty(len(values) + 1, dtype=dtype)
+    for position, value in enumerate(values):
+        array[position] = value
+    array[-1] = missing
+    return array
+
+
+def cell_text(value: object) -> str | None:
+    """A cell as the clerk wrote it, as text; None when blank."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else format(value, ".15g")
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _number(value: object) -> float | None:
+    """A number written as text: full-width digits and thousands separators allowed; else None."""
+    if not isinstance(value, str):
+        return None
+    text = unicodedata.normalize("NFKC", value).strip()
+    return float(text.replace(",", "")) if _NUMBER.fullmatch(text) else None
+
+
+def _serial_date(number: float) -> date | None:
+    if not _SERIAL_RANGE[0] <= number <= _SERIAL_RANGE[1]:
+        return None
+    return _EXCEL_EPOCH + timedelta(days=int(number))
+
+
+def _safe_date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def parse_month(value: object) -> date | None:
+    """The month a 填报月份 cell names, as its first day: 2024-03, 2024/3, 2024年3月, 202403, an Excel
+    date cell or serial number, or a full date; None when it names no month."""
+    if isinstance(value, datetime | date):
+        return date(value.year, value.month, 1)
+    if isinstance(value, Real) and not isinstance(value, bool):
+        number = float(value)
+        if number.is_integer() and 190001 <= number <= 299912:
+            return _safe_date(int(number) // 100, int(number) % 100, 1)
+        serial = _serial_date(number)
+        return serial.replace(day=1) if serial else None
+    if not isinstance(value, str):
+        return None
+    text = unicodedata.normalize("NFKC", value).strip()
+    if parts := _YEAR_MONTH.fullmatch(text) or _COMPACT_MONTH.fullmatch(text):
+        return _safe_date(int(parts[1]), int(parts[2]), 1)
+    if (parts := _YEAR_MONTH_DAY.fullmatch(text)) and _safe_date(int(parts[1]), int(parts[2]), int(parts[3])):
+        return date(int(parts[1]), int(parts[2]), 1)
+    if _SERIAL.fullmatch(text):
+        return parse_month(float(text))
+    return None
+
+
+def parse_date(value: object) -> date | None:
+    """The day a 验收日期 cell names: 2024-03-15, 2024/3/15, 2024年3月15日, 20240315, an Excel date
+    cell or serial number; None when it names no day."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, Real) and not isinstance(value, bool):
+        number = float(value)
+        if number.is_integer() and 19000101 <= number <= 29991231:
+            whole = int(number)
+            return _safe_date(whole // 10000, whole // 100 % 100, whole % 100)
+        return _serial_date(number)
+    if not isinstance(value, str):
+        return None
+    text = unicodedata.normalize("NFKC", value).strip()
+    if parts := _YEAR_MONTH_DAY.fullmatch(text) or _COMPACT_DAY.fullmatch(text):
+        return _safe_date(int(parts[1]), int(parts[2]), int(parts[3]))
+    if _SERIAL.fullmatch(text):
+        return parse_date(float(text))
+    return None
+
+
+def parse_stage(value: object) -> str | None:
+    text = cell_text(value)
+    return None if text is None else STAGE_ALIASES.get(fold(text).lower())
+
+
+def _is_total_label(value: object) -> bool:
+    text = cell_text(value)
+    return text is not None and fold(text).lower().rstrip(":") in TOTAL_LABELS
+
+
+def _figure(value: float) -> str:
+    return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def _project_list(projects: Iterable[ProjectRef]) -> str:
+    return "；".join(f"{p.name}（{p.township_name}，{p.project_code}）" for p in projects)
+
+
+# --- validation ----------------------------------------------------------------------------------------
+
+
+def _is_blank(value: object) -> bool:
+    return cell_text(value) is None
+
+
+def _is_written(value: object) -> bool:
+    return cell_text(value) is not None
+
+
+def _month_ordinal(month: date | None) -> int:
+    return -1 if month is None else month.year * 12 + month.month - 1
+
+
+def _stage_index(value: object) -> int:
+    stage = parse_stage(value)
+    return -1 if stage is None else STAGES.index(stage)
+
+
+class _FileValidation:
+    """The checks of one file: build with the table, then call report().
+
+    Every column is a numpy array over the data rows (self.rows holds their row numbers); references to
+    the plan are indices into reference.projects / reference.townships, -1 where there is none, so that
+    arrays built by _with_missing can be indexed by them directly.
+    """
+
+    def __init__(self, table: RawTable, reference: PlanReference, today: date) -> None:
+        self.table = table
+        self.reference = reference
+        self.today = today
+        self.issues: list[Issue] = []
+        self.matches: dict[str, tuple[int, HeaderMatch]] = {}
+        self.rows = np.empty(0, dtype=np.int64)
+        self.raw: dict[str, np.ndarray] = {}
+        projects = reference.projects
+        self.plan_codes = _with_missing([p.project_code for p in projects])
+        self.plan_patches = _with_missing([p.patches_planned for p in projects], np.nan, np.float64)
+        self.plan_area = _with_missing([float(p.area_planned_mu) for p in projects], np.nan, np.float64)
+
+    # issues
+
+    def _issue(
+        self,
+        severity: Severity,
+        code: str,
+        row: int | None,
+        column: str | None,
+        value: str | None,
+        zh: str,
+        en: str,
+    ) -> None:
+        self.issues.append(
+            Issue(row, column, value, severity, code, zh, en, self.table.path, self.table.sheet)
+        )
+
+    def _header(self, key: str) -> str:
+        """The column's header as written, or its canonical header when the file has no such column."""
+        found = self.matches.get(key)
+        return found[1].written if found else COLUMNS_BY_KEY[key].header
+
+    def _flag(
+        self,
+        mask: np.ndarray,
+        key: str,
+        code: str,
+        zh: str,
+        en: str,
+        severity: Severity = "error",
+        **context: np.ndarray,
+    ) -> None:
+        """One issue for each data row where `mask` holds, at column `key`, with the cell as written.
+
+        `zh` and `en` are str.format templates whose fields are filled, row by row, from `context`.
+        """
+        picked = np.flatnonzero(mask)
+        if not len(picked):
+            return
+        raw = self.raw.get(key)
+        values = _Distinct(raw[picked]).map(cell_text).tolist() if raw is not None else [None] * len(picked)
+        names = list(context)
+        columns = [context[name][picked].tolist() for name in names]
+        fields = list(zip(*columns, strict=True)) if names else [()] * len(picked)
+        # Rows often share their context (a whole file of one mistake): format each context once.
+        messages: dict[tuple, tuple[str, str]] = {}
+        header = self._header(key)
+        path, sheet = self.table.path, self.table.sheet
+        for row, value, field_values in zip(self.rows[picked].tolist(), values, fields, strict=True):
+            message = messages.get(field_values)
+            if message is None:
+                named = dict(zip(names, field_values, strict=True))
+                message = messages[field_values] = (zh.format(**named), en.format(**named))
+            self.issues.append(Issue(row, header, value, severity, code, *message, path, sheet))
+
+    # the header
+
+    def _match_headers(self) -> bool:
+        """Map header positions to columns; False when the columns cannot be read."""
+        row = self.table.header_row
+        usable = True
+        for position, written in enumerate(self.table.headers):
+            if not written:
+                continue
+            match = match_header(written)
+            if match is None:
+                self._issue(
+                    "warning",
+                    "unknown_column",
+                    row,
+                    written,
+                    None,
+                    "不是模板中的列，已忽略",
+                    "not a column of the template; ignored",
+                )
+            elif match.problem_zh:
+                usable = False
+                self._issue(
+                    "error", "bad_unit", row, written, written, match.problem_zh, match.problem_en or ""
+                )
+            elif match.column.key in self.matches:
+                usable = False
+                first = self.matches[match.column.key][1].written
+                self._issue(
+                    "error",
+                    "duplicate_column",
+                    row,
+                    written,
+                    None,
+                    f"与“{first}”是同一列，请删去重复的列",
+                    f"the same column as {first!r}; remove one of them",
+                )
+            else:
+                self.matches[match.column.key] = (position, match)
+        for key in REQUIRED_KEYS:
+            if key not in self.matches:
+                usable = False
+                column = COLUMNS_BY_KEY[key]
+                self._issue(
+                    "error",
+                    "missing_column",
+                    row,
+                    column.header,
+                    None,
+                    f"缺少必填列“{column.header}”（英文表头 {column.alias} 亦可）",
+                    f"required column {column.header} (or {column.alias}) is missing",
+                )
+        return usable
+
+    # the file
+
+    def report(self) -> FileReport:
+        table = self.table
+        usable = self._match_headers()
+        arrays = table.columns
+        row_numbers = table.row_numbers
+        blank = self._blank_rows(arrays) if usable else np.zeros(len(row_numbers), dtype=bool)
+        totals = self._total_rows(arrays) & ~blank
+        data = ~blank & ~totals
+        rows_read = int(data.sum())
+        self._flag_unlabelled()
+        if usable and rows_read == 0:
+            self._issue(
+                "error",
+                "no_rows",
+                None,
+                None,
+                None,
+                "表头下没有数据行",
+                "there are no data rows under the header",
+            )
+        if usable and rows_read:
+            self.rows = row_numbers[data]
+            self.raw = {key: arrays[position][data] for key, (position, _) in self.matches.items()}
+            total_cells = {key: arrays[position][totals] for key, (position, _) in self.matches.items()}
+            rows = self._check_rows(row_numbers[totals], total_cells)
+        else:
+            rows = _empty_rows()
+        self.issues.sort(key=lambda issue: -1 if issue.row is None else issue.row)
+        errors = [i for i in self.issues if i.severity == "error"]
+        warnings = [i for i in self.issues if i.severity == "warning"]
+        status: Literal["accepted", "rejected"] = "rejected" if errors else "accepted"
+        logger.info("checked %s: %s, %d rows", table.path.name, status, rows_read)
+        return FileReport(table.path, status, table.sheet, rows_read, rows, errors, warnings)
+
+    def _blank_rows(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        """Rows whose every cell is blank or spaces (the reader already left out the wholly empty)."""
+        blank = np.ones(len(self.table.row_numbers), dtype=bool)
+        for key in REQUIRED_KEYS:
+            blank &= _Distinct(arrays[self.matches[key][0]]).map(_is_blank, True, bool)
+        # Only rows already blank in every required column are looked at cell by cell.
+        for index in np.flatnonzero(blank):
+            blank[index] = all(_is_blank(column[index]) for column in arrays)
+        return blank
+
+    def _total_rows(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        """The 合计 rows: a 合计/总计 label in the first column or in the month, township or project column."""
+        labelled = ("report_month", "township", "project_name")
+        positions = {0} | {self.matches[k][0] for k in labelled if k in self.matches}
+        totals = np.zeros(len(self.table.row_numbers), dtype=bool)
+        for position in positions:
+            totals |= _Distinct(arrays[position]).map(_is_total_label, False, bool)
+        return totals
+
+    def _flag_unlabelled(self) -> None:
+        """A value with no header: in a CSV line every later value has shifted (an error); in a sheet it
+        is only left unread (a warning)."""
+        for row in self.table.unlabelled:
+            if self.table.sheet is None:
+                self._issue(
+                    "error",
+                    "too_many_fields",
+                    row,
+                    None,
+                    None,
+                    "此行的字段比表头多，之后的值都错了列；请检查值中是否有多余的逗号",
+                    "this line has more fields than the header, so later values are in the wrong columns; "
+                    "look for a stray comma in a value",
+                )
+            else:
+                self._issue(
+                    "warning",
+                    "unlabelled_value",
+                    row,
+                    None,
+                    None,
+                    "此行在没有表头的列中有内容，已忽略",
+                    "this row has a value in a column without a header; it was ignored",
+                )
+
+    # the rows
+
+    def _distinct(self, key: str) -> _Distinct:
+        raw = self.raw.get(key)
+        return _Distinct(raw if raw is not None else np.full(len(self.rows), None, dtype=object))
+
+    def _numbers(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """The column's numbers in the header's unit (NaN when blank or unreadable), and where a cell was
+        written but is not a number."""
+        raw = self.raw.get(key)
+        if raw is None:
+            return np.full(len(self.rows), np.nan), np.zeros(len(self.rows), dtype=bool)
+        if raw.dtype.kind in "fiu":
+            values = raw.astype(np.float64)
+            invalid = np.zeros(len(raw), dtype=bool)
+        else:
+            values = np.asarray(pd.to_numeric(raw, errors="coerce"), dtype=np.float64)
+            unread = np.isnan(values) & ~pd.isna(raw)
+            invalid = np.zeros(len(raw), dtype=bool)
+            if unread.any():
+                # Only what the C parser could not read: full-width digits, 1,234.5, spaces, text.
+                distinct = _Distinct(raw[unread])
+                parsed = distinct.map(_number, np.nan, np.float64)
+                values[unread] = parsed
+                invalid[unread] = np.isnan(parsed) & distinct.map(_is_written, False, bool)
+        infinite = np.isinf(values)
+        values[infinite] = np.nan
+        return values, invalid | infinite
+
+    def _check_rows(self, total_rows: np.ndarray, total_cells: dict[str, np.ndarray]) -> pd.DataFrame:
+        text = {
+            key: self._distinct(key).map(cell_text)
+            for key in ("township", "project_name", "supervisor", "notes", "reporter", "phone")
+        }
+        month, month_ordinal = self._check_month()
+        township = self._check_township(text["township"])
+        project = self._check_project(township, text["project_name"])
+        numbers = {key: self._numbers(key) for key in NUMERIC_KEYS}
+        figures = self._check_figures(numbers, project)
+        stage = self._check_stage(text["supervisor"])
+        accepted_on = self._check_accepted_on(stage)
+        stage_names = _with_missing(STAGES)[stage]
+        columns = {
+            "sheet": np.full(len(self.rows), self.table.sheet, dtype=object),
+            "row_number": self.rows,
+            "report_month": month,
+            "township": _with_missing(self.reference.townships)[township],
+            "project_name": text["project_name"],
+            "project_code": self.plan_codes[project],
+            **figures,
+            "patches_done": pd.array(figures["patches_done"], dtype="Int64"),
+            "stage": stage_names,
+            "supervisor": text["supervisor"],
+            "accepted_on": accepted_on,
+            "notes": text["notes"],
+            "reporter": text["reporter"],
+            "phone": text["phone"],
+        }
+        frame = pd.DataFrame({name: columns[name] for name in ROW_FRAME_COLUMNS})
+        self._check_sequence(project, month, month_ordinal, stage, figures)
+        self._check_missing_projects(township, project, month_ordinal, stage)
+        self._check_totals(numbers, total_rows, total_cells)
+        return frame
+
+    def _check_month(self) -> tuple[np.ndarray, np.ndarray]:
+        """The month of each row (a date, or None) and its ordinal (year * 12 + month - 1, or -1)."""
+        distinct = self._distinct("report_month")
+        written = distinct.map(_is_written, False, bool)
+        month = distinct.map(parse_month)
+        ordinal = distinct.map(lambda v: _month_ordinal(parse_month(v)), -1, np.int64)
+        earliest, latest = self.reference.issue_month, self.today.replace(day=1)
+        before = (ordinal >= 0) & (ordinal < _month_ordinal(earliest))
+        after = ordinal > _month_ordinal(latest)
+        self._flag(
+            ~written, "report_month", "month_missing", "填报月份为必填项", "the report month is required"
+        )
+        self._flag(
+            written & (ordinal < 0),
+            "report_month",
+            "month_invalid",
+            "无法识别的月份，请写成 2024-03 的形式",
+            "not a month; write it like 2024-03",
+        )
+        self._flag(
+            before,
+            "report_month",
+            "month_before_plan",
+            f"早于方案印发月份 {earliest:%Y-%m}",
+            f"before the plan was issued ({earliest:%Y-%m})",
+        )
+        self._flag(
+            after,
+            "report_month",
+            "month_in_future",
+            f"晚于本月（{latest:%Y-%m}），不能填报未来月份",
+            f"after the current month ({latest:%Y-%m})",
+        )
+        out_of_range = before | after
+        month[out_of_range] = None
+        ordinal[out_of_range] = -1
+        return month, ordinal
+
+    def _check_township(self, written: np.ndarray) -> np.ndarray:
+        """The index of each row's township in reference.townships, or -1."""
+        index = {name: position for position, name in enumerate(self.reference.townships)}
+        township = _Distinct(written).map(
+            lambda v: index.get(self.reference.resolve_township(v) or "", -1), -1, np.int64
+        )
+        listed = "、".join(self.reference.townships)
+        missing = pd.isna(written)
+        self._flag(missing, "township", "township_missing", "乡镇为必填项", "the township is required")
+        self._flag(
+            ~missing & (township < 0),
+            "township",
+            "township_unknown",
+            f"不是方案中的乡镇，应为：{listed}",
+            f"not a township of the plan; use one of: {listed}",
+        )
+        return township
+
+    def _check_project(self, township: np.ndarray, written: np.ndarray) -> np.ndarray:
+        """The index of each row's plan project in reference.projects, or -1 where the name does not
+        resolve."""
+        townships, projects = self.reference.townships, self.reference.projects
+        name_codes, names = pd.factorize(written)
+        base = len(names) + 1
+        # One resolution per distinct (township, name) pair, not per row.
+        codes, pairs = pd.factorize((township + 1) * base + name_codes + 1)
+        resolutions = []
+        for pair in pairs.tolist():
+            township_code, name_code = divmod(pair, base)
+            resolutions.append(
+                self.reference.resolve_project(
+                    townships[township_code - 1] if township_code else None, names[name_code - 1]
+                )
+                if name_code
+                else None
+            )
+        self._flag(
+            pd.isna(written), "project_name", "project_missing", "项目名称为必填项", "the project is required"
+        )
+        problem = np.array([r.problem if r else None for r in resolutions], dtype=object)[codes]
+        candidates = np.array([_project_list(r.candidates) if r else "" for r in resolutions], dtype=object)
+        context = {
+            "candidates": candidates[codes],
+            "township": _with_missing(townships)[township],
+        }
+        self._flag(
+            problem == "unknown",
+            "project_name",
+            "project_unknown",
+            "方案中没有这个项目；最接近的方案项目：{candidates}",
+            "no plan project has this name; closest: {candidates}",
+            **context,
+        )
+        self._flag(
+            problem == "ambiguous",
+            "project_name",
+            "project_ambiguous",
+            "与多个方案项目相符：{candidates}；请写完整项目名称",
+            "matches several plan projects: {candidates}; write the full name",
+            **context,
+        )
+        self._flag(
+            problem == "other_township",
+            "project_name",
+            "project_other_township",
+            "该项目属于其他乡镇：{candidates}，不属于{township}",
+            "this project belongs to another township: {candidates}, not to {township}",
+            **context,
+        )
+        position = {p.project_code: index for index, p in enumerate(projects)}
+        resolved = [position[r.project.project_code] if r and r.project else -1 for r in resolutions]
+        return np.array(resolved, dtype=np.int64)[codes]
+
+    def _check_figures(
+        self, numbers: dict[str, tuple[np.ndarray, np.ndarray]], project: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Check the figures; returns them in canonical units (areas in 亩, rounded to 4 decimals), a cell
+        that broke a rule left out (NaN)."""
+        usable = {}
+        for key, (values, invalid) in numbers.items():
+            self._flag(
+                invalid,
+                key,
+                "number_invalid",
+                "不是数字（只填数字，不加“约”等文字）",
+                "not a number (figures only, no words such as 约)",
+            )
+            negative = values < 0
+            self._flag(negative, key, "number_negative", "不能为负数", "must not be negative")
+            factor = self.matches[key][1].factor if key in self.matches else 1.0
+            usable[key] = np.round(np.where(negative, np.nan, values) * factor, 4)
+        patches = usable["patches_done"]
+        fractional = np.mod(patches, 1) > 0
+        self._flag(
+            fractional, "patches_done", "patches_not_integer", "图斑数应为整数", "must be a whole number"
+        )
+        planned_patches = self.plan_patches[project]
+        self._flag(
+            patches > planned_patches,
+            "patches_done",
+            "patches_above_plan",
+            "超过方案图斑数 {planned:.0f} 个",
+            "more than the {planned:.0f} patches the plan gives this project",
+            planned=planned_patches,
+        )
+        area = usable["area_done_mu"]
+        parts = np.round(sum(np.nan_to_num(usable[key]) for key in LAND_PART_KEYS), 4)
+        # Only against an area that was read: a blank or unreadable area is its own problem.
+        self._flag(
+            parts > area + LAND_PARTS_TOLERANCE_MU,
+            "area_done_mu",
+            "land_parts_exceed_area",
+            "林地、耕地、草地合计 {parts:.12g} 亩，超过累计治理面积 {area:.12g} 亩",
+            "forest + farmland + grassland = {parts:.12g} mu, more than the area done ({area:.12g} mu)",
+            parts=parts,
+            area=area,
+        )
+        planned_area = self.plan_area[project]
+        self._flag(
+            area > planned_area,
+            "area_done_mu",
+            "area_above_plan",
+            "累计治理面积 {area:.12g} 亩，超过方案面积 {planned:.12g} 亩",
+            "area done {area:.12g} mu is more than the planned {planned:.12g} mu",
+            "warning",
+            area=area,
+            planned=planned_area,
+        )
+        patches[fractional] = np.nan
+        return usable
+
+    def _check_stage(self, supervisor: np.ndarray) -> np.ndarray:
+        """The index of each row's stage in STAGES, or -1."""
+        distinct = self._distinct("stage")
+        written = distinct.map(_is_written, False, bool)
+        stage = distinct.map(_stage_index, -1, np.int64)
+        listed = "、".join(STAGES)
+        self._flag(~written, "stage", "stage_missing", "项目阶段为必填项", "the stage is required")
+        self._flag(
+            written & (stage < 0),
+            "stage",
+            "stage_invalid",
+            f"项目阶段应为：{listed}",
+            f"the stage must be one of {listed} (or design, review, issued, construction, completed, accepted)",
+        )
+        self._flag(
+            (stage >= SUPERVISED_FROM) & pd.isna(supervisor),
+            "supervisor",
+            "supervisor_missing",
+            "项目阶段为“{stage}”，须填写监理单位",
+            "a supervisor is required from 施工中 (construction) on; the stage is {stage}",
+            stage=_with_missing(STAGES)[stage],
+        )
+        return stage
+
+    def _check_accepted_on(self, stage: np.ndarray) -> np.ndarray:
+        distinct = self._distinct("accepted_on")
+        written = distinct.map(_is_written, False, bool)
+        accepted_on = distinct.map(parse_date)
+        future = distinct.map(lambda v: (d := parse_date(v)) is not None and d > self.today, False, bool)
+        accepted = stage == ACCEPTED_INDEX
+        self._flag(
+            accepted & ~written,
+            "accepted_on",
+            "accepted_on_missing",
+            "项目阶段为“已验收”，须填写验收日期",
+            "the stage is 已验收 (accepted): the acceptance date is required",
+        )
+        self._flag(
+            (stage >= 0) & ~accepted & written,
+            "accepted_on",
+            "accepted_on_unexpected",
+            "项目阶段为“{stage}”，尚未验收，不应填写验收日期",
+            "the stage is {stage}, not 已验收 (accepted): leave the acceptance date empty",
+            stage=_with_missing(STAGES)[stage],
+        )
+        self._flag(
+            written & pd.isna(accepted_on),
+            "accepted_on",
+            "accepted_on_invalid",
+            "无法识别的日期，请写成 2024-03-15 的形式",
+            "not a date; write it like 2024-03-15",
+        )
+        self._flag(
+            future,
+            "accepted_on",
+            "accepted_on_future",
+            f"验收日期晚于今天（{self.today:%Y-%m-%d}）",
+            f"the acceptance date is after today ({self.today:%Y-%m-%d})",
+        )
+        accepted_on[future] = None
+        return accepted_on
+
+    def _check_sequence(
+        self,
+        project: np.ndarray,
+        month: np.ndarray,
+        month_ordinal: np.ndarray,
+        stage: np.ndarray,
+        figures: dict[str, np.ndarray],
+    ) -> None:
+        """Rules across rows: one row per project and month; no project going backwards month to month."""
+        known = np.flatnonzero((project >= 0) & (month_ordinal >= 0))
+        order = known[np.lexsort((self.rows[known], month_ordinal[known], project[known]))]
+        repeated = np.zeros(len(order), dtype=bool)
+        repeated[1:] = (project[order[1:]] == project[order[:-1]]) & (
+            month_ordinal[order[1:]] == month_ordinal[order[:-1]]
+        )
+        group_start = np.maximum.accumulate(np.where(repeated, 0, np.arange(len(order))))
+        first_row = np.zeros(len(self.rows), dtype=np.int64)
+        first_row[order] = self.rows[order[group_start]]
+        duplicate = np.zeros(len(self.rows), dtype=bool)
+        duplicate[order[repeated]] = True
+        self._flag(
+            duplicate,
+            "project_name",
+            "duplicate_project_month",
+            "该项目本月已在第 {first} 行填报，一个项目每月只填一行",
+            "this project already has a row for this month (row {first}); one row per project and month",
+            first=first_row,
+        )
+        # Each project's months in order: compare each row with the project's previous month.
+        monthly = order[~repeated]
+        follows = np.flatnonzero(project[monthly[1:]] == project[monthly[:-1]]) + 1
+        now, before = monthly[follows], monthly[follows - 1]
+        previous_row = np.zeros(len(self.rows), dtype=np.int64)
+        previous_row[now] = self.rows[before]
+        previous_month = np.full(len(self.rows), None, dtype=object)
+        previous_month[now] = month[before]
+        for key, zh_name, en_name in (
+            ("area_done_mu", "累计治理面积", "area done"),
+            ("patches_done", "累计完成图斑", "patches done"),
+        ):
+            previous_value = np.full(len(self.rows), np.nan)
+            previous_value[now] = figures[key][before]
+            self._flag(
+                figures[key] < previous_value,
+                key,
+                "cumulative_decrease",
+                zh_name + "为累计数，低于上月（{month:%Y-%m}，第 {line} 行）的 {before:.12g}",
+                en_name
+                + " is cumulative but below the previous month's {before:.12g} ({month:%Y-%m}, row {line})",
+                "warning",
+                month=previous_month,
+                line=previous_row,
+                before=previous_value,
+            )
+        previous_stage = np.full(len(self.rows), -1, dtype=np.int64)
+        previous_stage[now] = stage[before]
+        self._flag(
+            (stage >= 0) & (stage < previous_stage),
+            "stage",
+            "stage_backwards",
+            "项目阶段倒退：上月（{month:%Y-%m}，第 {line} 行）为“{stage}”",
+            "the stage went backwards from {stage} ({month:%Y-%m}, row {line})",
+            "warning",
+            month=previous_month,
+            line=previous_row,
+            stage=_with_missing(STAGES)[previous_stage],
+        )
+
+    def _check_missing_projects(
+        self, township: np.ndarray, project: np.ndarray, month_ordinal: np.ndarray, stage: np.ndarray
+    ) -> None:
+        """Each month the file reports for a township should list every plan project of that township that
+        the file has not shown as 已验收 in an earlier month."""
+        projects = self.reference.projects
+        months = 12 * 10000  # more month ordinals than any date has
+        accepted = (stage == ACCEPTED_INDEX) & (project >= 0) & (month_ordinal >= 0)
+        accepted_in = np.full(len(projects), months, dtype=np.int64)
+        np.minimum.at(accepted_in, project[accepted], month_ordinal[accepted])
+        listed = (project >= 0) & (month_ordinal >= 0) & (township >= 0)
+        present = set(
+            np.unique(
+                (township[listed] * months + month_ordinal[listed]) * len(projects) + project[listed]
+            ).tolist()
+        )
+        reported = np.flatnonzero((township >= 0) & (month_ordinal >= 0))
+        keys, first = np.unique(township[reported] * months + month_ordinal[reported], return_index=True)
+        for key, first_index in zip(keys.tolist(), first.tolist(), strict=True):
+            township_index, ordinal = divmod(key, months)
+            name = self.reference.townships[township_index]
+            month = date(ordinal // 12, ordinal % 12 + 1, 1)
+            row = int(self.rows[reported[first_index]])
+            for index, planned in enumerate(projects):
+                if planned.township_name != name or key * len(projects) + index in present:
+                    continue
+                if accepted_in[index] < ordinal:
+                    continue
+                self._issue(
+                    "warning",
+                    "project_missing_from_month",
+                    None,
+                    self._header("project_name"),
+                    planned.name,
+                    f"{name} {month:%Y-%m} 的填报（第 {row} 行起）缺少这个未验收的方案项目"
+                    f"（{planned.project_code}）",
+                    f"{name}'s report for {month:%Y-%m} (from row {row}) leaves out this plan "
+                    f"project ({planned.project_code}), which is not yet accepted",
+                )
+
+    def _check_totals(
+        self,
+        numbers: dict[str, tuple[np.ndarray, np.ndarray]],
+        total_rows: np.ndarray,
+        total_cells: dict[str, np.ndarray],
+    ) -> None:
+        """A 合计 row is compared with the sum of the data rows, in the header's unit."""
+        for index, row in enumerate(total_rows.tolist()):
+            for key in NUMERIC_KEYS:
+                if key not in total_cells:
+                    continue
+                declared_text = cell_text(total_cells[key][index])
+                if declared_text is None:
+                    continue
+                declared = _number(declared_text)
+                summed = float(np.nansum(numbers[key][0]))
+                if declared is None:
+                    self._issue(
+                        "warning",
+                        "total_unreadable",
+                        row,
+                        self._header(key),
+                        declared_text,
+                        "合计行的值不是数字，未核对",
+                        "the 合计 (total) value is not a number; not checked",
+                    )
+                elif abs(declared - summed) > TOTAL_TOLERANCE:
+                    self._issue(
+                        "warning",
+                        "total_mismatch",
+                        row,
+                        self._header(key),
+                        declared_text,
+                        f"合计行与各行之和 {_figure(summed)} 不一致",
+                        f"the 合计 (total) row disagrees with the rows' sum, {_figure(summed)}",
+                    )
+
+
+def _read_error_report(path: Path, exc: SubmissionReadError) -> FileReport:
+    issue = Issue(exc.row, None, None, "error", exc.code, exc.problem_zh, exc.problem_en, path, None)
+    logger.info("checked %s: rejected, %s", path.name, exc.code)
+    return FileReport(path, "rejected", None, 0, _empty_rows(), [issue], [])
+
+
+def validate_file(path: Path, reference: PlanReference, today: date) -> FileReport:
+    """Read and check one submission; bad content gives a rejected report, never an exception."""
+    try:
+        table = read_table(path)
+    except SubmissionReadError as exc:
+        return _read_error_report(path, exc)
+    return _FileValidation(table, reference, today).report()
+
+
+def check_files(paths: Sequence[Path], reference: PlanReference, today: date) -> list[FileReport]:
+    return [validate_file(path, reference, today) for path in paths]

@@ -1,0 +1,224 @@
+"""Reading submission files: sheets, encodings, titles, headers as clerks write them, unreadable files."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import openpyxl
+import pytest
+
+from regreen.submissions.columns import COLUMNS, match_header
+from regreen.submissions.validate import validate_file
+
+TODAY = date(2024, 4, 20)
+
+
+@pytest.mark.parametrize(
+    ("written", "key", "factor"),
+    [
+        ("累计治理面积(亩)", "area_done_mu", 1.0),
+        ("累计治理面积（公顷）", "area_done_mu", 15.0),
+        ("累计治理\n面积\n(平方米)", "area_done_mu", 0.0015),
+        ("  其中林地 ( ha ) ", "forest_mu", 15.0),
+        ("其中草地(㎡)", "grassland_mu", 0.0015),
+        ("area_done_mu", "area_done_mu", 1.0),
+        ("Report_Month", "report_month", 1.0),
+        ("project", "project_name", 1.0),
+        ("累计完成投资（万元）", "invested_10k_yuan", 1.0),
+        ("废石处置量(万立方米)", "waste_rock_10k_m3", 1.0),
+        ("联系电话", "phone", 1.0),
+    ],
+)
+def test_headers_as_clerks_write_them(written, key, factor):
+    match = match_header(written)
+    assert match is not None and match.problem_zh is None
+    assert (match.column.key, match.factor) == (key, factor)
+    assert "\n" not in match.written
+
+
+@pytest.mark.parametrize("written", ["累计治理面积(平方公里)", "累计完成投资(元)", "乡镇(名称)"])
+def test_headers_with_a_wrong_unit(written):
+    match = match_header(written)
+    assert match is not None and match.problem_zh and match.problem_en
+
+
+@pytest.mark.parametrize("written", ["序号", "面积", "", None, 2024])
+def test_headers_that_name_no_column(written):
+    assert match_header(written) is None
+
+
+def test_english_and_untidy_headers_are_read(files, reference):
+    headers = {c.key: c.alias for c in COLUMNS}
+    headers |= {
+        "report_month": " 填报月份 ",
+        "area_done_mu": "累计治理\n面积（亩）",
+        "invested_10k_yuan": "累计完成投资（万元）",
+        "township": "Township",
+    }
+    rows = files.rows_for_month()
+    rows[0]["area_done_mu"] = "约120"
+    report = validate_file(files.write("s.xlsx", rows, headers=headers), reference, TODAY)
+    assert [(i.code, i.row, i.column, i.value) for i in report.errors] == [
+        ("number_invalid", 2, "累计治理面积（亩）", "约120")
+    ]
+    assert report.rows.iloc[1]["invested_10k_yuan"] == 250
+    assert report.rows.iloc[1]["township"] == "百崎乡"
+
+
+def test_the_progress_sheet_is_picked_over_the_first(files, reference):
+    path = files.write("s.xlsx", files.rows_for_month(), sheet="月度进展", sheet_before="封面")
+    report = validate_file(path, reference, TODAY)
+    assert (report.status, report.sheet, report.rows_read) == ("accepted", "月度进展", 2)
+
+
+def test_without_a_progress_sheet_the_first_is_read(files, reference):
+    path = files.write("s.xlsx", files.rows_for_month(), sheet="Sheet1")
+    workbook = openpyxl.load_workbook(path)
+    workbook.create_sheet("其他").append(["无关"])
+    workbook.save(path)
+    report = validate_file(path, reference, TODAY)
+    assert (report.status, report.sheet) == ("accepted", "Sheet1")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
+def test_csv_encodings(files, reference, encoding):
+    path = files.write("s.csv", files.rows_for_month(), encoding=encoding, title="百崎乡月度进展")
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") == (encoding == "utf-8-sig")
+    if encoding.startswith("gb"):
+        with pytest.raises(UnicodeDecodeError):
+            data.decode("utf-8")
+    report = validate_file(path, reference, TODAY)
+    assert (report.status, report.sheet) == ("accepted", None)
+    assert list(report.rows["project_name"]) == [
+        "百崎乡莲埭村废弃矿山生态治理项目",
+        "百崎莲埭、下埭村废弃矿山生态治理项目",
+    ]
+    assert list(report.rows["row_number"]) == [3, 4]
+
+
+def test_csv_line_numbers_count_blank_lines_and_titles(files, reference):
+    path = files.write("s.csv", files.rows_for_month(), title="标题")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines.insert(1, "第二行标题")
+    lines.insert(4, "")  # a blank line between the two data rows
+    lines[5] = lines[5].replace("施工中", "进行中")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = validate_file(path, reference, TODAY)
+    assert [(i.code, i.row, i.value) for i in report.errors] == [("stage_invalid", 6, "进行中")]
+    assert report.rows_read == 2
+
+
+def test_empty_rows_and_trailing_formatting_are_not_rows(files, reference):
+    path = files.write("s.xlsx", files.rows_for_month())
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook.active
+    sheet.cell(40, 5).number_format = "0.00"  # a formatted but empty cell far below
+    sheet.cell(10, 1, "   ")
+    workbook.save(path)
+    report = validate_file(path, reference, TODAY)
+    assert (report.status, report.rows_read) == ("accepted", 2)
+
+
+def _file_issue(report):
+    assert report.status == "rejected" and report.rows_read == 0
+    assert len(report.errors) == 1
+    return report.errors[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "code"),
+    [
+        ("s.xls", b"\xd0\xcf\x11\xe0", "unsupported_file"),
+        ("s.txt", "填报月份".encode(), "unsupported_file"),
+        ("s.xlsx", b"not a zip", "unreadable_file"),
+        ("s.csv", b"", "empty_file"),
+        ("s.csv", "\ufeff填报月份,乡镇".encode("utf-16"), "unreadable_file"),
+        ("s.csv", "序号,名称,数量\n1,a,2\n".encode(), "no_header"),
+    ],
+)
+def test_unreadable_files_are_rejected_with_one_file_issue(tmp_path, reference, name, content, code):
+    path = tmp_path / name
+    path.write_bytes(content)
+    issue = _file_issue(validate_file(path, reference, TODAY))
+    assert (issue.code, issue.row, issue.column, issue.value) == (code, None, None, None)
+    assert issue.message_zh and issue.message_en
+
+
+def test_a_missing_file_is_rejected(tmp_path, reference):
+    assert _file_issue(validate_file(tmp_path / "nope.xlsx", reference, TODAY)).code == "file_not_found"
+
+
+def test_a_header_without_rows_is_rejected(files, reference):
+    issue = _file_issue(validate_file(files.write("s.csv", []), reference, TODAY))
+    assert issue.code == "no_rows"
+
+
+def test_a_line_with_more_fields_than_the_header(files, reference):
+    path = files.write("s.csv", files.rows_for_month(), title="标题")
+    path.write_text(path.read_text(encoding="utf-8").replace("林小梅", "林,小梅", 1), encoding="utf-8")
+    report = validate_file(path, reference, TODAY)
+    assert [(i.code, i.row, i.column, i.value) for i in report.errors] == [("too_many_fields", 3, None, None)]
+    assert "小梅" not in report.render()
+
+
+def test_trailing_empty_fields_are_harmless(files, reference):
+    path = files.write("s.csv", files.rows_for_month())
+    path.write_text(path.read_text(encoding="utf-8").replace("\r\n", ",,,\r\n"), encoding="utf-8")
+    assert validate_file(path, reference, TODAY).status == "accepted"
+
+
+def test_a_line_far_wider_than_the_header_refuses_the_file(files, reference):
+    path = files.write("s.csv", files.rows_for_month(), title="标题")
+    path.write_text(path.read_text(encoding="utf-8").replace("林小梅", "林" + ",x" * 12, 1), encoding="utf-8")
+    issue = _file_issue(validate_file(path, reference, TODAY))
+    assert (issue.code, issue.row) == ("too_many_fields", 3)
+    assert "第 3 行" in issue.message_zh
+
+
+def test_a_value_beside_the_sheet_only_warns(files, reference):
+    path = files.write("s.xlsx", files.rows_for_month())
+    workbook = openpyxl.load_workbook(path)
+    workbook.active.cell(3, 24, "已核对")
+    workbook.save(path)
+    report = validate_file(path, reference, TODAY)
+    assert report.status == "accepted"
+    assert [(i.code, i.row, i.value) for i in report.warnings] == [("unlabelled_value", 3, None)]
+
+
+def test_header_problems(files, reference):
+    headers = {
+        "stage": "",
+        "forest_mu": "累计治理面积(亩)",
+        "grassland_mu": "其中草地(平方公里)",
+        "notes": "说明",
+    }
+    report = validate_file(files.write("s.xlsx", files.rows_for_month(), headers=headers), reference, TODAY)
+    assert report.status == "rejected"
+    assert sorted((i.code, i.row, i.column) for i in report.errors) == [
+        ("bad_unit", 1, "其中草地(平方公里)"),
+        ("duplicate_column", 1, "累计治理面积(亩)"),
+        ("missing_column", 1, "项目阶段"),
+    ]
+    assert [(i.code, i.row, i.column) for i in report.warnings] == [
+        ("unknown_column", 1, "说明"),
+        ("unlabelled_value", 2, None),  # the stages, under an empty header cell
+        ("unlabelled_value", 3, None),
+    ]
+    assert report.rows_read == 2
+
+
+def test_an_unknown_column_alone_only_warns(files, reference):
+    report = validate_file(
+        files.write("s.csv", files.rows_for_month(), headers={"notes": "序号"}), reference, TODAY
+    )
+    assert report.status == "accepted"
+    assert [(i.code, i.row, i.column) for i in report.warnings] == [("unknown_column", 1, "序号")]
+
+
+def test_an_unclosed_quote_names_its_line(files, reference):
+    path = files.write("s.csv", files.rows_for_month(), title="标题")
+    path.write_text(path.read_text(encoding="utf-8").replace("林小梅", '"林小梅', 1), encoding="utf-8")
+    report = validate_file(path, reference, TODAY)
+    assert [(i.code, i.row, i.value) for i in report.errors] == [("unclosed_quote", 3, None)]
+    assert report.rows_read == 0

@@ -1,0 +1,431 @@
+"""validate_file on real files written by the tests: every rule, with the row, column and value it names."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import duckdb
+import pytest
+
+from regreen.submissions.columns import ROW_FRAME_COLUMNS
+from regreen.submissions.landing import ensure_landing
+from regreen.submissions.validate import FileReport, Issue, check_files, validate_file
+
+TODAY = date(2024, 4, 20)
+
+
+def only(report: FileReport, code: str) -> Issue:
+    found = [i for i in report.errors + report.warnings if i.code == code]
+    assert len(found) == 1, (
+        code,
+        [(i.code, i.row, i.column, i.value) for i in report.errors + report.warnings],
+    )
+    return found[0]
+
+
+def where(issue: Issue) -> tuple[int | None, str | None, str | None]:
+    return issue.row, issue.column, issue.value
+
+
+def check(files, reference, rows, name="s.xlsx", **kwargs) -> FileReport:
+    return validate_file(files.write(name, rows, **kwargs), reference, TODAY)
+
+
+# --- accepted files and their normalised values ------------------------------------------------------------
+
+
+def test_clean_file_is_accepted_with_normalised_values(files, reference):
+    rows = files.rows_for_month()
+    rows[0] |= {
+        "report_month": "2024年3月",
+        "township": "百崎",
+        "patches_done": "１２",  # full-width digits
+        "area_done_mu": 6.5,  # 公顷 in this file: 97.5 亩
+        "forest_mu": 40000,  # 平方米: 60 亩
+        "farmland_mu": "２０",
+        "grassland_mu": 10,
+        "invested_10k_yuan": "1,234.5",
+        "stage": "construction",
+    }
+    rows[1] |= {"area_done_mu": 5, "forest_mu": 50000}  # 75 亩, of it 75 亩 forest
+    report = check(
+        files,
+        reference,
+        rows,
+        headers={"area_done_mu": "累计治理面积(公顷)", "forest_mu": "其中林地(平方米)"},
+    )
+    assert (report.status, report.errors, report.warnings) == ("accepted", [], [])
+    assert report.sheet == "月度进展"
+    assert report.rows_read == 2
+    assert list(report.rows.columns) == list(ROW_FRAME_COLUMNS)
+    first = report.rows.iloc[0]
+    assert first["row_number"] == 2
+    assert first["report_month"] == date(2024, 3, 1)
+    assert first["township"] == "百崎乡"
+    assert first["project_code"] == "2023-01"
+    assert first["project_name"] == "百崎乡莲埭村废弃矿山生态治理项目"
+    assert first["patches_done"] == 12
+    assert first["area_done_mu"] == pytest.approx(97.5)
+    assert first["forest_mu"] == pytest.approx(60.0)
+    assert first["farmland_mu"] == 20
+    assert first["invested_10k_yuan"] == 1234.5
+    assert first["stage"] == "施工中"
+    assert first["reporter"] == "林小梅"  # personal data is read (the ingest lands it)
+    second = report.rows.iloc[1]
+    assert (second["project_code"], second["area_done_mu"], second["forest_mu"]) == ("2024-01", 75.0, 75.0)
+
+
+def test_square_metres_divide_by_666_67(files, reference):
+    rows = files.rows_for_month()
+    rows[0] |= {"area_done_mu": 1000, "forest_mu": 1000, "farmland_mu": 0, "grassland_mu": 0}
+    report = check(
+        files,
+        reference,
+        rows,
+        headers={"area_done_mu": "累计治理面积（平方米）", "forest_mu": "其中林地（平方米）"},
+    )
+    assert report.status == "accepted", [i.describe() for i in report.errors]
+    assert report.rows.iloc[0]["area_done_mu"] == pytest.approx(1000 / (10000 / 15))
+    assert report.rows.iloc[0]["area_done_mu"] == 1.5
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["2024-03", "2024/3", "2024年3月", "202403", date(2024, 3, 1), 45352, "2024-03-01"],
+    ids=["dash", "slash", "chinese", "compact", "date-cell", "serial", "full-date"],
+)
+def test_report_month_forms(files, reference, written):
+    report = check(files, reference, files.rows_for_month(report_month=written))
+    assert report.status == "accepted", [i.describe() for i in report.errors]
+    assert set(report.rows["report_month"]) == {date(2024, 3, 1)}
+
+
+def test_several_months_and_projects_in_one_file(files, reference):
+    rows = files.rows_for_month("2024-02", patches_done=4)
+    rows[0] |= {"area_done_mu": 50, "forest_mu": 10}
+    rows += files.rows_for_month("2024-03")
+    report = check(files, reference, rows, name="s.csv")
+    assert report.status == "accepted", [i.describe() for i in report.errors]
+    assert report.warnings == []
+    assert sorted(zip(report.rows["project_code"], report.rows["report_month"], strict=True)) == [
+        ("2023-01", date(2024, 2, 1)),
+        ("2023-01", date(2024, 3, 1)),
+        ("2024-01", date(2024, 2, 1)),
+        ("2024-01", date(2024, 3, 1)),
+    ]
+
+
+def test_rows_frame_lands_in_the_landing_table(files, reference):
+    report = check(files, reference, files.rows_for_month(), headers={"area_done_mu": "累计治理面积(公顷)"})
+    con = duckdb.connect()
+    ensure_landing(con)
+    landing = [r[0] for r in con.execute("describe raw.submission_rows").fetchall()]
+    assert landing == ["file_id", *ROW_FRAME_COLUMNS]
+    con.register("submitted", report.rows)
+    con.execute("insert into raw.submission_rows select 7 as file_id, * from submitted")
+    got = con.execute(
+        "select row_number, report_month, township, project_code, area_done_mu, stage, accepted_on "
+        "from raw.submission_rows order by row_number"
+    ).fetchall()
+    assert [(r[0], r[1], r[2], r[3], float(r[4]), r[5], r[6]) for r in got] == [
+        (2, date(2024, 3, 1), "百崎乡", "2023-01", 1500.0, "施工中", None),
+        (3, date(2024, 3, 1), "百崎乡", "2024-01", 1200.0, "施工中", None),
+    ]
+
+
+# --- errors: each names the row, the column as written and the value --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "code"),
+    [
+        (None, "month_missing"),
+        ("2024-13", "month_invalid"),
+        ("三月", "month_invalid"),
+        ("2023-04", "month_before_plan"),
+        ("2024-05", "month_in_future"),
+    ],
+)
+def test_report_month_errors(files, reference, written, code):
+    rows = files.rows_for_month()
+    rows[1]["report_month"] = written
+    report = check(files, reference, rows)
+    assert report.status == "rejected"
+    assert where(only(report, code)) == (3, "填报月份", written)
+
+
+def test_month_of_plan_issue_and_current_month_are_accepted(files, reference):
+    rows = files.rows_for_month("2023-05") + files.rows_for_month("2024-04")
+    assert check(files, reference, rows).status == "accepted"
+
+
+def test_township_required_and_known(files, reference):
+    rows = files.rows_for_month()
+    rows[0]["township"] = None
+    rows[1]["township"] = "西园镇"
+    report = check(files, reference, rows)
+    assert where(only(report, "township_missing")) == (2, "乡镇", None)
+    unknown = only(report, "township_unknown")
+    assert where(unknown) == (3, "乡镇", "西园镇")
+    assert "百崎乡、东园镇、洛阳镇、张坂镇" in unknown.message_zh
+
+
+def test_project_names_resolve_by_alias_and_normalisation(files, reference):
+    rows = [
+        files.row(
+            township="张坂镇",
+            project_name="张坂镇崧山村二分区废弃矿山生态治理项目",
+            patches_done=1,
+            stage="已下达",
+        ),
+        files.row(township="张坂", project_name="菘山村一分区", patches_done=1, stage="已下达"),
+        files.row(township="张坂镇", project_name="张坂镇 苏坑村 项目", patches_done=1, stage="已下达"),
+        files.row(township="张坂镇", project_name="玉田、玉园、玉塘村", patches_done=1, stage="已下达"),
+    ]
+    report = check(files, reference, rows)
+    assert report.errors == []
+    assert list(report.rows["project_code"]) == ["2025-01", "2023-04", "2023-05", "2025-02"]
+    assert list(report.rows["project_name"])[1] == "菘山村一分区"  # kept as written
+
+
+def test_project_errors_name_the_closest_plan_projects(files, reference):
+    rows = files.rows_for_month()
+    rows[0]["project_name"] = None
+    rows[1]["project_name"] = "崧山村"  # two 崧山 projects, neither in 百崎乡
+    rows.append(files.row(project_name="张坂镇苏坑村废弃矿山生态治理项目"))
+    report = check(files, reference, rows)
+    assert where(only(report, "project_missing")) == (2, "项目名称", None)
+    unknown = only(report, "project_unknown")
+    assert where(unknown) == (3, "项目名称", "崧山村")
+    assert "张坂镇崧山村一分区废弃矿山生态治理项目" in unknown.message_zh
+    assert "张坂镇菘山村二分区废弃矿山生态治理项目" in unknown.message_en
+    other = only(report, "project_other_township")
+    assert where(other) == (4, "项目名称", "张坂镇苏坑村废弃矿山生态治理项目")
+    assert "百崎乡" in other.message_zh and "张坂镇" in other.message_zh
+
+
+@pytest.mark.parametrize(
+    ("key", "header", "written", "code"),
+    [
+        ("area_done_mu", "累计治理面积(亩)", "约120", "number_invalid"),
+        ("invested_10k_yuan", "累计完成投资(万元)", "250万", "number_invalid"),
+        ("forest_mu", "其中林地(亩)", "-5", "number_negative"),
+        ("patches_done", "累计完成图斑(个)", "3.5", "patches_not_integer"),
+        ("patches_done", "累计完成图斑(个)", "14", "patches_above_plan"),
+    ],
+)
+def test_number_errors(files, reference, key, header, written, code):
+    rows = files.rows_for_month()
+    rows[0][key] = written
+    report = check(files, reference, rows, name="s.csv")
+    assert report.status == "rejected"
+    assert where(only(report, code)) == (2, header, written)
+
+
+def test_patches_at_the_planned_count_are_accepted(files, reference):
+    assert check(files, reference, files.rows_for_month(patches_done=9)).status == "accepted"
+
+
+def test_land_parts_may_exceed_the_area_by_half_a_mu(files, reference):
+    rows = files.rows_for_month()
+    rows[0] |= {"area_done_mu": 100, "forest_mu": 60, "farmland_mu": 30, "grassland_mu": 10.5}
+    rows[1] |= {"area_done_mu": 80, "forest_mu": 80, "farmland_mu": 0.6}
+    report = check(files, reference, rows)
+    issue = only(report, "land_parts_exceed_area")
+    assert where(issue) == (3, "累计治理面积(亩)", "80")
+    assert "80.6" in issue.message_zh
+
+
+def test_unit_applies_to_each_area_column_by_its_header(files, reference):
+    rows = files.rows_for_month()
+    rows[0] |= {"area_done_mu": 100, "forest_mu": 7, "farmland_mu": 0, "grassland_mu": 0}  # 7 公顷 = 105 亩
+    rows[1] |= {"forest_mu": 5}  # 75 亩 of 80
+    report = check(files, reference, rows, headers={"forest_mu": "其中林地(公顷)"})
+    assert where(only(report, "land_parts_exceed_area")) == (2, "累计治理面积(亩)", "100")
+
+
+@pytest.mark.parametrize(("written", "code"), [(None, "stage_missing"), ("进行中", "stage_invalid")])
+def test_stage_errors(files, reference, written, code):
+    rows = files.rows_for_month()
+    rows[1]["stage"] = written
+    assert where(only(check(files, reference, rows), code)) == (3, "项目阶段", written)
+
+
+def test_english_stages_are_stored_in_chinese(files, reference):
+    rows = files.rows_for_month()
+    rows[0]["stage"] = "Completed"
+    rows[1] |= {"stage": "accepted", "accepted_on": "2024-03-28"}
+    report = check(files, reference, rows)
+    assert report.status == "accepted"
+    assert list(report.rows["stage"]) == ["已完工", "已验收"]
+    assert list(report.rows["accepted_on"]) == [None, date(2024, 3, 28)]
+
+
+def test_supervisor_required_from_construction_on(files, reference):
+    rows = files.rows_for_month(supervisor=None)
+    rows[0]["stage"] = "已下达"  # before construction: no supervisor yet
+    report = check(files, reference, rows)
+    assert [where(i) for i in report.errors] == [(3, "监理单位", None)]
+    assert report.errors[0].code == "supervisor_missing"
+
+
+@pytest.mark.parametrize(
+    ("stage", "written", "code"),
+    [
+        ("已验收", None, "accepted_on_missing"),
+        ("已完工", "2024-03-10", "accepted_on_unexpected"),
+        ("已验收", "2024-02-30", "accepted_on_invalid"),
+        ("已验收", "2024-04-21", "accepted_on_future"),
+    ],
+)
+def test_accepted_on_rules(files, reference, stage, written, code):
+    rows = files.rows_for_month()
+    rows[1] |= {"stage": stage, "accepted_on": written}
+    report = check(files, reference, rows)
+    assert report.status == "rejected"
+    assert where(only(report, code)) == (3, "验收日期", written)
+
+
+@pytest.mark.parametrize(
+    "written", ["2024-04-20", "2024/4/20", "2024年4月20日", "20240420", date(2024, 4, 20), 45402]
+)
+def test_accepted_on_forms(files, reference, written):
+    rows = files.rows_for_month()
+    rows[1] |= {"stage": "已验收", "accepted_on": written}
+    report = check(files, reference, rows)
+    assert report.status == "accepted", [i.describe() for i in report.errors]
+    assert report.rows.iloc[1]["accepted_on"] == date(2024, 4, 20)
+
+
+def test_one_row_per_project_and_month(files, reference):
+    rows = files.rows_for_month() + [files.row(patches_done=11)]
+    issue = only(check(files, reference, rows), "duplicate_project_month")
+    assert where(issue) == (4, "项目名称", "百崎乡莲埭村废弃矿山生态治理项目")
+    assert "第 2 行" in issue.message_zh
+
+
+def test_a_file_with_one_error_is_rejected_whole(files, reference):
+    rows = files.rows_for_month() + files.rows_for_month("2024-02", patches_done=4)
+    rows[3]["area_done_mu"] = "约80"
+    report = check(files, reference, rows)
+    assert report.status == "rejected"
+    assert len(report.errors) == 1
+    assert report.rows_read == 4
+
+
+# --- warnings never block and never change values ----------------------------------------------------------
+
+
+def test_cumulative_figures_below_the_previous_month_warn(files, reference):
+    rows = files.rows_for_month("2024-02")
+    rows[0] |= {"patches_done": 11, "area_done_mu": 120}
+    rows += files.rows_for_month("2024-03")  # 2023-01 again: 10 patches, 100 mu
+    report = check(files, reference, rows)
+    assert report.status == "accepted"
+    decreases = sorted(where(i) for i in report.warnings if i.code == "cumulative_decrease")
+    assert decreases == [(4, "累计完成图斑(个)", "10"), (4, "累计治理面积(亩)", "100")]
+    assert report.rows.iloc[2]["area_done_mu"] == 100  # unchanged
+
+
+def test_stage_going_backwards_warns(files, reference):
+    rows = files.rows_for_month("2024-02", stage="已完工") + files.rows_for_month("2024-03", stage="施工中")
+    report = check(files, reference, rows, name="s.csv")
+    backwards = sorted(where(i) for i in report.warnings if i.code == "stage_backwards")
+    assert backwards == [(4, "项目阶段", "施工中"), (5, "项目阶段", "施工中")]
+    assert "已完工" in report.warnings[0].message_zh
+
+
+def test_area_above_the_plan_warns(files, reference):
+    rows = files.rows_for_month()
+    rows[0] |= {"area_done_mu": 140}  # planned 139
+    report = check(files, reference, rows)
+    assert report.status == "accepted"
+    issue = only(report, "area_above_plan")
+    assert where(issue) == (2, "累计治理面积(亩)", "140")
+    assert "139" in issue.message_zh
+
+
+def test_active_project_missing_from_a_month_warns(files, reference):
+    rows = files.rows_for_month("2024-02")
+    rows.append(files.row(report_month="2024-03"))  # 2024-01 left out in March
+    report = check(files, reference, rows)
+    issue = only(report, "project_missing_from_month")
+    assert where(issue) == (None, "项目名称", "百崎莲埭、下埭村废弃矿山生态治理项目")
+    assert "2024-03" in issue.message_zh
+
+
+def test_a_project_accepted_earlier_in_the_file_may_be_left_out(files, reference):
+    rows = files.rows_for_month("2024-02")
+    rows[1] |= {"stage": "已验收", "accepted_on": "2024-02-26"}
+    rows.append(files.row(report_month="2024-03"))
+    report = check(files, reference, rows)
+    assert (report.status, report.warnings) == ("accepted", [])
+
+
+# --- title and 合计 rows -----------------------------------------------------------------------------------
+
+
+def test_title_and_total_rows(files, reference):
+    total = ["合计", None, None, 15, 180, 140, 30, 10, None, 500, 200]
+    report = check(files, reference, files.rows_for_month(), title="百崎乡 2024年3月 月度进展", trailer=total)
+    assert report.status == "accepted"
+    assert report.warnings == []
+    assert report.rows_read == 2
+    assert list(report.rows["row_number"]) == [3, 4]
+
+
+def test_total_row_mismatch_warns(files, reference):
+    total = ["合计", None, None, 16, 180]
+    report = check(files, reference, files.rows_for_month(), name="s.csv", title="月度进展表", trailer=total)
+    assert report.status == "accepted"
+    issue = only(report, "total_mismatch")
+    assert where(issue) == (5, "累计完成图斑(个)", "16")
+    assert "15" in issue.message_zh
+    assert report.rows_read == 2 and "合计" not in set(report.rows["report_month"].astype(str))
+
+
+# --- the report ---------------------------------------------------------------------------------------------
+
+
+def test_personal_data_never_reaches_a_report(files, reference):
+    phone = files.row()["phone"]
+    rows = files.rows_for_month()
+    rows[0] |= {"area_done_mu": "约120", "notes": "联系人林小梅"}
+    rows[1] |= {"area_done_mu": 200}
+    report = check(files, reference, rows)
+    assert report.status == "rejected" and report.warnings
+    assert phone in set(report.rows["phone"])  # read into the frame…
+    for text in (json.dumps(report.to_json_dict(), ensure_ascii=False), report.render()):
+        assert phone not in text  # …but in no report
+        assert "林小梅" not in text
+
+
+def test_json_and_render_shape(files, reference):
+    rows = files.rows_for_month()
+    rows[0]["area_done_mu"] = "约120"
+    report = check(files, reference, rows)
+    data = report.to_json_dict()
+    assert set(data) == {"file", "status", "rows", "errors", "warnings"}
+    assert (data["status"], data["rows"]) == ("rejected", 2)
+    assert data["errors"] == [
+        {
+            "row": 2,
+            "column": "累计治理面积(亩)",
+            "value": "约120",
+            "message": "不是数字（只填数字，不加“约”等文字） / not a number (figures only, no words such as 约)",
+        }
+    ]
+    text = report.render()
+    assert text.splitlines()[0].startswith("s.xlsx（工作表 月度进展）：拒收")
+    assert "第 2 行" in text and "约120" in text and "row 2" in text
+
+
+def test_check_files_reports_each_file(files, reference):
+    good = files.write("good.csv", files.rows_for_month())
+    bad = files.write("bad.csv", files.rows_for_month(stage="进行中"))
+    reports = check_files([good, bad], reference, TODAY)
+    assert [(r.file.name, r.status, len(r.errors)) for r in reports] == [
+        ("good.csv", "accepted", 0),
+        ("bad.csv", "rejected", 2),
+    ]
