@@ -50,33 +50,63 @@ class DbtRun:
 
 def dbt_build(database: Path, work_dir: Path) -> DbtRun:
     """Seed, run and test every dbt node against `database`; artifacts and logs go under `work_dir`."""
+    logger.info("dbt build on %s", database)
+    completed = _run_dbt(database, work_dir, "build")
     target = work_dir / "dbt-target"
+    results_file = target / "run_results.json"
+    if not results_file.exists():
+        raise DbtBuildError(_output_tail(completed) or [f"dbt exited {completed.returncode}"])
+    run = DbtRun(completed.returncode, _read_results(results_file, target / "manifest.json"))
+    if run.broken:
+        raise DbtBuildError(run.broken)
+    return run
+
+
+@dataclass(frozen=True)
+class DbtDocs:
+    static_page: Path | None  # None when dbt wrote no page
+    output_tail: tuple[str, ...]  # dbt's last lines of output, to say why
+
+
+def dbt_docs_generate(database: Path, work_dir: Path) -> DbtDocs:
+    """dbt's data dictionary of `database` as one self-contained page (`dbt docs generate --static`).
+
+    The project is parsed, not compiled: compiling runs the models' compile-time queries, which need
+    the build's intermediate state; the catalog (every relation's columns and types) is read from
+    `database` all the same. `docs generate --no-compile` writes no manifest, so `dbt parse` does.
+    """
+    logger.info("dbt docs generate on %s", database)
+    completed = _run_dbt(database, work_dir, "parse")
+    if completed.returncode == 0:
+        completed = _run_dbt(database, work_dir, "docs", "generate", "--static", "--no-compile")
+    page = work_dir / "dbt-target" / "static_index.html"
+    ok = completed.returncode == 0 and page.exists()
+    return DbtDocs(page if ok else None, tuple(_output_tail(completed)))
+
+
+def _run_dbt(database: Path, work_dir: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """`dbt <arguments>` on this project with `database` as its target, artifacts and logs in `work_dir`."""
     env = {
         **os.environ,
         "REGREEN_DB_PATH": str(database),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_TARGET_PATH": str(target),
+        "DBT_TARGET_PATH": str(work_dir / "dbt-target"),
         "DBT_LOG_PATH": str(work_dir / "dbt-logs"),
     }
     command = [
         str(Path(sys.executable).with_name("dbt")),
-        "build",
+        *arguments,
         "--project-dir",
         str(PROJECT_ROOT),
         "--profiles-dir",
         str(PROJECT_ROOT),
         "--no-use-colors",
     ]
-    logger.info("dbt build on %s", database)
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    results_file = target / "run_results.json"
-    if not results_file.exists():
-        tail = (completed.stdout + completed.stderr).strip().splitlines()[-5:]
-        raise DbtBuildError(tail or [f"dbt exited {completed.returncode}"])
-    run = DbtRun(completed.returncode, _read_results(results_file, target / "manifest.json"))
-    if run.broken:
-        raise DbtBuildError(run.broken)
-    return run
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+
+def _output_tail(completed: subprocess.CompletedProcess[str]) -> list[str]:
+    return (completed.stdout + completed.stderr).strip().splitlines()[-5:]
 
 
 def _read_results(results_file: Path, manifest_file: Path) -> tuple[DbtNodeResult, ...]:
