@@ -25,6 +25,7 @@ from regreen.project import BUNDLED_NOTICE, DataDir
 from regreen.submissions.ingest import IngestSummary, _Arrival, ingest_inbox
 from regreen.submissions.reference import PlanReference, load_reference
 from regreen.submissions.sample import CHINA_TZ, write_sample
+from regreen.submissions.validate import validate_file
 
 TODAY = date(2026, 11, 28)
 SEED = 2023
@@ -382,6 +383,24 @@ def test_edge_cases_wrong_format_folders_and_name_clashes(tmp_path: Path, refere
         "select r.area_done_mu::double, f.is_sample, r.phone from raw.submission_rows r "
         "join raw.submission_files f using (file_id)",
     ) == [(20.5, False, "000-1111-2222")]
+
+
+def test_a_project_accepted_in_an_earlier_file_is_not_missed_later(
+    tmp_path: Path, reference: PlanReference
+) -> None:
+    data_dir = DataDir(tmp_path).ensure()
+    accepted = line("2024-01", "80").replace("施工中", "已验收").replace("某监理,,", "某监理,2024-01-20,")
+    drop(
+        data_dir.inbox, "东园镇-2024-01.csv", f"{HEADER}\n{accepted}\n", datetime(2024, 2, 3, tzinfo=CHINA_TZ)
+    )
+    later = "2025-02,东园镇,东园镇群青、锦丰村废弃矿山生态治理项目,0,0,0,0,0,方案编制,0,0,0,0,0,0,,,,测试人,000-1111-2222"
+    later_file = f"{HEADER}\n{later}\n"
+    drop(data_dir.inbox, "东园镇-2025-02.csv", later_file, datetime(2025, 3, 3, tzinfo=CHINA_TZ))
+    summary = ingest_inbox(data_dir, reference, TODAY)
+    assert [(f.outcome, f.warnings) for f in summary.files] == [("accepted", 0), ("accepted", 0)]
+    # Without the earlier file, the 2025 report is warned that it leaves out 2023-02.
+    alone = validate_file(data_dir.archive / f"{sha256(later_file.encode())}.csv", reference, TODAY)
+    assert [i.value for i in alone.warnings] == ["东园镇阳光、琅山村废弃矿山生态治理项目"]
 
 
 def test_a_crash_after_the_commit_neither_loses_nor_doubles_the_file(

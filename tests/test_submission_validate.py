@@ -363,6 +363,21 @@ def test_a_project_accepted_earlier_in_the_file_may_be_left_out(files, reference
     assert (report.status, report.warnings) == ("accepted", [])
 
 
+def test_a_project_accepted_in_an_earlier_file_may_be_left_out(files, reference):
+    path = files.write("s.xlsx", [files.row(report_month="2024-03")])  # 2024-01 left out in March
+    assert [i.code for i in validate_file(path, reference, TODAY).warnings] == ["project_missing_from_month"]
+    earlier = {"2024-01": date(2024, 2, 1)}
+    assert validate_file(path, reference, TODAY, accepted_earlier=earlier).warnings == []
+    same_month = {"2024-01": date(2024, 3, 1)}
+    assert len(validate_file(path, reference, TODAY, accepted_earlier=same_month).warnings) == 1
+
+
+def test_a_project_whose_plan_year_has_not_begun_may_be_left_out(files, reference):
+    # 百崎乡's 2024 project is not owed in a 2023 report.
+    report = check(files, reference, [files.row(report_month="2023-11")])
+    assert (report.status, report.warnings) == ("accepted", [])
+
+
 # --- title and 合计 rows -----------------------------------------------------------------------------------
 
 

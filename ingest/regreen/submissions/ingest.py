@@ -460,6 +460,13 @@ class _Run:
         self.receipted = set(
             con.execute("select file_id, original_name, submitted_at from raw.submission_receipts").fetchall()
         )
+        # The first month each project was reported 已验收: a later file may leave it out without a warning.
+        self.accepted_earlier: dict[str, date] = dict(
+            con.execute(
+                "select project_code, min(report_month) from raw.submission_rows "
+                "where stage = '已验收' group by project_code"
+            ).fetchall()
+        )
 
     def take(self, path: Path, before: os.stat_result) -> FileOutcome:
         reason = _skip_reason(path)
@@ -518,9 +525,11 @@ class _Run:
         except OSError:
             private.write_bytes(arrival.data)
         try:
-            report = validate_file(private, self.reference, self.today)
+            report = validate_file(private, self.reference, self.today, self.accepted_earlier)
         finally:
             private.unlink()
+        if report.status == "accepted":
+            self._note_acceptances(report)
         report_path = None
         if report.status == "rejected":
             quarantine = self.data_dir.quarantine
@@ -529,6 +538,12 @@ class _Run:
             _write_durably(quarantine / f"{name}.errors.txt", (report.render() + "\n").encode("utf-8"))
             report_path = (quarantine / f"{name}.errors.txt").relative_to(self.data_dir.root).as_posix()
         return _NewFile(arrival, report, archived.relative_to(self.data_dir.root).as_posix(), report_path)
+
+    def _note_acceptances(self, report: FileReport) -> None:
+        accepted = report.rows[report.rows["stage"] == "已验收"]
+        for code, month in accepted.groupby("project_code")["report_month"].min().items():
+            known = self.accepted_earlier.get(code)
+            self.accepted_earlier[code] = month if known is None else min(known, month)
 
 
 def _recovered(con: duckdb.DuckDBPyConnection, file_id: int, name: str) -> FileOutcome:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from numbers import Real
@@ -307,10 +307,13 @@ class _FileValidation:
     arrays built by _with_missing can be indexed by them directly.
     """
 
-    def __init__(self, table: RawTable, reference: PlanReference, today: date) -> None:
+    def __init__(
+        self, table: RawTable, reference: PlanReference, today: date, accepted_earlier: Mapping[str, date]
+    ) -> None:
         self.table = table
         self.reference = reference
         self.today = today
+        self.accepted_earlier = accepted_earlier
         self.issues: list[Issue] = []
         self.matches: dict[str, tuple[int, HeaderMatch]] = {}
         self.rows = np.empty(0, dtype=np.int64)
@@ -875,8 +878,9 @@ class _FileValidation:
     def _check_missing_projects(
         self, township: np.ndarray, project: np.ndarray, month_ordinal: np.ndarray, stage: np.ndarray
     ) -> None:
-        """Each month the file reports for a township should list every plan project of that township that
-        the file has not shown as 已验收 in an earlier month."""
+        """Each month the file reports for a township should list every plan project of that township whose
+        plan year has begun and that was not reported 已验收 in an earlier month, in this file or (when the
+        caller knows them, as the ingest does) in files received before."""
         projects = self.reference.projects
         months = 12 * 10000  # more month ordinals than any date has
         accepted = (stage == ACCEPTED_INDEX) & (project >= 0) & (month_ordinal >= 0)
@@ -898,7 +902,10 @@ class _FileValidation:
             for index, planned in enumerate(projects):
                 if planned.township_name != name or key * len(projects) + index in present:
                     continue
-                if accepted_in[index] < ordinal:
+                if accepted_in[index] < ordinal or planned.plan_year > month.year:
+                    continue
+                earlier = self.accepted_earlier.get(planned.project_code)
+                if earlier is not None and earlier < month:
                     continue
                 self._issue(
                     "warning",
@@ -956,13 +963,19 @@ def _read_error_report(path: Path, exc: SubmissionReadError) -> FileReport:
     return FileReport(path, "rejected", None, 0, _empty_rows(), [issue], [])
 
 
-def validate_file(path: Path, reference: PlanReference, today: date) -> FileReport:
-    """Read and check one submission; bad content gives a rejected report, never an exception."""
+def validate_file(
+    path: Path, reference: PlanReference, today: date, accepted_earlier: Mapping[str, date] | None = None
+) -> FileReport:
+    """Read and check one submission; bad content gives a rejected report, never an exception.
+
+    `accepted_earlier` maps a project code to the first month an earlier file reported it 已验收, so that
+    a township that stops listing an accepted project is not warned about it.
+    """
     try:
         table = read_table(path)
     except SubmissionReadError as exc:
         return _read_error_report(path, exc)
-    return _FileValidation(table, reference, today).report()
+    return _FileValidation(table, reference, today, accepted_earlier or {}).report()
 
 
 def check_files(paths: Sequence[Path], reference: PlanReference, today: date) -> list[FileReport]:
