@@ -540,8 +540,11 @@ class _Run:
         return _NewFile(arrival, report, archived.relative_to(self.data_dir.root).as_posix(), report_path)
 
     def _note_acceptances(self, report: FileReport) -> None:
-        accepted = report.rows[report.rows["stage"] == "已验收"]
-        for code, month in accepted.groupby("project_code")["report_month"].min().items():
+        stages = report.rows["stage"].to_numpy()
+        accepted = np.flatnonzero(stages == "已验收")
+        codes = report.rows["project_code"].to_numpy()[accepted]
+        months = report.rows["report_month"].to_numpy()[accepted]
+        for code, month in zip(codes, months, strict=True):
             known = self.accepted_earlier.get(code)
             self.accepted_earlier[code] = month if known is None else min(known, month)
 
