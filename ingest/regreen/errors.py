@@ -58,7 +58,9 @@ class NoPlanTableError(RegreenError):
 class PlanTableMismatchError(RegreenError):
     """A yearly table's 合计 row disagrees with its rows, or its rows are not numbered 1..n."""
 
-    def __init__(self, path: Path, plan_year: int, table: str, measure: str, declared: str, counted: str) -> None:
+    def __init__(
+        self, path: Path, plan_year: int, table: str, measure: str, declared: str, counted: str
+    ) -> None:
         self.path = path
         self.plan_year = plan_year
         self.table = table
