@@ -667,7 +667,7 @@ def test_gx_draws_no_progress_bars(
     results = run_suites(con, RUN_ID, suites(tmp_path, *PLAN_SUITES))
 
     captured = capfd.readouterr()
-    assert len(results) == 30
+    assert len(results) == 31
     assert "Calculating Metrics" not in captured.err + captured.out
 
 

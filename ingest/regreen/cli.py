@@ -57,11 +57,11 @@ def _month(text: str) -> date:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from regreen.build import build
+    from regreen.nightly import nightly
 
-    summary = build(args.notice, DataDir(args.data_dir))
-    print(summary.render())
-    return summary.exit_code
+    run = nightly(args.notice, DataDir(args.data_dir), today=date.today(), ingest=False)
+    print(run.render())
+    return run.exit_code
 
 
 def _plan_show(args: argparse.Namespace) -> int:
@@ -217,7 +217,7 @@ def make_parser() -> argparse.ArgumentParser:
         prog="regreen",
         description="废弃矿山生态修复数据仓库 / Abandoned-mine restoration warehouse: "
         "load the plan notice and the townships' monthly progress into DuckDB, build it with dbt, check it.",
-        epilog="example:\n  regreen sample && regreen ingest && regreen build",
+        epilog="example:\n  regreen sample && regreen nightly && regreen report",
         formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"regreen {__version__}")
@@ -228,8 +228,9 @@ def make_parser() -> argparse.ArgumentParser:
         commands,
         "build",
         _build,
-        "解析方案、载入、运行 dbt 与检查，成功后发布仓库 / parse the notice, load, run dbt build and the "
-        "expectation suites, and publish the warehouse when no error-level check failed",
+        "由方案与已接收的填报重建仓库（不接收收件箱），检查全部通过才发布 / rebuild the warehouse from the "
+        "notice and the submissions already ingested (the inbox is left alone): load, dbt build, every "
+        "expectation suite, and publish, under the nightly's lock, only when no error-level check failed",
         "regreen build --data-dir warehouse/",
     )
     _notice_arg(build)

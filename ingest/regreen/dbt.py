@@ -6,8 +6,10 @@ that ran it; the build must be able to close, checkpoint and rename the file aft
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -51,9 +53,11 @@ class DbtRun:
 def dbt_build(database: Path, work_dir: Path) -> DbtRun:
     """Seed, run and test every dbt node against `database`; artifacts and logs go under `work_dir`."""
     logger.info("dbt build on %s", database)
-    completed = _run_dbt(database, work_dir, "build")
     target = work_dir / "dbt-target"
     results_file = target / "run_results.json"
+    # A dbt that dies before writing its results must not be read as the results of an earlier run.
+    results_file.unlink(missing_ok=True)
+    completed = _run_dbt(database, work_dir, "build")
     if not results_file.exists():
         raise DbtBuildError(_output_tail(completed) or [f"dbt exited {completed.returncode}"])
     run = DbtRun(completed.returncode, _read_results(results_file, target / "manifest.json"))
@@ -102,7 +106,15 @@ def _run_dbt(database: Path, work_dir: Path, *arguments: str) -> subprocess.Comp
         str(PROJECT_ROOT),
         "--no-use-colors",
     ]
-    return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    return subprocess.run(
+        command, env=env, capture_output=True, text=True, check=False, preexec_fn=_die_with_parent
+    )
+
+
+def _die_with_parent() -> None:
+    """In the dbt child: ask Linux to end it when regreen dies (a killed nightly leaves no dbt behind)."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _output_tail(completed: subprocess.CompletedProcess[str]) -> list[str]:

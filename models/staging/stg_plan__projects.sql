@@ -14,7 +14,8 @@ final as (
         cast(area_mu as decimal(12, 2)) as area_planned_mu,
         cast(source_ref as varchar) as source_ref,
         -- The project's key everywhere in regreen: plan year and two-digit table row, e.g. 2024-04.
-        cast(plan_year as varchar) || '-' || lpad(cast(seq as varchar), 2, '0') as project_code
+        -- At least two digits (2024-04); lpad alone would cut a 100th project's 100 to 10.
+        cast(plan_year as varchar) || '-' || format('{:02d}', seq) as project_code
     from plan_projects
 )
 

@@ -1,0 +1,773 @@
+"""`regreen nightly`, `regreen rollback`, `regreen schedule`: the unattended run BI tools rely on.
+
+One nightly run, under a lock: ingest the inbox; build a fresh working database (load, dbt build, every
+expectation suite); and only when no error-level check failed, publish it over `<data-dir>/regreen.duckdb`
+with its Parquet/CSV exports (the order is in regreen.publish). Every run, published or not, appends one
+JSON line to `<data-dir>/logs/runs.jsonl`; each published warehouse carries the whole history in
+meta.runs and quality.check_results.
+
+The lock is `fcntl.flock` on `<data-dir>/nightly.lock`. The kernel drops it when its holder dies, so a run
+killed with SIGKILL never blocks the next one; the file also holds the holder's pid, host, start time,
+run id and stage, which a second run quotes when it exits (code 75), and which a clean exit empties. A
+run that finds the lock free but the file not empty knows its predecessor died: it records that run as
+interrupted, waits (bounded) for any dbt child the dead run left behind, and removes its leftovers.
+The lock file itself is never deleted: a run holding the lock on a deleted file would not exclude a run
+that created a new one.
+
+Test hook: with REGREEN_FAULT_PAUSE=<point> in the environment, the run logs `paused at <point>` to stderr
+and sleeps when it reaches that point (one of PAUSE_POINTS), so a test can SIGKILL it there.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shlex
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, date, datetime
+from datetime import time as clock_time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from regreen.build import discard, new_run_id, stage_build
+from regreen.errors import EXIT_CHECKS_FAILED, EXIT_LOCKED, EXIT_OK, ChecksFailedError, RegreenError
+from regreen.log import logger
+from regreen.plan import parse_notice
+from regreen.project import BUNDLED_NOTICE, DataDir
+from regreen.publish import (
+    commit_warehouse,
+    export_dir,
+    export_marts,
+    export_run_id,
+    export_tmp_dir,
+    history_dir,
+    history_runs,
+    open_read_only,
+    prune_history,
+    published_run_id,
+    swap_exports,
+)
+from regreen.quality import CheckResult
+from regreen.report import report_dir, write_report
+from regreen.submissions.ingest import IngestSummary, ingest_inbox
+from regreen.submissions.reference import build_reference
+
+DEFAULT_KEEP = 3
+STAGES = ("ingest", "load", "dbt", "expectations", "publish")
+# Stage starts, plus two points inside publish: before the warehouse rename and before the export swap.
+PAUSE_POINTS = (*STAGES, "publish-rename", "publish-swap")
+FAULT_PAUSE_ENV = "REGREEN_FAULT_PAUSE"
+FAULT_PAUSE_SECONDS = 600
+# How long a run waits for a dbt process left running by an interrupted run before giving up (exit 75).
+ORPHAN_WAIT_SECONDS = 600.0
+
+
+class LockHeldError(RegreenError):
+    """Another nightly or rollback holds the lock; this run changed nothing."""
+
+    exit_code = EXIT_LOCKED
+
+    def __init__(self, lock: Path, holder: Mapping[str, Any]) -> None:
+        self.lock = lock
+        self.holder = dict(holder)
+        pid, host = holder.get("pid", "?"), holder.get("host", "?")
+        started, stage = holder.get("started_at", "?"), holder.get("stage", "?")
+        super().__init__(
+            f"另一次夜间任务或回滚正在运行（进程 {pid}，主机 {host}，开始于 {started}，阶段 {stage}，锁文件 {lock}）；"
+            "本次未做任何改动，已退出，请待其结束后再运行",
+            f"another nightly run or rollback holds {lock} (pid {pid} on {host}, started {started}, stage {stage}); "
+            "this run changed nothing and exits; run again once it has finished",
+        )
+
+
+class OrphanBusyError(RegreenError):
+    """A process left behind by an interrupted run still writes its working database."""
+
+    exit_code = EXIT_LOCKED
+
+    def __init__(self, working: Path, run_id: str, waited: float) -> None:
+        self.working = working
+        super().__init__(
+            f"被中断的运行 {run_id} 遗留的进程（通常是 dbt）等待 {waited:.0f} 秒后仍在使用 {working}；"
+            "本次未做任何改动，已退出，请稍后再运行",
+            f"a process left by interrupted run {run_id} (usually its dbt) still uses {working} after "
+            f"{waited:.0f} s; this run changed nothing and exits; run again later",
+        )
+
+
+class UnknownPausePointError(RegreenError):
+    def __init__(self, point: str) -> None:
+        self.point = point
+        listed = ", ".join(PAUSE_POINTS)
+        super().__init__(
+            f"环境变量 {FAULT_PAUSE_ENV}={point} 无效，应为以下之一：{listed}",
+            f"{FAULT_PAUSE_ENV}={point} is not a pause point; use one of: {listed}",
+        )
+
+
+class RollbackTargetError(RegreenError):
+    def __init__(self, wanted: str | None, available: Sequence[str], history: Path) -> None:
+        self.wanted = wanted
+        listed = ", ".join(available) or "—"
+        if wanted is None:
+            zh, en = (
+                f"{history} 中没有可回滚的旧仓库",
+                f"{history} holds no earlier warehouse to roll back to",
+            )
+        else:
+            zh, en = f"{history} 中没有运行 {wanted} 的仓库", f"{history} holds no warehouse of run {wanted}"
+        super().__init__(f"{zh}；可选：{listed}", f"{en}; available: {listed}")
+
+
+# --- the run record: one line of logs/runs.jsonl, one row of meta.runs ----------------------------
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    started_at: datetime  # UTC
+    ended_at: datetime | None = None
+    status: str = "running"  # published | checks_failed | error | interrupted | rollback
+    published: bool = False
+    files_received: int | None = None
+    files_accepted: int | None = None
+    files_rejected: int | None = None
+    files_duplicate: int | None = None
+    files_skipped: int | None = None
+    rows_read: int | None = None
+    rows_loaded: int | None = None
+    rows_rejected: int | None = None
+    checks_passed: int | None = None
+    checks_warned: int | None = None
+    checks_failed: int | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    restored_run_id: str | None = None
+    error_message: str | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("started_at", "ended_at"):
+            data[key] = data[key] and data[key].isoformat(timespec="seconds")
+        return data
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> RunRecord:
+        """From a JSON log line or a meta.runs row; unknown keys (a newer or older layout) are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        for key in ("started_at", "ended_at"):
+            if isinstance(values.get(key), str):
+                values[key] = _parse_utc(values[key])
+        if isinstance(values.get("stage_seconds"), str):
+            values["stage_seconds"] = json.loads(values["stage_seconds"])
+        values["stage_seconds"] = values.get("stage_seconds") or {}
+        return cls(**values)
+
+    def take_ingest(self, summary: IngestSummary) -> None:
+        self.files_received = summary.received
+        self.files_accepted = summary.accepted
+        self.files_rejected = summary.rejected
+        self.files_duplicate = summary.duplicate
+        self.files_skipped = summary.skipped
+        self.rows_read = summary.rows_read
+        self.rows_loaded = summary.rows_loaded
+        self.rows_rejected = summary.rows_rejected
+
+    def take_checks(self, checks: Sequence[CheckResult]) -> None:
+        self.checks_passed = sum(c.status == "passed" for c in checks)
+        self.checks_warned = sum(c.status == "warned" for c in checks)
+        self.checks_failed = sum(c.status == "failed" for c in checks)
+
+
+def _now() -> datetime:
+    """UTC, without a zone: DuckDB's timestamp (what meta.runs stores; BI tools read it as is)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _parse_utc(text: str) -> datetime:
+    parsed = datetime.fromisoformat(text)
+    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+def runs_log(data_dir: DataDir) -> Path:
+    return data_dir.logs / "runs.jsonl"
+
+
+def append_run(data_dir: DataDir, record: RunRecord) -> None:
+    """Append `record` as one line, in one write, so a killed writer never leaves half a line."""
+    data_dir.logs.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record.to_json_dict(), ensure_ascii=False) + "\n"
+    fd = os.open(runs_log(data_dir), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_runs(data_dir: DataDir) -> list[RunRecord]:
+    """Every run in logs/runs.jsonl, in the order they ended; an unreadable line is skipped with a warning."""
+    path = runs_log(data_dir)
+    if not path.exists():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            records.append(RunRecord.from_mapping(json.loads(line)))
+        except (ValueError, TypeError) as exc:
+            logger.warning("%s line %d is not a run record, skipped: %s", path, number, exc)
+    return records
+
+
+# --- meta tables in the published warehouse -------------------------------------------------------
+
+META_DDL = """
+create schema if not exists meta;
+create or replace table meta.runs (
+    run_id varchar primary key,
+    started_at timestamp not null,
+    ended_at timestamp,
+    status varchar not null,
+    published boolean not null,
+    files_received integer,
+    files_accepted integer,
+    files_rejected integer,
+    files_duplicate integer,
+    files_skipped integer,
+    rows_read integer,
+    rows_loaded integer,
+    rows_rejected integer,
+    checks_passed integer,
+    checks_warned integer,
+    checks_failed integer,
+    stage_seconds json,
+    restored_run_id varchar,
+    error_message varchar
+);
+comment on table meta.runs is
+    '夜间任务与回滚的运行记录，每次一行（含未发布与被中断的运行）/ one row per nightly run or rollback, '
+    'including runs that were not published or were interrupted';
+comment on column meta.runs.run_id is '运行编号（UTC 开始时间加随机后缀）/ run id: UTC start time and a random suffix';
+comment on column meta.runs.started_at is '开始时间（UTC）/ when the run started (UTC)';
+comment on column meta.runs.ended_at is
+    '结束时间（UTC）；本仓库自身那次运行记为封存时刻 / when it ended (UTC); for the run that built this '
+    'warehouse, the moment the warehouse was sealed';
+comment on column meta.runs.status is
+    '结果：published 已发布，checks_failed 检查未通过，error 出错，interrupted 被中断，rollback 回滚 / '
+    'outcome: published, checks_failed, error, interrupted (killed or crashed) or rollback';
+comment on column meta.runs.published is '是否发布了新仓库 / whether it published a warehouse';
+comment on column meta.runs.files_received is '收件箱中收到的文件数 / files taken from the inbox';
+comment on column meta.runs.files_accepted is '通过校验并载入的文件数 / files accepted and loaded';
+comment on column meta.runs.files_rejected is '被拒收并隔离的文件数 / files rejected and quarantined';
+comment on column meta.runs.files_duplicate is '与已收文件内容相同的文件数 / files whose bytes were received before';
+comment on column meta.runs.files_skipped is '跳过的文件数（非填报文件）/ files skipped (not submissions)';
+comment on column meta.runs.rows_read is '读取的数据行数 / data rows read';
+comment on column meta.runs.rows_loaded is '载入的数据行数 / data rows loaded';
+comment on column meta.runs.rows_rejected is '拒收的数据行数 / data rows rejected';
+comment on column meta.runs.checks_passed is '通过的检查数 / checks passed';
+comment on column meta.runs.checks_warned is '警告级未通过的检查数 / warning-level checks that failed';
+comment on column meta.runs.checks_failed is '错误级未通过的检查数（>0 则不发布）/ error-level checks failed (any blocks publishing)';
+comment on column meta.runs.stage_seconds is
+    '各阶段用时（秒，JSON：ingest、load、dbt、expectations、publish）/ seconds per stage (JSON)';
+comment on column meta.runs.restored_run_id is '回滚时恢复到的运行 / for a rollback, the run restored';
+comment on column meta.runs.error_message is '失败原因（中文 / English）/ why it failed, in Chinese then English';
+"""
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection, database: str, schema: str, table: str) -> list[str]:
+    return [
+        row[0]
+        for row in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_catalog = ? and table_schema = ? and table_name = ? order by ordinal_position",
+            [database, schema, table],
+        ).fetchall()
+    ]
+
+
+def _dict_rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, params)
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _carry_check_results(con: duckdb.DuckDBPyConnection, database: str) -> None:
+    """Append the check results of runs this warehouse does not hold yet from attached `database`."""
+    source = _table_columns(con, database, "quality", "check_results")
+    here = con.execute("select current_database()").fetchone()[0]
+    target = set(_table_columns(con, here, "quality", "check_results"))
+    common = ", ".join(f'"{c}"' for c in source if c in target)
+    if common:
+        con.execute(
+            f"insert into quality.check_results ({common}) select {common} from "
+            f'"{database}".quality.check_results '
+            "where run_id not in (select distinct run_id from quality.check_results)"
+        )
+
+
+def write_meta(con: duckdb.DuckDBPyConnection, data_dir: DataDir, record: RunRecord) -> None:
+    """Write meta.runs and the earlier runs' check results into the warehouse about to be published.
+
+    History comes from the warehouse published now (meta.runs, quality.check_results), then from the run
+    log, which also has the runs that were never published; a failed build kept under work/ gives its
+    check results. The log wins over the warehouse for a run in both: it has the run's final state.
+    """
+    con.execute(META_DDL)
+    runs: dict[str, RunRecord] = {}
+    if data_dir.warehouse.exists():
+        con.execute("attach ? as previous (read_only)", [str(data_dir.warehouse)])
+        if _table_columns(con, "previous", "meta", "runs"):
+            for row in _dict_rows(con, "select * from previous.meta.runs"):
+                runs[row["run_id"]] = RunRecord.from_mapping(row)
+        if _table_columns(con, "previous", "quality", "check_results"):
+            _carry_check_results(con, "previous")
+        con.execute("detach previous")
+    for logged in read_runs(data_dir):
+        runs[logged.run_id] = logged
+    runs[record.run_id] = record
+    for run in runs.values():
+        failed_build = data_dir.work / f"failed-{run.run_id}.duckdb"
+        if run.status == "checks_failed" and failed_build.exists():
+            con.execute("attach ? as failed_build (read_only)", [str(failed_build)])
+            _carry_check_results(con, "failed_build")
+            con.execute("detach failed_build")
+    names = [f.name for f in fields(RunRecord)]
+    rows = []
+    for run in sorted(runs.values(), key=lambda r: (r.started_at, r.run_id)):
+        data = run.to_json_dict()
+        data["stage_seconds"] = json.dumps(data["stage_seconds"])
+        rows.append([data[name] for name in names])
+    con.executemany(
+        f"insert into meta.runs ({', '.join(names)}) values ({', '.join('?' for _ in names)})", rows
+    )
+
+
+# --- the lock -------------------------------------------------------------------------------------
+
+
+def lock_path(data_dir: DataDir) -> Path:
+    return data_dir.root / "nightly.lock"
+
+
+def _read_holder(fd: int) -> dict[str, Any]:
+    try:
+        holder = json.loads(os.pread(fd, 65536, 0).decode("utf-8") or "{}")
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+@dataclass
+class NightlyLock:
+    path: Path
+    fd: int
+    holder: dict[str, Any]
+    stale: dict[str, Any]  # what a holder that died left in the file; empty after a clean exit
+
+    def note_stage(self, stage: str) -> None:
+        """Say in the lock file which stage the run is in, for the message a second run prints."""
+        self.holder["stage"] = stage
+        content = json.dumps(self.holder, ensure_ascii=False).encode("utf-8")
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, content, 0)
+
+
+@contextmanager
+def hold_lock(path: Path, run_id: str) -> Iterator[NightlyLock]:
+    """Take the nightly lock without waiting, or raise LockHeldError naming the run that has it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockHeldError(path, _read_holder(fd)) from None
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_at": _now().isoformat(timespec="seconds") + "Z",
+            "run_id": run_id,
+        }
+        lock = NightlyLock(path, fd, holder, _read_holder(fd))
+        lock.note_stage("starting")
+        try:
+            yield lock
+        finally:
+            os.ftruncate(fd, 0)  # an empty file tells the next run this one ended on its own
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _in_use(database: Path) -> bool:
+    """Whether another process has `database` open: DuckDB holds a POSIX record lock on an open file.
+
+    Only for files this process does not have open itself (closing the probe would drop its own lock).
+    """
+    try:
+        fd = os.open(database, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def recover_interrupted(data_dir: DataDir, stale: Mapping[str, Any], orphan_wait: float) -> None:
+    """Record a run that died holding the lock, and wait for the dbt it may have left running."""
+    dead = stale.get("run_id")
+    logger.warning(
+        "run %s (pid %s on %s) stopped during %s without releasing %s; taking over",
+        dead,
+        stale.get("pid"),
+        stale.get("host"),
+        stale.get("stage"),
+        lock_path(data_dir),
+    )
+    if not isinstance(dead, str):
+        return
+    working = data_dir.work / f"build-{dead}.duckdb"
+    deadline = time.monotonic() + orphan_wait
+    while _in_use(working):
+        if time.monotonic() > deadline:
+            raise OrphanBusyError(working, dead, orphan_wait)
+        time.sleep(1)
+    if any(run.run_id == dead for run in read_runs(data_dir)):
+        return  # it died after logging itself
+    if published_run_id(data_dir) == dead:
+        # It died after its rename: its own row, sealed into the warehouse it published, is the record.
+        with open_read_only(data_dir.warehouse) as con:
+            (row,) = _dict_rows(con, "select * from meta.runs where run_id = ?", [dead])
+        append_run(data_dir, RunRecord.from_mapping(row))
+        return
+    stage = stale.get("stage", "?")
+    append_run(
+        data_dir,
+        RunRecord(
+            run_id=dead,
+            started_at=_parse_utc(stale["started_at"]),
+            status="interrupted",
+            error_message=f"运行在 {stage} 阶段中断（进程被终止或崩溃），未发布；其工作由下一次运行重做 / "
+            f"the run stopped during {stage} (killed or crashed) and published nothing; the next run redid its work",
+        ),
+    )
+
+
+def sweep_leftovers(data_dir: DataDir, keep: int) -> None:
+    """Remove what interrupted runs left: half-written exports and working databases nobody has open.
+
+    Failed builds (work/failed-*.duckdb) are kept for inspection, the `keep` newest of them.
+    """
+    for folder in data_dir.root.glob("export.tmp-*"):
+        shutil.rmtree(folder)
+    for pattern in ("build-*.duckdb", "rollback-*.duckdb"):
+        for database in data_dir.work.glob(pattern):
+            if not _in_use(database):
+                database.unlink()
+                database.with_name(database.name + ".wal").unlink(missing_ok=True)
+    failed = sorted(data_dir.work.glob("failed-*.duckdb"))
+    for database in failed[: max(len(failed) - keep, 0)]:
+        database.unlink()
+        database.with_name(database.name + ".wal").unlink(missing_ok=True)
+
+
+def repair_exports(data_dir: DataDir, run_id: str) -> None:
+    """Re-export the published warehouse if export/ belongs to another run (a publish cut short)."""
+    published = published_run_id(data_dir)
+    if published is None or export_run_id(export_dir(data_dir)) == published:
+        return
+    logger.warning("export/ does not match the published warehouse %s; exporting it again", published)
+    exports = export_tmp_dir(data_dir, run_id)
+    with open_read_only(data_dir.warehouse) as con:
+        export_marts(con, exports, published)
+    swap_exports(exports, export_dir(data_dir))
+
+
+@contextmanager
+def _exclusive(data_dir: DataDir, run_id: str, keep: int, orphan_wait: float) -> Iterator[NightlyLock]:
+    """Hold the lock, with whatever an interrupted predecessor left behind recorded and tidied."""
+    data_dir.ensure()
+    with hold_lock(lock_path(data_dir), run_id) as lock:
+        if lock.stale:
+            recover_interrupted(data_dir, lock.stale, orphan_wait)
+        sweep_leftovers(data_dir, keep)
+        repair_exports(data_dir, run_id)
+        yield lock
+
+
+# --- stages ---------------------------------------------------------------------------------------
+
+
+class StageClock:
+    """Times a run's stages into its record, notes each in the lock file, and pauses where a test asks."""
+
+    def __init__(
+        self, record: RunRecord, lock: NightlyLock | None = None, pause_at: str | None = None
+    ) -> None:
+        self.record = record
+        self.lock = lock
+        self.pause_at = pause_at
+        self.current: str | None = None
+        self.since = time.monotonic()
+
+    def enter(self, stage: str) -> None:
+        self.finish()
+        self.current, self.since = stage, time.monotonic()
+        if self.lock is not None:
+            self.lock.note_stage(stage)
+        logger.info("run %s: %s", self.record.run_id, stage)
+        self.pause(stage)
+
+    def lap(self) -> dict[str, float]:
+        """Seconds per stage so far, the current stage up to now included."""
+        laps = dict(self.record.stage_seconds)
+        if self.current is not None:
+            laps[self.current] = round(laps.get(self.current, 0.0) + time.monotonic() - self.since, 3)
+        return laps
+
+    def finish(self) -> None:
+        self.record.stage_seconds = self.lap()
+        self.current = None
+
+    def pause(self, point: str) -> None:
+        if point == self.pause_at:
+            logger.warning("paused at %s (%s test hook)", point, FAULT_PAUSE_ENV)
+            time.sleep(FAULT_PAUSE_SECONDS)
+
+
+@contextmanager
+def _recorded(data_dir: DataDir, record: RunRecord, clock: StageClock) -> Iterator[None]:
+    """Log the run when it ends, however it ends; an exception is recorded as the run's error and raised."""
+    try:
+        yield
+    except BaseException as exc:  # a bug or Ctrl-C too: recorded, then raised as is
+        record.status = "error"
+        record.error_message = str(exc) if isinstance(exc, RegreenError) else f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        clock.finish()
+        record.ended_at = _now()
+        append_run(data_dir, record)
+
+
+def _publish(
+    data_dir: DataDir, sealed: Path, exports: Path, record: RunRecord, keep: int, clock: StageClock
+) -> None:
+    clock.pause("publish-rename")
+    commit_warehouse(data_dir, sealed)
+    record.published = True
+    clock.pause("publish-swap")
+    swap_exports(exports, export_dir(data_dir))
+    prune_history(data_dir, keep)
+
+
+def publish_build(data_dir: DataDir, working: Path, record: RunRecord, keep: int, clock: StageClock) -> None:
+    """Seal a checked build (the run history into meta.*, its exports beside it) and publish both."""
+    exports = export_tmp_dir(data_dir, record.run_id)
+    # Sealed in as published: if the rename below does not happen, nobody ever sees this row.
+    sealed = replace(record, status="published", published=True, ended_at=_now(), stage_seconds=clock.lap())
+    with duckdb.connect(str(working)) as con:
+        write_meta(con, data_dir, sealed)
+        export_marts(con, exports, record.run_id)
+        con.execute("checkpoint")
+    _publish(data_dir, working, exports, record, keep, clock)
+
+
+@dataclass
+class NightlyRun:
+    record: RunRecord
+    warehouse: Path
+    command: str  # nightly | build: how the run was asked for, for its summary
+    relations_built: int = 0
+    checks: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.record.published else EXIT_CHECKS_FAILED
+
+    def render(self) -> str:
+        r = self.record
+        outcome = (
+            f"已发布 / published {self.warehouse}"
+            if r.published
+            else f"未发布，保留上次成功的仓库 / NOT published, {self.warehouse} left as it was"
+        )
+        seconds = ", ".join(f"{stage} {spent:.1f}" for stage, spent in r.stage_seconds.items())
+        lines = [f"regreen {self.command} {r.run_id}: {outcome}"]
+        if self.command == "nightly":
+            lines += [
+                f"  文件 / files: {r.files_received} received, {r.files_accepted} accepted, "
+                f"{r.files_rejected} rejected, {r.files_duplicate} duplicate, {r.files_skipped} skipped",
+                f"  数据行 / rows: {r.rows_read} read, {r.rows_loaded} loaded, {r.rows_rejected} rejected",
+            ]
+        lines += [
+            f"  构建表 / tables built: {self.relations_built}",
+            f"  检查 / checks: {r.checks_passed} passed, {r.checks_warned} warned, {r.checks_failed} failed",
+            f"  用时 / seconds: {seconds} (total {sum(r.stage_seconds.values()):.1f})",
+        ]
+        lines += [
+            f"  [{c.status}] {c.suite}: {c.check} (observed {c.observed}, expected {c.expected})"
+            for c in self.checks
+            if c.status != "passed"
+        ]
+        return "\n".join(lines)
+
+
+def nightly(
+    notice: Path,
+    data_dir: DataDir,
+    today: date,
+    keep: int = DEFAULT_KEEP,
+    pause_at: str | None = None,
+    orphan_wait: float = ORPHAN_WAIT_SECONDS,
+    ingest: bool = True,
+) -> NightlyRun:
+    """One nightly run (see the module docstring). Raises LockHeldError if another run is in progress.
+
+    With `ingest=False` (`regreen build`) the inbox is left alone and the warehouse is rebuilt from the
+    notice and what the landing zone already holds, under the same lock and the same publish.
+    A RegreenError on the way (a bad notice, dbt failing) is recorded in the run log and raised again;
+    failed error-level checks are recorded and returned, with nothing published.
+    """
+    plan = parse_notice(notice)  # a bad notice is a usage error: said before a run is locked or logged
+    run_id = new_run_id()
+    command = "nightly" if ingest else "build"
+    with _exclusive(data_dir, run_id, keep, orphan_wait) as lock:
+        record = RunRecord(run_id, started_at=_now())
+        clock = StageClock(record, lock, pause_at)
+        with _recorded(data_dir, record, clock):
+            if ingest:
+                clock.enter("ingest")
+                reference = build_reference(plan.document.issued_on, plan.projects)
+                record.take_ingest(ingest_inbox(data_dir, reference, today=today))
+            clock.enter("load")
+            staged = stage_build(plan, data_dir, run_id, on_stage=clock.enter)
+            summary = staged.summary
+            run = NightlyRun(record, data_dir.warehouse, command, summary.relations_built, summary.checks)
+            record.take_checks(summary.checks)
+            if failed := summary.failed_checks:
+                discard(staged)
+                record.status = "checks_failed"
+                record.error_message = str(
+                    ChecksFailedError([f"{c.suite}: {c.check} ({c.observed} ≠ {c.expected})" for c in failed])
+                )
+                return run
+            clock.enter("publish")
+            publish_build(data_dir, staged.working, record, keep, clock)
+            record.status = "published"
+            refresh_report(data_dir)
+            return run
+
+
+def refresh_report(data_dir: DataDir) -> None:
+    """Rewrite the progress report from what was just published. The warehouse is already out, so a
+    report that cannot be written is a warning, not a failed run."""
+    try:
+        write_report(data_dir.warehouse, report_dir(data_dir))
+    except RegreenError as exc:
+        logger.warning("已发布，但未能更新进展报告 / published, but the report was not refreshed: %s", exc)
+
+
+def fault_pause_point(environ: Mapping[str, str]) -> str | None:
+    """The REGREEN_FAULT_PAUSE test hook's point, if set."""
+    point = environ.get(FAULT_PAUSE_ENV) or None
+    if point is not None and point not in PAUSE_POINTS:
+        raise UnknownPausePointError(point)
+    return point
+
+
+# --- rollback -------------------------------------------------------------------------------------
+
+
+def rollback(data_dir: DataDir, to: str | None = None, keep: int = DEFAULT_KEEP) -> RunRecord:
+    """Publish a copy of a warehouse kept in history/ (default: the newest that is not published now).
+
+    The copy is published like a nightly build (the outgoing warehouse goes to history/, so a rollback can
+    itself be undone with --to) and its exports are written again; the file is left exactly as it was
+    built, and the rollback is recorded in the run log (the next nightly's meta.runs shows it).
+    """
+    run_id = new_run_id()
+    with _exclusive(data_dir, run_id, keep, ORPHAN_WAIT_SECONDS) as lock:
+        available = history_runs(data_dir)
+        current = published_run_id(data_dir)
+        target = to if to is not None else next((r for r in reversed(available) if r != current), None)
+        if target is None or target not in available:
+            raise RollbackTargetError(to, available, history_dir(data_dir))
+        record = RunRecord(run_id, started_at=_now(), status="rollback", restored_run_id=target)
+        clock = StageClock(record, lock)
+        with _recorded(data_dir, record, clock):
+            clock.enter("publish")
+            copy = data_dir.work / f"rollback-{run_id}.duckdb"
+            shutil.copyfile(history_dir(data_dir) / f"{target}.duckdb", copy)
+            exports = export_tmp_dir(data_dir, run_id)
+            with open_read_only(copy) as con:
+                export_marts(con, exports, target)
+            _publish(data_dir, copy, exports, record, keep, clock)
+            refresh_report(data_dir)
+        return record
+
+
+# --- schedule -------------------------------------------------------------------------------------
+
+
+def venv_regreen() -> Path:
+    """The `regreen` script of the environment running now (the venv's bin/, beside its python)."""
+    return Path(sys.executable).with_name("regreen")
+
+
+def _systemd_quote(word: str) -> str:
+    escaped = word.replace("%", "%%").replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"' if any(c.isspace() for c in word) or '"' in word else escaped
+
+
+def schedule_text(regreen: Path, data_dir: Path, notice: Path, at: clock_time) -> str:
+    """A crontab line, and a systemd service and timer, running the nightly at `at` every day."""
+    command = [str(regreen), "nightly", "--data-dir", str(data_dir)]
+    if notice != BUNDLED_NOTICE:
+        command += ["--notice", str(notice)]
+    log = data_dir / "logs" / "nightly.log"
+    # cron hands the line to sh, and treats an unescaped % as a newline.
+    cron = " ".join(shlex.quote(word) for word in command) + f" >> {shlex.quote(str(log))} 2>&1"
+    cron = cron.replace("%", "\\%")
+    exec_start = " ".join(_systemd_quote(word) for word in command)
+    return f"""\
+# --- crontab (crontab -e): every day at {at:%H:%M}, output appended to {log}
+{at.minute} {at.hour} * * * {cron}
+
+# --- /etc/systemd/system/regreen-nightly.service
+[Unit]
+Description=regreen nightly warehouse build (废弃矿山生态修复数据仓库夜间构建)
+After=local-fs.target
+
+[Service]
+Type=oneshot
+ExecStart={exec_start}
+# Exit codes: 0 published, 1 checks failed (nothing published), 2 usage/configuration, 75 locked.
+TimeoutStartSec=3h
+Nice=10
+
+# --- /etc/systemd/system/regreen-nightly.timer
+[Unit]
+Description=Run regreen nightly every day at {at:%H:%M}
+
+[Timer]
+OnCalendar=*-*-* {at:%H:%M}:00
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+
+# then: systemctl daemon-reload && systemctl enable --now regreen-nightly.timer
+#       journalctl -u regreen-nightly   (the run's output)
+"""

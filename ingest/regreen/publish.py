@@ -1,0 +1,233 @@
+"""Publishing a sealed warehouse: history for rollback, the atomic rename, and the exports beside it.
+
+The order of one publish, and why:
+
+1. The new warehouse is complete, checkpointed and closed (no `.wal`) under `<data-dir>/work/`, and its
+   exports are complete under `<data-dir>/export.tmp-<run>/`.
+2. The warehouse being replaced gets a second name, `history/<its run>.duckdb` (a hard link: no copy, and
+   `regreen.duckdb` never goes missing).
+3. `os.replace` renames the new file over `regreen.duckdb`. This is the commit point: a reader opening the
+   path from now on gets the new warehouse; a reader that opened it before keeps the old inode, whole.
+4. `export.tmp-<run>/` and `export/` are exchanged in one `renameat2(RENAME_EXCHANGE)`, then the old
+   export is removed. The exports follow the warehouse, never lead it: a crash between 3 and 4 leaves the
+   previous run's exports (their `_run.json` says which run), which the next nightly repairs; exports of a
+   run that was never published are never visible.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from regreen.log import logger
+from regreen.project import DataDir
+
+# First characters that make Excel, LibreOffice and WPS read a cell as a formula (OWASP "CSV injection").
+FORMULA_TRIGGERS = "=+-@\t\r"
+EXPORT_MANIFEST = "_run.json"
+UTF8_BOM = b"\xef\xbb\xbf"
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+
+
+def history_dir(data_dir: DataDir) -> Path:
+    """The previous published warehouses, `<run>.duckdb`, kept for `regreen rollback`."""
+    return data_dir.root / "history"
+
+
+def export_dir(data_dir: DataDir) -> Path:
+    """Every marts.* table of the published warehouse as Parquet (and CSV under csv/)."""
+    return data_dir.root / "export"
+
+
+def export_tmp_dir(data_dir: DataDir, run_id: str) -> Path:
+    return data_dir.root / f"export.tmp-{run_id}"
+
+
+def open_read_only(database: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the file at `database` now.
+
+    Not `duckdb.connect(path)`: while any connection to that path is open in this process, DuckDB hands
+    out the same database instance again, i.e. the file as it was before a rename. An in-memory
+    connection that ATTACHes the path always opens what the path names now.
+    """
+    con = duckdb.connect()
+    try:
+        con.execute("attach ? as warehouse (read_only)", [str(database)])
+        con.execute("use warehouse")
+    except duckdb.Error:
+        con.close()
+        raise
+    return con
+
+
+def published_run_id(data_dir: DataDir) -> str | None:
+    """The run that built the published warehouse (every build stamps raw.plan_documents), or None."""
+    if not data_dir.warehouse.exists():
+        return None
+    with open_read_only(data_dir.warehouse) as con:
+        return con.execute("select max(run_id) from raw.plan_documents").fetchone()[0]
+
+
+def history_runs(data_dir: DataDir) -> list[str]:
+    """Run ids kept in history/, oldest first (run ids start with their UTC build time)."""
+    return sorted(path.stem for path in history_dir(data_dir).glob("*.duckdb"))
+
+
+# --- exports --------------------------------------------------------------------------------------
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _neutralised(column: str, data_type: str) -> str:
+    """A select expression that defuses a text cell Excel would run as a formula, by prefixing a '."""
+    quoted = '"' + column.replace('"', '""') + '"'
+    if data_type != "VARCHAR":
+        return quoted
+    triggers = ", ".join(f"chr({ord(c)})" for c in FORMULA_TRIGGERS)
+    return f"case when left({quoted}, 1) in ({triggers}) then '''' || {quoted} else {quoted} end as {quoted}"
+
+
+def export_marts(con: duckdb.DuckDBPyConnection, target: Path, run_id: str) -> dict[str, int]:
+    """Write every marts.* relation of `con`'s database to `target`: Parquet, plus CSV for spreadsheets.
+
+    Parquet keeps the values and types as they are. The CSV files under `csv/` are UTF-8 with a BOM (so
+    Excel reads the Chinese right) and every text cell that starts with = + - @ or a tab/CR is prefixed
+    with ' so no spreadsheet runs it as a formula. `_run.json` names the run the files belong to.
+    """
+    (target / "csv").mkdir(parents=True)
+    database = con.execute("select current_database()").fetchone()[0]
+    relations = [
+        row[0]
+        for row in con.execute(
+            "select table_name from information_schema.tables "
+            "where table_catalog = ? and table_schema = 'marts' order by table_name",
+            [database],
+        ).fetchall()
+    ]
+    counts: dict[str, int] = {}
+    for name in relations:
+        relation = f'marts."{name}"'
+        con.execute(f"copy {relation} to {_sql_string(str(target / f'{name}.parquet'))} (format parquet)")
+        columns = con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_catalog = ? and table_schema = 'marts' and table_name = ? order by ordinal_position",
+            [database, name],
+        ).fetchall()
+        select = ", ".join(_neutralised(column, data_type) for column, data_type in columns)
+        plain = target / "csv" / f"{name}.csv.part"
+        con.execute(f"copy (select {select} from {relation}) to {_sql_string(str(plain))} (header)")
+        with (target / "csv" / f"{name}.csv").open("wb") as out, plain.open("rb") as source:
+            out.write(UTF8_BOM)
+            shutil.copyfileobj(source, out)
+        plain.unlink()
+        counts[name] = con.execute(f"select count(*) from {relation}").fetchone()[0]
+    manifest = {
+        "run_id": run_id,
+        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rows": counts,
+    }
+    (target / EXPORT_MANIFEST).write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
+    _fsync_tree(target)
+    return counts
+
+
+def export_run_id(export: Path) -> str | None:
+    """The run whose exports are in `export`, or None if there are none (or they are unreadable)."""
+    try:
+        return json.loads((export / EXPORT_MANIFEST).read_text(encoding="utf-8"))["run_id"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def swap_exports(new: Path, export: Path) -> None:
+    """Put the finished export folder `new` in place of `export` in one step, then remove the old one."""
+    if not export.exists():
+        new.rename(export)
+    elif _exchange(new, export):
+        shutil.rmtree(new)  # `new` now holds the previous exports
+    else:
+        # No atomic exchange on this system (not Linux, or a filesystem without it): for a moment there
+        # is no export/ folder at all, which a reader sees as "missing", never as a mix of two runs.
+        old = export.with_name(export.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        export.rename(old)
+        new.rename(export)
+        shutil.rmtree(old)
+    _fsync_dir(export.parent)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Atomically exchange two paths with Linux's renameat2; False when the system cannot."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(first), None, str(second))
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    for path in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
+        _fsync_dir(path)
+
+
+# --- publishing -----------------------------------------------------------------------------------
+
+
+def _rename_into_place(working: Path, published: Path) -> None:
+    """Move a closed, checkpointed build into place in one rename: readers see all of it or none."""
+    if working.with_name(working.name + ".wal").exists():
+        raise RuntimeError(f"{working} still has a write-ahead log; it was not closed cleanly")
+    os.replace(working, published)
+    logger.info("published %s", published)
+
+
+def commit_warehouse(data_dir: DataDir, sealed: Path) -> None:
+    """Steps 2 and 3 of a publish: keep the outgoing warehouse in history/, rename `sealed` into place."""
+    previous = published_run_id(data_dir)
+    if previous is not None:
+        history_dir(data_dir).mkdir(exist_ok=True)
+        kept = history_dir(data_dir) / f"{previous}.duckdb"
+        if not kept.exists():
+            os.link(data_dir.warehouse, kept)
+    with sealed.open("rb") as handle:
+        os.fsync(handle.fileno())
+    _rename_into_place(sealed, data_dir.warehouse)
+    _fsync_dir(data_dir.root)
+
+
+def prune_history(data_dir: DataDir, keep: int) -> list[Path]:
+    """Remove all but the `keep` newest warehouses in history/; returns what was removed."""
+    runs = history_runs(data_dir)
+    removed = [history_dir(data_dir) / f"{run}.duckdb" for run in runs[: max(len(runs) - keep, 0)]]
+    for path in removed:
+        path.unlink()
+        logger.info("history: removed %s", path.name)
+    return removed
