@@ -110,11 +110,12 @@ def _sample(args: argparse.Namespace) -> int:
     from regreen.submissions.reference import load_reference
     from regreen.submissions.sample import write_sample
 
-    written = write_sample(
-        DataDir(args.data_dir).ensure(), load_reference(args.notice), seed=args.seed, today=date.today()
+    data_dir = DataDir(args.data_dir).ensure()
+    written = write_sample(data_dir, load_reference(args.notice), seed=args.seed, today=date.today())
+    logger.info("sample files: %s", ", ".join(path.name for path in written))
+    print(
+        f"已写入 {len(written)} 个示例文件到 {data_dir.inbox} / wrote {len(written)} sample files to {data_dir.inbox}"
     )
-    for path in written:
-        print(path)
     return 0
 
 
