@@ -109,6 +109,15 @@ def test_csv_line_numbers_count_blank_lines_and_titles(files, reference):
     assert report.rows_read == 2
 
 
+def test_csv_with_old_mac_line_ends_is_read_line_by_line(files, reference):
+    path = files.write("s.csv", files.rows_for_month(), title="标题")
+    text = path.read_text(encoding="utf-8").replace("\r\n", "\r").replace("施工中", "进行中", 1)
+    path.write_bytes(text.encode("utf-8"))
+    report = validate_file(path, reference, TODAY)
+    assert [(i.code, i.row, i.value) for i in report.errors] == [("stage_invalid", 3, "进行中")]
+    assert report.rows_read == 2
+
+
 def test_empty_rows_and_trailing_formatting_are_not_rows(files, reference):
     path = files.write("s.xlsx", files.rows_for_month())
     workbook = openpyxl.load_workbook(path)
@@ -165,6 +174,13 @@ def test_a_line_with_more_fields_than_the_header(files, reference):
 def test_trailing_empty_fields_are_harmless(files, reference):
     path = files.write("s.csv", files.rows_for_month())
     path.write_text(path.read_text(encoding="utf-8").replace("\r\n", ",,,\r\n"), encoding="utf-8")
+    assert validate_file(path, reference, TODAY).status == "accepted"
+
+
+def test_many_trailing_empty_fields_are_harmless_too(files, reference):
+    # An Excel export whose used range reaches far past the header.
+    path = files.write("s.csv", files.rows_for_month())
+    path.write_text(path.read_text(encoding="utf-8").replace("\r\n", "," * 30 + "\r\n"), encoding="utf-8")
     assert validate_file(path, reference, TODAY).status == "accepted"
 
 

@@ -213,6 +213,8 @@ def test_project_errors_name_the_closest_plan_projects(files, reference):
         ("forest_mu", "其中林地(亩)", "-5", "number_negative"),
         ("patches_done", "累计完成图斑(个)", "3.5", "patches_not_integer"),
         ("patches_done", "累计完成图斑(个)", "14", "patches_above_plan"),
+        ("patches_done", "累计完成图斑(个)", "1e30", "number_too_large"),
+        ("waste_rock_10k_m3", "废石处置量(万立方米)", "99999999999999999999", "number_too_large"),
     ],
 )
 def test_number_errors(files, reference, key, header, written, code):

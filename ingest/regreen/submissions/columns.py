@@ -8,6 +8,7 @@ A unit in parentheses after the label is checked against the column: area column
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -122,8 +123,12 @@ def fold(text: str) -> str:
 
 def match_header(text: object) -> HeaderMatch | None:
     """The column a header cell names, or None when it names none."""
-    if not isinstance(text, str):
-        return None
+    return _match_text(text) if isinstance(text, str) else None
+
+
+# Every file repeats the same few header texts, and a header is looked for in each of the first rows.
+@functools.lru_cache(maxsize=1024)
+def _match_text(text: str) -> HeaderMatch | None:
     parts = _HEADER.fullmatch(fold(text))
     if parts is None:
         return None

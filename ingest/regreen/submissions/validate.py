@@ -4,8 +4,9 @@ Every rule runs over whole columns (numpy arrays, one per column, aligned with t
 numbers go through pandas' C parser first and only the cells it cannot read are looked at again; text,
 months, townships, projects and stages are worked out once per distinct value and mapped back. Python
 runs per row only to build an Issue for a row that broke a rule. Fixed costs per file are kept small
-too, since townships send many small files. A file with any error is rejected whole; warnings never
-change a value.
+too, since townships send many small files: whatever depends only on the plan is worked out once per
+PlanReference (_plan), the numbers of all a file's columns go through the parser together, and each
+column is factorised once. A file with any error is rejected whole; warnings never change a value.
 
 The reporter's name and phone are read into `FileReport.rows` (the ingest lands them) but no rule looks
 at them, so they never reach an Issue, a report, JSON or the log.
@@ -13,6 +14,7 @@ at them, so they never reach an Issue, a report, JSON or the log.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -61,6 +63,9 @@ _YEAR_MONTH_DAY = re.compile(
 _COMPACT_MONTH = re.compile(r"(\d{4})(\d{2})")
 _COMPACT_DAY = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _SERIAL = re.compile(r"\d{1,7}(?:\.\d+)?")
+
+# No figure of a township's project comes near this: 10⁹ mu, 万元, m³ or patches.
+MAX_FIGURE = 1e9
 
 
 @dataclass
@@ -155,17 +160,27 @@ class FileReport:
 class _Distinct:
     """A column's distinct values, so Python runs once per distinct value rather than once per row."""
 
-    def __init__(self, values: np.ndarray) -> None:
-        self.codes, self.values = pd.factorize(values)
+    def __init__(self, codes: np.ndarray, values: Sequence[object]) -> None:
+        self.codes, self.values = codes, values
+
+    @classmethod
+    def of(cls, column: np.ndarray) -> _Distinct:
+        return cls(*pd.factorize(column))
+
+    def subset(self, rows: np.ndarray | slice) -> _Distinct:
+        """The same distinct values, for the rows `rows` selects (a mask or indices) only."""
+        return _Distinct(self.codes[rows], self.values)
 
     def map(
         self, func: Callable[[object], object], missing: object = None, dtype: object = object
     ) -> np.ndarray:
-        mapped = np.empty(len(self.values) + 1, dtype=dtype)
-        for position, value in enumerate(self.values):
-            mapped[position] = func(value)
-        mapped[-1] = missing  # pd.factorize codes a missing cell as -1: the last slot
-        return mapped[self.codes]
+        return self.spread([func(value) for value in self.values], missing, dtype)
+
+    def spread(
+        self, per_value: Sequence[object], missing: object = None, dtype: object = object
+    ) -> np.ndarray:
+        """Each row's entry of `per_value` (one per distinct value), `missing` where the cell is missing."""
+        return _with_missing(per_value, missing, dtype)[self.codes]  # a missing cell's code is -1
 
 
 def _with_missing(values: Sequence[object], missing: object = None, dtype: object = object) -> np.ndarray:
@@ -175,6 +190,71 @@ def _with_missing(values: Sequence[object], missing: object = None, dtype: objec
         array[position] = value
     array[-1] = missing
     return array
+
+
+class _Plan:
+    """What checks need of a PlanReference, built once per reference (see _plan) rather than per file;
+    name resolutions are remembered as they are met, since every file repeats the same few names."""
+
+    def __init__(self, reference: PlanReference) -> None:
+        self.reference = reference
+        projects = reference.projects
+        self.codes = _with_missing([p.project_code for p in projects])
+        self.patches = _with_missing([p.patches_planned for p in projects], np.nan, np.float64)
+        self.area = _with_missing([float(p.area_planned_mu) for p in projects], np.nan, np.float64)
+        self.township_names = _with_missing(reference.townships)
+        self._township_index = {name: position for position, name in enumerate(reference.townships)}
+        self.project_township = np.array(
+            [self._township_index[p.township_name] for p in projects], dtype=np.int64
+        )
+        self.plan_year = np.array([p.plan_year for p in projects], dtype=np.int64)
+        self._position = {p.project_code: index for index, p in enumerate(projects)}
+        self._townships: dict[str, int] = {}
+        self._projects: dict[tuple[str | None, str], tuple[str | None, str, int]] = {}
+
+    def township(self, text: str | None) -> int:
+        """The index in reference.townships of the township `text` names, or -1."""
+        if text is None:
+            return -1
+        found = self._townships.get(text)
+        if found is None:
+            canonical = self.reference.resolve_township(text)
+            found = self._townships[text] = self._township_index.get(canonical or "", -1)
+        return found
+
+    def project(self, township: str | None, name: str) -> tuple[str | None, str, int]:
+        """What `name` stands for in `township`: the problem (None when it resolves), the candidates as
+        listed in a message, and the project's index in reference.projects (-1 when it does not resolve)."""
+        found = self._projects.get((township, name))
+        if found is None:
+            resolution = self.reference.resolve_project(township, name)
+            index = self._position[resolution.project.project_code] if resolution.project else -1
+            found = (resolution.problem, _project_list(resolution.candidates), index)
+            self._projects[(township, name)] = found
+        return found
+
+
+@functools.lru_cache(maxsize=8)
+def _plan(reference: PlanReference) -> _Plan:
+    """The one _Plan of a reference: validate_file is called once per file with the same reference, and
+    a PlanReference is frozen, so what is derived from it can be kept."""
+    return _Plan(reference)
+
+
+def _parse_numbers(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The numbers of `cells` (text, or a mix; any shape), NaN when blank or unreadable, and where a cell
+    was written but is not a number. Each distinct cell is parsed once: by pandas' C parser, then, for what
+    it could not read (full-width digits, 1,234.5, spaces, text), by _number."""
+    distinct = _Distinct.of(cells.ravel())
+    values = np.asarray(pd.to_numeric(distinct.values, errors="coerce"), dtype=np.float64)
+    invalid = np.zeros(len(values), dtype=bool)
+    for index in np.flatnonzero(np.isnan(values)).tolist():
+        value = distinct.values[index]
+        number = _number(value)
+        values[index] = np.nan if number is None else number
+        invalid[index] = number is None and _is_written(value)
+    parsed = np.append(values, np.nan)[distinct.codes], np.append(invalid, False)[distinct.codes]
+    return parsed[0].reshape(cells.shape), parsed[1].reshape(cells.shape)
 
 
 def cell_text(value: object) -> str | None:
@@ -317,11 +397,10 @@ class _FileValidation:
         self.issues: list[Issue] = []
         self.matches: dict[str, tuple[int, HeaderMatch]] = {}
         self.rows = np.empty(0, dtype=np.int64)
+        self.data: np.ndarray | slice = slice(0)  # which of the table's rows are data rows
         self.raw: dict[str, np.ndarray] = {}
-        projects = reference.projects
-        self.plan_codes = _with_missing([p.project_code for p in projects])
-        self.plan_patches = _with_missing([p.patches_planned for p in projects], np.nan, np.float64)
-        self.plan_area = _with_missing([float(p.area_planned_mu) for p in projects], np.nan, np.float64)
+        self.plan = _plan(reference)
+        self._columns: dict[int, _Distinct] = {}
 
     # issues
 
@@ -358,11 +437,13 @@ class _FileValidation:
 
         `zh` and `en` are str.format templates whose fields are filled, row by row, from `context`.
         """
-        picked = np.flatnonzero(mask)
-        if not len(picked):
+        if not mask.any():
             return
+        picked = np.flatnonzero(mask)
         raw = self.raw.get(key)
-        values = _Distinct(raw[picked]).map(cell_text).tolist() if raw is not None else [None] * len(picked)
+        values = (
+            _Distinct.of(raw[picked]).map(cell_text).tolist() if raw is not None else [None] * len(picked)
+        )
         names = list(context)
         columns = [context[name][picked].tolist() for name in names]
         fields = list(zip(*columns, strict=True)) if names else [()] * len(picked)
@@ -454,8 +535,10 @@ class _FileValidation:
                 "there are no data rows under the header",
             )
         if usable and rows_read:
-            self.rows = row_numbers[data]
-            self.raw = {key: arrays[position][data] for key, (position, _) in self.matches.items()}
+            # Mostly every row is a data row: then the columns are taken as they are, not copied.
+            self.data = slice(None) if rows_read == len(row_numbers) else data
+            self.rows = row_numbers[self.data]
+            self.raw = {key: arrays[position][self.data] for key, (position, _) in self.matches.items()}
             total_cells = {key: arrays[position][totals] for key, (position, _) in self.matches.items()}
             rows = self._check_rows(row_numbers[totals], total_cells)
         else:
@@ -471,7 +554,7 @@ class _FileValidation:
         """Rows whose every cell is blank or spaces (the reader already left out the wholly empty)."""
         blank = np.ones(len(self.table.row_numbers), dtype=bool)
         for key in REQUIRED_KEYS:
-            blank &= _Distinct(arrays[self.matches[key][0]]).map(_is_blank, True, bool)
+            blank &= self._column(self.matches[key][0]).map(_is_blank, True, bool)
         # Only rows already blank in every required column are looked at cell by cell.
         for index in np.flatnonzero(blank):
             blank[index] = all(_is_blank(column[index]) for column in arrays)
@@ -483,8 +566,15 @@ class _FileValidation:
         positions = {0} | {self.matches[k][0] for k in labelled if k in self.matches}
         totals = np.zeros(len(self.table.row_numbers), dtype=bool)
         for position in positions:
-            totals |= _Distinct(arrays[position]).map(_is_total_label, False, bool)
+            totals |= self._column(position).map(_is_total_label, False, bool)
         return totals
+
+    def _column(self, position: int) -> _Distinct:
+        """The distinct values of the table's column at `position`, all rows: factorised once per file."""
+        found = self._columns.get(position)
+        if found is None:
+            found = self._columns[position] = _Distinct.of(self.table.columns[position])
+        return found
 
     def _flag_unlabelled(self) -> None:
         """A value with no header: in a CSV line every later value has shifted (an error); in a sheet it
@@ -515,28 +605,26 @@ class _FileValidation:
     # the rows
 
     def _distinct(self, key: str) -> _Distinct:
-        raw = self.raw.get(key)
-        return _Distinct(raw if raw is not None else np.full(len(self.rows), None, dtype=object))
+        found = self.matches.get(key)
+        if found is None:
+            return _Distinct(np.full(len(self.rows), -1, dtype=np.intp), ())
+        return self._column(found[0]).subset(self.data)
 
-    def _numbers(self, key: str) -> tuple[np.ndarray, np.ndarray]:
-        """The column's numbers in the header's unit (NaN when blank or unreadable), and where a cell was
-        written but is not a number."""
-        raw = self.raw.get(key)
-        if raw is None:
-            return np.full(len(self.rows), np.nan), np.zeros(len(self.rows), dtype=bool)
-        if raw.dtype.kind in "fiu":
-            values = raw.astype(np.float64)
-            invalid = np.zeros(len(raw), dtype=bool)
-        else:
-            values = np.asarray(pd.to_numeric(raw, errors="coerce"), dtype=np.float64)
-            unread = np.isnan(values) & ~pd.isna(raw)
-            invalid = np.zeros(len(raw), dtype=bool)
-            if unread.any():
-                # Only what the C parser could not read: full-width digits, 1,234.5, spaces, text.
-                distinct = _Distinct(raw[unread])
-                parsed = distinct.map(_number, np.nan, np.float64)
-                values[unread] = parsed
-                invalid[unread] = np.isnan(parsed) & distinct.map(_is_written, False, bool)
+    def _numbers(self) -> tuple[np.ndarray, np.ndarray]:
+        """The numbers of the NUMERIC_KEYS columns, one row each, in the header's unit (NaN when blank or
+        unreadable), and where a cell was written but is not a number. The columns' text cells are parsed
+        together, so a file costs one pass through the parser."""
+        values = np.full((len(NUMERIC_KEYS), len(self.rows)), np.nan)
+        invalid = np.zeros(values.shape, dtype=bool)
+        text = []
+        for index, key in enumerate(NUMERIC_KEYS):
+            raw = self.raw.get(key)
+            if raw is not None and raw.dtype.kind in "fiu":
+                values[index] = raw
+            elif raw is not None:
+                text.append(index)
+        if text:
+            values[text], invalid[text] = _parse_numbers(np.stack([self.raw[NUMERIC_KEYS[i]] for i in text]))
         infinite = np.isinf(values)
         values[infinite] = np.nan
         return values, invalid | infinite
@@ -549,8 +637,8 @@ class _FileValidation:
         month, month_ordinal = self._check_month()
         township = self._check_township(text["township"])
         project = self._check_project(township, text["project_name"])
-        numbers = {key: self._numbers(key) for key in NUMERIC_KEYS}
-        figures = self._check_figures(numbers, project)
+        numbers, unreadable = self._numbers()
+        figures = self._check_figures(numbers, unreadable, project)
         stage = self._check_stage(text["supervisor"])
         accepted_on = self._check_accepted_on(stage)
         stage_names = _with_missing(STAGES)[stage]
@@ -558,9 +646,9 @@ class _FileValidation:
             "sheet": np.full(len(self.rows), self.table.sheet, dtype=object),
             "row_number": self.rows,
             "report_month": month,
-            "township": _with_missing(self.reference.townships)[township],
+            "township": self.plan.township_names[township],
             "project_name": text["project_name"],
-            "project_code": self.plan_codes[project],
+            "project_code": self.plan.codes[project],
             **figures,
             "patches_done": pd.array(figures["patches_done"], dtype="Int64"),
             "stage": stage_names,
@@ -580,8 +668,9 @@ class _FileValidation:
         """The month of each row (a date, or None) and its ordinal (year * 12 + month - 1, or -1)."""
         distinct = self._distinct("report_month")
         written = distinct.map(_is_written, False, bool)
-        month = distinct.map(parse_month)
-        ordinal = distinct.map(lambda v: _month_ordinal(parse_month(v)), -1, np.int64)
+        months = [parse_month(value) for value in distinct.values]
+        month = distinct.spread(months)
+        ordinal = distinct.spread([_month_ordinal(m) for m in months], -1, np.int64)
         earliest, latest = self.reference.issue_month, self.today.replace(day=1)
         before = (ordinal >= 0) & (ordinal < _month_ordinal(earliest))
         after = ordinal > _month_ordinal(latest)
@@ -616,10 +705,7 @@ class _FileValidation:
 
     def _check_township(self, written: np.ndarray) -> np.ndarray:
         """The index of each row's township in reference.townships, or -1."""
-        index = {name: position for position, name in enumerate(self.reference.townships)}
-        township = _Distinct(written).map(
-            lambda v: index.get(self.reference.resolve_township(v) or "", -1), -1, np.int64
-        )
+        township = self._distinct("township").map(lambda v: self.plan.township(cell_text(v)), -1, np.int64)
         listed = "、".join(self.reference.townships)
         missing = pd.isna(written)
         self._flag(missing, "township", "township_missing", "乡镇为必填项", "the township is required")
@@ -635,29 +721,29 @@ class _FileValidation:
     def _check_project(self, township: np.ndarray, written: np.ndarray) -> np.ndarray:
         """The index of each row's plan project in reference.projects, or -1 where the name does not
         resolve."""
-        townships, projects = self.reference.townships, self.reference.projects
-        name_codes, names = pd.factorize(written)
+        townships = self.reference.townships
+        distinct = self._distinct("project_name")
+        names = [cell_text(value) for value in distinct.values]
         base = len(names) + 1
         # One resolution per distinct (township, name) pair, not per row.
-        codes, pairs = pd.factorize((township + 1) * base + name_codes + 1)
+        codes, pairs = pd.factorize((township + 1) * base + distinct.codes + 1)
         resolutions = []
         for pair in pairs.tolist():
             township_code, name_code = divmod(pair, base)
+            name = names[name_code - 1] if name_code else None
             resolutions.append(
-                self.reference.resolve_project(
-                    townships[township_code - 1] if township_code else None, names[name_code - 1]
-                )
-                if name_code
-                else None
+                self.plan.project(townships[township_code - 1] if township_code else None, name)
+                if name is not None
+                else (None, "", -1)
             )
         self._flag(
             pd.isna(written), "project_name", "project_missing", "项目名称为必填项", "the project is required"
         )
-        problem = np.array([r.problem if r else None for r in resolutions], dtype=object)[codes]
-        candidates = np.array([_project_list(r.candidates) if r else "" for r in resolutions], dtype=object)
+        problem = np.array([r[0] for r in resolutions], dtype=object)[codes]
+        candidates = np.array([r[1] for r in resolutions], dtype=object)
         context = {
             "candidates": candidates[codes],
-            "township": _with_missing(townships)[township],
+            "township": self.plan.township_names[township],
         }
         self._flag(
             problem == "unknown",
@@ -683,34 +769,41 @@ class _FileValidation:
             "this project belongs to another township: {candidates}, not to {township}",
             **context,
         )
-        position = {p.project_code: index for index, p in enumerate(projects)}
-        resolved = [position[r.project.project_code] if r and r.project else -1 for r in resolutions]
-        return np.array(resolved, dtype=np.int64)[codes]
+        return np.array([r[2] for r in resolutions], dtype=np.int64)[codes]
 
     def _check_figures(
-        self, numbers: dict[str, tuple[np.ndarray, np.ndarray]], project: np.ndarray
+        self, numbers: np.ndarray, unreadable: np.ndarray, project: np.ndarray
     ) -> dict[str, np.ndarray]:
-        """Check the figures; returns them in canonical units (areas in 亩, rounded to 4 decimals), a cell
-        that broke a rule left out (NaN)."""
-        usable = {}
-        for key, (values, invalid) in numbers.items():
+        """Check the figures (see _numbers); returns them in canonical units (areas in 亩, rounded to 4
+        decimals), a cell that broke a rule left out (NaN)."""
+        negative = numbers < 0
+        # Far beyond any real project, and beyond what an integer column holds: a typo, not a figure.
+        too_large = numbers >= MAX_FIGURE
+        for index, key in enumerate(NUMERIC_KEYS):
             self._flag(
-                invalid,
+                unreadable[index],
                 key,
                 "number_invalid",
                 "不是数字（只填数字，不加“约”等文字）",
                 "not a number (figures only, no words such as 约)",
             )
-            negative = values < 0
-            self._flag(negative, key, "number_negative", "不能为负数", "must not be negative")
-            factor = self.matches[key][1].factor if key in self.matches else 1.0
-            usable[key] = np.round(np.where(negative, np.nan, values) * factor, 4)
+            self._flag(negative[index], key, "number_negative", "不能为负数", "must not be negative")
+            self._flag(
+                too_large[index],
+                key,
+                "number_too_large",
+                "数值过大（应小于 10 亿），请检查是否多写了位数",
+                "too large (must be under one billion); check for extra digits",
+            )
+        factors = [self.matches[key][1].factor if key in self.matches else 1.0 for key in NUMERIC_KEYS]
+        canonical = np.round(np.where(negative | too_large, np.nan, numbers) * np.array(factors)[:, None], 4)
+        usable = dict(zip(NUMERIC_KEYS, canonical, strict=True))
         patches = usable["patches_done"]
         fractional = np.mod(patches, 1) > 0
         self._flag(
             fractional, "patches_done", "patches_not_integer", "图斑数应为整数", "must be a whole number"
         )
-        planned_patches = self.plan_patches[project]
+        planned_patches = self.plan.patches[project]
         self._flag(
             patches > planned_patches,
             "patches_done",
@@ -731,7 +824,7 @@ class _FileValidation:
             parts=parts,
             area=area,
         )
-        planned_area = self.plan_area[project]
+        planned_area = self.plan.area[project]
         self._flag(
             area > planned_area,
             "area_done_mu",
@@ -772,8 +865,9 @@ class _FileValidation:
     def _check_accepted_on(self, stage: np.ndarray) -> np.ndarray:
         distinct = self._distinct("accepted_on")
         written = distinct.map(_is_written, False, bool)
-        accepted_on = distinct.map(parse_date)
-        future = distinct.map(lambda v: (d := parse_date(v)) is not None and d > self.today, False, bool)
+        days = [parse_date(value) for value in distinct.values]
+        accepted_on = distinct.spread(days)
+        future = distinct.spread([day is not None and day > self.today for day in days], False, bool)
         accepted = stage == ACCEPTED_INDEX
         self._flag(
             accepted & ~written,
@@ -881,60 +975,59 @@ class _FileValidation:
         """Each month the file reports for a township should list every plan project of that township whose
         plan year has begun and that was not reported 已验收 in an earlier month, in this file or (when the
         caller knows them, as the ingest does) in files received before."""
-        projects = self.reference.projects
+        reported = np.flatnonzero((township >= 0) & (month_ordinal >= 0))
+        if not len(reported):
+            return
+        projects, plan = self.reference.projects, self.plan
         months = 12 * 10000  # more month ordinals than any date has
+        keys, first, key_of = np.unique(
+            township[reported] * months + month_ordinal[reported], return_index=True, return_inverse=True
+        )
+        key_township, key_ordinal = np.divmod(keys, months)
+        # missing[k, p]: key k (a township and a month) leaves out plan project p, one of that township's
+        # whose plan year has begun and that was not reported 已验收 before that month.
+        missing = (plan.project_township == key_township[:, None]) & (
+            plan.plan_year <= key_ordinal[:, None] // 12
+        )
+        listed = project[reported] >= 0
+        missing[key_of[listed], project[reported][listed]] = False
         accepted = (stage == ACCEPTED_INDEX) & (project >= 0) & (month_ordinal >= 0)
         accepted_in = np.full(len(projects), months, dtype=np.int64)
         np.minimum.at(accepted_in, project[accepted], month_ordinal[accepted])
-        listed = (project >= 0) & (month_ordinal >= 0) & (township >= 0)
-        present = set(
-            np.unique(
-                (township[listed] * months + month_ordinal[listed]) * len(projects) + project[listed]
-            ).tolist()
-        )
-        reported = np.flatnonzero((township >= 0) & (month_ordinal >= 0))
-        keys, first = np.unique(township[reported] * months + month_ordinal[reported], return_index=True)
-        for key, first_index in zip(keys.tolist(), first.tolist(), strict=True):
-            township_index, ordinal = divmod(key, months)
-            name = self.reference.townships[township_index]
+        earlier = [self.accepted_earlier.get(p.project_code) for p in projects]
+        accepted_in = np.minimum(accepted_in, [months if e is None else _month_ordinal(e) for e in earlier])
+        missing &= accepted_in >= key_ordinal[:, None]
+        for key_index, index in zip(*np.nonzero(missing), strict=True):
+            name = self.reference.townships[key_township[key_index]]
+            ordinal = int(key_ordinal[key_index])
             month = date(ordinal // 12, ordinal % 12 + 1, 1)
-            row = int(self.rows[reported[first_index]])
-            for index, planned in enumerate(projects):
-                if planned.township_name != name or key * len(projects) + index in present:
-                    continue
-                if accepted_in[index] < ordinal or planned.plan_year > month.year:
-                    continue
-                earlier = self.accepted_earlier.get(planned.project_code)
-                if earlier is not None and earlier < month:
-                    continue
-                self._issue(
-                    "warning",
-                    "project_missing_from_month",
-                    None,
-                    self._header("project_name"),
-                    planned.name,
-                    f"{name} {month:%Y-%m} 的填报（第 {row} 行起）缺少这个未验收的方案项目"
-                    f"（{planned.project_code}）",
-                    f"{name}'s report for {month:%Y-%m} (from row {row}) leaves out this plan "
-                    f"project ({planned.project_code}), which is not yet accepted",
-                )
+            row = int(self.rows[reported[first[key_index]]])
+            planned = projects[index]
+            self._issue(
+                "warning",
+                "project_missing_from_month",
+                None,
+                self._header("project_name"),
+                planned.name,
+                f"{name} {month:%Y-%m} 的填报（第 {row} 行起）缺少这个未验收的方案项目"
+                f"（{planned.project_code}）",
+                f"{name}'s report for {month:%Y-%m} (from row {row}) leaves out this plan "
+                f"project ({planned.project_code}), which is not yet accepted",
+            )
 
     def _check_totals(
-        self,
-        numbers: dict[str, tuple[np.ndarray, np.ndarray]],
-        total_rows: np.ndarray,
-        total_cells: dict[str, np.ndarray],
+        self, numbers: np.ndarray, total_rows: np.ndarray, total_cells: dict[str, np.ndarray]
     ) -> None:
         """A 合计 row is compared with the sum of the data rows, in the header's unit."""
         for index, row in enumerate(total_rows.tolist()):
-            for key in NUMERIC_KEYS:
+            for position, key in enumerate(NUMERIC_KEYS):
                 if key not in total_cells:
                     continue
                 declared_text = cell_text(total_cells[key][index])
                 if declared_text is None:
                     continue
                 declared = _number(declared_text)
-                summed = float(np.nansum(numbers[key][0]))
+                summed = float(np.nansum(numbers[position]))
                 if declared is None:
                     self._issue(
                         "warning",
