@@ -3,7 +3,8 @@
 Four scenarios, each a real `regreen nightly` process on its own data directory:
 
 - sample, full: the bundled notice and the sample inbox up to 2026-10;
-- sample, incremental: the same directory once the sample's 2026-11 files arrive;
+- sample, incremental: the same directory once the sample's 2026-11 files arrive (the nightly builds on
+  a copy of the warehouse the first run published, rebuilding only what the new rows touch);
 - province, full: a generated notice of 1,300 projects (the same townships and villages), each reporting
   every month from a start between 2023-06 and 2024-05 to 2026-09: ~45,000 project-months, written
   straight into the landing database (one file per township and month, as ingest would have landed them);
@@ -17,9 +18,11 @@ The generated plan's projects are spread over yearly tables of at most 99 (2023,
 number a project `<year>-<seq>` with a two-digit seq (stg_plan__projects' lpad truncates 100 and up).
 A generated plan cannot pass the plan-figure suite, which holds 泉台管办〔2023〕36号's own figures, so the
 province runs stop before publishing (exit 1). Their publish stage is then timed by running the nightly's
-own publish step (`publish_build`) on the kept build, marked `publish*` in the table.
+own publish step (`publish_build`) on the kept build, marked `publish*` in the table; the full run's
+warehouse so published is what the province's incremental run builds on, as a nightly would.
 
-usage: .venv/bin/python bench/bench_nightly.py [--quick]     (--quick: 130 projects instead of 1,300)
+usage: .venv/bin/python bench/bench_nightly.py [--quick] [--keep]
+       (--quick: 130 projects instead of 1,300; --keep: keep the data directories)
 Writes bench/results/nightly-<UTC time>.json and prints a table.
 """
 
@@ -46,6 +49,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from regreen.build import working_database
 from regreen.nightly import STAGES, RunRecord, StageClock, publish_build
 from regreen.project import BUNDLED_NOTICE, SEEDS_DIR, DataDir
 from regreen.publish import open_read_only
@@ -71,6 +75,7 @@ PER_TABLE = 99  # projects in one yearly table at most (see the module docstring
 @dataclass
 class Measured:
     scenario: str
+    build_mode: str
     exit_code: int
     wall_seconds: float
     peak_rss_mb: float
@@ -275,6 +280,7 @@ def run_nightly(scenario: str, data_dir: DataDir, notice: Path) -> Measured:
     record = RunRecord.from_mapping(json.loads(printed.splitlines()[-1]))
     measured = Measured(
         scenario=scenario,
+        build_mode=record.build_mode or "?",
         exit_code=process.returncode,
         wall_seconds=round(wall, 2),
         peak_rss_mb=round(usage.ru_maxrss / 1024, 1),  # Linux reports kilobytes
@@ -294,7 +300,7 @@ def run_nightly(scenario: str, data_dir: DataDir, notice: Path) -> Measured:
 
 def time_publish(data_dir: DataDir, record: RunRecord) -> float:
     """Run the nightly's publish step on the build a failed run kept; its seconds."""
-    working = data_dir.work / f"build-{record.run_id}.duckdb"
+    working = working_database(data_dir)
     shutil.copyfile(data_dir.work / f"failed-{record.run_id}.duckdb", working)
     clock = StageClock(record)
     clock.enter("publish")
@@ -324,7 +330,7 @@ def province_pair(root: Path, projects: int) -> list[Measured]:
 
 
 def render(results: list[Measured]) -> str:
-    header = f"{'scenario':<22}{'exit':>5}{'wall s':>8}{'peak MB':>9}{'files':>7}{'rows':>7}{'proj-mo':>9}"
+    header = f"{'scenario':<22}{'build':>12}{'exit':>5}{'wall s':>8}{'peak MB':>9}{'files':>7}{'rows':>7}{'proj-mo':>9}"
     header += "".join(f"{stage:>14}" for stage in STAGES)
     lines = [header, "-" * len(header)]
     for m in results:
@@ -335,7 +341,7 @@ def render(results: list[Measured]) -> str:
             mark = "*" if stage == "publish" and m.publish_timed_separately else ""
             cells.append(f"{seconds:>6.1f}s {100 * seconds / total:>3.0f}%{mark:1}")
         lines.append(
-            f"{m.scenario:<22}{m.exit_code:>5}{m.wall_seconds:>8.1f}{m.peak_rss_mb:>9.0f}{m.files_received:>7}"
+            f"{m.scenario:<22}{m.build_mode:>12}{m.exit_code:>5}{m.wall_seconds:>8.1f}{m.peak_rss_mb:>9.0f}{m.files_received:>7}"
             f"{m.rows_loaded:>7}{m.project_months:>9}" + "".join(f"{cell:>14}" for cell in cells)
         )
     lines.append(

@@ -41,6 +41,7 @@ TOWNSHIPS = (
 TOWNSHIP_CODES = {name: code for code, name, *_ in TOWNSHIPS}
 LATEST_RUN = "20250703T020000Z-a1b2c3"
 EARLIER_RUN = "20250702T020000Z-d4e5f6"
+CHECKED_RUN = "20250701T020000Z-0a0b0c"
 
 
 @dataclass(frozen=True)
@@ -273,21 +274,22 @@ def _timeliness() -> list[list]:
 
 
 CHECKS = (
-    # suite, check, severity, status, observed, expected, details
-    ("dbt", "not_null_dim_project_project_code", "error", "passed", "0", "0", None),
-    ("dbt", "unique_dim_project_project_code", "error", "passed", "0", "0", None),
-    ("dbt", "accepted_values_fct_project_month_stage", "error", "passed", "0", "0", None),
-    ("plan_figures", "项目数 14 / 14 projects", "error", "passed", "14", "14", None),
-    ("plan_figures", "图斑合计 182 / 182 patches", "error", "passed", "182", "182", None),
-    ("plan_figures", "面积合计 3126 亩 / 3126 mu", "error", "passed", "3126", "3126", None),
+    # suite, check, severity, status, observed, expected, details, carried_from_run (the plan checks were
+    # last run by CHECKED_RUN: an incremental build rebuilt nothing they read)
+    ("dbt", "not_null_dim_project_project_code", "error", "passed", "0", "0", None, None),
+    ("dbt", "unique_dim_project_project_code", "error", "passed", "0", "0", None, None),
+    ("dbt", "accepted_values_fct_project_month_stage", "error", "passed", "0", "0", None, None),
+    ("plan_figures", "项目数 14 / 14 projects", "error", "passed", "14", "14", None, CHECKED_RUN),
+    ("plan_figures", "图斑合计 182 / 182 patches", "error", "passed", "182", "182", None, CHECKED_RUN),
+    ("plan_figures", "面积合计 3126 亩 / 3126 mu", "error", "passed", "3126", "3126", None, CHECKED_RUN),
     ("plan_declared_totals", "2023 年每乡镇 1 个项目 / one 2023 project per township", "warning", "warned",
-     "2", "1", "张坂镇 2023 年有 2 个项目，文字写“四个乡镇各完成 1 个” / 张坂镇 has two 2023 projects"),
+     "2", "1", "张坂镇 2023 年有 2 个项目，文字写“四个乡镇各完成 1 个” / 张坂镇 has two 2023 projects", CHECKED_RUN),
     ("progress_monthly", "累计面积不减少 / area never decreases", "warning", "passed", None, "0",
-     "检查 310 行，0 行不符"),
+     "检查 310 行，0 行不符", None),
     ("progress_monthly", "废石量与面积相称 / waste rock in proportion to area", "warning", "warned", "1.6",
-     "≤ 0.5", "project_code=2024-06: waste_rock_10k_m3_per_mu=1.6"),
+     "≤ 0.5", "project_code=2024-06: waste_rock_10k_m3_per_mu=1.6", None),
     ("progress_monthly", "每月每乡镇有报送 / every township reports monthly", "warning", "warned", "1", "0",
-     "洛阳镇 2024-05 <缺报>"),
+     "洛阳镇 2024-05 <缺报>", None),
 )  # fmt: skip
 
 
@@ -332,10 +334,11 @@ def write_warehouse(path: Path) -> Path:
         )
         con.execute(DERIVED_MARTS_SQL)
         con.executemany(
-            "insert into quality.check_results values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into quality.check_results (run_id, suite, check_name, severity, status, observed, "
+            "expected, details, carried_from_run, checked_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [[LATEST_RUN, *check, datetime(2025, 7, 3, 10, 4)] for check in CHECKS]
             + [[EARLIER_RUN, "plan_figures", "面积合计 3126 亩 / 3126 mu", "error", "failed", "3100", "3126",
-                "上次失败的构建 / the earlier failed build", datetime(2025, 7, 2, 10, 4)]],
+                "上次失败的构建 / the earlier failed build", None, datetime(2025, 7, 2, 10, 4)]],
         )  # fmt: skip
         con.executemany(
             "insert into meta.runs (run_id, started_at, ended_at, status, published, files_received, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -183,3 +184,62 @@ def test_build_runs_from_any_working_directory(tmp_path: Path) -> None:
     result = regreen("plan", "show", str(BUNDLED_NOTICE), cwd=tmp_path)
     assert result.returncode == 0
     assert os.listdir(tmp_path) == []
+
+
+def marts(data_dir: Path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(data_dir / "regreen.duckdb"), read_only=True) as con:
+        names = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
+            ).fetchall()
+        ]
+        return {
+            name: sorted(con.execute(f'select * from marts."{name}"').fetchall(), key=repr) for name in names
+        }
+
+
+def test_a_build_with_nothing_new_rebuilds_nothing_and_full_rebuilds_everything(
+    built: Path, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(built, data_dir)
+    before = marts(data_dir)
+    [(previous,)] = query(data_dir, "select run_id from meta.build")
+
+    again = regreen("build", "--data-dir", str(data_dir))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"incremental build on {previous}: 0 tables and views rebuilt" in again.stdout
+    [(run_id, mode, base, rebuilt)] = query(
+        data_dir, "select run_id, build_mode, base_run_id, relations_rebuilt from meta.build"
+    )
+    assert (mode, base, rebuilt) == ("incremental", previous, 0)
+    per_run = dict(
+        query(
+            data_dir,
+            f"select run_id, count(*) from quality.check_results where run_id in ('{previous}', '{run_id}') "
+            "group by run_id",
+        )
+    )
+    # Every check of the new run is one the previous run ran, carried over: nothing it reads changed.
+    assert per_run[run_id] == per_run[previous] > 200
+    assert query(
+        data_dir,
+        f"select count(*) from quality.check_results where run_id = '{run_id}' "
+        f"and carried_from_run is distinct from '{previous}'",
+    ) == [(0,)]
+    assert marts(data_dir) == before
+
+    full = regreen("build", "--full", "--data-dir", str(data_dir))
+    assert full.returncode == 0, full.stdout + full.stderr
+    assert "full build: 34 tables and views built" in full.stdout
+    [(mode, base, rebuilt)] = query(
+        data_dir, "select build_mode, base_run_id, relations_rebuilt from meta.build"
+    )
+    assert (mode, base, rebuilt) == ("full", None, 34)
+    assert query(
+        data_dir,
+        "select count(*) from quality.check_results where carried_from_run is not null and run_id = "
+        "(select run_id from meta.build)",
+    ) == [(0,)]
+    assert marts(data_dir) == before

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from regreen.build import copy_submissions
-from regreen.dbt import DbtRun, dbt_build
+from regreen.dbt import DbtProcess, DbtRun, dbt_build
 from regreen.plan import parse_notice
 from regreen.project import BUNDLED_NOTICE
 from regreen.rawload import load_plan
@@ -347,3 +347,11 @@ def test_personal_data_stays_in_the_landing_zone(warehouse: duckdb.DuckDBPyConne
             f'select count(*) from "{schema}"."{table}" where "{column}" in (\'{REPORTER}\', \'{PHONE}\')',
         )
         assert found == [(0,)], f"{schema}.{table}.{column}"
+
+
+def test_a_dbt_child_never_given_a_command_ends_without_opening_the_database(tmp_path: Path) -> None:
+    database = tmp_path / "never.duckdb"
+    with DbtProcess(database, tmp_path) as dbt:
+        assert dbt.process.poll() is None  # importing dbt and parsing the project meanwhile
+    assert dbt.process.returncode is not None
+    assert not database.exists()

@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from regreen.build import working_database
 from regreen.nightly import RunRecord, lock_path, read_runs
 from regreen.project import BUNDLED_NOTICE, DataDir
 from regreen.publish import (
@@ -323,6 +324,50 @@ def test_incremental_nightly_gives_the_marts_of_a_full_rebuild(
                 ).fetchone()[0]
                 assert extra == 0, f"marts.{name}: {extra} rows in {a} not in {b}"
 
+        # The same checks with the same outcomes; the incremental run carried those over plan marts.
+        outcomes = "select suite, check_name, severity, status, observed, expected, details from {}"
+        runs = {}
+        for catalog in ("incremental", "rebuilt"):
+            run_id, mode, base = con.execute(
+                f"select run_id, build_mode, base_run_id from {catalog}.meta.build"
+            ).fetchone()
+            runs[catalog] = (mode, base)
+            this_run = f"{catalog}.quality.check_results where run_id = '{run_id}'"
+            results = sorted(con.execute(outcomes.format(this_run)).fetchall(), key=repr)
+            carried = dict(
+                con.execute(
+                    f"select carried_from_run is not null, count(*) from {this_run} group by all"
+                ).fetchall()
+            )
+            runs[catalog] += (results, carried)
+    assert runs["rebuilt"][:2] == ("full", None) and runs["incremental"][:2] == (
+        "incremental",
+        concurrent.before,
+    )
+    assert runs["incremental"][2] == runs["rebuilt"][2] and len(runs["rebuilt"][2]) > 200
+    assert runs["rebuilt"][3] == {False: len(runs["rebuilt"][2])}
+    assert runs["incremental"][3][True] > 50 and runs["incremental"][3][False] > 50
+
+    # Only the models downstream of the submissions were rebuilt: the plan's stayed as they were.
+    results = json.loads((concurrent.data_dir.work / "dbt-target" / "run_results.json").read_text())
+    rebuilt = {
+        r["unique_id"].split(".")[-1] for r in results["results"] if r["unique_id"].startswith("model.")
+    }
+    assert {
+        "stg_submissions__rows",
+        "fct_project_month",
+        "plan_vs_actual_project",
+        "submission_timeliness",
+    } <= rebuilt
+    assert not rebuilt & {
+        "stg_plan__projects",
+        "dim_project",
+        "dim_township",
+        "fct_plan",
+        "bridge_project_village",
+    }
+    assert [r.build_mode for r in read_runs(concurrent.data_dir)] == ["full", "incremental"]
+
 
 # --- scenario: failed checks, then a nightly killed at every stage, then one that finishes ------------
 
@@ -392,6 +437,14 @@ def resent(files: list[Path], folder: Path, times: int) -> list[Path]:
     return copies
 
 
+def lock_stage(data_dir: DataDir) -> str | None:
+    """The stage the lock file says the running nightly is in (None while it is being rewritten)."""
+    try:
+        return json.loads(lock_path(data_dir).read_text()).get("stage")
+    except ValueError:
+        return None
+
+
 def observe_kill(data_dir: DataDir, running: Running, point: str) -> Kill:
     run_id = json.loads(lock_path(data_dir).read_text())["run_id"]
     returncode = running.kill()
@@ -443,11 +496,16 @@ def chain(tmp_path_factory: pytest.TempPathFactory, base: Path, samples: Samples
     running = Running(data_dir.root)
     deadline = time.monotonic() + WAIT
     while not (
-        dbt := [c for c in children(running.process.pid) if b"dbt" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        lock_stage(data_dir) == "dbt"
+        and (
+            dbt := [
+                c for c in children(running.process.pid) if b"dbt" in Path(f"/proc/{c}/cmdline").read_bytes()
+            ]
+        )
     ):
         assert time.monotonic() < deadline and running.process.poll() is None
         time.sleep(0.05)
-    time.sleep(3)
+    time.sleep(3)  # dbt has opened the working database by now
     kills.append(observe_kill(data_dir, running, "dbt"))
     orphan = dbt[0]
 
@@ -482,6 +540,7 @@ def test_failed_checks_publish_nothing_and_are_recorded_with_the_reason(chain: C
     assert record.status == "checks_failed" and not record.published and record.checks_failed >= 1
     assert "2023 planned area = 993 mu" in record.error_message and "994" in record.error_message
     assert (chain.data_dir.work / f"failed-{record.run_id}.duckdb").exists()
+    assert record.build_mode == "full"  # another notice: nothing of the published warehouse is reused
     # The kills below all happened after it: the warehouse they found was still the base one.
     assert chain.kills[0].published_sha256 == chain.base_sha256
 
@@ -545,6 +604,11 @@ def test_the_next_nightly_finishes_the_work_nothing_lost_nothing_twice(
         final_run: "published",
     }
     assert {run_id: record.status for run_id, record in runs.items()} == expected
+    # Built on what the run killed after its rename had published, with everything received since.
+    assert (runs[final_run].build_mode, runs[final_run].build_base_run_id) == (
+        "incremental",
+        chain.kills[-1].run_id,
+    )
     for kill in chain.kills[:-1]:  # the stage it died in ("publish" for the point just before the rename)
         assert f"during {kill.point.removesuffix('-rename')}" in runs[kill.run_id].error_message
 
@@ -567,7 +631,7 @@ def test_the_next_nightly_finishes_the_work_nothing_lost_nothing_twice(
     # The reporters' names and phones stay in the landing zone.
     assert not any("示例填报人" in text or "000-0000-" in text for text in exported)
     assert [p.name for p in data_dir.root.glob("export.tmp-*")] == []
-    assert [p.name for p in data_dir.work.glob("build-*")] == []
+    assert not working_database(data_dir).exists()
     assert history_runs(data_dir) == [chain.base_run, chain.kills[-1].run_id]  # the two published before
 
     # The landing holds what one uninterrupted ingest of the same files holds: nothing lost, nothing twice.

@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from regreen.build import working_database
 from regreen.nightly import (
     LockHeldError,
     OrphanBusyError,
@@ -75,7 +76,7 @@ def make_warehouse(path: Path, run_id: str, rows: int) -> Path:
 def publish_synthetic(data_dir: DataDir, run_id: str, rows: int, keep: int = 3) -> None:
     """Publish a synthetic warehouse the way the nightly does: exports first, rename, then the swap."""
     data_dir.ensure()
-    sealed = make_warehouse(data_dir.work / f"build-{run_id}.duckdb", run_id, rows)
+    sealed = make_warehouse(working_database(data_dir), run_id, rows)
     with duckdb.connect(str(sealed), read_only=True) as con:
         export_marts(con, export_tmp_dir(data_dir, run_id), run_id)
     commit_warehouse(data_dir, sealed)
@@ -176,7 +177,7 @@ sys.stdin.read()
 def test_a_take_over_waits_for_the_dead_runs_dbt_and_gives_up_with_75(tmp_path: Path) -> None:
     data_dir = DataDir(tmp_path / "data").ensure()
     dead = "20260101T000000Z-dead01"
-    working = data_dir.work / f"build-{dead}.duckdb"
+    working = working_database(data_dir)
     stale = {"run_id": dead, "pid": 1, "host": "h", "started_at": "2026-01-01T00:00:00Z", "stage": "dbt"}
     # A process still writing the dead run's working database, as its orphaned dbt would.
     orphan = subprocess.Popen(
@@ -231,7 +232,7 @@ def test_publish_keeps_open_readers_on_their_version_and_keeps_three_in_history(
     with duckdb.connect(str(history_dir(data_dir) / "20260104T000000Z-v4.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from marts.progress").fetchone() == (40,)
     assert not data_dir.warehouse.with_name("regreen.duckdb.wal").exists()
-    assert list(data_dir.work.glob("build-*")) == []
+    assert not working_database(data_dir).exists()
     # v1's inode lived on for the reader; it is gone from history now that only three are kept.
     assert all(os.stat(p).st_ino != before.st_ino for p in history_dir(data_dir).iterdir())
 
@@ -295,7 +296,7 @@ def test_repair_exports_after_a_publish_cut_between_rename_and_swap(tmp_path: Pa
     data_dir = DataDir(tmp_path / "data")
     publish_synthetic(data_dir, "20260101T000000Z-v1", rows=5)
     # v2 renamed into place, then the process died before the export swap.
-    sealed = make_warehouse(data_dir.work / "build-v2.duckdb", "20260102T000000Z-v2", rows=7)
+    sealed = make_warehouse(working_database(data_dir), "20260102T000000Z-v2", rows=7)
     commit_warehouse(data_dir, sealed)
     assert export_run_id(export_dir(data_dir)) == "20260101T000000Z-v1"
 

@@ -7,7 +7,10 @@ checks that exactly the checks about that figure fail, naming its year and the o
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -601,6 +604,46 @@ PROGRESS_CHANGES = [
 ]
 
 
+def test_offending_rows_are_listed_in_key_order_whatever_order_the_table_holds(
+    progress: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # An incremental build appends where a full one rewrites: the same rows, stored in another order.
+    progress.execute(
+        "create temp table backwards as select * from marts.fct_project_month order by report_month desc"
+    )
+    progress.execute("delete from marts.fct_project_month")
+    progress.execute("insert into marts.fct_project_month select * from backwards")
+    suite = {
+        "name": "months",
+        "expectations": [
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "area_done_mu", "max_value": 10},
+                "meta": {"check": "面积 ≤ 10 / area ≤ 10", "severity": "warning"},
+            }
+        ],
+        "meta": {
+            "regreen": {
+                "query": "select project_code, report_month, area_done_mu from marts.fct_project_month",
+                "description": "every month as stored",
+                "keys": ["project_code", "report_month"],
+            }
+        },
+    }
+    folder = tmp_path / "suites"
+    folder.mkdir()
+    (folder / "months.json").write_text(json.dumps(suite), encoding="utf-8")
+
+    (result,) = run_suites(progress, RUN_ID, folder)
+
+    assert re.findall(r"project_code=(\S+) report_month=([0-9-]+)", result.details) == [
+        ("2023-01", "2024-01-01"),
+        ("2023-01", "2024-02-01"),
+        ("2023-01", "2024-03-01"),
+        ("2024-04", "2024-03-01"),
+    ]
+
+
 @pytest.mark.parametrize(("change", "failing"), PROGRESS_CHANGES)
 def test_each_progress_rule_fails_on_the_month_that_breaks_it(
     progress: duckdb.DuckDBPyConnection, tmp_path: Path, change: str, failing: dict[str, tuple[str, str, str]]
@@ -717,3 +760,10 @@ def test_storing_no_results_still_creates_the_documented_table(con: duckdb.DuckD
     store_check_results(con, [])
 
     assert con.execute("select count(*) from quality.check_results").fetchone() == (0,)
+
+
+def test_great_expectations_is_imported_only_when_a_suite_runs() -> None:
+    # Importing it takes seconds; `regreen check`, `ingest` and `template` never need it.
+    probe = "import sys, regreen.cli, regreen.nightly; print('great_expectations' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

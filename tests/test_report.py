@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from report_warehouse import AS_OF, EARLIER_RUN, LATEST_RUN, write_warehouse
+from report_warehouse import AS_OF, CHECKED_RUN, CHECKS, EARLIER_RUN, LATEST_RUN, write_warehouse
 
 from regreen.project import DataDir
 from regreen.report import (
@@ -331,6 +331,10 @@ def test_the_quality_page_lists_every_check_of_the_latest_run(pages: dict[str, s
     [all_checks] = tables(pages["quality.html"], "checks")
     assert len(all_checks) - 1 == latest == 10
     assert [row[3] for row in all_checks[1:]][:3] == ["警告 warned"] * 3
+    # A check an incremental build did not run again says whose result it shows.
+    carried = {row[1]: row[6] for row in all_checks[1:] if "沿用运行" in row[6]}
+    assert sorted(carried) == sorted(check[1] for check in CHECKS if check[7] == CHECKED_RUN)
+    assert all(f"result of run {CHECKED_RUN}, carried" in note for note in carried.values())
 
 
 def test_sample_data_are_marked_and_real_data_are_not(

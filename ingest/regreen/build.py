@@ -1,13 +1,30 @@
-"""Building one warehouse: load the raw tables, run dbt and every suite, in a fresh working database.
+"""Building one warehouse: load the raw tables, run dbt and every suite, in a working database.
 
 Everything is built under `<data-dir>/work/`; the published `<data-dir>/regreen.duckdb` is not touched
 here. The nightly (regreen.nightly, behind both `regreen build` and `regreen nightly`) publishes a
 staged build only when no error-level check failed, so the last good warehouse stays whatever goes wrong.
+
+A build is full or incremental:
+
+- **full**: a fresh database; the plan and the whole landing zone are loaded; every dbt node and every
+  suite runs.
+- **incremental**: a copy of the published warehouse, when it was built from the same inputs (the same
+  notice, and the same models, seeds, suites, code and library versions: `inputs_fingerprint`) and the
+  landing zone still holds exactly what it was built from. Only the landing rows received since are
+  appended to raw; dbt rebuilds only the models downstream of the raw tables that received rows, with
+  their tests; only the suites that read a rebuilt relation run. Every other check keeps the result of
+  the run that last ran it (quality.check_results.carried_from_run), since nothing it reads changed.
+
+Anything else (no published warehouse, other inputs, a landing zone that does not continue the one the
+warehouse holds, `full=True`) builds in full. Both give the same marts: a test compares them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import secrets
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,21 +32,69 @@ from pathlib import Path
 
 import duckdb
 
-from regreen.dbt import DbtNodeResult, dbt_build
+from regreen.dbt import DbtNodeResult, DbtProcess, DbtRun
 from regreen.log import logger
 from regreen.plan import Plan
-from regreen.project import DataDir
-from regreen.quality import CheckResult, run_suites, store_check_results
+from regreen.project import PROJECT_ROOT, DataDir
+from regreen.quality import (
+    CheckResult,
+    carried_checks,
+    load_suites,
+    preload_great_expectations,
+    run_suites,
+    store_check_results,
+    suite_relations,
+)
 from regreen.rawload import load_plan
 from regreen.submissions.landing import PERSONAL_COLUMNS, ensure_landing
 
-SUBMISSION_TABLES = ("submission_files", "submission_receipts", "submission_rows", "submission_issues")
+# Each landing table, the dbt source it feeds, and the id that grows as files are received (landing
+# rows are only ever appended, in id order).
+SUBMISSION_TABLES = {
+    "submission_files": ("files", "file_id"),
+    "submission_receipts": ("receipts", "receipt_id"),
+    "submission_rows": ("rows", "file_id"),
+    "submission_issues": ("issues", "file_id"),
+}
+# One fixed name for the build in progress: dbt keys its saved parse on the database path, and a new
+# name every night would make it parse the whole project again (seconds, every run).
+WORKING_NAME = "build.duckdb"
+# What a build's results depend on besides the notice and the landing zone.
+INPUT_FOLDERS = ("models", "macros", "seeds", "snapshots", "tests/dbt", "expectations", "ingest/regreen")
+INPUT_FILES = ("dbt_project.yml", "profiles.yml")
+INPUT_DISTRIBUTIONS = ("duckdb", "dbt-core", "dbt-duckdb", "great-expectations", "pandas")
+
+BUILD_DDL = """
+create schema if not exists meta;
+create or replace table meta.build (
+    run_id varchar not null,
+    build_mode varchar not null,
+    base_run_id varchar,
+    inputs_fingerprint varchar not null,
+    relations_rebuilt integer not null,
+    built_at timestamp not null
+);
+comment on table meta.build is
+    '本仓库如何构建（一行），下一次夜间任务据此判断能否增量构建 / how this warehouse was built (one row); '
+    'the next nightly reads it to decide whether it can build incrementally';
+comment on column meta.build.run_id is '构建本仓库的运行 / the run that built this warehouse';
+comment on column meta.build.build_mode is
+    'full 全量重建；incremental 在上一仓库基础上只重建新数据涉及的部分 / full: built from scratch; '
+    'incremental: the previous warehouse with only what new data touches rebuilt';
+comment on column meta.build.base_run_id is '增量构建所基于的仓库（运行编号）/ for an incremental build, the warehouse it started from';
+comment on column meta.build.inputs_fingerprint is
+    '计划文件、模型、检查套件、代码与库版本的 sha256 / sha256 of the notice, models, suites, code and library versions';
+comment on column meta.build.relations_rebuilt is 'dbt 本次构建的表与视图数 / tables and views dbt built in this run';
+comment on column meta.build.built_at is '构建时间（UTC）/ when it was built (UTC)';
+"""
 
 
 @dataclass
 class BuildSummary:
     run_id: str
     relations_built: int
+    mode: str = "full"  # full | incremental
+    base_run_id: str | None = None  # the warehouse an incremental build started from
     checks: list[CheckResult] = field(default_factory=list)
 
     @property
@@ -49,34 +114,184 @@ class StagedBuild:
     summary: BuildSummary
 
 
+def working_database(data_dir: DataDir) -> Path:
+    return data_dir.work / WORKING_NAME
+
+
+def inputs_fingerprint(plan: Plan) -> str:
+    """sha256 of everything a build's results depend on besides the landing zone."""
+    digest = hashlib.sha256()
+    doc = plan.document
+    digest.update(f"{doc.sha256}\0{doc.source_path}\0{doc.source_format}\0".encode())
+    paths = [PROJECT_ROOT / name for name in INPUT_FILES]
+    for folder in INPUT_FOLDERS:
+        paths += sorted(
+            p for p in (PROJECT_ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        )
+    for path in paths:
+        digest.update(f"{path.relative_to(PROJECT_ROOT)}\0".encode())
+        digest.update(path.read_bytes())
+    for distribution in INPUT_DISTRIBUTIONS:
+        digest.update(f"{distribution}={importlib.metadata.version(distribution)}\0".encode())
+    return digest.hexdigest()
+
+
+def start_dbt(data_dir: DataDir) -> DbtProcess:
+    """The dbt child for the next build, started now so it imports dbt while the run does other work."""
+    data_dir.ensure()
+    working = working_database(data_dir)
+    # A killed run's write-ahead log would be replayed into the new file: both go.
+    for leftover in (working, working.with_name(working.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    return DbtProcess(working, data_dir.work)
+
+
 def stage_build(
-    plan: Plan, data_dir: DataDir, run_id: str, on_stage: Callable[[str], None] | None = None
+    plan: Plan,
+    data_dir: DataDir,
+    run_id: str,
+    dbt: DbtProcess,
+    on_stage: Callable[[str], None] | None = None,
+    full: bool = False,
 ) -> StagedBuild:
-    """Load `plan` and the landing zone, run dbt and every suite into a fresh working database; store the
-    check results there.
+    """Build `plan` and the landing zone into the working database with `dbt` (from `start_dbt`),
+    incrementally when the published warehouse allows it and `full` is not asked for (see the module
+    docstring); run the suites; store the check results there.
 
     `on_stage("dbt")` and `on_stage("expectations")` are called as those steps begin (the nightly times
     its stages with them).
     """
-    data_dir.ensure()
-    working = data_dir.work / f"build-{run_id}.duckdb"
+    working = dbt.database
+    fingerprint = inputs_fingerprint(plan)
+    with dbt:
+        base_run = None if full else _incremental_base(data_dir, fingerprint)
+        changed = _load_incremental(working, data_dir, run_id, base_run) if base_run else None
+        if changed is None:
+            base_run = None
+            with duckdb.connect(str(working)) as con:
+                load_plan(con, plan, run_id)
+                copy_submissions(con, data_dir.landing)
 
-    with duckdb.connect(str(working)) as con:
-        load_plan(con, plan, run_id)
-        copy_submissions(con, data_dir.landing)
-
-    if on_stage:
-        on_stage("dbt")
-    dbt_run = dbt_build(working, data_dir.work)
+        if on_stage:
+            on_stage("dbt")
+        gx_import = preload_great_expectations()
+        if changed is None:
+            dbt_run = dbt.build()
+        elif changed:
+            dbt_run = dbt.build([f"source:submissions.{SUBMISSION_TABLES[table][0]}+" for table in changed])
+        else:
+            logger.info("nothing new since run %s: no model to rebuild", base_run)
+            dbt.close()
+            dbt_run = DbtRun(0, ())
     checks = [_dbt_check(node, run_id) for node in dbt_run.nodes if node.resource_type == "test"]
 
     if on_stage:
         on_stage("expectations")
+    gx_import.join()
+    suites = load_suites()
+    if base_run is not None:
+        touched = dbt_run.rebuilt | {f"raw.{table}" for table in changed or ()}
+        suites = [s for s in suites if (relations := suite_relations(s)) is None or relations & touched]
     with duckdb.connect(str(working)) as con:
-        checks += run_suites(con, run_id)
+        checks += run_suites(con, run_id, suites=suites)
+        if base_run is not None:
+            ran_tests = {c.check for c in checks if c.suite == "dbt"}
+            ran_suites = {s.name for s in suites}
+            checks += carried_checks(
+                con,
+                base_run,
+                run_id,
+                keep=lambda c: c.check not in ran_tests if c.suite == "dbt" else c.suite not in ran_suites,
+            )
         store_check_results(con, checks)
+        mode = "full" if base_run is None else "incremental"
+        con.execute(BUILD_DDL)
+        con.execute(
+            "insert into meta.build values (?, ?, ?, ?, ?, current_timestamp at time zone 'UTC')",
+            [run_id, mode, base_run, fingerprint, dbt_run.relations_built],
+        )
         con.execute("checkpoint")
-    return StagedBuild(working, BuildSummary(run_id, dbt_run.relations_built, checks))
+    summary = BuildSummary(run_id, dbt_run.relations_built, mode, base_run, checks)
+    return StagedBuild(working, summary)
+
+
+def _incremental_base(data_dir: DataDir, fingerprint: str) -> str | None:
+    """The published warehouse's run, if it was built from the inputs `fingerprint` names."""
+    if not data_dir.warehouse.exists():
+        return None
+    con = duckdb.connect()
+    try:
+        con.execute("attach ? as published (read_only)", [str(data_dir.warehouse)])
+        tables = con.execute(
+            "select 1 from information_schema.tables where table_catalog = 'published' "
+            "and table_schema = 'meta' and table_name = 'build'"
+        ).fetchall()
+        if not tables:
+            logger.info("full build: the published warehouse does not say how it was built")
+            return None
+        run_id, built_from = con.execute(
+            "select run_id, inputs_fingerprint from published.meta.build"
+        ).fetchone()
+    finally:
+        con.close()
+    if built_from != fingerprint:
+        logger.info("full build: the notice, models, suites or code changed since run %s", run_id)
+        return None
+    return run_id
+
+
+def _load_incremental(working: Path, data_dir: DataDir, run_id: str, base_run: str) -> list[str] | None:
+    """Copy the published warehouse to `working` and append the landing rows it does not hold yet.
+
+    Returns the landing tables that received rows, or None (and no `working`) when the landing zone
+    does not continue what the warehouse holds: then only a full build is right.
+    """
+    shutil.copyfile(data_dir.warehouse, working)
+    with duckdb.connect(str(working)) as con:
+        changed = append_submissions(con, data_dir.landing)
+        if changed is not None:
+            # Every build stamps the plan with its run: that is how a published warehouse names its run.
+            con.execute("update raw.plan_documents set run_id = ?", [run_id])
+    if changed is None:
+        working.unlink()
+        return None
+    logger.info("incremental build on run %s: new rows in %s", base_run, ", ".join(changed) or "no table")
+    return changed
+
+
+def append_submissions(con: duckdb.DuckDBPyConnection, landing: Path) -> list[str] | None:
+    """Append to raw.submission_* the landing rows past what each holds; the tables that grew.
+
+    None if a table's rows differ from the landing's rows up to the same id (the landing zone was
+    replaced or edited): nothing is appended then.
+    """
+    attach_landing(con, landing)
+    try:
+        personal = set(PERSONAL_COLUMNS)
+        marks = {}
+        for table, (_, key) in SUBMISSION_TABLES.items():
+            columns = [row[0] for row in con.execute(f"describe raw.{table}").fetchall()]
+            if personal & set(columns):
+                return None  # a warehouse holding personal data is not one to build on
+            listed = ", ".join(f'"{c}"' for c in columns)
+            (mark,) = con.execute(f"select coalesce(max({key}), 0) from raw.{table}").fetchone()
+            summary = f"select count(*), sum(hash({listed})::hugeint) from {{}} where {key} <= {mark}"
+            held = con.execute(summary.format(f"raw.{table}")).fetchone()
+            landed = con.execute(summary.format(f"landing.raw.{table}")).fetchone()
+            if held != landed:
+                logger.info("full build: landing.raw.%s differs from what the warehouse holds", table)
+                return None
+            marks[table] = (listed, key, mark)
+        changed = []
+        for table, (listed, key, mark) in marks.items():
+            added = con.execute(
+                f"insert into raw.{table} ({listed}) select {listed} from landing.raw.{table} where {key} > {mark}"
+            ).fetchone()[0]
+            if added:
+                changed.append(table)
+        return changed
+    finally:
+        con.execute("detach landing")
 
 
 def discard(staged: StagedBuild) -> Path:
@@ -87,17 +302,21 @@ def discard(staged: StagedBuild) -> Path:
     return kept
 
 
-def copy_submissions(con: duckdb.DuckDBPyConnection, landing: Path) -> None:
-    """Copy the landing zone's submission tables into raw, leaving the personal data behind."""
+def attach_landing(con: duckdb.DuckDBPyConnection, landing: Path) -> None:
+    """Attach the landing zone read-only as `landing`; with no file received yet, the same tables, empty."""
     if landing.exists():
         con.execute("attach ? as landing (read_only)", [str(landing)])
-    else:
-        # No file received yet: the same tables, empty, so the models build all the same.
-        home = con.execute("select current_database()").fetchone()[0]
-        con.execute("attach ':memory:' as landing")
-        con.execute("use landing")
-        ensure_landing(con)
-        con.execute(f'use "{home}"')
+        return
+    home = con.execute("select current_database()").fetchone()[0]
+    con.execute("attach ':memory:' as landing")
+    con.execute("use landing")
+    ensure_landing(con)
+    con.execute(f'use "{home}"')
+
+
+def copy_submissions(con: duckdb.DuckDBPyConnection, landing: Path) -> None:
+    """Copy the landing zone's submission tables into raw, leaving the personal data behind."""
+    attach_landing(con, landing)
     personal = ", ".join(PERSONAL_COLUMNS)
     for table in SUBMISSION_TABLES:
         columns = {row[0] for row in con.execute(f"describe landing.raw.{table}").fetchall()}

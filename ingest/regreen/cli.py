@@ -59,7 +59,7 @@ def _month(text: str) -> date:
 def _build(args: argparse.Namespace) -> int:
     from regreen.nightly import nightly
 
-    run = nightly(args.notice, DataDir(args.data_dir), today=date.today(), ingest=False)
+    run = nightly(args.notice, DataDir(args.data_dir), today=date.today(), ingest=False, full=args.full)
     print(run.render())
     return run.exit_code
 
@@ -145,6 +145,7 @@ def _nightly(args: argparse.Namespace) -> int:
         today=date.today(),
         keep=args.keep,
         pause_at=fault_pause_point(os.environ),
+        full=args.full,
     )
     print(json.dumps(run.record.to_json_dict(), ensure_ascii=False) if args.json else run.render())
     return run.exit_code
@@ -192,6 +193,15 @@ def _keep_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _full_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="rebuild everything and run every check, even when only new submissions arrived "
+        "(by default only what they touch is rebuilt on a copy of the published warehouse)",
+    )
+
+
 # --- the parser ----------------------------------------------------------------------------------
 
 
@@ -236,6 +246,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     _notice_arg(build)
     _data_dir_arg(build)
+    _full_arg(build)
 
     plan = _command(
         commands,
@@ -310,14 +321,16 @@ def make_parser() -> argparse.ArgumentParser:
         "nightly",
         _nightly,
         "夜间任务：加锁、接收收件箱、构建、检查，全部通过才原子发布仓库与导出 / the nightly job: take the lock, "
-        "ingest the inbox, build, check, and only if no error-level check failed publish the warehouse and its "
-        "exports atomically. Exit codes: 0 published, 1 checks failed (nothing published), 2 usage or "
-        "configuration error, 75 another run holds the lock",
+        "ingest the inbox, build (only what new submissions touch, on a copy of the published warehouse, "
+        "unless --full or the notice, models or code changed), check, and only if no error-level check "
+        "failed publish the warehouse and its exports atomically. Exit codes: 0 published, 1 checks "
+        "failed (nothing published), 2 usage or configuration error, 75 another run holds the lock",
         "regreen nightly --data-dir /srv/regreen",
     )
     _data_dir_arg(nightly)
     _notice_arg(nightly)
     _keep_arg(nightly)
+    _full_arg(nightly)
     nightly.add_argument("--json", action="store_true", help="print the run record as one JSON line")
 
     rollback = _command(

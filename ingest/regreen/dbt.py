@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ class DbtNodeResult:
     unique_id: str
     resource_type: str  # model | seed | test
     name: str
+    schema: str | None  # models and seeds: the schema of the relation built
     status: str  # success | pass | warn | fail | error | skipped
     severity: str | None  # tests only: error | warn
     failures: int | None  # tests only: rows that failed the test
@@ -41,6 +43,15 @@ class DbtRun:
         return sum(1 for n in self.nodes if n.resource_type in {"model", "seed"} and n.status == "success")
 
     @property
+    def rebuilt(self) -> set[str]:
+        """`schema.name` of every model and seed this run built."""
+        return {
+            f"{n.schema}.{n.name}"
+            for n in self.nodes
+            if n.resource_type in {"model", "seed"} and n.status == "success"
+        }
+
+    @property
     def broken(self) -> list[str]:
         """Models and seeds that did not build (tests that failed are checks, reported elsewhere)."""
         return [
@@ -50,20 +61,73 @@ class DbtRun:
         ]
 
 
+class DbtProcess:
+    """One dbt command in a child process that is started before the command is known.
+
+    Importing dbt and parsing the project take a few seconds; a child started early
+    (`python -m regreen.dbt_child`) spends them while the run ingests and loads, then runs the one
+    command `run` hands it. A child that is never given a command (`close`, or leaving the `with`
+    block) is ended without having opened the database.
+    """
+
+    def __init__(self, database: Path, work_dir: Path) -> None:
+        self.database = database
+        self.work_dir = work_dir
+        env = {
+            **os.environ,
+            "REGREEN_DB_PATH": str(database),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DBT_TARGET_PATH": str(work_dir / "dbt-target"),
+            "DBT_LOG_PATH": str(work_dir / "dbt-logs"),
+        }
+        project = ["--project-dir", str(PROJECT_ROOT), "--profiles-dir", str(PROJECT_ROOT), "--no-use-colors"]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "regreen.dbt_child", *project],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            preexec_fn=_die_with_parent,
+        )
+
+    def run(self, *arguments: str) -> subprocess.CompletedProcess[str]:
+        """`dbt <arguments>` on this project with the database as its target; waits for it to end."""
+        out, err = self.process.communicate(json.dumps(arguments) + "\n")
+        return subprocess.CompletedProcess(["dbt", *arguments], self.process.returncode, out, err)
+
+    def build(self, select: Sequence[str] | None = None) -> DbtRun:
+        """`dbt build`: seed, run and test every node, or only the `select`ed ones and their tests."""
+        logger.info("dbt build on %s%s", self.database, f" --select {' '.join(select)}" if select else "")
+        target = self.work_dir / "dbt-target"
+        results_file = target / "run_results.json"
+        # A dbt that dies before writing its results must not be read as the results of an earlier run.
+        results_file.unlink(missing_ok=True)
+        completed = self.run("build", *(["--select", *select] if select else []))
+        if not results_file.exists():
+            raise DbtBuildError(_output_tail(completed) or [f"dbt exited {completed.returncode}"])
+        run = DbtRun(completed.returncode, _read_results(results_file, target / "manifest.json"))
+        if run.broken:
+            raise DbtBuildError(run.broken)
+        return run
+
+    def close(self) -> None:
+        """End the child if it is still running (one never given a command has not opened the database)."""
+        if self.process.returncode is None:
+            self.process.kill()
+            self.process.communicate()
+
+    def __enter__(self) -> DbtProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 def dbt_build(database: Path, work_dir: Path) -> DbtRun:
     """Seed, run and test every dbt node against `database`; artifacts and logs go under `work_dir`."""
-    logger.info("dbt build on %s", database)
-    target = work_dir / "dbt-target"
-    results_file = target / "run_results.json"
-    # A dbt that dies before writing its results must not be read as the results of an earlier run.
-    results_file.unlink(missing_ok=True)
-    completed = _run_dbt(database, work_dir, "build")
-    if not results_file.exists():
-        raise DbtBuildError(_output_tail(completed) or [f"dbt exited {completed.returncode}"])
-    run = DbtRun(completed.returncode, _read_results(results_file, target / "manifest.json"))
-    if run.broken:
-        raise DbtBuildError(run.broken)
-    return run
+    with DbtProcess(database, work_dir) as dbt:
+        return dbt.build()
 
 
 @dataclass(frozen=True)
@@ -77,38 +141,14 @@ def dbt_docs_generate(database: Path, work_dir: Path) -> DbtDocs:
 
     The project is parsed, not compiled: compiling runs the models' compile-time queries, which need
     the build's intermediate state; the catalog (every relation's columns and types) is read from
-    `database` all the same. `docs generate --no-compile` writes no manifest, so `dbt parse` does.
+    `database` all the same. `docs generate --no-compile` writes no manifest; the child's parse does.
     """
     logger.info("dbt docs generate on %s", database)
-    completed = _run_dbt(database, work_dir, "parse")
-    if completed.returncode == 0:
-        completed = _run_dbt(database, work_dir, "docs", "generate", "--static", "--no-compile")
+    with DbtProcess(database, work_dir) as dbt:
+        completed = dbt.run("docs", "generate", "--static", "--no-compile")
     page = work_dir / "dbt-target" / "static_index.html"
     ok = completed.returncode == 0 and page.exists()
     return DbtDocs(page if ok else None, tuple(_output_tail(completed)))
-
-
-def _run_dbt(database: Path, work_dir: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    """`dbt <arguments>` on this project with `database` as its target, artifacts and logs in `work_dir`."""
-    env = {
-        **os.environ,
-        "REGREEN_DB_PATH": str(database),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_TARGET_PATH": str(work_dir / "dbt-target"),
-        "DBT_LOG_PATH": str(work_dir / "dbt-logs"),
-    }
-    command = [
-        str(Path(sys.executable).with_name("dbt")),
-        *arguments,
-        "--project-dir",
-        str(PROJECT_ROOT),
-        "--profiles-dir",
-        str(PROJECT_ROOT),
-        "--no-use-colors",
-    ]
-    return subprocess.run(
-        command, env=env, capture_output=True, text=True, check=False, preexec_fn=_die_with_parent
-    )
 
 
 def _die_with_parent() -> None:
@@ -132,6 +172,7 @@ def _read_results(results_file: Path, manifest_file: Path) -> tuple[DbtNodeResul
                 unique_id=result["unique_id"],
                 resource_type=resource_type,
                 name=node.get("name", result["unique_id"]),
+                schema=node.get("schema") if resource_type in {"model", "seed"} else None,
                 status=result["status"],
                 severity=(node.get("config") or {}).get("severity", "error").lower()
                 if resource_type == "test"

@@ -1,7 +1,8 @@
 """`regreen nightly`, `regreen rollback`, `regreen schedule`: the unattended run BI tools rely on.
 
-One nightly run, under a lock: ingest the inbox; build a fresh working database (load, dbt build, every
-expectation suite); and only when no error-level check failed, publish it over `<data-dir>/regreen.duckdb`
+One nightly run, under a lock: ingest the inbox; build the working database (load, dbt build, the
+expectation suites: in full, or on a copy of the published warehouse rebuilding only what new submissions
+touch, see regreen.build); and only when no error-level check failed, publish it over `<data-dir>/regreen.duckdb`
 with its Parquet/CSV exports (the order is in regreen.publish). Every run, published or not, appends one
 JSON line to `<data-dir>/logs/runs.jsonl`; each published warehouse carries the whole history in
 meta.runs and quality.check_results.
@@ -38,7 +39,7 @@ from typing import Any
 
 import duckdb
 
-from regreen.build import discard, new_run_id, stage_build
+from regreen.build import discard, new_run_id, stage_build, start_dbt, working_database
 from regreen.errors import EXIT_CHECKS_FAILED, EXIT_LOCKED, EXIT_OK, ChecksFailedError, RegreenError
 from regreen.log import logger
 from regreen.plan import parse_notice
@@ -149,6 +150,8 @@ class RunRecord:
     checks_passed: int | None = None
     checks_warned: int | None = None
     checks_failed: int | None = None
+    build_mode: str | None = None  # full | incremental
+    build_base_run_id: str | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
     restored_run_id: str | None = None
     error_message: str | None = None
@@ -249,6 +252,8 @@ create or replace table meta.runs (
     checks_passed integer,
     checks_warned integer,
     checks_failed integer,
+    build_mode varchar,
+    build_base_run_id varchar,
     stage_seconds json,
     restored_run_id varchar,
     error_message varchar
@@ -276,6 +281,10 @@ comment on column meta.runs.rows_rejected is '拒收的数据行数 / data rows 
 comment on column meta.runs.checks_passed is '通过的检查数 / checks passed';
 comment on column meta.runs.checks_warned is '警告级未通过的检查数 / warning-level checks that failed';
 comment on column meta.runs.checks_failed is '错误级未通过的检查数（>0 则不发布）/ error-level checks failed (any blocks publishing)';
+comment on column meta.runs.build_mode is
+    '构建方式：full 全量重建，incremental 只重建新数据涉及的部分 / full: everything rebuilt; '
+    'incremental: only what new data touches rebuilt on the previous warehouse';
+comment on column meta.runs.build_base_run_id is '增量构建所基于的仓库（运行编号）/ for an incremental build, the warehouse it started from';
 comment on column meta.runs.stage_seconds is
     '各阶段用时（秒，JSON：ingest、load、dbt、expectations、publish）/ seconds per stage (JSON)';
 comment on column meta.runs.restored_run_id is '回滚时恢复到的运行 / for a rollback, the run restored';
@@ -437,7 +446,7 @@ def recover_interrupted(data_dir: DataDir, stale: Mapping[str, Any], orphan_wait
     )
     if not isinstance(dead, str):
         return
-    working = data_dir.work / f"build-{dead}.duckdb"
+    working = working_database(data_dir)
     deadline = time.monotonic() + orphan_wait
     while _in_use(working):
         if time.monotonic() > deadline:
@@ -471,7 +480,7 @@ def sweep_leftovers(data_dir: DataDir, keep: int) -> None:
     """
     for folder in data_dir.root.glob("export.tmp-*"):
         shutil.rmtree(folder)
-    for pattern in ("build-*.duckdb", "rollback-*.duckdb"):
+    for pattern in (working_database(data_dir).name, "rollback-*.duckdb"):
         for database in data_dir.work.glob(pattern):
             if not _in_use(database):
                 database.unlink()
@@ -611,8 +620,15 @@ class NightlyRun:
                 f"{r.files_rejected} rejected, {r.files_duplicate} duplicate, {r.files_skipped} skipped",
                 f"  数据行 / rows: {r.rows_read} read, {r.rows_loaded} loaded, {r.rows_rejected} rejected",
             ]
+        if r.build_mode == "incremental":
+            carried = sum(c.carried_from_run is not None for c in self.checks)
+            lines.append(
+                f"  增量构建 / incremental build on {r.build_base_run_id}: {self.relations_built} tables "
+                f"and views rebuilt, {carried} checks carried (nothing they read changed)"
+            )
+        elif r.build_mode == "full":
+            lines.append(f"  全量构建 / full build: {self.relations_built} tables and views built")
         lines += [
-            f"  构建表 / tables built: {self.relations_built}",
             f"  检查 / checks: {r.checks_passed} passed, {r.checks_warned} warned, {r.checks_failed} failed",
             f"  用时 / seconds: {seconds} (total {sum(r.stage_seconds.values()):.1f})",
         ]
@@ -632,11 +648,13 @@ def nightly(
     pause_at: str | None = None,
     orphan_wait: float = ORPHAN_WAIT_SECONDS,
     ingest: bool = True,
+    full: bool = False,
 ) -> NightlyRun:
     """One nightly run (see the module docstring). Raises LockHeldError if another run is in progress.
 
     With `ingest=False` (`regreen build`) the inbox is left alone and the warehouse is rebuilt from the
     notice and what the landing zone already holds, under the same lock and the same publish.
+    The build is incremental when the published warehouse allows it (regreen.build), full with `full`.
     A RegreenError on the way (a bad notice, dbt failing) is recorded in the run log and raised again;
     failed error-level checks are recorded and returned, with nothing published.
     """
@@ -646,14 +664,15 @@ def nightly(
     with _exclusive(data_dir, run_id, keep, orphan_wait) as lock:
         record = RunRecord(run_id, started_at=_now())
         clock = StageClock(record, lock, pause_at)
-        with _recorded(data_dir, record, clock):
+        with _recorded(data_dir, record, clock), start_dbt(data_dir) as dbt:
             if ingest:
                 clock.enter("ingest")
                 reference = build_reference(plan.document.issued_on, plan.projects)
                 record.take_ingest(ingest_inbox(data_dir, reference, today=today))
             clock.enter("load")
-            staged = stage_build(plan, data_dir, run_id, on_stage=clock.enter)
+            staged = stage_build(plan, data_dir, run_id, dbt, on_stage=clock.enter, full=full)
             summary = staged.summary
+            record.build_mode, record.build_base_run_id = summary.mode, summary.base_run_id
             run = NightlyRun(record, data_dir.warehouse, command, summary.relations_built, summary.checks)
             record.take_checks(summary.checks)
             if failed := summary.failed_checks:

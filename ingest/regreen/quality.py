@@ -19,25 +19,27 @@ expectations still compute (a sum over no rows is 0) and fail against their expe
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import great_expectations as gx
 import pandas as pd
-from great_expectations.core.expectation_validation_result import ExpectationValidationResult
-from great_expectations.data_context.types.base import ProgressBarsConfig
-from great_expectations.expectations.expectation import Expectation
-from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
 from regreen.errors import RegreenError
 from regreen.log import logger
 from regreen.project import EXPECTATIONS_DIR
+
+if TYPE_CHECKING:
+    import great_expectations as gx
+    from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+    from great_expectations.expectations.expectation import Expectation
 
 SEVERITIES = ("error", "warning")
 # Offending rows listed in a result's details, and values in its observed/expected; the count of all
@@ -78,6 +80,29 @@ class CheckResult:
     expected: str | None
     details: str | None
     run_id: str
+    carried_from_run: str | None = None  # the run that checked it, when this build did not run it again
+
+
+def preload_great_expectations() -> threading.Thread:
+    """Start importing Great Expectations in the background, and return the thread doing it.
+
+    The import takes about three seconds. The build starts it as dbt begins, while this process only
+    waits for the dbt child, so the suites do not pay for it afterwards; the commands that never run
+    a suite (check, ingest, template) never import it at all.
+    """
+    thread = threading.Thread(
+        target=importlib.import_module, args=("great_expectations",), name="import-gx", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def suite_relations(suite: Suite) -> set[str] | None:
+    """The `schema.table` relations the suite's query reads, or None if DuckDB cannot parse it."""
+    try:
+        return duckdb.get_table_names(suite.query, qualified=True)
+    except duckdb.Error:
+        return None
 
 
 # --- loading --------------------------------------------------------------------------------------
@@ -89,6 +114,8 @@ def load_suites(folder: Path = EXPECTATIONS_DIR) -> list[Suite]:
 
 
 def _load_suite(path: Path) -> Suite:
+    import great_expectations as gx
+
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -132,6 +159,8 @@ def _load_suite(path: Path) -> Suite:
 
 
 def _build_expectation(path: Path, index: int, item: Any) -> Expectation:
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
     where = f"expectations[{index}]"
     try:
         expectation = ExpectationConfiguration(**item).to_domain_obj()
@@ -159,12 +188,19 @@ def _build_expectation(path: Path, index: int, item: Any) -> Expectation:
 
 
 def run_suites(
-    con: duckdb.DuckDBPyConnection, run_id: str, folder: Path = EXPECTATIONS_DIR
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    folder: Path = EXPECTATIONS_DIR,
+    suites: Sequence[Suite] | None = None,
 ) -> list[CheckResult]:
-    """Run every suite in `folder` on `con`; one CheckResult per expectation, in suite file order.
+    """Run every suite in `folder` (or just `suites`) on `con`; one CheckResult per expectation, in
+    suite file order.
 
     A suite whose query fails gives one failed error-level result carrying DuckDB's message.
     """
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
     # GX draws tqdm bars on stderr while it computes metrics; results are returned, not drawn.
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
@@ -174,9 +210,9 @@ def run_suites(
         .add_batch_definition_whole_dataframe("whole_result")
     )
     results: list[CheckResult] = []
-    for suite in load_suites(folder):
+    for suite in load_suites(folder) if suites is None else suites:
         try:
-            frame = _numpy_frame(con.execute(suite.query).df())
+            frame = _in_key_order(_numpy_frame(con.execute(suite.query).df()), suite.keys)
         except duckdb.Error as exc:
             logger.info("suite %s: query failed: %s", suite.name, exc)
             results.append(
@@ -203,6 +239,15 @@ def run_suites(
         )
         results.extend(suite_results)
     return results
+
+
+def _in_key_order(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """The rows in the order of the suite's key columns, so that the offending rows a result lists are
+    the same whatever order DuckDB returned them in (a table rebuilt in full or appended to differs)."""
+    present = [key for key in keys if key in frame.columns]
+    if not present:
+        return frame
+    return frame.sort_values(present, kind="stable", na_position="last", ignore_index=True)
 
 
 def _numpy_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -373,7 +418,8 @@ create table if not exists quality.check_results (
     observed varchar,
     expected varchar,
     details varchar,
-    checked_at timestamp not null
+    checked_at timestamp not null,
+    carried_from_run varchar
 );
 comment on table quality.check_results is
     '每次构建的数据质量检查结果（Great Expectations 套件） / data quality check results of every build (Great Expectations suites)';
@@ -388,6 +434,10 @@ comment on column quality.check_results.observed is '实际值 / what the data s
 comment on column quality.check_results.expected is '应有值 / what the check expects';
 comment on column quality.check_results.details is '说明与不符的行 / details and the offending rows';
 comment on column quality.check_results.checked_at is '检查时间 / when the results were stored';
+comment on column quality.check_results.carried_from_run is
+    '沿用自该次运行的结果：增量构建未重建此检查读取的表，故未重查；为空则本次已检查 / '
+    'the run whose result this is: an incremental build rebuilt nothing this check reads, so it was not '
+    'run again; null when this build ran it';
 """
 
 
@@ -397,9 +447,37 @@ def store_check_results(con: duckdb.DuckDBPyConnection, results: Sequence[CheckR
     if not results:  # DuckDB's executemany refuses an empty list
         return
     con.executemany(
-        "insert into quality.check_results values (?, ?, ?, ?, ?, ?, ?, ?, current_localtimestamp())",
+        "insert into quality.check_results (run_id, suite, check_name, severity, status, observed, expected, "
+        "details, carried_from_run, checked_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, current_localtimestamp())",
         [
-            [r.run_id, r.suite, r.check, r.severity, r.status, r.observed, r.expected, r.details]
+            [
+                r.run_id,
+                r.suite,
+                r.check,
+                r.severity,
+                r.status,
+                r.observed,
+                r.expected,
+                r.details,
+                r.carried_from_run,
+            ]
             for r in results
         ],
     )
+
+
+def carried_checks(
+    con: duckdb.DuckDBPyConnection, base_run: str, run_id: str, keep: Callable[[CheckResult], bool]
+) -> list[CheckResult]:
+    """The check results of `base_run` stored in `con` that `keep` selects, as results of `run_id`, each
+    naming the run that actually checked it."""
+    rows = con.execute(
+        "select suite, check_name, severity, status, observed, expected, details, "
+        "coalesce(carried_from_run, run_id) from quality.check_results where run_id = ? order by rowid",
+        [base_run],
+    ).fetchall()
+    carried = [
+        CheckResult(suite, check, severity, status, observed, expected, details, run_id, checked_by)
+        for suite, check, severity, status, observed, expected, details, checked_by in rows
+    ]
+    return [result for result in carried if keep(result)]

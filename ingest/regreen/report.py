@@ -375,7 +375,7 @@ def _latest_run(con: duckdb.DuckDBPyConnection) -> tuple[RunInfo | None, list[di
     checks = _rows(
         con,
         """
-        select suite, check_name, severity, status, observed, expected, details
+        select * -- carried_from_run is absent from warehouses built before incremental builds
         from quality.check_results
         where run_id = ?
         order by case status when 'failed' then 0 when 'warned' then 1 else 2 end, suite, check_name
@@ -1160,6 +1160,15 @@ def _folded(text: str | None, shown: int = 160) -> str:
     return f"{_e(text[:shown])}…<details><summary>全文 / full text</summary>{_e(text)}</details>"
 
 
+def _carried_note(run_id: str | None) -> str:
+    if run_id is None:
+        return ""
+    return (
+        f'<span class="carried">沿用运行 {_e(run_id)} 的结果（所读数据未变，未重查）/ result of run '
+        f"{_e(run_id)}, carried: nothing it reads changed since.</span> "
+    )
+
+
 def _check_rows(checks: Sequence[dict[str, Any]]) -> list[str]:
     rows = []
     for check in checks:
@@ -1174,7 +1183,7 @@ def _check_rows(checks: Sequence[dict[str, Any]]) -> list[str]:
             + _td(f'<span class="chip {chip}">{zh} {en}</span>', sort=check["status"])
             + _td(_e(check["observed"]), "long")
             + _td(_e(check["expected"]), "long")
-            + _td(_folded(check["details"]), "details")
+            + _td(_carried_note(check.get("carried_from_run")) + _folded(check["details"]), "details")
             + "</tr>"
         )
     return rows
