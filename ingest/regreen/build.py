@@ -137,13 +137,12 @@ def inputs_fingerprint(plan: Plan) -> str:
 
 
 def start_dbt(data_dir: DataDir) -> DbtProcess:
-    """The dbt child for the next build, started now so it imports dbt while the run does other work."""
+    """The dbt child for the next build, started now so it imports dbt while the run does other work.
+
+    Called under the nightly's lock, after `sweep_leftovers` removed a killed run's working database
+    and its write-ahead log (which would otherwise be replayed into the new file)."""
     data_dir.ensure()
-    working = working_database(data_dir)
-    # A killed run's write-ahead log would be replayed into the new file: both go.
-    for leftover in (working, working.with_name(working.name + ".wal")):
-        leftover.unlink(missing_ok=True)
-    return DbtProcess(working, data_dir.work)
+    return DbtProcess(working_database(data_dir), data_dir.work)
 
 
 def stage_build(
@@ -154,35 +153,34 @@ def stage_build(
     on_stage: Callable[[str], None] | None = None,
     full: bool = False,
 ) -> StagedBuild:
-    """Build `plan` and the landing zone into the working database with `dbt` (from `start_dbt`),
-    incrementally when the published warehouse allows it and `full` is not asked for (see the module
-    docstring); run the suites; store the check results there.
+    """Build `plan` and the landing zone into the working database with `dbt` (from `start_dbt`; the
+    caller ends it), incrementally when the published warehouse allows it and `full` is not asked for
+    (see the module docstring); run the suites; store the check results there.
 
     `on_stage("dbt")` and `on_stage("expectations")` are called as those steps begin (the nightly times
     its stages with them).
     """
     working = dbt.database
     fingerprint = inputs_fingerprint(plan)
-    with dbt:
-        base_run = None if full else _incremental_base(data_dir, fingerprint)
-        changed = _load_incremental(working, data_dir, run_id, base_run) if base_run else None
-        if changed is None:
-            base_run = None
-            with duckdb.connect(str(working)) as con:
-                load_plan(con, plan, run_id)
-                copy_submissions(con, data_dir.landing)
+    base_run = None if full else _incremental_base(data_dir, fingerprint)
+    changed = _load_incremental(working, data_dir, run_id, base_run) if base_run else None
+    if changed is None:
+        base_run = None
+        with duckdb.connect(str(working)) as con:
+            load_plan(con, plan, run_id)
+            copy_submissions(con, data_dir.landing)
 
-        if on_stage:
-            on_stage("dbt")
-        gx_import = preload_great_expectations()
-        if changed is None:
-            dbt_run = dbt.build()
-        elif changed:
-            dbt_run = dbt.build([f"source:submissions.{SUBMISSION_TABLES[table][0]}+" for table in changed])
-        else:
-            logger.info("nothing new since run %s: no model to rebuild", base_run)
-            dbt.close()
-            dbt_run = DbtRun(0, ())
+    if on_stage:
+        on_stage("dbt")
+    gx_import = preload_great_expectations()
+    if changed is None:
+        dbt_run = dbt.build()
+    elif changed:
+        dbt_run = dbt.build([f"source:submissions.{SUBMISSION_TABLES[table][0]}+" for table in changed])
+    else:
+        logger.info("nothing new since run %s: no model to rebuild", base_run)
+        dbt.close()
+        dbt_run = DbtRun(0, ())
     checks = [_dbt_check(node, run_id) for node in dbt_run.nodes if node.resource_type == "test"]
 
     if on_stage:
