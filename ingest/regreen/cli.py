@@ -31,6 +31,12 @@ def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help=f"the data directory (default: {DEFAULT_DATA_DIR})",
     )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="the configuration file (default: <data-dir>/regreen.toml if it exists; see `regreen config show`)",
+    )
 
 
 def _notice_arg(parser: argparse.ArgumentParser) -> None:
@@ -116,6 +122,18 @@ def _sample(args: argparse.Namespace) -> int:
     print(
         f"已写入 {len(written)} 个示例文件到 {data_dir.inbox} / wrote {len(written)} sample files to {data_dir.inbox}"
     )
+    return 0
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    from regreen.config import load_config
+
+    config = load_config(args.data_dir, args.config)
+    if args.json:
+        rows = [{"key": k, "value": v, "source": src, "meaning": doc} for k, v, src, doc in config.rows()]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        print(config.render_toml(), end="")
     return 0
 
 
@@ -362,6 +380,25 @@ def make_parser() -> argparse.ArgumentParser:
     )
     _data_dir_arg(schedule)
     _notice_arg(schedule)
+
+    config = _command(
+        commands,
+        "config",
+        lambda args: (config.print_help(), EXIT_USAGE)[1],
+        "配置文件相关命令 / commands on the configuration file (regreen.toml)",
+        "regreen config show --data-dir /srv/regreen",
+    )
+    config_commands = config.add_subparsers(title="commands", metavar="COMMAND")
+    config_show = _command(
+        config_commands,
+        "show",
+        _config_show,
+        "打印生效的配置及每项的来源 / print the effective settings, each with where its value came from "
+        "(the default or the file)",
+        "regreen config show --data-dir /srv/regreen --json",
+    )
+    _data_dir_arg(config_show)
+    config_show.add_argument("--json", action="store_true", help="print JSON instead of TOML")
 
     report = _command(
         commands,

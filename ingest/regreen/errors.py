@@ -117,3 +117,18 @@ class DataDirError(RegreenError):
             f"数据目录 {path} 不可用：{reason}",
             f"data directory {path} cannot be used: {reason}",
         )
+
+
+class ConfigError(RegreenError):
+    """regreen.toml cannot be read, or one of its keys is unknown or has a value of the wrong kind."""
+
+    def __init__(self, path: Path, key: str, value: str, problem: str) -> None:
+        self.path = path
+        self.key = key
+        self.value = value
+        self.problem = problem
+        where = "" if key == "-" else f" {key} = {value}"
+        super().__init__(
+            f"配置文件 {path}{where}：{problem.split(' / ')[0]}；请按 docs/operations.md 修改",
+            f"configuration file {path}{where}: {problem.split(' / ')[-1]}; see docs/operations.md",
+        )
