@@ -96,8 +96,14 @@ def chinese_numeral(number: int) -> str:
     return (digits[tens] if tens > 1 else "") + "十" + (digits[ones] if ones else "")
 
 
-def synthetic_notice(path: Path, projects: int, seed: int) -> Path:
-    """The bundled notice with its three yearly tables replaced by `projects` generated ones."""
+BENCH_DOCUMENT_NUMBER = (
+    "台区基准〔2026〕1号"  # the generated notice's own number, so its own contract applies
+)
+
+
+def synthetic_notice(path: Path, projects: int, seed: int, contracts: Path | None = None) -> Path:
+    """The bundled notice with its three yearly tables replaced by `projects` generated ones, under its
+    own document number; its figure contract (what the plan suites hold it to) goes into `contracts`."""
     rng = random.Random(seed)
     villages: dict[str, list[str]] = {}
     with (SEEDS_DIR / "villages.csv").open(encoding="utf-8") as handle:
@@ -105,9 +111,13 @@ def synthetic_notice(path: Path, projects: int, seed: int) -> Path:
             villages.setdefault(row["township_name"], []).append(row["village_name"])
     original = BUNDLED_NOTICE.read_text(encoding="utf-8")
     head = original[: original.index("（一）2023 年度计划")]
+    head = head.replace("泉台管办〔2023〕36号", BENCH_DOCUMENT_NUMBER).replace(
+        "初步划定 14 个", f"初步划定 {projects} 个"
+    )
     tail = original[original.index("四、保障措施") :]
     tables = -(-projects // PER_TABLE)
     sections = []
+    years: dict[str, dict[str, int]] = {}
     for index in range(tables):
         year = 2023 + index
         rows = []
@@ -116,6 +126,7 @@ def synthetic_notice(path: Path, projects: int, seed: int) -> Path:
             name = f"{township}{rng.choice(villages[township])}{year}年第{seq}号废弃矿山生态治理项目"
             rows.append((name, rng.randint(1, 30), rng.randint(10, 600)))
         patches, area = sum(r[1] for r in rows), sum(r[2] for r in rows)
+        years[str(year)] = {"projects": len(rows), "patches": patches, "area_mu": area}
         lines = [
             f"（{chinese_numeral(index + 1)}）{year} 年度计划",
             "",
@@ -129,6 +140,32 @@ def synthetic_notice(path: Path, projects: int, seed: int) -> Path:
         ]
         sections.append("\n".join(lines))
     path.write_text(head + "".join(sections) + tail, encoding="utf-8")
+    if contracts is not None:
+        figures = {
+            "plan_years": [int(year) for year in years],
+            "townships": sorted(villages),
+            "years": years,
+            **{
+                measure: sum(y[measure] for y in years.values())
+                for measure in ("projects", "patches", "area_mu")
+            },
+            "task_area_mu": 3000,
+            "declared_totals": [
+                *(f"{year} total_row {m}" for year in years for m in ("patches", "area_mu")),
+                *(f"{year} sentence {m}" for year in years for m in ("projects", "patches", "area_mu")),
+                "all task task_area_mu",
+                "all sentence projects",
+            ],
+        }
+        contract = {
+            "document_number": BENCH_DOCUMENT_NUMBER,
+            "description": "the bench's generated plan",
+            "figures": figures,
+        }
+        contracts.mkdir(parents=True, exist_ok=True)
+        (contracts / "bench.json").write_text(
+            json.dumps(contract, ensure_ascii=False, indent=2), encoding="utf-8"
+        )
     return path
 
 
@@ -320,7 +357,7 @@ def sample_pair(root: Path) -> list[Measured]:
 
 def province_pair(root: Path, projects: int) -> list[Measured]:
     data_dir = DataDir(root / "province").ensure()
-    notice = synthetic_notice(root / "province-notice.txt", projects, seed=SEED)
+    notice = synthetic_notice(root / "province-notice.txt", projects, seed=SEED, contracts=data_dir.contracts)
     reference = load_reference(notice)
     landed = land_province(data_dir, reference)
     full = run_nightly("province full", data_dir, notice)

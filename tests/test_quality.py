@@ -212,8 +212,12 @@ def test_every_suite_file_loads_with_a_query_a_description_and_named_checks() ->
     for suite in loaded.values():
         assert "marts." in suite.query and suite.description and suite.keys
         raw = json.loads(suite.path.read_text(encoding="utf-8"))
-        # Nothing GX dropped on the way in: every expectation in the file is in the suite.
-        assert len(suite.expectations.expectations) == len(raw["expectations"])
+        # Nothing GX dropped on the way in: every expectation in the file is in the suite, one per year
+        # of the contract for a "for_each": "year" one.
+        per_year = sum(item["meta"].get("for_each") == "year" for item in raw["expectations"])
+        expected = len(raw["expectations"]) + 2 * per_year  # the bundled contract has three years
+        assert len(suite.expectations.expectations) == len(suite.checks) == expected
+        assert "{{" not in " ".join(e.meta["check"] for e in suite.expectations.expectations)
         for expectation in suite.expectations.expectations:
             assert " / " in expectation.meta["check"]
             assert expectation.meta["severity"] in ("error", "warning")

@@ -211,6 +211,44 @@ def _with_figures(path: Path, value: Any, contract: PlanContract) -> Any:
     return value
 
 
+def _for_each_year(path: Path, items: list[Any], contract: PlanContract) -> list[Any]:
+    """The expectations with each run of consecutive `"for_each": "year"` ones (in their meta) repeated
+    for every year of the contract's `years`, year by year: `{{year}}` is the year, `{{year.patches}}`
+    that year's figure."""
+    years = contract.figures.get("years")
+    expanded: list[Any] = []
+    block: list[Any] = []
+
+    def flush() -> None:
+        if block and not isinstance(years, Mapping):
+            raise SuiteFileError(
+                path,
+                f"数字契约 {contract.path} 中没有 years",
+                f"the figure contract {contract.path} has no 'years'",
+            )
+        for year in years or ():
+            for item in block:
+                text = json.dumps(item, ensure_ascii=False).replace('"{{year}}"', str(int(year)))
+                text = text.replace("{{year}}", str(year)).replace("{{year.", f"{{{{years.{year}.")
+                repeated = json.loads(text)
+                repeated["meta"].pop("for_each")
+                expanded.append(repeated)
+        block.clear()
+
+    for item in items:
+        if (
+            isinstance(item, dict)
+            and isinstance(item.get("meta"), dict)
+            and item["meta"].get("for_each") == "year"
+        ):
+            block.append(item)
+        else:
+            flush()
+            expanded.append(item)
+    flush()
+    return expanded
+
+
 # --- loading --------------------------------------------------------------------------------------
 
 
@@ -230,7 +268,9 @@ def _load_suite(path: Path, contract: PlanContract) -> Suite:
         raise SuiteFileError(path, f"不是可读的 JSON（{exc}）", f"it is not readable JSON ({exc})") from exc
     if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
         raise SuiteFileError(path, "缺少 expectations 列表", "it has no `expectations` list")
-    data = _with_figures(path, data, contract)
+    data = _with_figures(
+        path, {**data, "expectations": _for_each_year(path, data["expectations"], contract)}, contract
+    )
     regreen = data.get("meta", {}).get("regreen", {})
     query, description, keys = regreen.get("query"), regreen.get("description"), regreen.get("keys")
     if (

@@ -1,5 +1,9 @@
 -- The current figures of each project for each month it reported, beside the month it reported before
 -- (months without a report are not filled in: submission_timeliness accounts for them).
+-- Incremental: a night recomputes only the projects that rows of new files touch (a month restated or
+-- added changes the previous figures of the months after it), and replaces all their months.
+{{ config(materialized='incremental', unique_key='project_code', incremental_strategy='delete+insert') }}
+
 with
 
 submission_rows as (
@@ -14,6 +18,32 @@ stages as (
     select * from {{ ref('stages') }}
 ),
 
+-- The newest file with a row for each project, whatever its version: what tells a later night which
+-- projects new files touched.
+project_files as (
+    select
+        project_code,
+        max(file_id) as project_last_file_id
+    from submission_rows
+    group by project_code
+),
+
+{% if is_incremental() %}
+    touched_projects as (
+        select
+            project_files.project_code,
+            project_files.project_last_file_id
+        from project_files
+        where project_files.project_last_file_id > (
+            select coalesce(max(loaded.project_last_file_id), 0) from {{ this }} as loaded
+        )
+    ),
+{% else %}
+    touched_projects as (
+        select * from project_files
+    ),
+{% endif %}
+
 current_rows as (
     select
         submission_rows.*,
@@ -24,8 +54,11 @@ current_rows as (
         projects.township_name as planned_township_name,
         projects.plan_year,
         projects.patches_planned,
-        projects.area_planned_mu
+        projects.area_planned_mu,
+        touched_projects.project_last_file_id
     from submission_rows
+    inner join touched_projects
+        on submission_rows.project_code = touched_projects.project_code
     left join stages
         on submission_rows.stage = stages.stage
     left join projects

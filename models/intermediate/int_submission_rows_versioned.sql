@@ -1,6 +1,12 @@
 -- Every loaded submission row with its version among the rows for the same project and month: a
 -- township that restates a month sends the month again, and the latest arrival (submitted_at, then
 -- file_id, then row number) is the current figure.
+-- Incremental: a night versions again only the project-months that rows of new files (file_id above
+-- any this table holds; file ids only grow) touch, with all their rows, and replaces those months.
+{{ config(
+    materialized='incremental', unique_key=['project_code', 'report_month'], incremental_strategy='delete+insert'
+) }}
+
 with
 
 submission_rows as (
@@ -23,6 +29,29 @@ rows_with_arrival as (
         on submission_rows.file_id = submission_files.file_id
 ),
 
+{% if is_incremental() %}
+    touched_months as (
+        select distinct
+            rows_with_arrival.project_code,
+            rows_with_arrival.report_month
+        from rows_with_arrival
+        where rows_with_arrival.file_id > (select coalesce(max(loaded.file_id), 0) from {{ this }} as loaded)
+    ),
+
+    rows_to_version as (
+        select rows_with_arrival.*
+        from rows_with_arrival
+        inner join touched_months
+            on
+                rows_with_arrival.project_code = touched_months.project_code
+                and rows_with_arrival.report_month = touched_months.report_month
+    ),
+{% else %}
+    rows_to_version as (
+        select * from rows_with_arrival
+    ),
+{% endif %}
+
 rows_ranked as (
     select
         *,
@@ -31,7 +60,7 @@ rows_ranked as (
             order by submitted_at, file_id, row_number
         ) as version_number,
         count(*) over (partition by project_code, report_month) as version_count
-    from rows_with_arrival
+    from rows_to_version
 ),
 
 final as (

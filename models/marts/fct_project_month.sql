@@ -1,7 +1,14 @@
+-- Incremental: a night replaces the months of the projects whose history new files touched (see
+-- int_project_months_completed); a project touched holds a newer file than any row here.
+{{ config(materialized='incremental', unique_key='project_code', incremental_strategy='delete+insert') }}
+
 with
 
 project_months as (
     select * from {{ ref('int_project_months_completed') }}
+    {% if is_incremental() %}
+        where project_last_file_id > (select coalesce(max(loaded.file_id), 0) from {{ this }} as loaded)
+    {% endif %}
 ),
 
 final as (

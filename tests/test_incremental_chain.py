@@ -1,0 +1,128 @@
+"""Marts built by a chain of incremental nights equal, row for row, the marts of one full build of the
+same landing zone: on the sample (restated months and late files included) and on a small generated
+plan with its own figure contract. Real processes, real DuckDB files, real dbt and GX runs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from regreen.project import BUNDLED_NOTICE, PROJECT_ROOT, DataDir
+from regreen.submissions.reference import load_reference
+from regreen.submissions.sample import write_sample
+
+sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+import bench_nightly  # noqa: E402  (the bench's generator of province-sized plans and months)
+
+# The sample's arrivals up to each of these days make one night each; the first night is a full build.
+SAMPLE_NIGHTS = (date(2024, 3, 15), date(2024, 9, 15), date(2025, 2, 15))
+GENERATED_PROJECTS = 40
+GENERATED_NIGHTS = ((date(2023, 6, 1), date(2023, 9, 1)), (date(2023, 10, 1),), (date(2023, 11, 1),))
+
+
+def regreen(*args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "regreen.cli", *args], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
+    return result
+
+
+def night(data_dir: DataDir, notice: Path, *flags: str) -> str:
+    """Ingest the inbox and build; the build's mode as it says it."""
+    regreen("ingest", "--data-dir", str(data_dir.root), "--notice", str(notice))
+    built = regreen("build", "--data-dir", str(data_dir.root), "--notice", str(notice), *flags)
+    [(mode,)] = query(data_dir, "select build_mode from meta.build")
+    assert "Traceback" not in built.stderr
+    return mode
+
+
+def query(data_dir: DataDir, sql: str) -> list[tuple]:
+    with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def assert_same_marts(chained: DataDir, full: DataDir) -> None:
+    with duckdb.connect() as con:
+        con.execute("attach ? as chained (read_only)", [str(chained.warehouse)])
+        con.execute("attach ? as full_build (read_only)", [str(full.warehouse)])
+        names = [
+            name
+            for (name,) in con.execute(
+                "select table_name from information_schema.tables where table_catalog = 'full_build' "
+                "and table_schema = 'marts' order by 1"
+            ).fetchall()
+        ]
+        assert len(names) > 10 and "fct_project_month" in names
+        for name in names:
+            counts = [
+                con.execute(f'select count(*) from {c}.marts."{name}"').fetchone()[0]
+                for c in ("chained", "full_build")
+            ]
+            assert counts[0] == counts[1], f"marts.{name}: {counts[0]} rows chained, {counts[1]} in full"
+            for a, b in (("chained", "full_build"), ("full_build", "chained")):
+                extra = con.execute(
+                    f'select count(*) from (select * from {a}.marts."{name}" except all '
+                    f'select * from {b}.marts."{name}")'
+                ).fetchone()[0]
+                assert extra == 0, f"marts.{name}: {extra} rows in {a} not in {b}"
+
+
+def rebuilt_in_full(chained: DataDir, root: Path, notice: Path) -> DataDir:
+    full = DataDir(root / "full")
+    shutil.copytree(chained.root, full.root)
+    assert night(full, notice, "--full") == "full"
+    return full
+
+
+def test_a_chain_of_incremental_nights_on_the_sample_gives_the_marts_of_a_full_build(tmp_path: Path) -> None:
+    data_dir = DataDir(tmp_path / "chained").ensure()
+    reference = load_reference(BUNDLED_NOTICE)
+    delivered: set[str] = set()
+    modes = []
+    for today in SAMPLE_NIGHTS:
+        scratch = DataDir(tmp_path / f"sample-{today}").ensure()
+        for path in write_sample(scratch, reference, seed=2023, today=today):
+            if path.name not in delivered:
+                shutil.copy2(path, data_dir.inbox / path.name)
+                delivered.add(path.name)
+        modes.append(night(data_dir, BUNDLED_NOTICE))
+    assert modes == ["full"] + ["incremental"] * (len(SAMPLE_NIGHTS) - 1)
+    # The chain carried restated months: more versions than project-months.
+    [(versions, months)] = query(
+        data_dir,
+        "select (select count(*) from marts.fct_submission_versions), (select count(*) from marts.fct_project_month)",
+    )
+    assert versions > months > 0
+
+    assert_same_marts(data_dir, rebuilt_in_full(data_dir, tmp_path, BUNDLED_NOTICE))
+
+
+def test_a_chain_of_incremental_nights_on_a_generated_plan_gives_the_marts_of_a_full_build(
+    tmp_path: Path,
+) -> None:
+    data_dir = DataDir(tmp_path / "chained").ensure()
+    notice = bench_nightly.synthetic_notice(
+        tmp_path / "notice.txt", GENERATED_PROJECTS, seed=7, contracts=data_dir.contracts
+    )
+    reference = load_reference(notice)
+    modes = []
+    for months in GENERATED_NIGHTS:
+        for month in months:
+            bench_nightly.write_province_month(data_dir, reference, month)
+        modes.append(night(data_dir, notice))
+    assert modes == ["full", "incremental", "incremental"]
+    # The generated plan publishes: its suites hold its own contract's figures.
+    [(document, failed)] = query(
+        data_dir,
+        "select (select document_number from raw.plan_documents), (select count(*) from quality.check_results "
+        "where status = 'failed' and run_id = (select run_id from meta.build))",
+    )
+    assert (document, failed) == (bench_nightly.BENCH_DOCUMENT_NUMBER, 0)
+
+    assert_same_marts(data_dir, rebuilt_in_full(data_dir, tmp_path, notice))
