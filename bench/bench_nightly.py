@@ -101,7 +101,9 @@ BENCH_DOCUMENT_NUMBER = (
 )
 
 
-def synthetic_notice(path: Path, projects: int, seed: int, contracts: Path | None = None) -> Path:
+def synthetic_notice(
+    path: Path, projects: int, seed: int, contracts: Path | None = None, per_table: int = PER_TABLE
+) -> Path:
     """The bundled notice with its three yearly tables replaced by `projects` generated ones, under its
     own document number; its figure contract (what the plan suites hold it to) goes into `contracts`."""
     rng = random.Random(seed)
@@ -115,7 +117,7 @@ def synthetic_notice(path: Path, projects: int, seed: int, contracts: Path | Non
         "初步划定 14 个", f"初步划定 {projects} 个"
     )
     tail = original[original.index("四、保障措施") :]
-    tables = -(-projects // PER_TABLE)
+    tables = -(-projects // per_table)
     sections = []
     years: dict[str, dict[str, int]] = {}
     for index in range(tables):

@@ -1,0 +1,315 @@
+"""Benchmark regreen at 1× and 10× (and, with --huge, 100×) the province-sized load, each against bare
+DuckDB baselines measured in the same run.
+
+For each size (1× = 1,300 generated projects reporting every month from a start between 2023-06 and
+2024-05 to 2026-09; 10× = 13,000; 100× = 130,000), in a fresh data directory:
+
+1. the generated notice (14 yearly tables, its own document number) and its figure contract, so that
+   its plan suites hold its own figures and the build publishes;
+2. every township's monthly file written to the inbox as CSV (UTF-8 with BOM, as the sample's), then
+   DuckDB's own `read_csv` of the same files timed as the ingest baseline;
+3. `regreen nightly` (real ingest, load, dbt, suites, publish), timed per stage by the nightly itself,
+   peak memory from wait4's rusage of the nightly and its dbt child;
+4. bare SQL: the two large facts (fct_submission_versions, fct_project_month, 29 and 32 columns) built
+   by hand-written DuckDB SQL from the published warehouse's raw tables, timed and compared with the
+   marts row for row (`except all` both ways), the dbt stage's ratio to it printed;
+5. the suites again in a child process, once as regreen runs them (pushed down, GX on bounded results)
+   and once as the same SQL without GX, for the suites' ratio and the stage's peak memory;
+6. the next month's files in the inbox and `regreen nightly` again: an incremental night.
+
+usage: .venv/bin/python bench/bench_scale.py [--sizes 1 10] [--huge] [--keep]
+       (--huge adds 100×: ~4.5 M project-months, minutes and a few GB of disk; run it once)
+Writes bench/results/scale-<UTC time>.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+from bench_nightly import (
+    PROVINCE_FIRST,
+    PROVINCE_LAST,
+    SEED,
+    Measured,
+    add_months,
+    run_nightly,
+    synthetic_notice,
+    write_province_month,
+)
+
+from regreen.project import DataDir
+from regreen.publish import open_read_only
+from regreen.submissions.reference import load_reference
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BASE_PROJECTS = 1300
+YEARLY_TABLES = 14  # the generated plan's years at every size, so that only the number of projects grows
+
+# fct_submission_versions and fct_project_month from the raw tables, as one would write them by hand.
+BARE_SQL = """
+create schema if not exists handmade;
+create or replace table handmade.versions as
+select
+    r.project_code, r.report_month,
+    row_number() over key_order as version_number,
+    count(*) over (partition by r.project_code, r.report_month) as version_count,
+    row_number() over key_order = count(*) over (partition by r.project_code, r.report_month) as is_current,
+    r.township as township_name, r.project_name as project_name_as_written, r.file_id, r.sheet, r.row_number,
+    f.original_name, f.submitted_at, f.is_sample,
+    r.patches_done, cast(r.area_done_mu as decimal(14, 4)) as area_done_mu,
+    cast(r.forest_mu as decimal(14, 4)) as forest_mu, cast(r.farmland_mu as decimal(14, 4)) as farmland_mu,
+    cast(r.grassland_mu as decimal(14, 4)) as grassland_mu, r.stage,
+    cast(r.invested_10k_yuan as decimal(14, 4)) as invested_10k_yuan,
+    cast(r.fund_higher_level as decimal(14, 4)) as fund_higher_level,
+    cast(r.fund_district as decimal(14, 4)) as fund_district,
+    cast(r.fund_waste_rock as decimal(14, 4)) as fund_waste_rock,
+    cast(r.fund_social as decimal(14, 4)) as fund_social,
+    cast(r.waste_rock_10k_m3 as decimal(14, 4)) as waste_rock_10k_m3, r.supervisor, r.accepted_on
+from raw.submission_rows as r
+inner join raw.submission_files as f on r.file_id = f.file_id
+window key_order as (partition by r.project_code, r.report_month order by f.submitted_at, r.file_id, r.row_number);
+
+create or replace table handmade.project_months as
+with current_rows as (
+    select v.*, s.stage_rank, p.township_code, p.township_name as planned_township_name, p.plan_year,
+        p.area_planned_mu
+    from handmade.versions as v
+    left join reference.stages as s on v.stage = s.stage
+    left join marts.dim_project as p on v.project_code = p.project_code
+    where v.is_current
+),
+with_previous as (
+    select *,
+        lag(patches_done ignore nulls) over history as previous_patches_done,
+        lag(area_done_mu ignore nulls) over history as previous_area_done_mu,
+        lag(stage_rank ignore nulls) over history as previous_stage_rank
+    from current_rows
+    window history as (partition by project_code order by report_month)
+)
+select
+    project_code, report_month, township_code, planned_township_name as township_name, plan_year,
+    patches_done, area_done_mu, forest_mu, farmland_mu, grassland_mu, stage, stage_rank, invested_10k_yuan,
+    fund_higher_level, fund_district, fund_waste_rock, fund_social, waste_rock_10k_m3, supervisor, accepted_on,
+    area_done_mu - coalesce(previous_area_done_mu, 0) as area_increment_mu,
+    patches_done - coalesce(previous_patches_done, 0) as patches_increment,
+    round(100.0 * area_done_mu / nullif(area_planned_mu, 0), 2) as pct_area_planned,
+    version_count, file_id, sheet, row_number, is_sample,
+    coalesce(area_done_mu < previous_area_done_mu, false) as flag_area_decreased,
+    coalesce(patches_done < previous_patches_done, false) as flag_patches_decreased,
+    coalesce(stage_rank < previous_stage_rank, false) as flag_stage_backwards,
+    coalesce(area_done_mu > area_planned_mu, false) as flag_area_above_plan
+from with_previous;
+"""
+BARE_PAIRS = (("versions", "fct_submission_versions"), ("project_months", "fct_project_month"))
+
+
+@dataclass
+class SizeResult:
+    size: int
+    projects: int
+    csv_rows: int
+    csv_files: int
+    read_csv_seconds: float
+    full: Measured
+    incremental: Measured
+    full_file_mb: float
+    incremental_file_mb: float
+    bare_sql_seconds: float
+    bare_equal: bool
+    suites: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ingest_rows_per_second(self) -> float:
+        return self.csv_rows / self.full.stage_seconds["ingest"]
+
+
+def write_months(data_dir: DataDir, notice: Path) -> int:
+    reference = load_reference(notice)
+    months = (PROVINCE_LAST.year - PROVINCE_FIRST.year) * 12 + PROVINCE_LAST.month - PROVINCE_FIRST.month + 1
+    return sum(
+        write_province_month(data_dir, reference, add_months(PROVINCE_FIRST, n)) for n in range(months)
+    )
+
+
+def time_read_csv(files: list[Path], scratch: Path) -> float:
+    """DuckDB's own reading of the same CSV files into a table: the ingest baseline."""
+    with duckdb.connect(str(scratch)) as con:
+        started = time.perf_counter()
+        con.execute(
+            "create table rows as select * from read_csv(?, header = true)", [[str(f) for f in files]]
+        )
+        seconds = time.perf_counter() - started
+    scratch.unlink()
+    return seconds
+
+
+def time_bare_sql(warehouse: Path, scratch: Path) -> tuple[float, bool]:
+    """Seconds of BARE_SQL on a copy of the published warehouse, and whether it equals the marts."""
+    shutil.copyfile(warehouse, scratch)
+    with duckdb.connect(str(scratch)) as con:
+        started = time.perf_counter()
+        con.execute(BARE_SQL)
+        seconds = time.perf_counter() - started
+        equal = all(
+            con.execute(
+                f"select count(*) from (select * from handmade.{bare} except all select * from marts.{mart}) "
+                f"union all select count(*) from (select * from marts.{mart} except all select * from handmade.{bare})"
+            ).fetchall()
+            == [(0,), (0,)]
+            for bare, mart in BARE_PAIRS
+        )
+    scratch.unlink()
+    return seconds, equal
+
+
+def time_suites(warehouse: Path) -> dict[str, float]:
+    """The suites run by regreen (pushed down, GX on bounded results) and as the same SQL without GX, in
+    a child process whose peak memory is the suite stage's."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--suites-child", str(warehouse)], stdout=subprocess.PIPE, text=True
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the suites child failed"
+    timings = json.loads(process.stdout.read())
+    timings["child_wall"] = round(time.perf_counter() - started, 2)
+    timings["peak_mb"] = round(usage.ru_maxrss / 1024, 1)
+    return timings
+
+
+def suites_child(warehouse: Path) -> None:
+    import great_expectations  # noqa: F401  (imported before timing: the nightly preloads it during dbt)
+
+    from regreen.quality import SUITE_ROWS, load_suites, run_suites
+
+    suites = load_suites()  # the bundled folder; the plan suites' figures do not change the work per row
+    with open_read_only(warehouse) as con:
+        started = time.perf_counter()
+        for suite in suites:
+            con.execute(f"create or replace temp table {SUITE_ROWS} as {suite.query}")
+            for check in suite.checks:
+                if check.kind == "rows":
+                    con.execute(
+                        f"select count(*), count(*) filter (where v) from (select {check.violating} as v "
+                        f"from {SUITE_ROWS} where {check.where})",
+                        list(check.frame_params),
+                    ).fetchall()
+                con.execute(check.frame_sql, list(check.frame_params)).fetchall()
+            con.execute(f"drop table {SUITE_ROWS}")
+        sql_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        run_suites(con, "bench", suites=suites)
+        gx_seconds = time.perf_counter() - started
+    print(json.dumps({"sql_seconds": round(sql_seconds, 2), "regreen_seconds": round(gx_seconds, 2)}))
+
+
+def measure(root: Path, size: int) -> SizeResult:
+    projects = BASE_PROJECTS * size
+    data_dir = DataDir(root / f"{size}x").ensure()
+    notice = synthetic_notice(
+        root / f"notice-{size}x.txt",
+        projects,
+        seed=SEED,
+        contracts=data_dir.contracts,
+        per_table=-(-projects // YEARLY_TABLES),
+    )
+    rows = write_months(data_dir, notice)
+    files = sorted(data_dir.inbox.glob("*.csv"))
+    read_csv = time_read_csv(files, root / "read_csv.duckdb")
+    full = run_nightly(f"{size}x full", data_dir, notice)
+    full_mb = data_dir.warehouse.stat().st_size / 2**20
+    bare, equal = time_bare_sql(data_dir.warehouse, root / "bare.duckdb")
+    suites = time_suites(data_dir.warehouse)
+    write_province_month(data_dir, load_reference(notice), add_months(PROVINCE_LAST, 1))
+    incremental = run_nightly(f"{size}x incremental", data_dir, notice)
+    return SizeResult(
+        size=size,
+        projects=projects,
+        csv_rows=rows,
+        csv_files=len(files),
+        read_csv_seconds=round(read_csv, 2),
+        full=full,
+        incremental=incremental,
+        full_file_mb=round(full_mb, 1),
+        incremental_file_mb=round(data_dir.warehouse.stat().st_size / 2**20, 1),
+        bare_sql_seconds=round(bare, 2),
+        bare_equal=equal,
+        suites=suites,
+    )
+
+
+def render(results: list[SizeResult]) -> str:
+    header = (
+        f"{'size':>5}{'proj-mo':>10}{'exit':>6}{'full s':>8}{'incr s':>8}{'incr/full':>10}{'ingest s':>9}"
+        f"{'rows/s':>9}{'vs read_csv':>12}{'load s':>7}{'dbt s':>7}{'bare s':>7}{'dbt/bare':>9}"
+        f"{'suites s':>9}{'SQL s':>7}{'ratio':>6}{'suite MB':>9}{'publish s':>10}{'peak MB':>8}{'file MB':>8}"
+        f"{'after incr':>11}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in results:
+        f, i, s = r.full, r.incremental, r.suites
+        ingest = f.stage_seconds["ingest"]
+        lines.append(
+            f"{r.size:>4}×{f.project_months:>10}{f'{f.exit_code}/{i.exit_code}':>6}{f.wall_seconds:>8.1f}"
+            f"{i.wall_seconds:>8.1f}{i.wall_seconds / f.wall_seconds:>10.2f}{ingest:>9.1f}"
+            f"{r.ingest_rows_per_second:>9.0f}{r.read_csv_seconds / ingest:>11.2f}×{f.stage_seconds['load']:>7.1f}"
+            f"{f.stage_seconds['dbt']:>7.1f}{r.bare_sql_seconds:>7.1f}{f.stage_seconds['dbt'] / r.bare_sql_seconds:>8.1f}×"
+            f"{s['regreen_seconds']:>9.1f}{s['sql_seconds']:>7.1f}{s['regreen_seconds'] / s['sql_seconds']:>5.1f}×"
+            f"{s['peak_mb']:>9.0f}{f.stage_seconds['publish']:>10.1f}{f.peak_rss_mb:>8.0f}{r.full_file_mb:>8.0f}"
+            f"{r.incremental_file_mb:>11.0f}"
+        )
+    lines.append(
+        "bare SQL output equal to the marts: " + ", ".join(f"{r.size}×: {r.bare_equal}" for r in results)
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10], help="multiples of 1,300 projects")
+    parser.add_argument("--huge", action="store_true", help="add 100× (130,000 projects)")
+    parser.add_argument("--keep", action="store_true", help="keep the data directories (printed)")
+    parser.add_argument("--suites-child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.suites_child:
+        suites_child(args.suites_child)
+        return
+    sizes = [*args.sizes, *([100] if args.huge else [])]
+    root = Path(tempfile.mkdtemp(prefix="regreen-bench-scale-"))
+    try:
+        results = [measure(root, size) for size in sizes]
+    finally:
+        if args.keep:
+            print(f"data directories kept in {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    print(render(results))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"scale-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    payload = {
+        "machine": machine,
+        "results": [
+            {**asdict(r), "ingest_rows_per_second": round(r.ingest_rows_per_second)} for r in results
+        ],
+    }
+    out.write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    print(f"written {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
