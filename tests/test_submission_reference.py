@@ -112,3 +112,36 @@ def test_a_plan_project_without_a_township_is_refused():
     with pytest.raises(PlanTownshipError) as caught:
         build_reference(date(2023, 5, 5), planned)
     assert "西园镇某村废弃矿山生态治理项目" in caught.value.message_zh
+
+
+def test_names_resolve_through_lookups_alike_in_a_plan_of_thousands():
+    # 3,000 generated projects: each printed name, its short form and its form without the township
+    # resolve to that project; a name shared by two townships lists both, in plan order.
+    villages = ("阳光村", "苏坑村", "崧山村")
+    planned = [
+        PlanProject(
+            2023 + seq // 1000,
+            seq % 1000 + 1,
+            f"{township}{villages[seq % 3]}第{seq}号项目",
+            1,
+            Decimal(1),
+            "x",
+        )
+        for seq in range(3000)
+        for township in ("张坂镇",)
+    ] + [PlanProject(2040, 1, "东园镇阳光村第6号项目", 1, Decimal(1), "y")]
+    reference = build_reference(date(2023, 5, 5), planned)
+    for project in reference.projects[::97]:
+        for written in (
+            project.name,
+            project.name.replace("张坂镇", "张坂"),
+            project.name.removeprefix("张坂镇"),
+        ):
+            resolution = reference.resolve_project("张坂镇", written)
+            assert resolution.project == project, written
+    shared = reference.resolve_project(None, "阳光村第6号项目")
+    assert shared.problem == "ambiguous"
+    assert [p.project_code for p in shared.candidates] == ["2023-07", "2040-01"]
+    assert reference.resolve_project("东园镇", "阳光村第6号项目").project.project_code == "2040-01"
+    assert [p.project_code for p in reference.township_projects("东园镇")] == ["2040-01"]
+    assert reference.project("2025-1000").name == "张坂镇崧山村第2999号项目"
