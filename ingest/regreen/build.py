@@ -32,6 +32,7 @@ from pathlib import Path
 
 import duckdb
 
+from regreen.config import load_config
 from regreen.dbt import DbtNodeResult, DbtProcess, DbtRun
 from regreen.log import logger
 from regreen.plan import Plan
@@ -195,7 +196,8 @@ def stage_build(
         touched = dbt_run.rebuilt | {f"raw.{table}" for table in changed or ()}
         suites = [s for s in suites if (relations := suite_relations(s)) is None or relations & touched]
     with duckdb.connect(str(working)) as con:
-        checks += run_suites(con, run_id, suites=suites)
+        limit = load_config(data_dir.root).get("quality", "suite_memory_limit")
+        checks += run_suites(con, run_id, suites=suites, memory_limit=limit)
         if base_run is not None:
             ran_tests = {c.check for c in checks if c.suite == "dbt"}
             ran_suites = {s.name for s in suites}

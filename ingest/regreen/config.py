@@ -57,6 +57,11 @@ SETTINGS: dict[str, dict[str, Setting]] = {
             365, "received files older than this have personal data purged by `regreen purge`"
         ),
     },
+    "quality": {
+        "suite_memory_limit": Setting(
+            "512MB", "DuckDB memory limit while the suites run (beyond it their query results spill to disk)"
+        ),
+    },
     "storage": {
         "duckdb_storage_version": Setting(
             "v1.2.0", "DuckDB storage format of the published file (the oldest that DuckDB 1.x clients read)"

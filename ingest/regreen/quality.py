@@ -521,20 +521,9 @@ def pushdown(path: Path, where: str, item: Mapping[str, Any], keys: Sequence[str
                 f"select distinct {column} from {SUITE_ROWS} where ({condition}) "
                 f"and list_contains(?, {column}) order by 1"
             )
-            return PushedCheck(
-                "aggregate",
-                condition,
-                tuple(params),
-                "",
-                frame_sql,
-                (*params, list(kwargs["value_set"])),
-                columns,
-                runs_as,
-                meta,
-                expectation_type,
-                item["kwargs"],
-            )
-        frame_sql = f"select {select} from {SUITE_ROWS} where {condition}"
+            frame_params = [list(kwargs["value_set"])]
+        if expectation_type != "expect_column_distinct_values_to_contain_set":
+            frame_sql = f"select {select} from {SUITE_ROWS} where {condition}"
         return PushedCheck(
             "aggregate",
             condition,
@@ -564,12 +553,16 @@ def run_suites(
     run_id: str,
     folder: Path = EXPECTATIONS_DIR,
     suites: Sequence[Suite] | None = None,
+    memory_limit: str | None = None,
 ) -> list[CheckResult]:
     """Run every suite in `folder` (or just `suites`) on `con`; one CheckResult per expectation, in
-    suite file order.
+    suite file order. `memory_limit` (e.g. "512MB") bounds DuckDB while they run: a suite's query result
+    is held in a temp table, which spills to disk beyond it instead of growing with the data.
 
     A suite whose query fails gives one failed error-level result carrying DuckDB's message.
     """
+    if memory_limit:
+        con.execute("set memory_limit = ?", [memory_limit])
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
 import duckdb
 import pandas as pd
 
@@ -41,6 +44,15 @@ create or replace table raw.plan_declared_totals (
 """
 
 
+def _text_frame(items: Sequence[object], columns: Mapping[str, str]) -> pd.DataFrame:
+    """`items` as a frame of `columns` (name → attribute) plus source_ref; Decimals as their text."""
+    frame = {
+        name: [str(v) if isinstance(v := getattr(item, attribute), Decimal) else v for item in items]
+        for name, attribute in {**columns, "source_ref": "source_ref"}.items()
+    }
+    return pd.DataFrame(frame, dtype=object)
+
+
 def load_plan(con: duckdb.DuckDBPyConnection, plan: Plan, run_id: str) -> int:
     """Replace the raw plan tables with `plan`; returns the number of project rows loaded."""
     con.execute(PLAN_DDL)
@@ -59,27 +71,19 @@ def load_plan(con: duckdb.DuckDBPyConnection, plan: Plan, run_id: str) -> int:
     )
     # One bulk insert per table: executemany binds row by row, two thirds of a nightly at 130,000 projects.
     # Figures go over as text so the decimal column gets exactly what the notice prints.
-    projects = pd.DataFrame(
-        {
-            "plan_year": [p.plan_year for p in plan.projects],
-            "seq": [p.seq for p in plan.projects],
-            "name": [p.name for p in plan.projects],
-            "patches": [p.patches for p in plan.projects],
-            "area_mu": [str(p.area_mu) for p in plan.projects],
-            "source_ref": [p.source_ref for p in plan.projects],
-        },
-        dtype=object,
+    projects = _text_frame(
+        plan.projects,
+        {"plan_year": "plan_year", "seq": "seq", "name": "name", "patches": "patches", "area_mu": "area_mu"},
     )
-    totals = pd.DataFrame(
+    totals = _text_frame(
+        plan.declared_totals,
         {
-            "plan_year": [t.plan_year for t in plan.declared_totals],
-            "source": [t.source for t in plan.declared_totals],
-            "township": [t.township for t in plan.declared_totals],
-            "measure": [t.measure for t in plan.declared_totals],
-            "declared_value": [str(t.value) for t in plan.declared_totals],
-            "source_ref": [t.source_ref for t in plan.declared_totals],
+            "plan_year": "plan_year",
+            "source": "source",
+            "township": "township",
+            "measure": "measure",
+            "declared_value": "value",
         },
-        dtype=object,
     )
     con.register("plan_projects_rows", projects)
     con.register("plan_totals_rows", totals)

@@ -30,21 +30,8 @@ rows_with_arrival as (
 ),
 
 {% if is_incremental() %}
-    touched_months as (
-        select distinct
-            rows_with_arrival.project_code,
-            rows_with_arrival.report_month
-        from rows_with_arrival
-        where rows_with_arrival.file_id > (select coalesce(max(loaded.file_id), 0) from {{ this }} as loaded)
-    ),
-
     rows_to_version as (
-        select rows_with_arrival.*
-        from rows_with_arrival
-        inner join touched_months
-            on
-                rows_with_arrival.project_code = touched_months.project_code
-                and rows_with_arrival.report_month = touched_months.report_month
+        {{ rows_of_touched_months('rows_with_arrival', this) }}
     ),
 {% else %}
     rows_to_version as (

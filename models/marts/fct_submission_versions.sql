@@ -10,21 +10,8 @@ versioned_rows as (
 ),
 
 {% if is_incremental() %}
-    touched_months as (
-        select distinct
-            versioned_rows.project_code,
-            versioned_rows.report_month
-        from versioned_rows
-        where versioned_rows.file_id > (select coalesce(max(loaded.file_id), 0) from {{ this }} as loaded)
-    ),
-
     submission_rows as (
-        select versioned_rows.*
-        from versioned_rows
-        inner join touched_months
-            on
-                versioned_rows.project_code = touched_months.project_code
-                and versioned_rows.report_month = touched_months.report_month
+        {{ rows_of_touched_months('versioned_rows', this) }}
     ),
 {% else %}
     submission_rows as (
