@@ -180,6 +180,19 @@ def test_a_failed_error_level_check_publishes_nothing(built: Path, tmp_path: Pat
     assert any(p.name.startswith("failed-") for p in (built / "work").iterdir())
 
 
+def test_a_notice_without_a_figure_contract_builds_nothing(built: Path, tmp_path: Path) -> None:
+    # Another document number: the bundled contract is not its, and the data directory holds none.
+    text = BUNDLED_NOTICE.read_text(encoding="utf-8").replace("泉台管办〔2023〕36号", "泉台管办〔2024〕7号")
+    notice = tmp_path / "other.txt"
+    notice.write_text(text, encoding="utf-8")
+    before = sha256(built / "regreen.duckdb")
+    result = regreen("build", "--notice", str(notice), "--data-dir", str(built))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "泉台管办〔2024〕7号" in result.stderr and "contracts" in result.stderr
+    assert sha256(built / "regreen.duckdb") == before
+
+
 def test_build_runs_from_any_working_directory(tmp_path: Path) -> None:
     result = regreen("plan", "show", str(BUNDLED_NOTICE), cwd=tmp_path)
     assert result.returncode == 0

@@ -120,11 +120,14 @@ def working_database(data_dir: DataDir) -> Path:
     return data_dir.work / WORKING_NAME
 
 
-def inputs_fingerprint(plan: Plan) -> str:
-    """sha256 of everything a build's results depend on besides the landing zone."""
+def inputs_fingerprint(plan: Plan, contract: Path | None = None) -> str:
+    """sha256 of everything a build's results depend on besides the landing zone (a figure contract
+    outside the repository, `contract`, included)."""
     digest = hashlib.sha256()
     doc = plan.document
     digest.update(f"{doc.sha256}\0{doc.source_path}\0{doc.source_format}\0".encode())
+    if contract is not None:
+        digest.update(contract.read_bytes())
     paths = [PROJECT_ROOT / name for name in INPUT_FILES]
     for folder in INPUT_FOLDERS:
         paths += sorted(
@@ -163,7 +166,10 @@ def stage_build(
     its stages with them).
     """
     working = dbt.database
-    fingerprint = inputs_fingerprint(plan)
+    # The plan suites enforce the figures of this notice's own contract (the bundled one, or the data
+    # directory's for a notice regreen does not bundle); without one nothing is built.
+    contract = find_contract(plan.document.document_number, (data_dir.contracts, CONTRACTS_DIR))
+    fingerprint = inputs_fingerprint(plan, contract.path)
     base_run = None if full else _incremental_base(data_dir, fingerprint)
     changed = _load_incremental(working, data_dir, run_id, base_run) if base_run else None
     if changed is None:
@@ -188,9 +194,6 @@ def stage_build(
     if on_stage:
         on_stage("expectations")
     gx_import.join()
-    # The plan suites enforce the figures of this notice's own contract (the bundled one, or the data
-    # directory's for a notice regreen does not bundle).
-    contract = find_contract(plan.document.document_number, (data_dir.contracts, CONTRACTS_DIR))
     suites = load_suites(contract=contract)
     if base_run is not None:
         touched = dbt_run.rebuilt | {f"raw.{table}" for table in changed or ()}
