@@ -41,8 +41,20 @@ class NoticeUnreadableError(RegreenError):
         self.path = path
         self.reason = reason
         super().__init__(
-            f"无法读取方案文件 {path}：{reason}；请提供 UTF-8 文本（.txt）或 Word 文档（.docx）",
-            f"cannot read plan notice {path}: {reason}; give a UTF-8 text (.txt) or Word (.docx) file",
+            f"无法读取方案文件 {path}：{reason}；请提供 PDF（.pdf）、Word 文档（.docx）或 UTF-8 文本（.txt）",
+            f"cannot read plan notice {path}: {reason}; give a PDF (.pdf), Word (.docx) or UTF-8 text (.txt) file",
+        )
+
+
+class NoticeHasNoTextError(RegreenError):
+    """A PDF whose pages are images only (a scan): there is no text to read, and regreen does no OCR."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"PDF 文件 {path} 没有文字层（可能是扫描件），不支持文字识别（OCR）；请提供原始 PDF、Word 文档或文本",
+            f"this PDF has no text: OCR is not supported ({path} looks scanned); give the original PDF, "
+            "the Word file or the text",
         )
 
 
