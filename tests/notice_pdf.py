@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from notice_expected import notice_blocks, wrap
 from PIL import Image, ImageDraw
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import ImageReader
@@ -46,29 +47,6 @@ class Layout:
     break_after: tuple[int, int] | None = (2024, 4)  # a page break after this (year, row) of a table
 
 
-def _blocks(text: str) -> list[str | list[list[str]]]:
-    """The notice as paragraphs (str) and tables (rows of cells)."""
-    blocks: list[str | list[list[str]]] = []
-    for line in text.splitlines():
-        if "\t" in line:
-            if not blocks or isinstance(blocks[-1], str):
-                blocks.append([])
-            blocks[-1].append(line.split("\t"))
-        elif line.strip():
-            blocks.append(line)
-    return blocks
-
-
-def _chunks(text: str, width: int) -> list[str]:
-    """Break text every `width` characters as a printed line does, never inside a number."""
-    lines = [""]
-    for token in re.findall(r"[0-9０-９A-Za-z.]+|.", text):
-        if len(lines[-1]) + len(token) > width:
-            lines.append("")
-        lines[-1] += token
-    return [line.strip() for line in lines if line.strip()]
-
-
 class _Writer:
     def __init__(self, path: Path, layout: Layout) -> None:
         self.canvas = Canvas(str(path), pagesize=A4, invariant=1)
@@ -95,7 +73,7 @@ class _Writer:
 
     def paragraph(self, text: str) -> None:
         per_line = int((PAGE_WIDTH - 2 * MARGIN) / TEXT_SIZE)
-        for line in _chunks(self.text(text), per_line):
+        for line in wrap(self.text(text), per_line):
             if self.y - TEXT_SIZE * LEADING < FOOTER_SPACE:
                 self.new_page()
             self.canvas.setFont(FONT, TEXT_SIZE)
@@ -116,7 +94,12 @@ class _Writer:
         year_rows = body[:-1]
         for cells in year_rows:
             seq, name, patches, area = cells
-            row = [[self.text(seq)], _chunks(name, self.layout.name_chars), [self.text(patches)], [self.text(area)]]
+            row = [
+                [self.text(seq)],
+                wrap(name, self.layout.name_chars),
+                [self.text(patches)],
+                [self.text(area)],
+            ]
             if self.y - self._height(row) < FOOTER_SPACE:
                 self.rule()
                 self.new_page()
@@ -174,7 +157,7 @@ class _Writer:
 def notice_pdf(text: str, path: Path, layout: Layout = Layout()) -> Path:
     """Write the notice `text` (the bundled notice's form: tables tab-separated) as a PDF at `path`."""
     writer = _Writer(path, layout)
-    for block in _blocks(text):
+    for block in notice_blocks(text):
         if isinstance(block, str):
             if heading := re.search(r"(\d{4}) 年度计划", block):
                 writer.year = int(heading[1])

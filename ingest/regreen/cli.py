@@ -45,7 +45,8 @@ def _notice_arg(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=BUNDLED_NOTICE,
         metavar="PATH",
-        help="the plan notice (.txt, PDF-extracted text or .docx; default: the bundled 泉台管办〔2023〕36号)",
+        help="the plan notice: the published .pdf (its tables are read directly, no OCR), a .docx, or text "
+        "(.txt; default: the bundled 泉台管办〔2023〕36号)",
     )
 
 
@@ -278,10 +279,15 @@ def make_parser() -> argparse.ArgumentParser:
         plan_commands,
         "show",
         _plan_show,
-        "打印解析出的计划项目与申报合计 / print the projects and declared totals parsed from a notice",
-        "regreen plan show ingest/regreen/data/quantai-guanban-2023-36.txt --json",
+        "打印解析出的计划项目与申报合计 / print the projects and declared totals parsed from a notice. "
+        "Reads the notice as published: a PDF with a text layer (its ruled tables, and tables drawn without "
+        "grid lines, are read directly; a scanned PDF is refused, there is no OCR), a Word .docx, or text "
+        "(the bundled tab-separated .txt, or text already extracted from a PDF)",
+        "regreen plan show 泉台管办〔2023〕36号.pdf --json",
     )
-    show.add_argument("path", type=Path, help="the notice: .txt, PDF-extracted text or .docx")
+    show.add_argument(
+        "path", type=Path, help="the notice: .pdf, .docx, or .txt (tab-separated or extracted from a PDF)"
+    )
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     template = _command(

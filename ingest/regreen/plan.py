@@ -72,9 +72,9 @@ class PlanNameError(RegreenError):
         self.row = row
         self.table = table
         super().__init__(
-            f"{path}（{row.source_ref}，{row.plan_year} 年度计划表 {table}）项目名称“{row.name}”{problem_zh}；"
+            f"{path}（{row.source_ref}，{row.plan_year} 年度计划表，表头在 {table}）项目名称“{row.name}”{problem_zh}；"
             "请核对该行是否读错，本次未生成新数据",
-            f"{path} ({row.source_ref}, the {row.plan_year} plan table at {table}): the project name "
+            f"{path} ({row.source_ref}, the {row.plan_year} plan table headed at {table}): the project name "
             f"{row.name!r} {problem_en}; check how the row was read. Nothing was built",
         )
 
@@ -158,6 +158,7 @@ class Plan:
 
     def render(self) -> str:
         doc = self.document
+        pages = "" if doc.page_count is None else f"（{doc.page_count} 页，{doc.extractor}）"
         projects = [
             [str(p.plan_year), str(p.seq), p.name, str(p.patches), _figure(p.area_mu)] for p in self.projects
         ]
@@ -184,7 +185,7 @@ class Plan:
         return "\n".join(
             [
                 f"{doc.document_number}  {doc.title}",
-                f"成文日期 {doc.issued_on.isoformat()}  格式 {doc.source_format}  sha256 {doc.sha256[:12]}…",
+                f"成文日期 {doc.issued_on.isoformat()}  格式 {doc.source_format}{pages}  sha256 {doc.sha256[:12]}…",
                 "",
                 "计划项目",
                 *_text_table(
