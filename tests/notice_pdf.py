@@ -45,6 +45,7 @@ class Layout:
     full_width: bool = False  # digits printed full-width: '１３'
     split_total: bool = False  # '合' under 序号 and '计' under 项目名称 instead of one merged '合  计' cell
     break_after: tuple[int, int] | None = (2024, 4)  # a page break after this (year, row) of a table
+    running_head: str = ""  # printed at the top of every page after the first
 
 
 class _Writer:
@@ -57,15 +58,21 @@ class _Writer:
         name_width = layout.name_chars * CELL_SIZE + 2 * PADDING + 2
         self.columns = [40, name_width, 70, 70]
 
-    def new_page(self) -> None:
+    def footer(self) -> None:
         self.canvas.setFont(FONT, TEXT_SIZE)
         self.canvas.drawCentredString(PAGE_WIDTH / 2, 40, f"— {self.page} —")
+
+    def new_page(self) -> None:
+        self.footer()
         self.canvas.showPage()
         self.page += 1
         self.y = PAGE_HEIGHT - MARGIN
+        if self.layout.running_head:
+            self.canvas.setFont(FONT, CELL_SIZE)
+            self.canvas.drawString(MARGIN, PAGE_HEIGHT - 45, self.layout.running_head)
 
     def close(self) -> None:
-        self.new_page()
+        self.footer()
         self.canvas.save()
 
     def text(self, value: str) -> str:

@@ -27,6 +27,7 @@ from regreen.rawload import load_plan
 
 BUNDLED_TEXT = BUNDLED_NOTICE.read_text(encoding="utf-8")
 
+RUNNING_HEAD = "泉州台商投资区管理委员会办公室文件"
 LAYOUTS = {
     # ruled tables: one-line cells centred beside wrapped names, header repeated after the page break
     "grid-centred": Layout(),
@@ -40,6 +41,9 @@ LAYOUTS = {
     "rules-only-bottom-three-line-names-split-total": Layout(
         grid=False, valign="bottom", name_chars=7, split_total=True
     ),
+    # a running head on every page but the first, also where a table continues without its header
+    "grid-running-head": Layout(running_head=RUNNING_HEAD, repeat_header=False),
+    "rules-only-running-head": Layout(grid=False, running_head=RUNNING_HEAD, repeat_header=False),
 }
 
 
@@ -74,6 +78,9 @@ def test_every_layout_gives_the_bundled_notice(case: str, tmp_path: Path, bundle
     assert [page.splitlines()[-1] for page in pages] == [f"— {n} —" for n in range(1, len(pages) + 1)]
     assert ("１３" in text) == layout.full_width and ("13" in text) != layout.full_width
     assert (_ruled_tables(path) > 0) == layout.grid
+    assert [page.startswith(RUNNING_HEAD) for page in pages] == [False] + [bool(layout.running_head)] * (
+        len(pages) - 1
+    )
 
     plan = parse_notice(path)
 

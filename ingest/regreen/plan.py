@@ -245,10 +245,15 @@ def parse_notice(path: Path) -> Plan:
 
 @dataclass(frozen=True)
 class _Line:
-    """One line of the notice as cells of normalised text; `ref` says where a user finds it."""
+    """One line of the notice as cells of normalised text; `ref` says where a user finds it.
+
+    `ruled` marks a row of a table whose cells the document itself delimits (a PDF's ruled table, a Word
+    table), as against a line of text whose cells are only words standing apart.
+    """
 
     cells: tuple[str, ...]
     ref: str
+    ruled: bool = False
 
     @property
     def text(self) -> str:
@@ -264,8 +269,8 @@ def _clean(text: str) -> str:
     return "".join(text.translate(_HALF_WIDTH).split())
 
 
-def _line(cells: Iterable[str], ref: str) -> _Line:
-    return _Line(tuple(cell for cell in map(_clean, cells) if cell), ref)
+def _line(cells: Iterable[str], ref: str, ruled: bool = False) -> _Line:
+    return _Line(tuple(cell for cell in map(_clean, cells) if cell), ref, ruled)
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -330,7 +335,7 @@ def _pdf_form(path: Path, data: bytes) -> _Form:
         pdf = pdfplumber.open(io.BytesIO(data))
     except PdfminerException as exc:
         raise NoticeUnreadableError(path, f"不是有效的 PDF 文件 / not a valid PDF file ({exc})") from exc
-    lines: list[_Line] = []
+    pages: list[list[_Line]] = []
     has_text = False
     with pdf:
         try:
@@ -341,17 +346,35 @@ def _pdf_form(path: Path, data: bytes) -> _Form:
                 for t, table in enumerate(page.find_tables(), 1):
                     for r, (row, cells) in enumerate(zip(table.rows, table.extract(), strict=True), 1):
                         ref = f"page {number}, table {t}, row {r}"
-                        placed.append((row.bbox[1], _line([cell or "" for cell in cells], ref)))
+                        placed.append((row.bbox[1], _line([cell or "" for cell in cells], ref, ruled=True)))
                     outside = outside.outside_bbox(table.bbox)
                 words = outside.extract_words()
                 for n, printed in enumerate(cluster_objects(words, "top", _PDF_LINE_TOLERANCE), 1):
                     placed.append((printed[0]["top"], _line(_pdf_cells(printed), f"page {number}, line {n}")))
-                lines.extend(line for _, line in sorted(placed, key=lambda item: item[0]))
+                pages.append([line for _, line in sorted(placed, key=lambda item: item[0])])
+                page.close()  # pdfplumber keeps every parsed page otherwise
         except PdfminerException as exc:
             raise NoticeUnreadableError(path, f"PDF 文件已损坏 / the PDF file is damaged ({exc})") from exc
         if not has_text:
             raise NoticeHasNoTextError(path)
-        return _Form("pdf", lines, len(pdf.pages), f"pdfplumber {pdfplumber.__version__}")
+        extractor = f"pdfplumber {pdfplumber.__version__}"
+    heads = _running_heads(pages)
+    lines = [line for page in pages for line in page if line.ruled or line.text not in heads]
+    return _Form("pdf", lines, len(pages), extractor)
+
+
+def _running_heads(pages: Sequence[Sequence[_Line]]) -> set[str]:
+    """Text printed first or last on two or more pages (a running head or foot): page furniture, which
+    would otherwise be read into the name of a table row continued on the next page. A table header
+    repeated at the top of each page is not furniture: the table reader needs it."""
+    seen: dict[str, int] = {}
+    for page in pages:
+        ends = {
+            line.text for line in (page[:1] + page[-1:]) if not line.ruled and _header_words(line) is None
+        }
+        for text in ends:
+            seen[text] = seen.get(text, 0) + 1
+    return {text for text, count in seen.items() if count >= 2}
 
 
 def _pdf_cells(words: Sequence[dict]) -> list[str]:
@@ -391,7 +414,7 @@ def _docx_lines(path: Path, data: bytes) -> list[_Line]:
             # spans; it is one cell on the page. (Each `row.cells` call builds new objects: call it once.)
             grid = row.cells
             cells = [cell.text for i, cell in enumerate(grid) if i == 0 or cell is not grid[i - 1]]
-            lines.append(_line(cells, f"table {tables} row {n}"))
+            lines.append(_line(cells, f"table {tables} row {n}", ruled=True))
     return lines
 
 
@@ -466,13 +489,19 @@ def _header_span(lines: Sequence[_Line], start: int) -> int:
         return 1
     found: list[str] = []
     for n, line in enumerate(lines[start : start + _HEADER_MAX_LINES], 1):
-        words = [word for cell in line.cells if (word := _HEADER_UNITS.sub("", cell))]
-        if (n == 1 and not words) or any(word not in _HEADER_WORDS for word in words):
+        words = _header_words(line)
+        if words is None or (n == 1 and not words):
             return 0
         found.extend(words)
         if sorted(found) == sorted(_HEADER_WORDS):
             return n
     return 0
+
+
+def _header_words(line: _Line) -> list[str] | None:
+    """The header words of a line that holds nothing else ([] for the units alone), or None."""
+    words = [word for cell in line.cells if (word := _HEADER_UNITS.sub("", cell))]
+    return None if any(word not in _HEADER_WORDS for word in words) else words
 
 
 def _read_table(
@@ -499,7 +528,10 @@ def _read_table(
         if _is_prose(line):
             where = line.ref
             break
-        body.append(line)
+        # Text between the rows of a ruled table is the page's furniture (a running head where the table
+        # continues on a new page), not part of a row.
+        if line.ruled or not lines[start].ruled:
+            body.append(line)
         i += 1
     raise NoticeLayoutError(
         path,
