@@ -1,7 +1,8 @@
 """The notice parser reads the bundled text, PDF-extracted text and a Word file alike; it refuses bad input.
 
 The PDF-extracted text and the .docx are written by these tests from the bundled notice, so all three forms
-carry the same notice; each must give exactly the same projects and declared totals.
+carry the same notice; each must give exactly the same projects and declared totals. The PDF itself is
+tested in test_plan_pdf.py.
 """
 
 from __future__ import annotations

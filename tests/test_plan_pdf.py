@@ -213,3 +213,20 @@ def test_a_rules_only_table_that_cannot_be_told_apart_stops_with_one_line(
     assert raised.value.where.startswith("page 2, line ")
     assert "cannot tell whether this line belongs to the row above or the row below" in str(raised.value)
     _refused(path, capsys)
+
+
+def test_nightly_with_a_scanned_pdf_stops_before_anything_runs(tmp_path: Path) -> None:
+    path = scanned_pdf(tmp_path / "scan.pdf")
+    data_dir = tmp_path / "data"
+
+    result = subprocess.run(
+        [sys.executable, "-m", "regreen.cli", "nightly", "--notice", str(path), "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "this PDF has no text: OCR is not supported" in result.stderr
+    assert not (data_dir / "regreen.duckdb").exists()
