@@ -296,6 +296,12 @@ BAD_TEXTS = {
         PlanNameError,
         ["line 41", "2023", "洛阳镇陈坝", "next row"],
     ),
+    # the 序号 run into the name, as words standing too close in a table without grid lines
+    "no-numbered-rows": (
+        re.sub(r"(?m)^(\d)\t", r"\1", BUNDLED_TEXT),
+        NoticeLayoutError,
+        ["line 39", "2023", "序号"],
+    ),
     "no-document-number": (_without_line(BUNDLED_TEXT, "泉台管办"), NoticeLayoutError, ["文号"]),
     "no-year-heading": (
         _without_line(BUNDLED_TEXT, "（一）2023"),

@@ -523,6 +523,14 @@ def _read_table(
         if label == "合计":
             patches, area = _figures(path, line, figures)
             rows = _rows(path, body, year)
+            if not rows:
+                raise NoticeLayoutError(
+                    path,
+                    lines[start].ref,
+                    f"{year} 年度计划表没有一行以序号开头（无表格线的表格中序号与项目名称挨得太近时也会这样）",
+                    f"no row of the {year} plan table starts with a 序号 (as happens when, in a table without "
+                    "grid lines, the 序号 stands too close to the name)",
+                )
             table = _Table(year, lines[start].ref, tuple(sentence), tuple(rows), patches, area, line.ref)
             return table, i + 1
         if _is_prose(line):
