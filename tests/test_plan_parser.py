@@ -342,6 +342,26 @@ def test_bad_notice_text_is_refused(case: str, tmp_path: Path, capsys: pytest.Ca
     _assert_cli_refuses(path, capsys)
 
 
+@pytest.mark.parametrize("form", ["txt", "pdf_text", "docx"])
+def test_a_row_glued_into_the_name_above_is_refused_in_every_form(form: str, tmp_path: Path) -> None:
+    # Row 3 of 2023 lost its own line and ran into row 2's name (its 序号 and figures with it).
+    text = _edited(
+        BUNDLED_TEXT,
+        "琅山村废弃矿山生态治理项目\t12\t80\n3\t洛阳镇陈坝、陈埭头村废弃矿山生态治理项目\t14\t144",
+        "琅山村废弃矿山生态治理项目洛阳镇陈坝、陈埭头村废弃矿山生态治理项目\t26\t224",
+    )
+    if form == "docx":
+        path = _write_docx(text, tmp_path / "notice.docx")
+    else:
+        path = _write(tmp_path / "notice.txt", text if form == "txt" else _pdf_text(text, width=40))
+
+    with pytest.raises(PlanNameError) as raised:
+        parse_notice(path)
+
+    assert raised.value.row.seq == 2 and raised.value.row.plan_year == 2023
+    assert "runs into the next row" in str(raised.value) and raised.value.row.source_ref in str(raised.value)
+
+
 def test_a_name_that_does_not_end_like_the_others_is_a_warning(
     tmp_path: Path, bundled: Plan, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -219,8 +219,8 @@ def parse_notice(path: Path) -> Plan:
     if not tables:
         raise NoPlanTableError(path)
     for table in tables:
+        _check_names(path, table)  # first: a row glued into a name also breaks the sums, less tellingly
         _check_table(path, table)
-        _check_names(path, table)
     number, title, issued_on = _read_header(path, prose)
     document = PlanDocument(
         document_number=number,
