@@ -272,7 +272,7 @@ def make_parser() -> argparse.ArgumentParser:
         "plan",
         lambda args: (plan.print_help(), EXIT_USAGE)[1],
         "方案文件相关命令 / commands on the plan notice",
-        "regreen plan show notice.txt --json",
+        "regreen plan show notice.pdf --json",
     )
     plan_commands = plan.add_subparsers(title="commands", metavar="COMMAND")
     show = _command(
