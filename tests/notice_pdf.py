@@ -89,7 +89,8 @@ class _Writer:
         self.y -= TEXT_SIZE * 0.5
 
     def table(self, rows: list[list[str]]) -> None:
-        header, *body = rows
+        """A yearly table; its header is drawn as the layout says, not as the text spells it."""
+        body = rows[1:]
         units = ["", "", "(个)", "(亩)"]
         words = ["序号", "项目名称", "涉及图斑", "面积"]
         if self.layout.wrapped_header:
@@ -108,18 +109,10 @@ class _Writer:
                 [self.text(area)],
             ]
             if self.y - self._height(row) < FOOTER_SPACE:
-                self.rule()
-                self.new_page()
-                self.rule()
-                if self.layout.repeat_header:
-                    self.row(header_cells)
+                self.continue_table(header_cells)
             self.row(row)
             if self.layout.break_after == (self.year, int(seq)):
-                self.rule()
-                self.new_page()
-                self.rule()
-                if self.layout.repeat_header:
-                    self.row(header_cells)
+                self.continue_table(header_cells)
         _, _, patches, area = body[-1]
         if self.layout.split_total:
             self.row([["合"], ["计"], [self.text(patches)], [self.text(area)]])
@@ -127,6 +120,14 @@ class _Writer:
             self.row([["合  计"], [self.text(patches)], [self.text(area)]], merged_first=True)
         self.rule()
         self.y -= TEXT_SIZE
+
+    def continue_table(self, header_cells: list[list[str]]) -> None:
+        """Close the table at the foot of this page and go on with it on the next."""
+        self.rule()
+        self.new_page()
+        self.rule()
+        if self.layout.repeat_header:
+            self.row(header_cells)
 
     def rule(self) -> None:
         self.canvas.line(MARGIN, self.y, MARGIN + sum(self.columns), self.y)
