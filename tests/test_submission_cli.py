@@ -43,7 +43,8 @@ def test_check_json_exit_codes_and_no_personal_data(files):
         (str(bad), "rejected", 2),
     ]
     assert all(
-        set(r) == {"file", "status", "rows", "error_count", "warning_count", "errors", "warnings"} for r in reports
+        set(r) == {"file", "status", "rows", "error_count", "warning_count", "errors", "warnings"}
+        for r in reports
     )
     assert reports[1]["errors"] == [
         {
