@@ -332,6 +332,7 @@ def make_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", type=Path, metavar="FILE", help=".xlsx or .csv submissions")
     check.add_argument("--json", action="store_true", help="print one JSON report per file")
     _notice_arg(check)
+    _data_dir_arg(check)  # where regreen.toml is: its [limits] bound what check reads
 
     ingest = _command(
         commands,

@@ -588,7 +588,7 @@ class _Run:
             return self._skipped(name, "列出后即消失 / gone before it could be read")
         reason = _skip_reason(path.name, before.st_mode)
         if reason is not None:
-            return self._skipped(name, reason)
+            return self._skipped(name, reason, refused=special_file_kind(before.st_mode) is not None)
         settle = self.settings.settle_seconds
         now_ns = time.time_ns()
         if now_ns - _last_change_ns(before, now_ns) < settle * 1e9:
@@ -600,7 +600,7 @@ class _Run:
         try:
             taken = self._read_and_archive(path, before)
         except SubmissionReadError as exc:
-            return self._skipped(name, f"{exc.problem_zh} / {exc.problem_en}")
+            return self._skipped(name, f"{exc.problem_zh} / {exc.problem_en}", refused=True)
         if taken is None:
             return self._skipped(name, "读取时仍在改动，下次再收 / changed while being read; taken next run")
         arrival, archived = taken
@@ -623,9 +623,14 @@ class _Run:
         self.batch.commit(self.con, self.known, self.data_dir, self.run_id)
         self.batch = _Batch()
 
-    def _skipped(self, name: str, reason: str) -> FileOutcome:
+    def _skipped(self, name: str, reason: str, refused: bool = False) -> FileOutcome:
+        """`name` left in the inbox; `refused`: it never will be taken (a symlink, a pipe), which the
+        operator is told at every run, not only with --verbose."""
         outcome = FileOutcome(name, "skipped", detail=reason)
-        _log(outcome)
+        if refused:
+            logger.warning("%s: left in the inbox, refused (%s)", name, reason)
+        else:
+            _log(outcome)
         return outcome
 
     def _read_and_archive(self, path: Path, before: os.stat_result) -> tuple[_Arrival, Path] | None:
