@@ -42,7 +42,6 @@ from regreen.submissions.reader import (
     HEADER_SEARCH_ROWS,
     MIN_HEADER_MATCHES,
     ReadLimits,
-    SubmissionReadError,
     decode_csv,
     read_table,
 )
@@ -102,6 +101,8 @@ def _redact_xlsx(path: Path, data: bytes, limits: ReadLimits) -> bytes:
         header, personal = _personal_positions(rows)
         for row in sheet.iter_rows():
             for cell in row:
+                if cell.value is None:  # empty, or covered by a merged cell (whose value is read-only)
+                    continue
                 personal_cell = header >= 0 and cell.row > header + 1 and cell.column - 1 in personal
                 cell.value = _redacted_cell(cell.value, personal_cell)
     out = io.BytesIO()
@@ -117,7 +118,9 @@ def redacted(path: Path, data: bytes, limits: ReadLimits) -> bytes:
             return _redact_csv(path, data)
         if suffix == ".xlsx":
             return _redact_xlsx(path, data, limits)
-    except (SubmissionReadError, csv.Error, OSError, ValueError, KeyError) as exc:
+    # openpyxl raises many kinds of error on a workbook it cannot make sense of; whatever it is, the
+    # content goes and the note below takes its place, which is what purging needs.
+    except Exception as exc:  # noqa: BLE001
         logger.info(
             "%s: cannot be redacted cell by cell (%s); replaced by a note", display_name(path.name), exc
         )
