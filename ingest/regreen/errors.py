@@ -154,10 +154,10 @@ class WarehouseInUseError(RegreenError):
         who_en = f" ({holder})" if holder else ""
         super().__init__(
             f"另一个程序以读写方式打开了已发布的仓库 {warehouse}{who_zh}，无法发布；本次构建已保存在 {kept}，"
-            "请关闭该连接，或改用只读方式连接（DBeaver：连接属性 access_mode=READ_ONLY；"
+            "请关闭该连接，或改用只读方式连接（DBeaver：驱动属性 duckdb.read_only=true；"
             f"Python：duckdb.connect(path, read_only=True)），下次夜间任务会正常发布",
             f"another program holds the published warehouse {warehouse} open read-write{who_en}, so it "
             f"cannot be replaced; this run's build is kept at {kept}. Close that connection or open it "
-            "read-only (DBeaver: driver property access_mode=READ_ONLY; Python: "
+            "read-only (DBeaver: driver property duckdb.read_only=true; Python: "
             "duckdb.connect(path, read_only=True)); the next nightly publishes as usual",
         )
