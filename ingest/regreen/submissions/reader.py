@@ -404,6 +404,14 @@ def _read_csv(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
     header_index = _header_at([record for record, _, _ in leading], path)
     headers = _headers(leading[header_index][0])
     _, body_start, header_line = leading[header_index]
+    if len(headers) > limits.max_columns:
+        raise SubmissionReadError(
+            path,
+            "too_many_columns",
+            f"表头有 {len(headers)} 列，超过上限 {limits.max_columns} 列，未读取",
+            f"the header has {len(headers)} columns, more than the limit of {limits.max_columns}, and was not read",
+            row=header_line,
+        )
     # One more line, blank, after the text: it becomes a record of its own, unless the text ends inside
     # a quoted value, which then swallows it (the csv module returns an unclosed value without a word).
     records: list[list[str]] = []
