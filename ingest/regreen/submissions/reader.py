@@ -299,48 +299,40 @@ def _sheet_extent(path: Path, xml: io.BufferedIOBase, budget: int) -> tuple[int,
 
 def _check_xlsx_size(path: Path, data: bytes, limits: ReadLimits) -> None:
     """Refuse a workbook whose worksheets would make calamine allocate past `limits`."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-            if unpacked > limits.max_unpacked_bytes:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > limits.max_unpacked_bytes:
+            raise SubmissionReadError(
+                path,
+                "file_too_large",
+                f"工作簿解压后为 {unpacked} 字节，超过上限 {limits.max_unpacked_bytes} 字节，未读取",
+                f"the workbook unpacks to {unpacked} bytes, more than the limit of "
+                f"{limits.max_unpacked_bytes}, and was not read",
+            )
+        for info in archive.infolist():
+            if not info.filename.startswith("xl/worksheets/") or not info.filename.endswith(".xml"):
+                continue
+            with archive.open(info) as xml:
+                rows, columns, cells = _sheet_extent(path, xml, limits.max_unpacked_bytes)
+            if (
+                rows > limits.max_rows + _SPARE_ROWS
+                or columns > limits.max_columns
+                or cells > limits.max_cells
+            ):
                 raise SubmissionReadError(
                     path,
-                    "file_too_large",
-                    f"工作簿解压后为 {unpacked} 字节，超过上限 {limits.max_unpacked_bytes} 字节，未读取",
-                    f"the workbook unpacks to {unpacked} bytes, more than the limit of "
-                    f"{limits.max_unpacked_bytes}, and was not read",
+                    "sheet_too_large",
+                    f"工作表（{info.filename}）占用 {rows} 行 × {columns} 列，超过上限（{limits.max_rows} 行、"
+                    f"{limits.max_columns} 列、{limits.max_cells} 个单元格），未读取；请删去表格外的内容后重新提交",
+                    f"a worksheet ({info.filename}) spans {rows} rows × {columns} columns, beyond the limits "
+                    f"({limits.max_rows} rows, {limits.max_columns} columns, {limits.max_cells} cells), and was "
+                    "not read; delete what lies outside the table and resubmit",
                 )
-            for info in archive.infolist():
-                if not info.filename.startswith("xl/worksheets/") or not info.filename.endswith(".xml"):
-                    continue
-                with archive.open(info) as xml:
-                    rows, columns, cells = _sheet_extent(path, xml, limits.max_unpacked_bytes)
-                if (
-                    rows > limits.max_rows + _SPARE_ROWS
-                    or columns > limits.max_columns
-                    or cells > limits.max_cells
-                ):
-                    raise SubmissionReadError(
-                        path,
-                        "sheet_too_large",
-                        f"工作表（{info.filename}）占用 {rows} 行 × {columns} 列，超过上限（{limits.max_rows} 行、"
-                        f"{limits.max_columns} 列、{limits.max_cells} 个单元格），未读取；请删去表格外的内容后重新提交",
-                        f"a worksheet ({info.filename}) spans {rows} rows × {columns} columns, beyond the limits "
-                        f"({limits.max_rows} rows, {limits.max_columns} columns, {limits.max_cells} cells), and was "
-                        "not read; delete what lies outside the table and resubmit",
-                    )
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, ValueError) as exc:
-        raise SubmissionReadError(
-            path,
-            "unreadable_file",
-            f"无法作为 Excel（.xlsx）文件读取（{exc}）；请用 Excel 或 WPS 另存为 .xlsx 后重新提交",
-            f"cannot be read as an Excel .xlsx workbook ({exc}); save it again as .xlsx and resubmit",
-        ) from exc
 
 
 def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
-    _check_xlsx_size(path, data, limits)
     try:
+        _check_xlsx_size(path, data, limits)
         with python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data)) as workbook:
             names = workbook.sheet_names
             if not names:
@@ -349,7 +341,16 @@ def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
                 )
             sheet = next((name for name in names if fold(name) == SHEET_NAME), names[0])
             rows = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-    except (OSError, python_calamine.CalamineError) as exc:
+    # zipfile's errors on a damaged or exotic zip (before calamine sees it), then calamine's own.
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        EOFError,
+        ValueError,
+        OSError,
+        python_calamine.CalamineError,
+    ) as exc:
         raise SubmissionReadError(
             path,
             "unreadable_file",
