@@ -600,7 +600,8 @@ class _Run:
         try:
             taken = self._read_and_archive(path, before)
         except SubmissionReadError as exc:
-            return self._skipped(name, f"{exc.problem_zh} / {exc.problem_en}", refused=True)
+            gone = exc.code == "file_not_found"  # removed since it was listed: nothing left to refuse
+            return self._skipped(name, f"{exc.problem_zh} / {exc.problem_en}", refused=not gone)
         if taken is None:
             return self._skipped(name, "读取时仍在改动，下次再收 / changed while being read; taken next run")
         arrival, archived = taken

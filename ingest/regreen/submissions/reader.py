@@ -151,7 +151,10 @@ def open_regular(path: Path) -> int:
     except FileNotFoundError:
         raise SubmissionReadError(path, "file_not_found", "文件不存在", "the file does not exist") from None
     except OSError as exc:
-        kind = special_file_kind(os.lstat(path).st_mode) if os.path.lexists(path) else None
+        try:
+            kind = special_file_kind(os.lstat(path).st_mode)
+        except OSError:  # gone meanwhile
+            kind = None
         if kind is not None:
             raise _not_regular(path, kind) from None
         raise SubmissionReadError(
