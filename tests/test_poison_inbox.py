@@ -252,6 +252,8 @@ def test_purge_removes_personal_data_but_keeps_checksums(poisoned: Poisoned, tmp
     copy = DataDir(tmp_path / "copy")
     subprocess.run(["cp", "-a", str(poisoned.data_dir.root), str(copy.root)], check=True)
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in copy.archive.iterdir()}
+    with duckdb.connect(str(copy.landing)) as con:  # as a regreen from before masking stored it
+        con.execute("update raw.submission_issues set value = ? where code = 'month_invalid'", [FOOTER])
     result = regreen("purge", "--data-dir", copy.root, "--older-than", "0", timeout=300)
     assert result.returncode == 0, result.stderr
     for folder in (copy.archive, copy.quarantine):
@@ -268,6 +270,11 @@ def test_purge_removes_personal_data_but_keeps_checksums(poisoned: Poisoned, tmp
     } == {name: sha for name, sha in before.items() if Path(name).stem == sha}
     [(reporters,)] = landing_rows(copy, "select count(reporter) from raw.submission_rows")
     assert reporters == 0
+    [(unmasked,)] = landing_rows(copy, "select count(*) from raw.submission_issues where value like '%张三%'")
+    [(masked,)] = landing_rows(
+        copy, "select count(*) from raw.submission_issues where value like '填报人：＊＊%'"
+    )
+    assert unmasked == 0 and masked > 0
     again = regreen("purge", "--data-dir", copy.root, "--older-than", "0", timeout=300)
     assert "已清除 0 个" in again.stdout
 

@@ -12,7 +12,9 @@ that reason is gone and the personal data goes; what stays is what the figures n
   `logs/purged.jsonl` (path, original and redacted sha256, size, when), so the checksum of what was
   received is never lost, and a second purge leaves a file already purged alone;
 - in `landing.duckdb`, the reporter and phone of rows from files received before the cutoff are set to
-  NULL; receipts, file records, issues and figures are not touched.
+  NULL, and any issue value or message stored unmasked (by a version of regreen before masking) is
+  masked, whatever its age: the next nightly then rebuilds the warehouse in full without it. Receipts,
+  file records and figures are not touched.
 
 Error reports (`*.errors.txt`) hold no personal data (their values are masked when written) and stay.
 """
@@ -182,7 +184,8 @@ def purge(
 
 
 def _purge_landing(data_dir: DataDir, cutoff: float) -> int:
-    """Set the personal columns of rows from files ingested before `cutoff` to NULL; rows changed."""
+    """Set the personal columns of rows from files ingested before `cutoff` to NULL, and mask the issues
+    stored unmasked; rows changed."""
     if not data_dir.landing.exists():
         return 0
     moment = datetime.fromtimestamp(cutoff, UTC).astimezone(CHINA_TZ).replace(tzinfo=None)
@@ -194,4 +197,12 @@ def _purge_landing(data_dir: DataDir, cutoff: float) -> int:
             f"where ({cleared}) and file_id in (select file_id from raw.submission_files where ingested_at < ?)",
             [moment],
         ).fetchone()
+        for column in ("value", "message_zh", "message_en"):
+            texts = [
+                t for (t,) in con.execute(f"select distinct {column} from raw.submission_issues").fetchall()
+            ]
+            masked = [(mask_personal(t), t) for t in texts if t and mask_personal(t) != t]
+            if masked:
+                con.executemany(f"update raw.submission_issues set {column} = ? where {column} = ?", masked)
+                changed += len(masked)
     return changed
