@@ -27,6 +27,7 @@ and sleeps when it reaches that point (one of PAUSE_POINTS), so a test can SIGKI
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import shlex
@@ -78,8 +79,9 @@ from regreen.submissions.reference import build_reference
 
 DEFAULT_KEEP = 3
 STAGES = ("ingest", "load", "dbt", "expectations", "publish")
-# Stage starts, plus two points inside publish: before the warehouse rename and before the export swap.
-PAUSE_POINTS = (*STAGES, "publish-rename", "publish-swap")
+# Stage starts, plus one point inside ingest (one batch landed, the next file archived but not landed)
+# and two inside publish: before the warehouse rename and before the export swap.
+PAUSE_POINTS = (*STAGES, "ingest-batch", "publish-rename", "publish-swap")
 FAULT_PAUSE_ENV = "REGREEN_FAULT_PAUSE"
 FAULT_PAUSE_SECONDS = 600
 # How long a run waits for a dbt process left running by an interrupted run before giving up (exit 75).
@@ -690,7 +692,8 @@ def nightly(
                 clock.enter("ingest")
                 reference = build_reference(plan.document.issued_on, plan.projects)
                 settings = IngestSettings.from_config(config)
-                record.take_ingest(ingest_inbox(data_dir, reference, today, settings))
+                pause = functools.partial(clock.pause, "ingest-batch")
+                record.take_ingest(ingest_inbox(data_dir, reference, today, settings, pause))
             clock.enter("load")
             held = warehouse_holder(data_dir.warehouse) is not None
             staged = stage_build(plan, data_dir, run_id, dbt, on_stage=clock.enter, full=full or held)
