@@ -124,3 +124,15 @@ def test_names_are_escaped_losslessly_and_written_short():
     long = safe_name("张坂镇" * 40 + ".xlsx")
     assert long.endswith(".xlsx") and len(long.encode()) <= NAME_BYTES
     assert safe_name(".hidden.csv") == "_hidden.csv"
+
+
+def test_a_workbook_unpacking_past_the_limit_is_refused(files, reference):
+    path = files.write("s.xlsx", files.rows_for_month())
+    with zipfile.ZipFile(path) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    assert validate_file(
+        path, reference, TODAY, limits=replace(LIMITS, max_unpacked_bytes=unpacked)
+    ).status == (validate_file(path, reference, TODAY).status)
+    tight = replace(LIMITS, max_unpacked_bytes=unpacked - 1)
+    [issue] = validate_file(path, reference, TODAY, limits=tight).errors
+    assert issue.code == "file_too_large" and f"{unpacked - 1}" in issue.message_en

@@ -271,20 +271,31 @@ def _column_number(letters: bytes) -> int:
     return number
 
 
-def _sheet_extent(path: Path, xml: io.BufferedIOBase, budget: int) -> tuple[int, int, int]:
+def _unpacked_too_large(path: Path, budget: int) -> SubmissionReadError:
+    return SubmissionReadError(
+        path,
+        "file_too_large",
+        f"工作簿解压后超过 {budget} 字节，未读取",
+        f"the workbook unpacks to more than {budget} bytes and was not read",
+    )
+
+
+def _chunks(path: Path, part: io.BufferedIOBase, left: list[int], limit: int) -> Iterator[bytes]:
+    """The part's bytes as unpacked (not as its header declares), each taken from what is `left`[0] of
+    the workbook's `limit`."""
+    while chunk := part.read(_SCAN_CHUNK):
+        left[0] -= len(chunk)
+        if left[0] < 0:
+            raise _unpacked_too_large(path, limit)
+        yield chunk
+
+
+def _sheet_extent(chunks: Iterable[bytes]) -> tuple[int, int, int]:
     """(rows, columns, cells) a worksheet's XML asks calamine to allocate: the furthest cell placed or
-    declared, and how many cell and row elements it holds; streamed, at most `budget` bytes unpacked."""
-    rows = columns = cells = row_elements = read = 0
+    declared, and how many cell and row elements it holds."""
+    rows = columns = cells = row_elements = 0
     carry = b""
-    while chunk := xml.read(_SCAN_CHUNK):
-        read += len(chunk)
-        if read > budget:
-            raise SubmissionReadError(
-                path,
-                "file_too_large",
-                f"工作表解压后超过 {budget} 字节，未读取",
-                f"a worksheet unpacks to more than {budget} bytes and was not read",
-            )
+    for chunk in chunks:
         buffer = carry + chunk
         end = buffer.rfind(b">") + 1  # scan whole tags only; the rest waits for the next chunk
         whole, carry = buffer[:end], buffer[end:]
@@ -303,20 +314,18 @@ def _sheet_extent(path: Path, xml: io.BufferedIOBase, budget: int) -> tuple[int,
 def _check_xlsx_size(path: Path, data: bytes, limits: ReadLimits) -> None:
     """Refuse a workbook whose worksheets would make calamine allocate past `limits`."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        unpacked = sum(info.file_size for info in archive.infolist())
-        if unpacked > limits.max_unpacked_bytes:
-            raise SubmissionReadError(
-                path,
-                "file_too_large",
-                f"工作簿解压后为 {unpacked} 字节，超过上限 {limits.max_unpacked_bytes} 字节，未读取",
-                f"the workbook unpacks to {unpacked} bytes, more than the limit of "
-                f"{limits.max_unpacked_bytes}, and was not read",
-            )
+        # What the headers declare first (cheap), then every part unpacked for real, since a header can lie.
+        if sum(info.file_size for info in archive.infolist()) > limits.max_unpacked_bytes:
+            raise _unpacked_too_large(path, limits.max_unpacked_bytes)
+        limit = limits.max_unpacked_bytes
+        left = [limit]
         for info in archive.infolist():
-            if not info.filename.startswith("xl/worksheets/") or not info.filename.endswith(".xml"):
-                continue
-            with archive.open(info) as xml:
-                rows, columns, cells = _sheet_extent(path, xml, limits.max_unpacked_bytes)
+            with archive.open(info) as part:
+                if not info.filename.startswith("xl/worksheets/") or not info.filename.endswith(".xml"):
+                    for _ in _chunks(path, part, left, limit):
+                        pass
+                    continue
+                rows, columns, cells = _sheet_extent(_chunks(path, part, left, limit))
             if (
                 rows > limits.max_rows + _SPARE_ROWS
                 or columns > limits.max_columns
