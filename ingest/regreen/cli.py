@@ -338,8 +338,10 @@ def make_parser() -> argparse.ArgumentParser:
         commands,
         "ingest",
         _ingest,
-        "接收收件箱中的填报文件：归档、校验、载入或隔离 / take every file in <data-dir>/inbox: archive, "
-        "validate, load or quarantine",
+        "接收收件箱中的填报文件：归档、校验、载入或隔离 / take every file in <data-dir>/inbox that has not "
+        "changed for [submissions] settle_seconds: archive, validate, load or quarantine. Symlinks, pipes and "
+        "devices are never followed nor read (left in the inbox with a reason); a file beyond the [limits] "
+        "is rejected unread",
         "regreen ingest --data-dir warehouse/",
     )
     _data_dir_arg(ingest)
