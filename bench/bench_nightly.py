@@ -39,6 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as clock_time
@@ -394,20 +396,34 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the data directories (printed)")
     args = parser.parse_args()
     projects = 130 if args.quick else 1300
-    root = Path(tempfile.mkdtemp(prefix="regreen-bench-nightly-"))
-    try:
+    with scratch_root("regreen-bench-nightly-", keep=args.keep) as root:
         results = sample_pair(root) + province_pair(root, projects)
+    print(render(results))
+    write_results("nightly", {"projects": projects, "results": [asdict(m) for m in results]})
+
+
+@contextmanager
+def scratch_root(prefix: str, keep: bool) -> Iterator[Path]:
+    """A temporary folder for the data directories, removed afterwards unless `keep` (then printed)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield root
     finally:
-        if args.keep:
+        if keep:
             print(f"data directories kept in {root}", file=sys.stderr)
         else:
             shutil.rmtree(root, ignore_errors=True)
-    print(render(results))
+
+
+def write_results(kind: str, payload: dict) -> None:
+    """bench/results/<kind>-<UTC time>.json: `payload` and the machine it was measured on."""
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"nightly-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out = RESULTS / f"{kind}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
-    payload = {"projects": projects, "machine": machine, "results": [asdict(m) for m in results]}
-    out.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
+    out.write_text(
+        json.dumps({"machine": machine, **payload}, ensure_ascii=False, indent=2, default=str),
+        encoding="utf-8",
+    )
     print(f"written {out}", file=sys.stderr)
 
 

@@ -27,14 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -45,15 +42,16 @@ from bench_nightly import (
     Measured,
     add_months,
     run_nightly,
+    scratch_root,
     synthetic_notice,
     write_province_month,
+    write_results,
 )
 
 from regreen.project import DataDir
 from regreen.publish import open_read_only
 from regreen.submissions.reference import load_reference
 
-RESULTS = Path(__file__).resolve().parent / "results"
 BASE_PROJECTS = 1300
 YEARLY_TABLES = 14  # the generated plan's years at every size, so that only the number of projects grows
 
@@ -289,26 +287,17 @@ def main() -> None:
         suites_child(args.suites_child)
         return
     sizes = [*args.sizes, *([100] if args.huge else [])]
-    root = Path(tempfile.mkdtemp(prefix="regreen-bench-scale-"))
-    try:
+    with scratch_root("regreen-bench-scale-", keep=args.keep) as root:
         results = [measure(root, size) for size in sizes]
-    finally:
-        if args.keep:
-            print(f"data directories kept in {root}", file=sys.stderr)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
     print(render(results))
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"scale-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
-    payload = {
-        "machine": machine,
-        "results": [
-            {**asdict(r), "ingest_rows_per_second": round(r.ingest_rows_per_second)} for r in results
-        ],
-    }
-    out.write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-    print(f"written {out}", file=sys.stderr)
+    write_results(
+        "scale",
+        {
+            "results": [
+                {**asdict(r), "ingest_rows_per_second": round(r.ingest_rows_per_second)} for r in results
+            ]
+        },
+    )
 
 
 if __name__ == "__main__":
