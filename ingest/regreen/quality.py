@@ -7,8 +7,16 @@ reported for every row a row-level expectation rejects. Each expectation's `meta
 column-pair expectation, optionally `observed_column` (default column_B): the column whose values are
 reported as observed, the other column being what they are held against.
 
-The query runs in DuckDB and the suite runs through GX's pandas datasource on the result, because GX's
-SQL datasource over duckdb-engine returns empty results (GX issue 11579).
+The suite runs through GX's pandas datasource, because GX's SQL datasource over duckdb-engine returns
+empty results (GX issue 11579), but never on the whole query result: the result stays in a DuckDB temp
+table and each expectation is pushed down to SQL over it (see `pushdown`), GX running it on what that
+SQL returns — the counts and the first MAX_LISTED_ROWS offending rows, or one aggregate — so what
+reaches pandas does not grow with the data.
+
+A string "{{name}}" anywhere in a suite is the figure `name` of the plan's contract
+(expectations/contracts/, or <data-dir>/contracts/ for a notice regreen does not bundle; see
+`find_contract`); an expectation whose meta says "for_each": "year" is repeated for every year of the
+contract's `years`, `{{year}}` being the year and `{{year.patches}}` its figure.
 
 A check never passes by not running: a suite whose query fails gives one failed error-level result, and
 an expectation GX cannot evaluate (e.g. on a column the query does not return) is a failed error-level
