@@ -50,11 +50,12 @@ import pandas as pd
 from regreen.errors import EXIT_LOCKED, RegreenError
 from regreen.log import logger
 from regreen.project import DataDir
+from regreen.submissions.history import read_history
 from regreen.submissions.landing import ensure_landing
 from regreen.submissions.reader import SUPPORTED_SUFFIXES
 from regreen.submissions.reference import PlanReference
 from regreen.submissions.sample import CHINA_TZ, SAMPLE_NOTE, SAMPLE_PREFIXES
-from regreen.submissions.validate import FileReport, validate_file
+from regreen.submissions.validate import DEFAULT_TOLERANCE, FileReport, Judge
 
 Outcome = Literal["accepted", "rejected", "duplicate", "skipped"]
 
@@ -90,6 +91,8 @@ class FileOutcome:
     errors: int = 0
     warnings: int = 0
     detail: str | None = None  # the quarantine report of a rejected file; why a file was skipped
+    # Each project-month this file restates, with the version it replaces and when that was received.
+    restated: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,7 @@ class IngestSummary:
         ]
         lines += [f"拒收 / rejected: {f.name} → {f.detail}" for f in self.files if f.outcome == "rejected"]
         lines += [f"跳过 / skipped: {f.name}（{f.detail}）" for f in self.files if f.outcome == "skipped"]
+        lines += [f"重报 / restated: {f.name}: {line}" for f in self.files for line in f.restated]
         return "\n".join(lines)
 
 
@@ -312,6 +316,9 @@ class _NewFile:
             errors=len(report.errors),
             warnings=len(report.warnings),
             detail=self.report_path,
+            restated=tuple(
+                i.message for i in report.warnings if i.code == "restatement" and report.status == "accepted"
+            ),
         )
 
 
@@ -443,12 +450,15 @@ class _Run:
     """One ingest: what the landing already holds, the open batch, and how each file is taken."""
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, data_dir: DataDir, reference: PlanReference, today: date
+        self,
+        con: duckdb.DuckDBPyConnection,
+        data_dir: DataDir,
+        reference: PlanReference,
+        today: date,
+        tolerance: float,
     ) -> None:
         self.con = con
         self.data_dir = data_dir
-        self.reference = reference
-        self.today = today
         self.run_id = f"{datetime.now(CHINA_TZ):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         self.work = data_dir.work / f"{_WORK_PREFIX}{self.run_id}"
         self.batch = _Batch()
@@ -460,13 +470,9 @@ class _Run:
         self.receipted = set(
             con.execute("select file_id, original_name, submitted_at from raw.submission_receipts").fetchall()
         )
-        # The first month each project was reported 已验收: a later file may leave it out without a warning.
-        self.accepted_earlier: dict[str, date] = dict(
-            con.execute(
-                "select project_code, min(report_month) from raw.submission_rows "
-                "where stage = '已验收' group by project_code"
-            ).fetchall()
-        )
+        # One judge for check and ingest: what the landing holds is the history each file is judged
+        # against, and each accepted file joins it.
+        self.judge = Judge(reference, today, read_history(con, data_dir.landing), tolerance)
 
     def take(self, path: Path, before: os.stat_result) -> FileOutcome:
         reason = _skip_reason(path)
@@ -525,11 +531,9 @@ class _Run:
         except OSError:
             private.write_bytes(arrival.data)
         try:
-            report = validate_file(private, self.reference, self.today, self.accepted_earlier)
+            report = self.judge.judge(private, arrival.submitted_at, arrival.name)
         finally:
             private.unlink()
-        if report.status == "accepted":
-            self._note_acceptances(report)
         report_path = None
         if report.status == "rejected":
             quarantine = self.data_dir.quarantine
@@ -538,15 +542,6 @@ class _Run:
             _write_durably(quarantine / f"{name}.errors.txt", (report.render() + "\n").encode("utf-8"))
             report_path = (quarantine / f"{name}.errors.txt").relative_to(self.data_dir.root).as_posix()
         return _NewFile(arrival, report, archived.relative_to(self.data_dir.root).as_posix(), report_path)
-
-    def _note_acceptances(self, report: FileReport) -> None:
-        stages = report.rows["stage"].to_numpy()
-        accepted = np.flatnonzero(stages == "已验收")
-        codes = report.rows["project_code"].to_numpy()[accepted]
-        months = report.rows["report_month"].to_numpy()[accepted]
-        for code, month in zip(codes, months, strict=True):
-            known = self.accepted_earlier.get(code)
-            self.accepted_earlier[code] = month if known is None else min(known, month)
 
 
 def _recovered(con: duckdb.DuckDBPyConnection, file_id: int, name: str) -> FileOutcome:
@@ -563,13 +558,16 @@ def _recovered(con: duckdb.DuckDBPyConnection, file_id: int, name: str) -> FileO
     return FileOutcome(name, status, sha256, rows_read, rows_loaded, rows_rejected, errors, warnings, note)
 
 
-def ingest_inbox(data_dir: DataDir, reference: PlanReference, today: date) -> IngestSummary:
-    """Take every file in `data_dir.inbox`, oldest arrival first; see the module docstring."""
+def ingest_inbox(
+    data_dir: DataDir, reference: PlanReference, today: date, tolerance: float = DEFAULT_TOLERANCE
+) -> IngestSummary:
+    """Take every file in `data_dir.inbox`, oldest arrival first; see the module docstring.
+    `tolerance`: see validate_file."""
     data_dir.ensure()
     with _open_landing(data_dir.landing) as con:
         ensure_landing(con)
         _remove_leftovers(data_dir)
-        run = _Run(con, data_dir, reference, today)
+        run = _Run(con, data_dir, reference, today, tolerance)
         try:
             outcomes = [run.take(path, before) for path, before in _arrivals(data_dir.inbox)]
             run.finish_batch()
