@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
 
+from regreen.config import Config
 from regreen.dbt import DbtNodeResult, DbtProcess, DbtRun
 from regreen.log import logger
 from regreen.plan import Plan
@@ -118,9 +120,11 @@ def working_database(data_dir: DataDir) -> Path:
     return data_dir.work / WORKING_NAME
 
 
-def inputs_fingerprint(plan: Plan) -> str:
-    """sha256 of everything a build's results depend on besides the landing zone."""
+def inputs_fingerprint(plan: Plan, variables: Mapping[str, object] | None = None) -> str:
+    """sha256 of everything a build's results depend on besides the landing zone (the dbt vars
+    included: a changed due day must rebuild the timeliness)."""
     digest = hashlib.sha256()
+    digest.update(json.dumps(variables or {}, sort_keys=True).encode())
     doc = plan.document
     digest.update(f"{doc.sha256}\0{doc.source_path}\0{doc.source_format}\0".encode())
     paths = [PROJECT_ROOT / name for name in INPUT_FILES]
@@ -136,13 +140,21 @@ def inputs_fingerprint(plan: Plan) -> str:
     return digest.hexdigest()
 
 
-def start_dbt(data_dir: DataDir) -> DbtProcess:
+def dbt_vars(config: Config, first_due_month: date) -> dict[str, object]:
+    """The dbt vars (dbt_project.yml) that come from regreen.toml, so that they have one source."""
+    return {
+        "submission_due_day": config.get("submissions", "due_day"),
+        "first_due_month": first_due_month.isoformat(),
+    }
+
+
+def start_dbt(data_dir: DataDir, variables: Mapping[str, object] | None = None) -> DbtProcess:
     """The dbt child for the next build, started now so it imports dbt while the run does other work.
 
     Called under the nightly's lock, after `sweep_leftovers` removed a killed run's working database
     and its write-ahead log (which would otherwise be replayed into the new file)."""
     data_dir.ensure()
-    return DbtProcess(working_database(data_dir), data_dir.work)
+    return DbtProcess(working_database(data_dir), data_dir.work, variables)
 
 
 def stage_build(
@@ -161,7 +173,7 @@ def stage_build(
     its stages with them).
     """
     working = dbt.database
-    fingerprint = inputs_fingerprint(plan)
+    fingerprint = inputs_fingerprint(plan, dbt.variables)
     base_run = None if full else _incremental_base(data_dir, fingerprint)
     changed = _load_incremental(working, data_dir, run_id, base_run) if base_run else None
     if changed is None:

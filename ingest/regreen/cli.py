@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date, time
+from datetime import date, datetime, time
 from pathlib import Path
 
 from regreen import __version__
@@ -50,22 +50,29 @@ def _notice_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _month(text: str) -> date:
-    try:
-        year, month = text.split("-")
-        return date(int(year), int(month), 1)
-    except ValueError as exc:
+    """A month as `regreen check` reads a 填报月份 cell: 2024-03, 2024/3, 2024年3月, 202403 …"""
+    from regreen.submissions.validate import parse_month
+
+    month = parse_month(text)
+    if month is None:
         raise argparse.ArgumentTypeError(
-            f"月份格式应为 YYYY-MM / month must be YYYY-MM, got {text!r}"
-        ) from exc
+            f"无法识别的月份 {text!r}，请写成 2024-03、2024/3 或 2024年3月 / "
+            f"not a month: {text!r}; write it like 2024-03, 2024/3 or 2024年3月"
+        )
+    return month
 
 
 # --- handlers -----------------------------------------------------------------------------------
 
 
 def _build(args: argparse.Namespace) -> int:
+    from regreen.config import load_config
     from regreen.nightly import nightly
 
-    run = nightly(args.notice, DataDir(args.data_dir), today=date.today(), ingest=False, full=args.full)
+    config = load_config(args.data_dir, args.config)
+    run = nightly(
+        args.notice, DataDir(args.data_dir), today=date.today(), ingest=False, full=args.full, config=config
+    )
     print(run.render())
     return run.exit_code
 
@@ -82,20 +89,42 @@ def _plan_show(args: argparse.Namespace) -> int:
 
 
 def _template(args: argparse.Namespace) -> int:
+    from regreen.config import load_config
+    from regreen.submissions.history import load_history
     from regreen.submissions.reference import load_reference
     from regreen.submissions.template import write_template
 
+    config = load_config(args.data_dir, args.config)
+    reference = load_reference(args.notice)
+    period = reference.due_period(config.get("submissions", "first_due_month"), date.today())
+    history = load_history(DataDir(args.data_dir).warehouse)
     output = args.output or Path(f"{args.township}-{args.month:%Y-%m}-月度进展.xlsx")
-    written = write_template(load_reference(args.notice), args.township, args.month, output)
-    print(written)
+    print(write_template(reference, args.township, args.month, output, period, history))
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
+    from regreen.config import load_config
+    from regreen.submissions.history import load_history
     from regreen.submissions.reference import load_reference
-    from regreen.submissions.validate import check_files
+    from regreen.submissions.validate import Judge
 
-    reports = check_files(args.files, load_reference(args.notice), today=date.today())
+    config = load_config(args.data_dir, args.config)
+    warehouse = DataDir(args.data_dir).warehouse
+    judge = Judge(
+        load_reference(args.notice),
+        date.today(),
+        load_history(warehouse),
+        config.get("submissions", "area_over_plan_tolerance"),
+    )
+    if judge.judged_alone:
+        print(
+            f"regreen: 没有已发布的仓库 {warehouse}，只按文件本身校验（不核对已验收项目、上月数字与重报） / "
+            f"no published warehouse at {warehouse}: each file is judged alone (no acceptances, previous "
+            "months or restatements to check against)",
+            file=sys.stderr,
+        )
+    reports = [judge.judge(path, datetime.now(config.zone).replace(tzinfo=None)) for path in args.files]
     if args.json:
         print(json.dumps([r.to_json_dict() for r in reports], ensure_ascii=False, indent=2))
     else:
@@ -104,10 +133,17 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    from regreen.config import load_config
     from regreen.submissions.ingest import ingest_inbox
     from regreen.submissions.reference import load_reference
 
-    summary = ingest_inbox(DataDir(args.data_dir).ensure(), load_reference(args.notice), today=date.today())
+    config = load_config(args.data_dir, args.config)
+    summary = ingest_inbox(
+        DataDir(args.data_dir).ensure(),
+        load_reference(args.notice),
+        today=date.today(),
+        tolerance=config.get("submissions", "area_over_plan_tolerance"),
+    )
     print(summary.render())
     return 0
 
@@ -155,6 +191,7 @@ def _docs(args: argparse.Namespace) -> int:
 def _nightly(args: argparse.Namespace) -> int:
     import os
 
+    from regreen.config import load_config
     from regreen.nightly import fault_pause_point, nightly
 
     run = nightly(
@@ -164,6 +201,7 @@ def _nightly(args: argparse.Namespace) -> int:
         keep=args.keep,
         pause_at=fault_pause_point(os.environ),
         full=args.full,
+        config=load_config(args.data_dir, args.config),
     )
     print(json.dumps(run.record.to_json_dict(), ensure_ascii=False) if args.json else run.render())
     return run.exit_code
@@ -292,21 +330,32 @@ def make_parser() -> argparse.ArgumentParser:
         "regreen template --township 张坂镇 --month 2024-03",
     )
     template.add_argument("--township", required=True, help="乡镇 / township, e.g. 张坂镇")
-    template.add_argument("--month", required=True, type=_month, help="填报月份 / report month, YYYY-MM")
+    template.add_argument(
+        "--month",
+        required=True,
+        type=_month,
+        help="填报月份 / report month: 2024-03, 2024/3 or 2024年3月, as `check` reads it; from the first "
+        "month due ([submissions] first_due_month) to the current month",
+    )
     template.add_argument(
         "--output", type=Path, help="where to write (default: <township>-<month>-月度进展.xlsx)"
     )
+    _data_dir_arg(template)
     _notice_arg(template)
 
     check = _command(
         commands,
         "check",
         _check,
-        "校验填报文件但不载入 / validate submission files without loading them (exit 1 if any is rejected)",
-        "regreen check 张坂镇-2024-03.xlsx --json",
+        "校验填报文件但不载入，与 ingest 同一规则、同一历史 / validate submission files without loading "
+        "them, by the same rules and against the same history as `ingest` (the published warehouse's "
+        "acceptances, previous months and months already received; without one, each file alone). "
+        "Exit 1 if any is rejected",
+        "regreen check 张坂镇-2024-03.xlsx --data-dir /srv/regreen --json",
     )
     check.add_argument("files", nargs="+", type=Path, metavar="FILE", help=".xlsx or .csv submissions")
     check.add_argument("--json", action="store_true", help="print one JSON report per file")
+    _data_dir_arg(check)
     _notice_arg(check)
 
     ingest = _command(

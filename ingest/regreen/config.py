@@ -8,6 +8,7 @@ from this file: only the name of an environment variable or of a file that holds
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +176,14 @@ def load_config(data_dir: Path, explicit: Path | None = None) -> Config:
                 )
             config.values[section][key] = _typed(path, section, key, value, SETTINGS[section][key].default)
             config.sources[section][key] = str(path)
+    first_due = config.get("submissions", "first_due_month")
+    if first_due and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", first_due):
+        raise ConfigError(
+            path,
+            "submissions.first_due_month",
+            repr(first_due),
+            "应为 YYYY-MM / must be YYYY-MM, e.g. 2023-06",
+        )
     try:
         ZoneInfo(config.get("general", "timezone"))
     except (ZoneInfoNotFoundError, ValueError):

@@ -39,7 +39,8 @@ from typing import Any
 
 import duckdb
 
-from regreen.build import discard, new_run_id, stage_build, start_dbt, working_database
+from regreen.build import dbt_vars, discard, new_run_id, stage_build, start_dbt, working_database
+from regreen.config import Config, default_config
 from regreen.errors import EXIT_CHECKS_FAILED, EXIT_LOCKED, EXIT_OK, ChecksFailedError, RegreenError
 from regreen.log import logger
 from regreen.plan import parse_notice
@@ -649,6 +650,7 @@ def nightly(
     orphan_wait: float = ORPHAN_WAIT_SECONDS,
     ingest: bool = True,
     full: bool = False,
+    config: Config | None = None,
 ) -> NightlyRun:
     """One nightly run (see the module docstring). Raises LockHeldError if another run is in progress.
 
@@ -659,16 +661,19 @@ def nightly(
     failed error-level checks are recorded and returned, with nothing published.
     """
     plan = parse_notice(notice)  # a bad notice is a usage error: said before a run is locked or logged
+    config = config or default_config()
+    reference = build_reference(plan.document.issued_on, plan.projects)
+    first_due = reference.first_due_month(config.get("submissions", "first_due_month"))
     run_id = new_run_id()
     command = "nightly" if ingest else "build"
     with _exclusive(data_dir, run_id, keep, orphan_wait) as lock:
         record = RunRecord(run_id, started_at=_now())
         clock = StageClock(record, lock, pause_at)
-        with _recorded(data_dir, record, clock), start_dbt(data_dir) as dbt:
+        with _recorded(data_dir, record, clock), start_dbt(data_dir, dbt_vars(config, first_due)) as dbt:
             if ingest:
                 clock.enter("ingest")
-                reference = build_reference(plan.document.issued_on, plan.projects)
-                record.take_ingest(ingest_inbox(data_dir, reference, today=today))
+                tolerance = config.get("submissions", "area_over_plan_tolerance")
+                record.take_ingest(ingest_inbox(data_dir, reference, today=today, tolerance=tolerance))
             clock.enter("load")
             staged = stage_build(plan, data_dir, run_id, dbt, on_stage=clock.enter, full=full)
             summary = staged.summary

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from regreen.errors import RegreenError
 from regreen.submissions.columns import ACCEPTED
 
 # The current version of each project-month: the latest accepted arrival, as the warehouse's
@@ -123,5 +124,17 @@ def load_history(warehouse: Path) -> History:
     judged alone) when there is none yet."""
     if not warehouse.exists():
         return History()
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return read_history(con, warehouse)
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return read_history(con, warehouse)
+    except duckdb.Error as exc:
+        raise HistoryUnreadableError(warehouse, str(exc).splitlines()[0]) from exc
+
+
+class HistoryUnreadableError(RegreenError):
+    def __init__(self, warehouse: Path, reason: str) -> None:
+        self.warehouse = warehouse
+        super().__init__(
+            f"无法从已发布的仓库 {warehouse} 读取已收填报：{reason}",
+            f"cannot read the submissions received from the published warehouse {warehouse}: {reason}",
+        )

@@ -43,6 +43,7 @@ from regreen.submissions.columns import (
     SUPERVISED_FROM,
     HeaderMatch,
     fold,
+    is_reference_header,
     match_header,
 )
 from regreen.submissions.history import History
@@ -470,7 +471,7 @@ class _FileValidation:
         row = self.table.header_row
         usable = True
         for position, written in enumerate(self.table.headers):
-            if not written:
+            if not written or is_reference_header(written):
                 continue
             match = match_header(written)
             if match is None:
@@ -560,9 +561,15 @@ class _FileValidation:
         blank = np.ones(len(self.table.row_numbers), dtype=bool)
         for key in REQUIRED_KEYS:
             blank &= self._column(self.matches[key][0]).map(_is_blank, True, bool)
-        # Only rows already blank in every required column are looked at cell by cell.
+        # Only rows already blank in every required column are looked at cell by cell; the template's
+        # reference columns are not the clerk's and do not count.
+        read = [
+            column
+            for column, header in zip(arrays, self.table.headers, strict=False)
+            if not is_reference_header(header)
+        ]
         for index in np.flatnonzero(blank):
-            blank[index] = all(_is_blank(column[index]) for column in arrays)
+            blank[index] = all(_is_blank(column[index]) for column in read)
         return blank
 
     def _total_rows(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
