@@ -263,3 +263,32 @@ def test_template_months_are_read_as_check_reads_them(
     assert result.returncode == 2 and not (tmp_path / "t.xlsx").exists()
     error = [line for line in result.stderr.splitlines() if not line.startswith(("usage:", " "))]
     assert len(error) == 1 and refused in error[0] and " / " in error[0], result.stderr
+
+
+def test_the_build_after_it_keeps_both_versions_and_names_the_rows_it_warns_about(
+    template: Path, data_dir: Path
+) -> None:
+    """After the ingest above: `regreen build` publishes the restatement with the versions it replaced, and
+    each warning it prints names the project, the month and the value."""
+    if not query(
+        data_dir / "landing.duckdb",
+        "select 1 from raw.submission_files where original_name = ?",
+        [template.name],
+    ):
+        pytest.skip("needs the ingest of test_check_and_ingest_give_one_verdict_on_the_filled_template")
+    built = run("build", "--data-dir", data_dir)
+    assert built.returncode == 0, built.stdout + built.stderr
+    replaced = query(
+        data_dir / "regreen.duckdb",
+        "select distinct replaces_original_name from marts.fct_submission_versions "
+        "where original_name = ? and is_current",
+        [template.name],
+    )
+    assert len(replaced) == 1 and replaced[0][0].startswith("示例-张坂镇-2024-06")
+    lines = built.stdout.splitlines()
+    warned = [i for i, line in enumerate(lines) if line.startswith("  [warned] progress_monthly")]
+    assert warned
+    for index in warned:  # project_code=2024-04 report_month=2024-06-01 township_name=张坂镇: flag_…=true
+        rejected = lines[index + 1].split(" failed: ", 1)[1]
+        assert rejected.startswith("project_code=") and " report_month=" in rejected, lines[index + 1]
+        assert ": " in rejected and "=" in rejected.split(": ", 1)[1], lines[index + 1]

@@ -308,7 +308,11 @@ def discard(staged: StagedBuild) -> Path:
     """Set a failed build aside for inspection; the published warehouse is not touched."""
     kept = staged.working.with_name(f"failed-{staged.summary.run_id}.duckdb")
     staged.working.rename(kept)
-    logger.warning("checks failed; the failed build is kept for inspection at %s", kept)
+    logger.warning(
+        "检查未通过，未发布的构建保留在 %s 以供查看 / checks failed; the failed build is kept for inspection at %s",
+        kept,
+        kept,
+    )
     return kept
 
 

@@ -228,7 +228,14 @@ def read_runs(data_dir: DataDir) -> list[RunRecord]:
         try:
             records.append(RunRecord.from_mapping(json.loads(line)))
         except (ValueError, TypeError) as exc:
-            logger.warning("%s line %d is not a run record, skipped: %s", path, number, exc)
+            logger.warning(
+                "%s 第 %d 行不是运行记录，已跳过 / %s line %d is not a run record, skipped: %s",
+                path,
+                number,
+                path,
+                number,
+                exc,
+            )
     return records
 
 
@@ -437,13 +444,16 @@ def _in_use(database: Path) -> bool:
 def recover_interrupted(data_dir: DataDir, stale: Mapping[str, Any], orphan_wait: float) -> None:
     """Record a run that died holding the lock, and wait for the dbt it may have left running."""
     dead = stale.get("run_id")
+    where = (dead, stale.get("pid"), stale.get("host"), stale.get("stage"), lock_path(data_dir))
     logger.warning(
+        "运行 %s（%s 上的进程 %s）在 %s 阶段中断，未释放 %s；本次运行接管 / "
         "run %s (pid %s on %s) stopped during %s without releasing %s; taking over",
-        dead,
-        stale.get("pid"),
-        stale.get("host"),
-        stale.get("stage"),
-        lock_path(data_dir),
+        where[0],
+        where[2],
+        where[1],
+        where[3],
+        where[4],
+        *where,
     )
     if not isinstance(dead, str):
         return
@@ -497,7 +507,12 @@ def repair_exports(data_dir: DataDir, run_id: str) -> None:
     published = published_run_id(data_dir)
     if published is None or export_run_id(export_dir(data_dir)) == published:
         return
-    logger.warning("export/ does not match the published warehouse %s; exporting it again", published)
+    logger.warning(
+        "export/ 与已发布的仓库 %s 不符，重新导出 / export/ does not match the published warehouse %s; "
+        "exporting it again",
+        published,
+        published,
+    )
     exports = export_tmp_dir(data_dir, run_id)
     with open_read_only(data_dir.warehouse) as con:
         export_marts(con, exports, published)
@@ -552,7 +567,7 @@ class StageClock:
 
     def pause(self, point: str) -> None:
         if point == self.pause_at:
-            logger.warning("paused at %s (%s test hook)", point, FAULT_PAUSE_ENV)
+            logger.warning("测试暂停于 %s / paused at %s (%s test hook)", point, point, FAULT_PAUSE_ENV)
             time.sleep(FAULT_PAUSE_SECONDS)
 
 
@@ -633,11 +648,15 @@ class NightlyRun:
             f"  检查 / checks: {r.checks_passed} passed, {r.checks_warned} warned, {r.checks_failed} failed",
             f"  用时 / seconds: {seconds} (total {sum(r.stage_seconds.values()):.1f})",
         ]
-        lines += [
-            f"  [{c.status}] {c.suite}: {c.check} (observed {c.observed}, expected {c.expected})"
-            for c in self.checks
-            if c.status != "passed"
-        ]
+        for c in self.checks:
+            if c.status == "passed":
+                continue
+            lines.append(
+                f"  [{c.status}] {c.suite}: {c.check}（实际 / observed {c.observed}，应为 / expected {c.expected}）"
+            )
+            # A row-level check lists the rows it rejected by their keys (project and month) and values.
+            if c.details:
+                lines.append(f"      {c.details}")
         return "\n".join(lines)
 
 

@@ -436,7 +436,15 @@ def _log(outcome: FileOutcome) -> None:
             "%s: accepted, %d rows loaded, %d warnings", outcome.name, outcome.rows_loaded, outcome.warnings
         )
     elif outcome.outcome == "rejected":
-        logger.warning("%s: rejected with %d errors; see %s", outcome.name, outcome.errors, outcome.detail)
+        logger.warning(
+            "%s：拒收，%d 个错误，见 %s / %s: rejected with %d errors; see %s",
+            outcome.name,
+            outcome.errors,
+            outcome.detail,
+            outcome.name,
+            outcome.errors,
+            outcome.detail,
+        )
     elif outcome.outcome == "duplicate":
         logger.info("%s: same content as a file already received; receipt recorded", outcome.name)
     else:
