@@ -285,6 +285,12 @@ def test_the_submission_grid_shows_every_township_month_and_why_files_were_rejec
     # 洛阳镇 owed 22 reports (2023-06 to 2025-03, when its last project was accepted): all on time but two.
     luoyang = re.search(r"洛阳镇 <span.*?</tr>", grid, flags=re.S).group(0)
     assert luoyang.endswith('<td class="num">90.9%</td></tr>')
+    # The grid scrolls sideways and opens on its latest months; not_due months are never counted.
+    assert '<div class="scroll latest"><table class="grid">' in grid
+    not_due = query(warehouse, "select count(*) from marts.submission_timeliness where status = 'not_due'")[
+        0
+    ][0]
+    assert not_due and sum(status == "not_expected" for status, _ in cells) == not_due
 
 
 def test_waste_rock_far_above_the_median_is_highlighted(pages: dict[str, str], warehouse: Path) -> None:

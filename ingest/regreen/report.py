@@ -581,16 +581,14 @@ def submission_grid(data: ReportData) -> SubmissionGrid | None:
         due = on_time = 0
         for month in months:
             row = cells.get((township, month))
-            if row is None or (not row["expected"] and row["status"] == "missing"):
+            # not_due: the township owed nothing that month (no active project), whatever arrived.
+            if row is None or row["status"] == "not_due":
                 shown.append({"status": None, "title": f"{township} {month:%Y-%m}：不需报送 / not due"})
                 continue
             symbol, zh, en = STATUS_LABELS.get(row["status"], ("?", row["status"], row["status"]))
             title = f"{township} {month:%Y-%m}：{zh} / {en}"
-            if row["expected"]:
-                due += 1
-                on_time += row["status"] == "on_time"
-            else:
-                title += "（无在建项目，不需报送 / no active project, not due）"
+            due += 1
+            on_time += row["status"] == "on_time"
             if row["first_submitted_at"]:
                 title += f"；首次报送 first submitted {row['first_submitted_at']:%Y-%m-%d %H:%M}"
             anchor = None
