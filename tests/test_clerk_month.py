@@ -269,15 +269,21 @@ def test_the_build_after_it_keeps_both_versions_and_names_the_rows_it_warns_abou
     template: Path, data_dir: Path
 ) -> None:
     """After the ingest above: `regreen build` publishes the restatement with the versions it replaced, and
-    each warning it prints names the project, the month and the value."""
+    each warning it prints names the project, the month and the value. The due day and the first month due
+    come from regreen.toml (dbt is given them as vars)."""
     if not query(
         data_dir / "landing.duckdb",
         "select 1 from raw.submission_files where original_name = ?",
         [template.name],
     ):
         pytest.skip("needs the ingest of test_check_and_ingest_give_one_verdict_on_the_filled_template")
+    (data_dir / "regreen.toml").write_text('[submissions]\ndue_day = 10\nfirst_due_month = "2023-09"\n')
     built = run("build", "--data-dir", data_dir)
     assert built.returncode == 0, built.stdout + built.stderr
+    assert query(
+        data_dir / "regreen.duckdb",
+        "select min(report_month), count(distinct day(due_date)), min(day(due_date)) from marts.submission_timeliness",
+    ) == [(date(2023, 9, 1), 1, 10)]
     replaced = query(
         data_dir / "regreen.duckdb",
         "select distinct replaces_original_name from marts.fct_submission_versions "

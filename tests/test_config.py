@@ -86,3 +86,11 @@ def test_a_missing_explicit_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "no.toml" in result.stderr
+
+
+@pytest.mark.parametrize("month", ["2023-6", "June", "2023-13"])
+def test_the_first_month_due_must_be_a_month(tmp_path: Path, month: str) -> None:
+    (tmp_path / "regreen.toml").write_text(f'[submissions]\nfirst_due_month = "{month}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path)
+    assert "submissions.first_due_month" in str(caught.value) and "YYYY-MM" in str(caught.value)

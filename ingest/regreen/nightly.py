@@ -616,6 +616,7 @@ class NightlyRun:
     command: str  # nightly | build: how the run was asked for, for its summary
     relations_built: int = 0
     checks: list[CheckResult] = field(default_factory=list)
+    restated: list[str] = field(default_factory=list)  # the ingest receipt's restatements, file: message
 
     @property
     def exit_code(self) -> int:
@@ -635,6 +636,7 @@ class NightlyRun:
                 f"  文件 / files: {r.files_received} received, {r.files_accepted} accepted, "
                 f"{r.files_rejected} rejected, {r.files_duplicate} duplicate, {r.files_skipped} skipped",
                 f"  数据行 / rows: {r.rows_read} read, {r.rows_loaded} loaded, {r.rows_rejected} rejected",
+                *(f"  重报 / restated: {line}" for line in self.restated),
             ]
         if r.build_mode == "incremental":
             carried = sum(c.carried_from_run is not None for c in self.checks)
@@ -685,6 +687,7 @@ def nightly(
     first_due = reference.first_due_month(config.get("submissions", "first_due_month"))
     run_id = new_run_id()
     command = "nightly" if ingest else "build"
+    restated: list[str] = []
     with _exclusive(data_dir, run_id, keep, orphan_wait) as lock:
         record = RunRecord(run_id, started_at=_now())
         clock = StageClock(record, lock, pause_at)
@@ -692,12 +695,16 @@ def nightly(
             if ingest:
                 clock.enter("ingest")
                 tolerance = config.get("submissions", "area_over_plan_tolerance")
-                record.take_ingest(ingest_inbox(data_dir, reference, today=today, tolerance=tolerance))
+                received = ingest_inbox(data_dir, reference, today=today, tolerance=tolerance)
+                record.take_ingest(received)
+                restated = [f"{f.name}: {line}" for f in received.files for line in f.restated]
             clock.enter("load")
             staged = stage_build(plan, data_dir, run_id, dbt, on_stage=clock.enter, full=full)
             summary = staged.summary
             record.build_mode, record.build_base_run_id = summary.mode, summary.base_run_id
-            run = NightlyRun(record, data_dir.warehouse, command, summary.relations_built, summary.checks)
+            run = NightlyRun(
+                record, data_dir.warehouse, command, summary.relations_built, summary.checks, restated
+            )
             record.take_checks(summary.checks)
             if failed := summary.failed_checks:
                 discard(staged)
