@@ -11,9 +11,11 @@ reported 已验收. A file judged without a history (no published warehouse yet)
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import pandas as pd
@@ -42,9 +44,8 @@ order by project_code, report_month
 """
 
 
-@dataclass(frozen=True)
-class Version:
-    """The current version of one project-month."""
+class Version(NamedTuple):
+    """The current version of one project-month (a NamedTuple: an ingest makes one per row it lands)."""
 
     project_code: str
     report_month: date
@@ -78,14 +79,22 @@ class History:
 
     def add_rows(self, rows: pd.DataFrame, file_name: str, submitted_at: datetime) -> None:
         """Take an accepted file's rows (FileReport.rows) as the current versions of their months."""
-        columns = ("project_code", "report_month", "area_done_mu", "patches_done", "stage")
-        for code, month, area, patches, stage in zip(*(rows[c].tolist() for c in columns), strict=True):
+        areas = rows["area_done_mu"].to_numpy(dtype=float, na_value=math.nan).tolist()
+        patches = rows["patches_done"].to_numpy(dtype=float, na_value=math.nan).tolist()
+        for code, month, area, done, stage in zip(
+            rows["project_code"].tolist(),
+            rows["report_month"].tolist(),
+            areas,
+            patches,
+            rows["stage"].tolist(),
+            strict=True,
+        ):
             self.add(
                 Version(
                     code,
                     month,
-                    None if pd.isna(area) else float(area),
-                    None if pd.isna(patches) else int(patches),
+                    None if math.isnan(area) else area,
+                    None if math.isnan(done) else int(done),
                     stage,
                     file_name,
                     submitted_at,

@@ -1002,8 +1002,10 @@ class _FileValidation:
         previous_stage = np.full(n, -1, dtype=np.int64)
         previous_stage[now] = stage[before]
         first_in_file = np.setdiff1d(monthly, now)
-        for index in first_in_file.tolist():
-            earlier = self.history.previous(self.plan.codes[project[index]], month[index])
+        codes = self.plan.codes[project[first_in_file]].tolist()
+        firsts = zip(first_in_file.tolist(), codes, month[first_in_file].tolist(), strict=True)
+        for index, code, this_month in firsts:
+            earlier = self.history.previous(code, this_month)
             if earlier is None:
                 continue
             previous_month[index] = earlier.report_month
@@ -1045,37 +1047,43 @@ class _FileValidation:
             where_en=where_en,
             stage=_with_missing(STAGES)[previous_stage],
         )
-        self._check_restatements(project, month, monthly, figures)
+        self._check_restatements(project, month, monthly)
 
-    def _check_restatements(
-        self, project: np.ndarray, month: np.ndarray, monthly: np.ndarray, figures: dict[str, np.ndarray]
-    ) -> None:
+    def _check_restatements(self, project: np.ndarray, month: np.ndarray, monthly: np.ndarray) -> None:
         """A project-month already received: this file restates it, and the clerk is told which version
-        it replaces."""
-        replaces = np.zeros(len(self.rows), dtype=bool)
-        context = {name: np.full(len(self.rows), None, dtype=object) for name in ("when", "file", "old")}
-        for index in monthly.tolist():
-            code = self.plan.codes[project[index]]
-            replaced = self.history.version(code, month[index])
-            if replaced is None:
+        it replaces. Built row by row without _flag: a township resending a quarter restates every row."""
+        rows = monthly.tolist()
+        codes = self.plan.codes[project[monthly]].tolist()
+        months = month[monthly].tolist()
+        replaced = [self.history.version(code, when) for code, when in zip(codes, months, strict=True)]
+        if not any(replaced):
+            return
+        header, written = self._header("project_name"), self.raw.get("project_name")
+        path, sheet = self.table.path, self.table.sheet
+        row_numbers = self.rows.tolist()
+        arrivals: dict[datetime, str] = {}  # a restated file's rows share a few replaced files
+        for index, code, when, old in zip(rows, codes, months, replaced, strict=True):
+            if old is None:
                 continue
-            replaces[index] = True
-            context["when"][index] = f"{replaced.submitted_at:%Y-%m-%d %H:%M}"
-            context["file"][index] = replaced.file_name
-            old = replaced.area_done_mu
-            context["old"][index] = "—" if old is None else _figure(old)
-        self._flag(
-            replaces,
-            "project_name",
-            "restatement",
-            "重报：{project} {month:%Y-%m} 已于 {when} 在“{file}”中收到（累计治理面积 {old} 亩），本行将取代该版本",
-            "restatement: {project} {month:%Y-%m} was received on {when} in {file} (area done {old} mu); "
-            "this row replaces that version",
-            "warning",
-            project=self.plan.codes[project],
-            month=month,
-            **context,
-        )
+            received = arrivals.get(old.submitted_at)
+            if received is None:
+                received = arrivals[old.submitted_at] = f"{old.submitted_at:%Y-%m-%d %H:%M}"
+            area = "—" if old.area_done_mu is None else _figure(old.area_done_mu)
+            self.issues.append(
+                Issue(
+                    row_numbers[index],
+                    header,
+                    None if written is None else cell_text(written[index]),
+                    "warning",
+                    "restatement",
+                    f"重报：{code} {when:%Y-%m} 已于 {received} 在“{old.file_name}”中收到（累计治理面积 {area} 亩），"
+                    "本行将取代该版本",
+                    f"restatement: {code} {when:%Y-%m} was received on {received} in {old.file_name} "
+                    f"(area done {area} mu); this row replaces that version",
+                    path,
+                    sheet,
+                )
+            )
 
     def _check_missing_projects(
         self, township: np.ndarray, project: np.ndarray, month_ordinal: np.ndarray, stage: np.ndarray
