@@ -5,9 +5,11 @@ Both must give the same verdict and the same warnings: they are one judge over o
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -211,7 +213,10 @@ def test_check_and_ingest_give_one_verdict_on_the_filled_template(
     assert len(restated) == len(received) > 0
     assert all(any(f"{c} 2024-06 已于 {at}" in m for c, at in received.items()) for m in restated)
 
-    shutil.copy(template, data_dir / "inbox" / template.name)
+    sent = data_dir / "inbox" / template.name
+    shutil.copy(template, sent)
+    an_hour_ago = time.time_ns() - 3600 * 10**9  # sent an hour ago: settled, so the ingest takes it
+    os.utime(sent, ns=(an_hour_ago, an_hour_ago))
     ingested = run("ingest", "--data-dir", data_dir)
     assert ingested.returncode == 0, ingested.stderr
     for message in restated:
