@@ -71,8 +71,9 @@ class DbtProcess:
     """
 
     def __init__(self, database: Path, work_dir: Path, variables: Mapping[str, object] | None = None) -> None:
-        self.database = database
-        self.work_dir = work_dir
+        # Absolute: dbt resolves a relative target path against the project folder, not our cwd.
+        self.database = database = database.resolve()
+        self.work_dir = work_dir = work_dir.resolve()
         # dbt vars from regreen.toml (dbt_vars): given to the parse as well as to the command.
         self.variables = dict(variables or {})
         env = {
