@@ -21,6 +21,7 @@ import struct
 import subprocess
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
@@ -28,6 +29,8 @@ from report_warehouse import sample_data_dir, write_warehouse
 
 from regreen.project import PROJECT_ROOT, DataDir
 from regreen.report import write_docs, write_report
+
+ZONE = ZoneInfo("Asia/Shanghai")
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = PROJECT_ROOT / "test-output"
@@ -149,7 +152,7 @@ def png_size(path: Path) -> tuple[int, int]:
 def sample(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
     """Built by the CLI from the sample submissions, with its report written by `write_report`."""
     data_dir = DataDir(sample_data_dir(tmp_path_factory.getbasetemp()))
-    write_report(data_dir.warehouse, data_dir.root / "report")
+    write_report(data_dir.warehouse, data_dir.root / "report", ZONE)
     return data_dir
 
 
@@ -157,7 +160,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
 def known(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
     data_dir = DataDir(tmp_path_factory.mktemp("known"))
     write_warehouse(data_dir.warehouse)
-    write_report(data_dir.warehouse, data_dir.root / "report")
+    write_report(data_dir.warehouse, data_dir.root / "report", ZONE)
     return data_dir
 
 

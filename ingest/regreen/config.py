@@ -69,6 +69,9 @@ SETTINGS: dict[str, dict[str, Setting]] = {
         "smtp_user": Setting("", "SMTP login (empty: no login)"),
         "smtp_password_env": Setting("", "name of the environment variable holding the SMTP password"),
         "smtp_password_file": Setting("", "file holding the SMTP password (owner-only)"),
+        "smtp_ca_file": Setting(
+            "", "CA certificate (PEM) to verify the SMTP server with (empty: the system's)"
+        ),
         "mail_from": Setting("", "sender address of alert mail"),
         "mail_to": Setting([], "recipient addresses of alert mail"),
         "webhook_url": Setting("", "URL that alerts are posted to (empty: no webhook)"),

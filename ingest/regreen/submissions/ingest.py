@@ -37,7 +37,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -47,6 +46,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from regreen.clock import new_run_id
 from regreen.errors import EXIT_LOCKED, RegreenError
 from regreen.log import logger
 from regreen.project import DataDir
@@ -443,13 +443,18 @@ class _Run:
     """One ingest: what the landing already holds, the open batch, and how each file is taken."""
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, data_dir: DataDir, reference: PlanReference, today: date
+        self,
+        con: duckdb.DuckDBPyConnection,
+        data_dir: DataDir,
+        reference: PlanReference,
+        today: date,
+        run_id: str,
     ) -> None:
         self.con = con
         self.data_dir = data_dir
         self.reference = reference
         self.today = today
-        self.run_id = f"{datetime.now(CHINA_TZ):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        self.run_id = run_id
         self.work = data_dir.work / f"{_WORK_PREFIX}{self.run_id}"
         self.batch = _Batch()
         # Content already landed (sha256 → file_id), and every arrival already receipted: a crash after
@@ -563,13 +568,19 @@ def _recovered(con: duckdb.DuckDBPyConnection, file_id: int, name: str) -> FileO
     return FileOutcome(name, status, sha256, rows_read, rows_loaded, rows_rejected, errors, warnings, note)
 
 
-def ingest_inbox(data_dir: DataDir, reference: PlanReference, today: date) -> IngestSummary:
-    """Take every file in `data_dir.inbox`, oldest arrival first; see the module docstring."""
+def ingest_inbox(
+    data_dir: DataDir, reference: PlanReference, today: date, run_id: str | None = None
+) -> IngestSummary:
+    """Take every file in `data_dir.inbox`, oldest arrival first; see the module docstring.
+
+    `run_id` is the nightly's run (raw.submission_files.ingest_run_id joins meta.runs on it); an ingest
+    of its own (`regreen ingest`) gets a new one, in the same form.
+    """
     data_dir.ensure()
     with _open_landing(data_dir.landing) as con:
         ensure_landing(con)
         _remove_leftovers(data_dir)
-        run = _Run(con, data_dir, reference, today)
+        run = _Run(con, data_dir, reference, today, run_id or new_run_id())
         try:
             outcomes = [run.take(path, before) for path, before in _arrivals(data_dir.inbox)]
             run.finish_batch()
