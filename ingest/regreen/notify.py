@@ -222,7 +222,7 @@ def _send_mail(alert: Alert, config: Config) -> bool:
                     return False
                 smtp.login(get("smtp_user"), password)
             smtp.send_message(message)
-    except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
+    except (OSError, smtplib.SMTPException, UnicodeError) as exc:  # ssl.SSLError is an OSError
         logger.warning("alert mail to %s:%s not sent: %s", host, port, exc)
         return False
     logger.info("alert mailed to %s", message["To"])
