@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -112,9 +114,12 @@ def working_database(data_dir: DataDir) -> Path:
     return data_dir.work / WORKING_NAME
 
 
-def inputs_fingerprint(plan: Plan) -> str:
-    """sha256 of everything a build's results depend on besides the landing zone."""
+def inputs_fingerprint(plan: Plan, variables: Mapping[str, Any] | None = None) -> str:
+    """sha256 of everything a build's results depend on besides the landing zone (`variables`: the dbt
+    vars the build runs with)."""
     digest = hashlib.sha256()
+    if variables:
+        digest.update(json.dumps(variables, sort_keys=True).encode())
     doc = plan.document
     digest.update(f"{doc.sha256}\0{doc.source_path}\0{doc.source_format}\0".encode())
     paths = [PROJECT_ROOT / name for name in INPUT_FILES]
@@ -130,13 +135,13 @@ def inputs_fingerprint(plan: Plan) -> str:
     return digest.hexdigest()
 
 
-def start_dbt(data_dir: DataDir) -> DbtProcess:
+def start_dbt(data_dir: DataDir, variables: Mapping[str, Any] | None = None) -> DbtProcess:
     """The dbt child for the next build, started now so it imports dbt while the run does other work.
 
     Called under the nightly's lock, after `sweep_leftovers` removed a killed run's working database
     and its write-ahead log (which would otherwise be replayed into the new file)."""
     data_dir.ensure()
-    return DbtProcess(working_database(data_dir), data_dir.work)
+    return DbtProcess(working_database(data_dir), data_dir.work, variables)
 
 
 def stage_build(
@@ -155,7 +160,7 @@ def stage_build(
     its stages with them).
     """
     working = dbt.database
-    fingerprint = inputs_fingerprint(plan)
+    fingerprint = inputs_fingerprint(plan, dbt.variables)
     base_run = None if full else _incremental_base(data_dir, fingerprint)
     changed = _load_incremental(working, data_dir, run_id, base_run) if base_run else None
     if changed is None:
@@ -296,11 +301,11 @@ def append_submissions(con: duckdb.DuckDBPyConnection, landing: Path) -> list[st
         con.execute("detach landing")
 
 
-def nothing_new(plan: Plan, data_dir: DataDir) -> str | None:
+def nothing_new(plan: Plan, data_dir: DataDir, variables: Mapping[str, Any] | None = None) -> str | None:
     """The published warehouse's run when a build now would give the same warehouse again: it was built
     from the same inputs (`inputs_fingerprint`: notice, models, suites, code, versions) and the landing
     zone holds no row it does not. None when there is something to build."""
-    base_run = _incremental_base(data_dir, inputs_fingerprint(plan))
+    base_run = _incremental_base(data_dir, inputs_fingerprint(plan, variables))
     if base_run is None:
         return None
     con = duckdb.connect()

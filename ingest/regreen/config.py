@@ -110,18 +110,18 @@ class Config:
             lines.append(f"[{section}]")
             for key, setting in keys.items():
                 lines.append(f"# {setting.doc} (来源 / from: {self.sources[section][key]})")
-                lines.append(f"{key} = {_toml_value(self.values[section][key])}")
+                lines.append(f"{key} = {toml_value(self.values[section][key])}")
             lines.append("")
         return "\n".join(lines)
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
     return str(value)
 
 

@@ -12,9 +12,10 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from regreen.errors import DbtBuildError
 from regreen.log import logger
@@ -70,9 +71,12 @@ class DbtProcess:
     block) is ended without having opened the database.
     """
 
-    def __init__(self, database: Path, work_dir: Path) -> None:
+    def __init__(self, database: Path, work_dir: Path, variables: Mapping[str, Any] | None = None) -> None:
         self.database = database
         self.work_dir = work_dir
+        # dbt `--vars` (regreen.toml settings the models read, e.g. submission_due_day), given to the
+        # parse and to the command alike.
+        self.variables = dict(variables or {})
         env = {
             **os.environ,
             "REGREEN_DB_PATH": str(database),
@@ -81,6 +85,8 @@ class DbtProcess:
             "DBT_LOG_PATH": str(work_dir / "dbt-logs"),
         }
         project = ["--project-dir", str(PROJECT_ROOT), "--profiles-dir", str(PROJECT_ROOT), "--no-use-colors"]
+        if self.variables:
+            project += ["--vars", json.dumps(self.variables, sort_keys=True)]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "regreen.dbt_child", *project],
             stdin=subprocess.PIPE,

@@ -625,7 +625,7 @@ class NightlyRun:
     record: RunRecord
     warehouse: Path
     command: str  # nightly | build: how the run was asked for, for its summary
-    zone: ZoneInfo
+    config: Config
     relations_built: int = 0
     checks: list[CheckResult] = field(default_factory=list)
 
@@ -641,7 +641,7 @@ class NightlyRun:
     def render(self) -> str:
         """What this run did, this time: new files, rows loaded, relations rebuilt, checks, the outcome."""
         r = self.record
-        when = local_time(r.started_at, self.zone)
+        when = local_time(r.started_at, self.config.zone)
         if r.status == "nothing_to_do":
             outcome = (
                 f"没有新内容，未构建、未发布；已发布的仓库（运行 {r.build_base_run_id}）不变 / nothing new: "
@@ -712,7 +712,7 @@ def nightly(
     keep = config.get("history", "keep") if keep is None else keep
     command = "nightly" if ingest else "build"
     record = RunRecord(new_run_id(), started_at=utc_now(), command=command)
-    run = NightlyRun(record, data_dir.warehouse, command, config.zone)
+    run = NightlyRun(record, data_dir.warehouse, command, config)
     clock = StageClock(record, pause_at=pause_at)
     try:
         with (
@@ -733,14 +733,14 @@ def _build_and_publish(
     run: NightlyRun, notice: Path, data_dir: DataDir, today: date, keep: int, clock: StageClock, full: bool
 ) -> None:
     record = run.record
-    with start_dbt(data_dir) as dbt:
+    with start_dbt(data_dir, dbt_variables(run.config)) as dbt:
         if run.command == "nightly":
             clock.enter("ingest")
         plan = parse_notice(notice)
         if run.command == "nightly":
             reference = build_reference(plan.document.issued_on, plan.projects)
             record.take_ingest(ingest_inbox(data_dir, reference, today=today, run_id=record.run_id))
-            if not full and (published := nothing_new(plan, data_dir)) is not None:
+            if not full and (published := nothing_new(plan, data_dir, dbt.variables)) is not None:
                 record.status, record.build_base_run_id = "nothing_to_do", published
                 return
         clock.enter("load")
@@ -759,6 +759,11 @@ def _build_and_publish(
         clock.enter("publish")
         publish_build(data_dir, staged.working, record, keep, clock)
         record.status = "published"
+
+
+def dbt_variables(config: Config) -> dict[str, Any]:
+    """The settings the dbt models read, as dbt vars."""
+    return {"submission_due_day": config.get("submissions", "due_day")}
 
 
 def latest_failure(data_dir: DataDir) -> FailedRun | None:
