@@ -462,6 +462,8 @@ def test_schedule_prints_cron_and_systemd_with_absolute_paths(tmp_path: Path) ->
     assert "OnCalendar=*-*-* 03:15:00 Asia/Shanghai" in lines and "Persistent=true" in lines
     assert lines[lines.index(cron) - 1] == "CRON_TZ=Asia/Shanghai"
     assert "[Timer]" in lines and "[Service]" in lines and "Type=oneshot" in lines
+    # Never root: a dedicated user that owns the data directory, files created owner-only.
+    assert "User=regreen" in lines and "UMask=0077" in lines
 
 
 def test_schedule_runs_in_the_configured_zone_with_the_config_file(tmp_path: Path) -> None:

@@ -20,6 +20,11 @@ interrupted, waits (bounded) for any dbt child the dead run left behind, and rem
 The lock file itself is never deleted: a run holding the lock on a deleted file would not exclude a run
 that created a new one.
 
+A warehouse held open read-write by another program (DBeaver's default connection) cannot be read nor
+replaced: the run then builds in full (it cannot build on a file it cannot read), checks, keeps the
+build as `work/unpublished-<run>.duckdb` and ends with WarehouseInUseError (exit 73), naming the holder
+when DuckDB does; the next run publishes as usual.
+
 Test hook: with REGREEN_FAULT_PAUSE=<point> in the environment, the run logs `paused at <point>` to stderr
 and sleeps when it reaches that point (one of PAUSE_POINTS), so a test can SIGKILL it there.
 """
@@ -27,6 +32,7 @@ and sleeps when it reaches that point (one of PAUSE_POINTS), so a test can SIGKI
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import shlex
@@ -48,7 +54,14 @@ import duckdb
 from regreen.build import discard, nothing_new, stage_build, start_dbt, working_database
 from regreen.clock import as_utc, local_time, new_run_id, utc_now
 from regreen.config import Config, default_config
-from regreen.errors import EXIT_CHECKS_FAILED, EXIT_LOCKED, EXIT_OK, ChecksFailedError, RegreenError
+from regreen.errors import (
+    EXIT_CHECKS_FAILED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    ChecksFailedError,
+    RegreenError,
+    WarehouseInUseError,
+)
 from regreen.log import logger
 from regreen.notify import compose_alert, overdue_townships, send_alert
 from regreen.plan import parse_notice
@@ -65,15 +78,17 @@ from regreen.publish import (
     prune_history,
     published_run_id,
     swap_exports,
+    warehouse_holder,
 )
 from regreen.quality import CheckResult
 from regreen.report import FailedRun, report_dir, write_report
-from regreen.submissions.ingest import IngestSummary, ingest_inbox
+from regreen.submissions.ingest import IngestSettings, IngestSummary, ingest_inbox
 from regreen.submissions.reference import build_reference
 
 STAGES = ("ingest", "load", "dbt", "expectations", "publish")
-# Stage starts, plus two points inside publish: before the warehouse rename and before the export swap.
-PAUSE_POINTS = (*STAGES, "publish-rename", "publish-swap")
+# Stage starts, plus one point inside ingest (one batch landed, the next file archived but not landed)
+# and two inside publish: before the warehouse rename and before the export swap.
+PAUSE_POINTS = (*STAGES, "ingest-batch", "publish-rename", "publish-swap")
 FAULT_PAUSE_ENV = "REGREEN_FAULT_PAUSE"
 FAULT_PAUSE_SECONDS = 600
 # How long a run waits for a dbt process left running by an interrupted run before giving up (exit 75).
@@ -84,6 +99,7 @@ class LockHeldError(RegreenError):
     """Another nightly or rollback holds the lock; this run changed nothing."""
 
     exit_code = EXIT_LOCKED
+    run_status = "locked"
 
     def __init__(self, lock: Path, holder: Mapping[str, Any]) -> None:
         self.lock = lock
@@ -102,6 +118,7 @@ class OrphanBusyError(RegreenError):
     """A process left behind by an interrupted run still writes its working database."""
 
     exit_code = EXIT_LOCKED
+    run_status = "locked"
 
     def __init__(self, working: Path, run_id: str, waited: float) -> None:
         self.working = working
@@ -145,7 +162,7 @@ class RunRecord:
     run_id: str
     started_at: datetime  # UTC, aware
     ended_at: datetime | None = None
-    # published | nothing_to_do | checks_failed | error | locked | interrupted | rollback
+    # published | nothing_to_do | checks_failed | warehouse_in_use | error | locked | interrupted | rollback
     status: str = "running"
     published: bool = False
     files_received: int | None = None
@@ -212,7 +229,7 @@ class RunRecord:
         self.checks_failed = sum(c.status == "failed" for c in checks)
 
 
-FAILED_STATUSES = ("checks_failed", "error", "interrupted")
+FAILED_STATUSES = ("checks_failed", "warehouse_in_use", "error", "interrupted")
 
 
 def _parse_utc(text: str) -> datetime:
@@ -286,9 +303,10 @@ comment on column meta.runs.ended_at is
     '结束时间（UTC，带时区）；本仓库自身那次运行记为封存时刻 / when it ended (UTC, with its zone); for the run that built this '
     'warehouse, the moment the warehouse was sealed';
 comment on column meta.runs.status is
-    '结果：published 已发布，nothing_to_do 无新内容未构建，checks_failed 检查未通过，error 出错，'
-    'locked 另一运行持锁，interrupted 被中断，rollback 回滚 / outcome: published, nothing_to_do (nothing new, '
-    'nothing built), checks_failed, error, locked (another run held the lock), interrupted (killed or '
+    '结果：published 已发布，nothing_to_do 无新内容未构建，checks_failed 检查未通过，warehouse_in_use 仓库被占用'
+    '未能发布，error 出错，locked 另一运行持锁，interrupted 被中断，rollback 回滚 / outcome: published, '
+    'nothing_to_do (nothing new, nothing built), checks_failed, warehouse_in_use (built, but the published '
+    'file was held open read-write), error, locked (another run held the lock), interrupted (killed or '
     'crashed) or rollback';
 comment on column meta.runs.published is '是否发布了新仓库 / whether it published a warehouse';
 comment on column meta.runs.files_received is '收件箱中收到的文件数 / files taken from the inbox';
@@ -502,6 +520,8 @@ def sweep_leftovers(data_dir: DataDir, keep: int) -> None:
     """
     for folder in data_dir.root.glob("export.tmp-*"):
         shutil.rmtree(folder)
+    for database in sorted(data_dir.work.glob("unpublished-*.duckdb"))[: -keep or None]:
+        database.unlink()
     for pattern in (working_database(data_dir).name, "rollback-*.duckdb"):
         for database in data_dir.work.glob(pattern):
             if not _in_use(database):
@@ -515,6 +535,8 @@ def sweep_leftovers(data_dir: DataDir, keep: int) -> None:
 
 def repair_exports(data_dir: DataDir, run_id: str) -> None:
     """Re-export the published warehouse if export/ belongs to another run (a publish cut short)."""
+    if warehouse_holder(data_dir.warehouse) is not None:
+        return  # nothing can read it now; the run says so when it comes to publish
     published = published_run_id(data_dir)
     if published is None or export_run_id(export_dir(data_dir)) == published:
         return
@@ -585,8 +607,7 @@ def _recorded(data_dir: DataDir, record: RunRecord, clock: StageClock) -> Iterat
     try:
         yield
     except BaseException as exc:  # a bug or Ctrl-C too: recorded, then raised as is
-        locked = isinstance(exc, RegreenError) and exc.exit_code == EXIT_LOCKED
-        record.status = "locked" if locked else "error"
+        record.status = exc.run_status if isinstance(exc, RegreenError) else "error"
         record.error_message = str(exc) if isinstance(exc, RegreenError) else f"{type(exc).__name__}: {exc}"
         raise
     finally:
@@ -704,9 +725,10 @@ def nightly(
     With `ingest=False` (`regreen build`) the inbox is left alone and the warehouse is rebuilt from the
     notice and what the landing zone already holds, under the same lock and the same publish.
     The build is incremental when the published warehouse allows it (regreen.build), full with `full`.
-    A RegreenError on the way (a bad notice, dbt failing, the lock held) is recorded in the run log and
-    raised again; failed error-level checks are recorded and returned, with nothing published. `keep`
-    overrides the configuration's `[history] keep`.
+    A RegreenError on the way (a bad notice, dbt failing, the lock held, the published file held
+    read-write by another program) is recorded in the run log and raised again; failed error-level
+    checks are recorded and returned, with nothing published. `config` gives the ingest its settings,
+    the time zone, the alert targets (default: the defaults); `keep` overrides its `[history] keep`.
     """
     config = config or default_config()
     keep = config.get("history", "keep") if keep is None else keep
@@ -739,12 +761,19 @@ def _build_and_publish(
         plan = parse_notice(notice)
         if run.command == "nightly":
             reference = build_reference(plan.document.issued_on, plan.projects)
-            record.take_ingest(ingest_inbox(data_dir, reference, today=today, run_id=record.run_id))
-            if not full and (published := nothing_new(plan, data_dir, dbt.variables)) is not None:
-                record.status, record.build_base_run_id = "nothing_to_do", published
-                return
+            settings = IngestSettings.from_config(run.config)
+            pause = functools.partial(clock.pause, "ingest-batch")
+            record.take_ingest(
+                ingest_inbox(data_dir, reference, today, settings, pause, run_id=record.run_id)
+            )
+        # A warehouse held read-write cannot be read: built in full, and not compared with either.
+        held = warehouse_holder(data_dir.warehouse) is not None
+        may_skip = run.command == "nightly" and not (full or held)
+        if may_skip and (published := nothing_new(plan, data_dir, dbt.variables)) is not None:
+            record.status, record.build_base_run_id = "nothing_to_do", published
+            return
         clock.enter("load")
-        staged = stage_build(plan, data_dir, record.run_id, dbt, on_stage=clock.enter, full=full)
+        staged = stage_build(plan, data_dir, record.run_id, dbt, on_stage=clock.enter, full=full or held)
         summary = staged.summary
         record.build_mode, record.build_base_run_id = summary.mode, summary.base_run_id
         run.relations_built, run.checks = summary.relations_built, summary.checks
@@ -756,6 +785,10 @@ def _build_and_publish(
                 ChecksFailedError([f"{c.suite}: {c.check} ({c.observed} ≠ {c.expected})" for c in failed])
             )
             return
+        holder = warehouse_holder(data_dir.warehouse)
+        if holder is not None:
+            kept = staged.working.rename(staged.working.with_name(f"unpublished-{record.run_id}.duckdb"))
+            raise WarehouseInUseError(data_dir.warehouse, holder or None, kept)
         clock.enter("publish")
         publish_build(data_dir, staged.working, record, keep, clock)
         record.status = "published"
@@ -906,7 +939,8 @@ def schedule_text(
     cron = cron.replace("%", "\\%")
     exec_start = " ".join(_systemd_quote(word) for word in command)
     return f"""\
-# --- crontab (crontab -e): every day at {at:%H:%M} {zone.key}, output appended to {log}
+# --- crontab of the regreen user (crontab -u regreen -e): every day at {at:%H:%M} {zone.key}, output
+#     appended to {log}
 # CRON_TZ is honoured by cronie (RHEL, Fedora, Arch, SUSE); Debian's and Ubuntu's cron ignore it and use
 # the server's zone: there, use the systemd timer below.
 CRON_TZ={zone.key}
@@ -919,8 +953,15 @@ After=local-fs.target
 
 [Service]
 Type=oneshot
+# A dedicated user owning {data_dir}, never root: the inbox holds what others upload.
+# (useradd --system --home-dir {data_dir} regreen && chown -R regreen: {data_dir})
+User=regreen
+Group=regreen
+UMask=0077
+NoNewPrivileges=yes
 ExecStart={exec_start}
-# Exit codes: 0 published, 1 checks failed (nothing published), 2 usage/configuration, 75 locked.
+# Exit codes: 0 published or nothing new, 1 checks failed (nothing published), 2 usage/configuration,
+# 73 the published warehouse is held open read-write by another program, 75 locked.
 TimeoutStartSec=3h
 Nice=10
 
