@@ -166,7 +166,7 @@ class FailedRun:
 
     run_id: str
     at: datetime  # UTC: when it ended
-    status: str  # checks_failed | error | interrupted
+    status: str  # checks_failed | warehouse_in_use | error | interrupted
     reason: str | None
 
 
@@ -711,6 +711,7 @@ class Page:
 
 FAILED_STATUS_LABELS = {
     "checks_failed": ("检查未通过", "checks failed"),
+    "warehouse_in_use": ("仓库被其他程序以读写方式占用", "the warehouse was held open read-write"),
     "error": ("出错", "error"),
     "interrupted": ("被中断", "interrupted"),
 }
