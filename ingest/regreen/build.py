@@ -24,12 +24,12 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import secrets
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -103,10 +103,6 @@ class BuildSummary:
     @property
     def failed_checks(self) -> list[CheckResult]:
         return [c for c in self.checks if c.status == "failed"]
-
-
-def new_run_id() -> str:
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 @dataclass
@@ -273,29 +269,39 @@ def _load_incremental(working: Path, data_dir: DataDir, run_id: str, base_run: s
     return changed
 
 
+def _landing_marks(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str, int]] | None:
+    """Per raw.submission_* table: its columns, its growing id and the highest id it holds, when the
+    attached landing zone's rows up to that id are the same rows; None if any differ (the landing zone
+    was replaced or edited) or the warehouse holds personal data (not one to build on)."""
+    personal = set(PERSONAL_COLUMNS)
+    marks = {}
+    for table, (_, key) in SUBMISSION_TABLES.items():
+        columns = [row[0] for row in con.execute(f"describe raw.{table}").fetchall()]
+        if personal & set(columns):
+            return None
+        listed = ", ".join(f'"{c}"' for c in columns)
+        (mark,) = con.execute(f"select coalesce(max({key}), 0) from raw.{table}").fetchone()
+        summary = f"select count(*), sum(hash({listed})::hugeint) from {{}} where {key} <= {mark}"
+        held = con.execute(summary.format(f"raw.{table}")).fetchone()
+        landed = con.execute(summary.format(f"landing.raw.{table}")).fetchone()
+        if held != landed:
+            logger.info("full build: landing.raw.%s differs from what the warehouse holds", table)
+            return None
+        marks[table] = (listed, key, mark)
+    return marks
+
+
 def append_submissions(con: duckdb.DuckDBPyConnection, landing: Path) -> list[str] | None:
     """Append to raw.submission_* the landing rows past what each holds; the tables that grew.
 
-    None if a table's rows differ from the landing's rows up to the same id (the landing zone was
-    replaced or edited): nothing is appended then.
+    None if a table's rows differ from the landing's rows up to the same id (see `_landing_marks`):
+    nothing is appended then.
     """
     attach_landing(con, landing)
     try:
-        personal = set(PERSONAL_COLUMNS)
-        marks = {}
-        for table, (_, key) in SUBMISSION_TABLES.items():
-            columns = [row[0] for row in con.execute(f"describe raw.{table}").fetchall()]
-            if personal & set(columns):
-                return None  # a warehouse holding personal data is not one to build on
-            listed = ", ".join(f'"{c}"' for c in columns)
-            (mark,) = con.execute(f"select coalesce(max({key}), 0) from raw.{table}").fetchone()
-            summary = f"select count(*), sum(hash({listed})::hugeint) from {{}} where {key} <= {mark}"
-            held = con.execute(summary.format(f"raw.{table}")).fetchone()
-            landed = con.execute(summary.format(f"landing.raw.{table}")).fetchone()
-            if held != landed:
-                logger.info("full build: landing.raw.%s differs from what the warehouse holds", table)
-                return None
-            marks[table] = (listed, key, mark)
+        marks = _landing_marks(con)
+        if marks is None:
+            return None
         changed = []
         for table, (listed, key, mark) in marks.items():
             added = con.execute(
@@ -306,6 +312,32 @@ def append_submissions(con: duckdb.DuckDBPyConnection, landing: Path) -> list[st
         return changed
     finally:
         con.execute("detach landing")
+
+
+def nothing_new(plan: Plan, data_dir: DataDir, variables: Mapping[str, Any] | None = None) -> str | None:
+    """The published warehouse's run when a build now would give the same warehouse again: it was built
+    from the same inputs (`inputs_fingerprint`: notice, models, suites, code, versions) and the landing
+    zone holds no row it does not. None when there is something to build."""
+    base_run = _incremental_base(data_dir, inputs_fingerprint(plan, variables))
+    if base_run is None:
+        return None
+    con = duckdb.connect()
+    try:
+        con.execute("attach ? as published (read_only)", [str(data_dir.warehouse)])
+        con.execute("use published")
+        attach_landing(con, data_dir.landing)
+        marks = _landing_marks(con)
+        if marks is None:
+            return None
+        for table, (_, key, mark) in marks.items():
+            (newer,) = con.execute(
+                f"select count(*) from landing.raw.{table} where {key} > {mark}"
+            ).fetchone()
+            if newer:
+                return None
+        return base_run
+    finally:
+        con.close()
 
 
 def discard(staged: StagedBuild) -> Path:

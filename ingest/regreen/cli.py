@@ -14,13 +14,28 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from regreen import __version__
 from regreen.errors import EXIT_USAGE, RegreenError
 from regreen.log import logger
 from regreen.project import BUNDLED_NOTICE, DEFAULT_DATA_DIR, DataDir
 
+if TYPE_CHECKING:
+    from regreen.config import Config
+
 Handler = Callable[[argparse.Namespace], int]
+
+
+def _config(args: argparse.Namespace) -> Config:
+    from regreen.config import load_config
+
+    return load_config(args.data_dir, args.config)
+
+
+def _today(config: Config) -> date:
+    """Today where the office is (`[general] timezone`), not where the server's clock is set."""
+    return datetime.now(config.zone).date()
 
 
 def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
@@ -67,13 +82,11 @@ def _month(text: str) -> date:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from regreen.config import load_config
     from regreen.nightly import nightly
 
-    config = load_config(args.data_dir, args.config)
-    run = nightly(
-        args.notice, DataDir(args.data_dir), today=date.today(), ingest=False, full=args.full, config=config
-    )
+    config = _config(args)
+    data_dir = DataDir(args.data_dir)
+    run = nightly(args.notice, data_dir, today=_today(config), config=config, ingest=False, full=args.full)
     print(run.render())
     return run.exit_code
 
@@ -90,14 +103,13 @@ def _plan_show(args: argparse.Namespace) -> int:
 
 
 def _template(args: argparse.Namespace) -> int:
-    from regreen.config import load_config
     from regreen.submissions.history import load_history
     from regreen.submissions.reference import load_reference
     from regreen.submissions.template import write_template
 
-    config = load_config(args.data_dir, args.config)
+    config = _config(args)
     reference = load_reference(args.notice)
-    period = reference.due_period(config.get("submissions", "first_due_month"), date.today())
+    period = reference.due_period(config.get("submissions", "first_due_month"), _today(config))
     history = load_history(DataDir(args.data_dir).warehouse)
     output = args.output or Path(f"{args.township}-{args.month:%Y-%m}-月度进展.xlsx")
     print(write_template(reference, args.township, args.month, output, period, history))
@@ -105,17 +117,16 @@ def _template(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from regreen.config import load_config
     from regreen.submissions.history import load_history
     from regreen.submissions.reader import ReadLimits
     from regreen.submissions.reference import load_reference
     from regreen.submissions.validate import Judge
 
-    config = load_config(args.data_dir, args.config)
+    config = _config(args)
     warehouse = DataDir(args.data_dir).warehouse
     judge = Judge(
         load_reference(args.notice),
-        date.today(),
+        _today(config),
         load_history(warehouse),
         config.get("submissions", "area_over_plan_tolerance"),
         ReadLimits.from_config(config),
@@ -137,13 +148,13 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from regreen.config import load_config
     from regreen.submissions.ingest import IngestSettings, ingest_inbox
     from regreen.submissions.reference import load_reference
 
-    settings = IngestSettings.from_config(load_config(args.data_dir, args.config))
+    config = _config(args)
+    settings = IngestSettings.from_config(config)
     data_dir = DataDir(args.data_dir).ensure()
-    summary = ingest_inbox(data_dir, load_reference(args.notice), date.today(), settings)
+    summary = ingest_inbox(data_dir, load_reference(args.notice), _today(config), settings)
     print(summary.render())
     return 0
 
@@ -153,7 +164,7 @@ def _sample(args: argparse.Namespace) -> int:
     from regreen.submissions.sample import write_sample
 
     data_dir = DataDir(args.data_dir).ensure()
-    written = write_sample(data_dir, load_reference(args.notice), seed=args.seed, today=date.today())
+    written = write_sample(data_dir, load_reference(args.notice), seed=args.seed, today=_today(_config(args)))
     logger.info("sample files: %s", ", ".join(path.name for path in written))
     print(
         f"已写入 {len(written)} 个示例文件到 {data_dir.inbox} / wrote {len(written)} sample files to {data_dir.inbox}"
@@ -162,9 +173,7 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _config_show(args: argparse.Namespace) -> int:
-    from regreen.config import load_config
-
-    config = load_config(args.data_dir, args.config)
+    config = _config(args)
     if args.json:
         rows = [{"key": k, "value": v, "source": src, "meaning": doc} for k, v, src, doc in config.rows()]
         print(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -174,10 +183,13 @@ def _config_show(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from regreen.nightly import latest_failure
     from regreen.report import report_dir, write_report
 
     data_dir = DataDir(args.data_dir)
-    print(write_report(data_dir.warehouse, report_dir(data_dir)))
+    print(
+        write_report(data_dir.warehouse, report_dir(data_dir), _config(args).zone, latest_failure(data_dir))
+    )
     return 0
 
 
@@ -189,28 +201,27 @@ def _docs(args: argparse.Namespace) -> int:
 
 
 def _nightly(args: argparse.Namespace) -> int:
-    from regreen.config import load_config
     from regreen.nightly import fault_pause_point, nightly
 
+    config = _config(args)
     run = nightly(
         args.notice,
         DataDir(args.data_dir),
-        today=date.today(),
+        today=_today(config),
+        config=config,
         keep=args.keep,
         pause_at=fault_pause_point(os.environ),
         full=args.full,
-        config=load_config(args.data_dir, args.config),
     )
     print(json.dumps(run.record.to_json_dict(), ensure_ascii=False) if args.json else run.render())
     return run.exit_code
 
 
 def _purge(args: argparse.Namespace) -> int:
-    from regreen.config import load_config
     from regreen.submissions.purge import purge
     from regreen.submissions.reader import ReadLimits
 
-    config = load_config(args.data_dir, args.config)
+    config = _config(args)
     days = args.older_than if args.older_than is not None else config.get("history", "archive_retention_days")
     summary = purge(DataDir(args.data_dir).ensure(), days, ReadLimits.from_config(config))
     print(summary.render())
@@ -218,16 +229,15 @@ def _purge(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from regreen.nightly import rollback
-    from regreen.publish import history_runs, published_run_id
+    from regreen.nightly import kept_warehouses, rollback
 
+    config = _config(args)
     data_dir = DataDir(args.data_dir)
     if args.list:
-        published = published_run_id(data_dir)
-        for run_id in history_runs(data_dir):
-            print(run_id + ("  (已发布 / published)" if run_id == published else ""))
+        for kept in kept_warehouses(data_dir):
+            print(kept.render(config.zone))
         return 0
-    record = rollback(data_dir, to=args.to, keep=args.keep)
+    record = rollback(data_dir, to=args.to, config=config, keep=args.keep)
     print(
         f"已回滚 / rolled back: {data_dir.warehouse} 现为运行 / now holds run {record.restored_run_id} "
         f"(rollback {record.run_id})"
@@ -238,7 +248,12 @@ def _rollback(args: argparse.Namespace) -> int:
 def _schedule(args: argparse.Namespace) -> int:
     from regreen.nightly import schedule_text, venv_regreen
 
-    print(schedule_text(venv_regreen(), args.data_dir.resolve(), args.notice.resolve(), args.at), end="")
+    zone = _config(args).zone
+    config = args.config.resolve() if args.config else None
+    text = schedule_text(
+        venv_regreen(), args.data_dir.resolve(), args.notice.resolve(), args.at, zone, config
+    )
+    print(text, end="")
     return 0
 
 
@@ -253,9 +268,9 @@ def _keep_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep",
         type=int,
-        default=3,
         metavar="N",
-        help="previous published warehouses kept in <data-dir>/history/ for rollback (default: 3)",
+        help="distinct published warehouses kept in <data-dir>/history/ for rollback "
+        "(default: [history] keep in regreen.toml, 3)",
     )
 
 
@@ -447,7 +462,12 @@ def make_parser() -> argparse.ArgumentParser:
     )
     _data_dir_arg(rollback)
     rollback.add_argument("--to", metavar="RUN_ID", help="the run whose warehouse to restore (see --list)")
-    rollback.add_argument("--list", action="store_true", help="list the runs kept in history/ and exit")
+    rollback.add_argument(
+        "--list",
+        action="store_true",
+        help="list the kept warehouses (run id, local time, status, files, rows, checks, which is "
+        "published) and exit",
+    )
     _keep_arg(rollback)
 
     schedule = _command(
@@ -462,7 +482,11 @@ def make_parser() -> argparse.ArgumentParser:
         "--print", action="store_true", required=True, help="print the crontab line and systemd units"
     )
     schedule.add_argument(
-        "--at", type=_clock, default=time(2, 30), metavar="HH:MM", help="time of day (default: 02:30)"
+        "--at",
+        type=_clock,
+        default=time(2, 30),
+        metavar="HH:MM",
+        help="time of day in [general] timezone of regreen.toml (default: 02:30 Asia/Shanghai)",
     )
     _data_dir_arg(schedule)
     _notice_arg(schedule)

@@ -60,7 +60,6 @@ import io
 import os
 import stat
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -71,6 +70,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from regreen.clock import new_run_id
 from regreen.config import Config, default_config
 from regreen.errors import EXIT_LOCKED, RegreenError
 from regreen.log import logger
@@ -576,6 +576,7 @@ class _Run:
         reference: PlanReference,
         today: date,
         settings: IngestSettings,
+        run_id: str,
         after_first_batch: Callable[[], None] | None = None,
     ) -> None:
         self.con = con
@@ -583,7 +584,7 @@ class _Run:
         self.batches_landed = 0
         self.data_dir = data_dir
         self.settings = settings
-        self.run_id = f"{datetime.now(CHINA_TZ):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        self.run_id = run_id
         self.batch = _Batch()
         # Content already landed (sha256 → file_id), and every arrival already receipted: a crash after
         # a commit leaves those files in the inbox.
@@ -733,16 +734,19 @@ def ingest_inbox(
     today: date,
     settings: IngestSettings | None = None,
     after_first_batch: Callable[[], None] | None = None,
+    run_id: str | None = None,
 ) -> IngestSummary:
     """Take every file in `data_dir.inbox`, oldest arrival first, with `settings` (default: the default
     configuration); see the module docstring. `after_first_batch` is called once, when a file has been
-    archived after a batch landed (where the nightly's fault tests kill it)."""
+    archived after a batch landed (where the nightly's fault tests kill it). `run_id` is the nightly's run
+    (raw.submission_files.ingest_run_id joins meta.runs on it); `regreen ingest` alone gets a new one,
+    in the same form."""
     settings = settings or IngestSettings.from_config()
     data_dir.ensure()
     with open_landing(data_dir.landing) as con:
         ensure_landing(con)
         _remove_leftovers(data_dir)
-        run = _Run(con, data_dir, reference, today, settings, after_first_batch)
+        run = _Run(con, data_dir, reference, today, settings, run_id or new_run_id(), after_first_batch)
         outcomes = [run.take(path, before) for path, before in _arrivals(data_dir.inbox)]
         run.finish_batch()
     return IngestSummary(run.run_id, tuple(outcomes))
