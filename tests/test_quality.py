@@ -733,7 +733,7 @@ def test_gx_draws_no_progress_bars(
 
 def test_check_results_round_trip_and_append(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     results = run_suites(con, RUN_ID, suites(tmp_path, "plan_declared_totals"))
-    (before,) = con.execute("select current_localtimestamp()").fetchone()
+    (before,) = con.execute("select current_timestamp").fetchone()
 
     store_check_results(con, results)
     store_check_results(con, [CheckResult("s", "c", "error", "failed", None, None, None, "run-2")])
