@@ -385,6 +385,24 @@ def test_edge_cases_wrong_format_folders_and_name_clashes(tmp_path: Path, refere
     ) == [(20.5, False, "000-1111-2222")]
 
 
+def test_a_hidden_copy_of_a_valid_submission_is_skipped_not_loaded(
+    tmp_path: Path, reference: PlanReference
+) -> None:
+    # Editors and macOS leave hidden files beside the real one (".name.csv", "._name.csv"): a hidden file
+    # is never read, even when it would pass validation.
+    data_dir = DataDir(tmp_path).ensure()
+    day = datetime(2024, 2, 3, 9, 0, tzinfo=CHINA_TZ)
+    drop(data_dir.inbox, ".东园镇-2024-01.csv", f"{HEADER}\n{line('2024-01', '20')}\n", day)
+    drop(data_dir.inbox, "._东园镇-2024-01.csv", f"{HEADER}\n{line('2024-01', '21')}\n", day)
+    summary = ingest_inbox(data_dir, reference, TODAY)
+    assert [(f.name, f.outcome, f.detail) for f in summary.files] == [
+        ("._东园镇-2024-01.csv", "skipped", "隐藏文件 / a hidden file"),
+        (".东园镇-2024-01.csv", "skipped", "隐藏文件 / a hidden file"),
+    ]
+    assert query(data_dir, "select count(*) from raw.submission_files") == [(0,)]
+    assert sorted(p.name for p in data_dir.inbox.iterdir()) == ["._东园镇-2024-01.csv", ".东园镇-2024-01.csv"]
+
+
 def test_a_project_accepted_in_an_earlier_file_is_not_missed_later(
     tmp_path: Path, reference: PlanReference
 ) -> None:
