@@ -362,6 +362,23 @@ def test_the_smallest_negative_figures_are_rejected(files, reference, key, heade
     assert where(only(check(files, reference, rows, name="s.csv"), "number_negative")) == (2, header, written)
 
 
+def test_the_negative_message_names_the_rule(files, reference):
+    rows = files.rows_for_month()
+    rows[0]["forest_mu"] = "-5"
+    issue = only(check(files, reference, rows, name="s.csv"), "number_negative")
+    assert (issue.message_zh, issue.message_en) == ("不能为负数", "must not be negative")
+
+
+@pytest.mark.parametrize(("written", "codes"), [("999999999", []), ("1000000000", ["number_too_large"])])
+def test_a_figure_of_one_billion_is_too_large(files, reference, written, codes):
+    rows = files.rows_for_month()
+    rows[0]["waste_rock_10k_m3"] = written
+    report = check(files, reference, rows, name="s.csv")
+    assert [i.code for i in report.errors] == codes
+    if codes:
+        assert report.errors[0].message_zh == "数值过大（应小于 10 亿），请检查是否多写了位数"
+
+
 def test_zero_figures_are_accepted(files, reference):
     rows = files.rows_for_month(patches_done=0, area_done_mu=0, forest_mu=0, farmland_mu=0, grassland_mu=0)
     rows = [r | {"stage": "已下达"} for r in rows]
