@@ -3,7 +3,7 @@
 The submissions are chosen so that every rule of the progress marts shows: 张坂镇 restates January
 (file 3 after file 1), reports February late (and file 7, sent before file 2 but landed after it,
 restates February: arrival, not file id, decides which is current), and in March reports a smaller area and an earlier stage
-for 2023-04 and more than planned for 2023-05 (which skips February, and whose four funds fall 10 万元
+for 2023-04 and more than planned for 2023-05 (which leaves its area blank in February, and whose four funds fall 10 万元
 short of its investment); 东园镇 reports 2023-02 accepted in January, exactly at the deadline; 洛阳镇's
 only file is rejected; 百崎乡 sends nothing.
 """
@@ -43,6 +43,7 @@ ROWS = [
     (1, 4, date(2024, 1, 1), "张坂镇", "2023-04", 4, 100, "施工中", 50, (10, 20, 15, 5)),
     (1, 5, date(2024, 1, 1), "张坂镇", "2023-05", 5, 50, "施工中", 30, (None, 10, 10, 10)),
     (2, 4, date(2024, 2, 1), "张坂镇", "2023-04", 6, 150, "施工中", 70, (10, 30, 20, 10)),
+    (2, 5, date(2024, 2, 1), "张坂镇", "2023-05", 5, None, "施工中", 30, (None, 10, 10, 10)),
     (3, 4, date(2024, 1, 1), "张坂镇", "2023-04", 5, 120, "施工中", 60, (10, 25, 20, 5)),
     (4, 4, date(2024, 3, 1), "张坂镇", "2023-04", 6, 140, "方案评审", 80, (10, 30, 30, 10)),
     (4, 5, date(2024, 3, 1), "张坂镇", "2023-05", 21, 400, "已完工", 200, (50, 50, 50, 40)),
@@ -232,6 +233,8 @@ def test_fct_project_month_counts_the_restatement_and_flags_the_decrease(
         ("2023-04", date(2024, 2, 1), 150, 30, 1, 4, 2, 2, 4, False, False, False, False, 53.57),
         ("2023-04", date(2024, 3, 1), 140, -10, 0, 2, 1, 4, 4, True, False, True, False, 50.0),
         ("2023-05", date(2024, 1, 1), 50, 50, 5, 4, 1, 1, 5, False, False, False, False, 14.29),
+        # A blank area: no increment, and March's is measured from January's 50.
+        ("2023-05", date(2024, 2, 1), None, None, 0, 4, 1, 2, 5, False, False, False, False, None),
         ("2023-05", date(2024, 3, 1), 400, 350, 16, 5, 1, 4, 5, False, False, False, True, 114.29),
     ]
     assert rows(
