@@ -315,28 +315,32 @@ def test_acceptance_on_the_last_day_of_the_month_reported_is_accepted(files, ref
 
 
 @pytest.mark.parametrize(
-    ("accepted_on", "codes"),
+    ("accepted_on", "february", "codes"),
     [
-        ("2024-02-28", ["accepted_before_completion"]),  # in February, row 4 still reports 施工中
-        ("2024-01-31", ["accepted_before_completion"]),
-        ("2024-03-01", []),  # completed and accepted in March
+        ("2024-02-28", "施工中", ["accepted_before_completion"]),  # in February, row 4 still reports 施工中
+        ("2024-01-31", "施工中", ["accepted_before_completion"]),
+        ("2024-02-28", "方案编制", ["accepted_before_completion"]),
+        ("2024-03-01", "施工中", []),  # completed and accepted in March
+        ("2024-02-20", "已完工", []),  # completed in February, accepted the same month
     ],
 )
-def test_acceptance_comes_in_or_after_the_month_of_completion(files, reference, accepted_on, codes):
+def test_acceptance_comes_in_or_after_the_month_of_completion(files, reference, accepted_on, february, codes):
+    # The accepted project is the plan's first (2023-01): index 0 of the reference's projects.
     second = {"project_name": "百崎莲埭、下埭村废弃矿山生态治理项目", "patches_done": 5, "forest_mu": 80}
     second |= {"area_done_mu": 80, "farmland_mu": 0, "grassland_mu": 0}
+    supervisor = {"supervisor": None} if february == "方案编制" else {}
     rows = [
-        files.row(report_month="2024-03"),
-        files.row(report_month="2024-03", **second, stage="已验收", accepted_on=accepted_on),
-        files.row(report_month="2024-02", **second, stage="施工中"),
-        files.row(report_month="2024-02"),
+        files.row(report_month="2024-03", **second),
+        files.row(report_month="2024-03", stage="已验收", accepted_on=accepted_on),
+        files.row(report_month="2024-02", stage=february, **supervisor),
+        files.row(report_month="2024-02", **second),
     ]
     report = check(files, reference, rows)
     assert [i.code for i in report.errors] == codes
     if codes:
         assert where(report.errors[0]) == (3, "验收日期", accepted_on)
         assert "第 4 行" in report.errors[0].message_zh and "2024-02" in report.errors[0].message_zh
-        assert "row 4 reports the project 施工中 in 2024-02" in report.errors[0].message_en
+        assert f"row 4 reports the project {february} in 2024-02" in report.errors[0].message_en
 
 
 def test_a_stage_going_back_after_acceptance_is_a_warning_not_an_acceptance_error(files, reference):
