@@ -71,8 +71,9 @@ class DbtProcess:
     """
 
     def __init__(self, database: Path, work_dir: Path) -> None:
-        self.database = database
-        self.work_dir = work_dir
+        # Absolute: dbt resolves a relative target path against the project folder, not our cwd.
+        self.database = database = database.resolve()
+        self.work_dir = work_dir = work_dir.resolve()
         env = {
             **os.environ,
             "REGREEN_DB_PATH": str(database),
