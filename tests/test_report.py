@@ -1,7 +1,8 @@
 """The progress report, the check results page and the data dictionary, read back from the files written.
 
-The report is written from a warehouse whose figures are known (tests/report_warehouse.py) and its pages
-are parsed as HTML; the data dictionary is a real `dbt docs generate` run.
+The report is written from a warehouse whose figures are known (tests/report_warehouse.py: submission
+files ingested and built by dbt) and its pages are parsed as HTML; the data dictionary is a real
+`dbt docs generate` run.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
-from report_warehouse import AS_OF, CHECKED_RUN, CHECKS, EARLIER_RUN, LATEST_RUN, write_warehouse
+from report_warehouse import AS_OF, CHECKED_RUN, CHECKS, EARLIER_RUN, LATEST_RUN
 
 from regreen.project import DataDir
 from regreen.report import (
@@ -96,8 +97,9 @@ def section(page: str, anchor: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_warehouse(tmp_path_factory.mktemp("published") / "regreen.duckdb")
+def warehouse(known_warehouse: Path) -> Path:
+    """Read only: a test that changes it works on a copy."""
+    return known_warehouse
 
 
 @pytest.fixture(scope="module")
@@ -279,11 +281,11 @@ def test_the_submission_grid_shows_every_township_month_and_why_files_were_rejec
     assert by_title["洛阳镇 2024-05"] == "late"
     assert by_title["东园镇 2024-06"] == "not_expected"
     rejected_title = next(title for status, title in cells if title.startswith("东园镇 2025-05"))
-    assert "不在方案中" in rejected_title
+    assert "方案中没有这个项目" in rejected_title  # the validator's own message
     # The reasons a click away: the cell links to its entry in the folded list below the grid.
     anchor = re.search(r'title="东园镇 2025-05[^"]*"><a href="#(rejection-\d+)">', grid).group(1)
     entry = re.search(rf'<li id="{anchor}">(.*?)</li>', grid).group(1)
-    assert "东园镇 2025-05" in entry and "project is not in the plan" in entry
+    assert "东园镇 2025-05" in entry and "no plan project has this name" in entry
     assert re.search(r"<details><summary>退回原因（2 份）", grid)
     # 洛阳镇 owed 22 reports (2023-06 to 2025-03, when its last project was accepted): all on time but two.
     luoyang = re.search(r"洛阳镇 <span.*?</tr>", grid, flags=re.S).group(0)

@@ -1,5 +1,6 @@
 -- Asserts that plan_vs_actual_district is one row whose planned totals are the plan's (fct_plan) and
--- whose done totals are the projects' latest reported figures (plan_vs_actual_project).
+-- whose done totals are the projects' latest reported figures (plan_vs_actual_project); a NULL on either
+-- side is a difference.
 with
 
 district as (
@@ -48,12 +49,12 @@ final as (
     cross join progress_totals
     left join district on true
     where
-        district_rows.district_rows != 1
-        or district.projects_planned != plan_totals.projects_planned
-        or district.patches_planned != plan_totals.patches_planned
-        or district.area_planned_mu != plan_totals.area_planned_mu
-        or district.patches_done != progress_totals.patches_done
-        or district.area_done_mu != progress_totals.area_done_mu
+        district_rows.district_rows is distinct from 1
+        or district.projects_planned is distinct from plan_totals.projects_planned
+        or district.patches_planned is distinct from plan_totals.patches_planned
+        or district.area_planned_mu is distinct from plan_totals.area_planned_mu
+        or district.patches_done is distinct from progress_totals.patches_done
+        or district.area_done_mu is distinct from progress_totals.area_done_mu
 )
 
 select * from final
