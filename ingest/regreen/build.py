@@ -6,10 +6,10 @@ staged build only when no error-level check failed, so the last good warehouse s
 
 A build is full or incremental:
 
-- **full**: a fresh database; the plan and the whole landing zone are loaded; every dbt node and every
-  suite runs.
+- **full**: a fresh database; the plan, the patch register (`<data-dir>/patches/`, regreen.patches) and
+  the whole landing zone are loaded; every dbt node and every suite runs.
 - **incremental**: a copy of the published warehouse, when it was built from the same inputs (the same
-  notice, and the same models, seeds, suites, code and library versions: `inputs_fingerprint`) and the
+  notice, patch register, models, seeds, suites, code and library versions: `inputs_fingerprint`) and the
   landing zone still holds exactly what it was built from. Only the landing rows received since are
   appended to raw; dbt rebuilds only the models downstream of the raw tables that received rows, with
   their tests; only the suites that read a rebuilt relation run. Every other check keeps the result of
@@ -25,7 +25,7 @@ import hashlib
 import importlib.metadata
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +34,7 @@ import duckdb
 
 from regreen.dbt import DbtNodeResult, DbtProcess, DbtRun
 from regreen.log import logger
+from regreen.patches.register import load_patches, patches_dir, read_register, register_inputs
 from regreen.plan import Plan
 from regreen.project import PROJECT_ROOT, DataDir
 from regreen.quality import (
@@ -47,6 +48,7 @@ from regreen.quality import (
 )
 from regreen.rawload import load_plan
 from regreen.submissions.landing import PERSONAL_COLUMNS, ensure_landing
+from regreen.submissions.reference import build_reference
 
 # Each landing table, the dbt source it feeds, and the id that grows as files are received (landing
 # rows are only ever appended, in id order).
@@ -118,11 +120,14 @@ def working_database(data_dir: DataDir) -> Path:
     return data_dir.work / WORKING_NAME
 
 
-def inputs_fingerprint(plan: Plan) -> str:
-    """sha256 of everything a build's results depend on besides the landing zone."""
+def inputs_fingerprint(plan: Plan, patch_files: Sequence[Path] = ()) -> str:
+    """sha256 of everything a build's results depend on besides the landing zone: the notice, the patch
+    register's files, and the project's models, suites, code and library versions."""
     digest = hashlib.sha256()
     doc = plan.document
     digest.update(f"{doc.sha256}\0{doc.source_path}\0{doc.source_format}\0".encode())
+    for path in patch_files:
+        digest.update(f"patches/{path.name}\0".encode() + path.read_bytes())
     paths = [PROJECT_ROOT / name for name in INPUT_FILES]
     for folder in INPUT_FOLDERS:
         paths += sorted(
@@ -161,7 +166,8 @@ def stage_build(
     its stages with them).
     """
     working = dbt.database
-    fingerprint = inputs_fingerprint(plan)
+    register = patches_dir(data_dir)
+    fingerprint = inputs_fingerprint(plan, register_inputs(register))
     base_run = None if full else _incremental_base(data_dir, fingerprint)
     changed = _load_incremental(working, data_dir, run_id, base_run) if base_run else None
     if changed is None:
@@ -169,6 +175,8 @@ def stage_build(
         with duckdb.connect(str(working)) as con:
             load_plan(con, plan, run_id)
             copy_submissions(con, data_dir.landing)
+            reference = build_reference(plan.document.issued_on, plan.projects)
+            load_patches(con, read_register(register, reference))
 
     if on_stage:
         on_stage("dbt")
