@@ -27,6 +27,7 @@ from pathlib import Path
 import duckdb
 
 from regreen.log import logger
+from regreen.patches.export import GIS_FOLDER, LAYER_NAME, export_patches
 from regreen.project import DataDir
 
 # First characters that make Excel, LibreOffice and WPS read a cell as a formula (OWASP "CSV injection").
@@ -102,7 +103,8 @@ def export_marts(con: duckdb.DuckDBPyConnection, target: Path, run_id: str) -> d
 
     Parquet keeps the values and types as they are. The CSV files under `csv/` are UTF-8 with a BOM (so
     Excel reads the Chinese right) and every text cell that starts with = + - @ or a tab/CR is prefixed
-    with ' so no spreadsheet runs it as a formula. `_run.json` names the run the files belong to.
+    with ' so no spreadsheet runs it as a formula. The patches go to `gis/` as a GeoPackage and GeoParquet
+    in EPSG:4490 (regreen.patches.export). `_run.json` names the run the files belong to.
     """
     (target / "csv").mkdir(parents=True)
     database = con.execute("select current_database()").fetchone()[0]
@@ -131,6 +133,9 @@ def export_marts(con: duckdb.DuckDBPyConnection, target: Path, run_id: str) -> d
             shutil.copyfileobj(source, out)
         plain.unlink()
         counts[name] = con.execute(f"select count(*) from {relation}").fetchone()[0]
+    patches = export_patches(con, target)
+    if patches is not None:
+        counts[f"{GIS_FOLDER}/{LAYER_NAME}"] = patches
     manifest = {
         "run_id": run_id,
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
