@@ -42,7 +42,7 @@ TOWNSHIP_ANCHORS = {
 }
 _LAND_TYPES = ("采矿用地", "采矿用地", "采矿用地", "裸土地", "其他草地")
 _GRID_COLUMNS = 3
-_GAP_M = 250.0
+_GAP_M = 600.0  # between projects' clusters, so that the report's map can label each
 
 
 @dataclass(frozen=True)
