@@ -5,6 +5,7 @@ back by GDAL."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -20,6 +21,7 @@ from pyproj import CRS
 from report_warehouse import sample_data_dir
 
 from regreen.patches.export import GEOPACKAGE, GEOPARQUET, GIS_FOLDER
+from regreen.project import PROJECT_ROOT
 from regreen.submissions.reference import PlanReference
 
 REGREEN = Path(sys.executable).parent / "regreen"
@@ -204,3 +206,15 @@ def test_a_register_that_lost_its_crs_stops_the_build_with_one_line(tmp_path: Pa
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert str(shp) in result.stderr and "has no coordinate reference system" in result.stderr
+
+
+def test_the_readme_query_on_dim_patch_runs(sample: Path) -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    (sql,) = [
+        block for block in re.findall(r"```sql\n(.*?)```", readme, flags=re.S) if "marts.dim_patch" in block
+    ]
+    found = rows(sample / "regreen.duckdb", sql)
+    assert len(found) == 5
+    deviations = [abs(row[5]) for row in found]
+    assert deviations == sorted(deviations, reverse=True) and 0 < deviations[0] < 3
+    assert all(118.6 < row[6] < 118.95 and 24.9 < row[7] < 25.15 for row in found)
