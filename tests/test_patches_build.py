@@ -5,6 +5,7 @@ back by GDAL."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import duckdb
 import pytest
 import shapely
 import shapely.affinity
+from conftest import SubmissionFiles
 from patch_layers import SEED, sample_features, write_features
 from pyogrio.raw import read as read_raw
 from pyproj import CRS
@@ -70,7 +72,7 @@ def test_the_sample_warehouse_holds_the_182_patches_and_the_suites_pass(sample: 
     )
     assert township_rows == (4, 182)
     checks = patch_checks(warehouse)
-    assert len(checks) == 11
+    assert len(checks) == 12
     assert {status for status, *_ in checks.values()} == {"passed"}
     # Geometry areas are within a few percent of the plan's, and the WKB holds what the centroid says.
     (lon, lat, wkb, within) = rows(
@@ -81,6 +83,21 @@ def test_the_sample_warehouse_holds_the_182_patches_and_the_suites_pass(sample: 
     )[0]
     assert within
     assert shapely.get_coordinates(shapely.centroid(shapely.from_wkb(wkb)))[0] == pytest.approx((lon, lat))
+
+
+def test_patches_listed_as_completed_get_their_month(sample: Path) -> None:
+    """张坂镇's sample clerk lists the completed patches (已完成图斑编号) from 2025-07 on."""
+    warehouse = sample / "regreen.duckdb"
+    listed = rows(
+        warehouse,
+        "select patch_code, min(report_month), bool_and(is_patch_of_project) from marts.fct_patch_month "
+        "where project_code = '2025-01' group by patch_code order by patch_code",
+    )
+    assert [code for code, *_ in listed] == [f"2025-01-{n:03d}" for n in range(1, 29)]
+    assert all(ok for *_, ok in listed)
+    completed = dict(rows(warehouse, "select patch_code, completed_month from marts.dim_patch"))
+    assert all(completed[code] == month for code, month, _ in listed)
+    assert completed["2023-01-001"] is None  # 百崎乡 does not fill the column
 
 
 def test_the_exports_open_in_gdal_with_182_patches_in_epsg_4490(sample: Path) -> None:
@@ -141,6 +158,14 @@ def altered(tmp_path_factory: pytest.TempPathFactory, reference: PlanReference) 
     layer = write_features(folder / "altered.gpkg", list(features.values()), "EPSG:4528")
     data_dir = folder / "data"
     assert run("patches", "load", layer, "--data-dir", data_dir).returncode == 0
+    # 百崎乡's 2023 project lists one of its own patches and one of 2024-01's as completed.
+    submission = SubmissionFiles(data_dir / "inbox")
+    listing = submission.rows_for_month("2024-03")
+    listing[0]["patches_completed"] = "2023-01-001、2024-01-003"
+    received = submission.write("百崎乡-2024-03.csv", listing)
+    os.utime(received, (received.stat().st_mtime - 3600,) * 2)  # settled: the inbox takes it now
+    ingested = run("ingest", "--data-dir", data_dir)
+    assert ingested.returncode == 0 and "1 accepted" in ingested.stdout, ingested.stdout + ingested.stderr
     built = run("build", "--data-dir", data_dir)
     assert built.returncode == 1, built.stderr
     (failed,) = (data_dir / "work").glob("failed-*.duckdb")
@@ -178,6 +203,15 @@ def test_an_invalid_polygon_and_a_repeated_code_fail_naming_the_patches(altered)
     status, _, _, details = check(altered, "patch codes are unique")
     assert status == "failed"
     assert details.count("patch_code=2025-02-003") == 2
+
+
+def test_a_listed_patch_of_another_project_fails_naming_it(altered) -> None:
+    status, observed, expected, details = check(altered, "every patch a report lists as completed")
+    assert (status, observed, expected) == ("failed", "2024-01", "2023-01")
+    assert (
+        "patch_code=2024-01-003 report_month=2024-03-01 project_code=2023-01 file_name=百崎乡-2024-03.csv"
+        in details
+    )
 
 
 def test_changed_areas_warn_with_both_figures(altered) -> None:

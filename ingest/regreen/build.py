@@ -332,6 +332,8 @@ def copy_submissions(con: duckdb.DuckDBPyConnection, landing: Path) -> None:
         columns = {row[0] for row in con.execute(f"describe landing.raw.{table}").fetchall()}
         exclude = f" exclude ({personal})" if columns.issuperset(PERSONAL_COLUMNS) else ""
         con.execute(f"create or replace table raw.{table} as select *{exclude} from landing.raw.{table}")
+    # A landing zone no ingest has opened since 已完成图斑编号 was added lacks the column.
+    con.execute("alter table raw.submission_rows add column if not exists patches_completed varchar")
     con.execute("detach landing")
 
 

@@ -278,7 +278,9 @@ def _map_patches(con: duckdb.DuckDBPyConnection) -> list[MapPatch]:
 
 PATCHES_SQL = """
 select
-    d.patch_code, d.project_code, d.project_name, d.geometry_area_mu, p.stage, null as status, d.geometry_wkb
+    d.patch_code, d.project_code, d.project_name, d.geometry_area_mu, p.stage,
+    '已完成 / completed ' || strftime(d.completed_month, '%Y-%m') as status,
+    d.geometry_wkb
 from marts.dim_patch as d
 left join marts.plan_vs_actual_project as p on d.project_code = p.project_code
 where d.geometry_wkb is not null

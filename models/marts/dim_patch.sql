@@ -12,6 +12,19 @@ projects as (
     select * from {{ ref('int_projects_resolved') }}
 ),
 
+patch_months as (
+    select * from {{ ref('int_patch_months_listed') }}
+),
+
+completions as (
+    select
+        patch_code,
+        min(report_month) as completed_month
+    from patch_months
+    where is_patch_of_project
+    group by patch_code
+),
+
 final as (
     select
         patches.patch_code,
@@ -35,12 +48,15 @@ final as (
         patches.layer_file,
         patches.fid,
         layers.source_crs,
-        patches.is_sample
+        patches.is_sample,
+        completions.completed_month
     from patches
     left join projects
         on patches.project_code = projects.project_code
     left join layers
         on patches.layer_file = layers.layer_file
+    left join completions
+        on patches.patch_code = completions.patch_code
 )
 
 select * from final

@@ -1,7 +1,7 @@
 """The patches for GIS users: a GeoPackage and a GeoParquet file in EPSG:4490, beside the mart exports.
 
-Each patch carries its project, the project's stage and latest progress, so that QGIS can colour the
-map by stage without a join. The GeoPackage (QGIS's native format) is written by GDAL through pyogrio.
+Each patch carries its project, the project's stage and latest progress, and the month its project
+first reported it completed, so that QGIS can colour the map by stage without a join. The GeoPackage (QGIS's native format) is written by GDAL through pyogrio.
 The GeoParquet file is written by DuckDB, whose GEOMETRY type writes the GeoParquet 1.0 `geo` metadata
 (WKB encoding, geometry types, bounding box and the CRS as PROJJSON). Both are written into the export
 folder being prepared, so they are published with the other exports in the same swap (regreen.publish).
@@ -39,6 +39,7 @@ select
     strftime(p.latest_report_month, '%Y-%m') as latest_report_month,
     p.area_done_mu as project_area_done_mu,
     p.pct_area_planned as project_pct_area_planned,
+    strftime(d.completed_month, '%Y-%m') as completed_month,
     d.is_sample,
     d.geometry_wkb
 from marts.dim_patch as d
