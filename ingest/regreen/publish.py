@@ -125,7 +125,10 @@ def export_marts(con: duckdb.DuckDBPyConnection, target: Path, run_id: str) -> d
             "where table_catalog = ? and table_schema = 'marts' and table_name = ? order by ordinal_position",
             [database, name],
         ).fetchall()
-        select = ", ".join(_neutralised(column, data_type) for column, data_type in columns)
+        # Binary columns (a patch's geometry as WKB) mean nothing in a spreadsheet: Parquet and gis/ have them.
+        select = ", ".join(
+            _neutralised(column, data_type) for column, data_type in columns if data_type != "BLOB"
+        )
         plain = target / "csv" / f"{name}.csv.part"
         con.execute(f"copy (select {select} from {relation}) to {_sql_string(str(plain))} (header)")
         with (target / "csv" / f"{name}.csv").open("wb") as out, plain.open("rb") as source:
