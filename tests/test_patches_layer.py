@@ -8,6 +8,9 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
+import pyproj
+import pyproj.datadir
+import pyproj.network
 import pytest
 import shapely
 import shapely.affinity
@@ -56,6 +59,22 @@ def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(REGREEN), *map(str, args)], capture_output=True, text=True, timeout=120, check=False
     )
+
+
+def test_proj_works_offline_from_the_data_in_its_wheel() -> None:
+    """Every CRS regreen takes is defined by the PROJ database pyproj ships; nothing is fetched."""
+    assert not pyproj.network.is_network_enabled()
+    assert Path(pyproj.datadir.get_data_dir()).is_relative_to(Path(pyproj.__file__).parent)
+    for epsg, name in (
+        (4490, "China Geodetic Coordinate System 2000"),
+        (4527, "CGCS2000 / 3-degree Gauss-Kruger zone 39"),
+        (4528, "CGCS2000 / 3-degree Gauss-Kruger zone 40"),
+        (4549, "CGCS2000 / 3-degree Gauss-Kruger CM 120E"),
+    ):
+        assert pyproj.CRS.from_epsg(epsg).name == name
+    # 118.8°E, 25°N in zone 40 (central meridian 120°E): false easting 40 500 000 m, about 121 km west.
+    x, y = pyproj.Transformer.from_crs(4490, 4528, always_xy=True).transform(118.8, 25.0)
+    assert 40_378_000 < x < 40_380_000 and 2_766_000 < y < 2_768_000
 
 
 # --- the sample layer ----------------------------------------------------------------------------
