@@ -40,6 +40,7 @@ test: lint browser
 bench: setup
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_nightly.py
+	$(BIN)/python bench/bench_poison.py
 	$(BIN)/python bench/bench_dbt_threads.py
 
 clean:
