@@ -676,7 +676,15 @@ class _FileValidation:
     def _check_rows(self, total_rows: np.ndarray, total_cells: dict[str, np.ndarray]) -> pd.DataFrame:
         text = {
             key: self._distinct(key).map(cell_text)
-            for key in ("township", "project_name", "supervisor", "notes", "reporter", "phone")
+            for key in (
+                "township",
+                "project_name",
+                "supervisor",
+                "notes",
+                "patches_completed",
+                "reporter",
+                "phone",
+            )
         }
         month, month_ordinal = self._check_month()
         township = self._check_township(text["township"])
@@ -699,6 +707,7 @@ class _FileValidation:
             "supervisor": text["supervisor"],
             "accepted_on": accepted_on,
             "notes": text["notes"],
+            "patches_completed": text["patches_completed"],
             "reporter": text["reporter"],
             "phone": text["phone"],
         }
