@@ -118,11 +118,12 @@ def working_database(data_dir: DataDir) -> Path:
     return data_dir.work / WORKING_NAME
 
 
-def inputs_fingerprint(plan: Plan) -> str:
-    """sha256 of everything a build's results depend on besides the landing zone."""
+def inputs_fingerprint(plan: Plan, storage_version: str) -> str:
+    """sha256 of everything a build's results depend on besides the landing zone (the file's storage
+    format too: an incremental build inherits its base's format, so another format means a full build)."""
     digest = hashlib.sha256()
     doc = plan.document
-    digest.update(f"{doc.sha256}\0{doc.source_path}\0{doc.source_format}\0".encode())
+    digest.update(f"{doc.sha256}\0{doc.source_path}\0{doc.source_format}\0{storage_version}\0".encode())
     paths = [PROJECT_ROOT / name for name in INPUT_FILES]
     for folder in INPUT_FOLDERS:
         paths += sorted(
@@ -150,6 +151,7 @@ def stage_build(
     data_dir: DataDir,
     run_id: str,
     dbt: DbtProcess,
+    storage_version: str,
     on_stage: Callable[[str], None] | None = None,
     full: bool = False,
 ) -> StagedBuild:
@@ -157,16 +159,20 @@ def stage_build(
     caller ends it), incrementally when the published warehouse allows it and `full` is not asked for
     (see the module docstring); run the suites; store the check results there.
 
+    A full build creates the working database in DuckDB's `storage_version` format (config
+    storage.duckdb_storage_version) and dbt keeps writing that format into it, so the file published is
+    the one built, with no conversion; an incremental build inherits the format of the warehouse it copies.
+
     `on_stage("dbt")` and `on_stage("expectations")` are called as those steps begin (the nightly times
     its stages with them).
     """
     working = dbt.database
-    fingerprint = inputs_fingerprint(plan)
+    fingerprint = inputs_fingerprint(plan, storage_version)
     base_run = None if full else _incremental_base(data_dir, fingerprint)
     changed = _load_incremental(working, data_dir, run_id, base_run) if base_run else None
     if changed is None:
         base_run = None
-        with duckdb.connect(str(working)) as con:
+        with duckdb.connect(str(working), config={"storage_compatibility_version": storage_version}) as con:
             load_plan(con, plan, run_id)
             copy_submissions(con, data_dir.landing)
 

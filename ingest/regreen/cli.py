@@ -62,10 +62,23 @@ def _month(text: str) -> date:
 # --- handlers -----------------------------------------------------------------------------------
 
 
+def _storage_version(args: argparse.Namespace) -> str:
+    from regreen.config import load_config
+
+    return load_config(args.data_dir, args.config).get("storage", "duckdb_storage_version")
+
+
 def _build(args: argparse.Namespace) -> int:
     from regreen.nightly import nightly
 
-    run = nightly(args.notice, DataDir(args.data_dir), today=date.today(), ingest=False, full=args.full)
+    run = nightly(
+        args.notice,
+        DataDir(args.data_dir),
+        today=date.today(),
+        ingest=False,
+        full=args.full,
+        storage_version=_storage_version(args),
+    )
     print(run.render())
     return run.exit_code
 
@@ -164,6 +177,7 @@ def _nightly(args: argparse.Namespace) -> int:
         keep=args.keep,
         pause_at=fault_pause_point(os.environ),
         full=args.full,
+        storage_version=_storage_version(args),
     )
     print(json.dumps(run.record.to_json_dict(), ensure_ascii=False) if args.json else run.render())
     return run.exit_code

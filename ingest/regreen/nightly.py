@@ -40,6 +40,7 @@ from typing import Any
 import duckdb
 
 from regreen.build import discard, new_run_id, stage_build, start_dbt, working_database
+from regreen.config import SETTINGS
 from regreen.errors import EXIT_CHECKS_FAILED, EXIT_LOCKED, EXIT_OK, ChecksFailedError, RegreenError
 from regreen.log import logger
 from regreen.plan import parse_notice
@@ -63,6 +64,7 @@ from regreen.submissions.ingest import IngestSummary, ingest_inbox
 from regreen.submissions.reference import build_reference
 
 DEFAULT_KEEP = 3
+DEFAULT_STORAGE_VERSION = SETTINGS["storage"]["duckdb_storage_version"].default
 STAGES = ("ingest", "load", "dbt", "expectations", "publish")
 # Stage starts, plus two points inside publish: before the warehouse rename and before the export swap.
 PAUSE_POINTS = (*STAGES, "publish-rename", "publish-swap")
@@ -649,12 +651,14 @@ def nightly(
     orphan_wait: float = ORPHAN_WAIT_SECONDS,
     ingest: bool = True,
     full: bool = False,
+    storage_version: str = DEFAULT_STORAGE_VERSION,
 ) -> NightlyRun:
     """One nightly run (see the module docstring). Raises LockHeldError if another run is in progress.
 
     With `ingest=False` (`regreen build`) the inbox is left alone and the warehouse is rebuilt from the
     notice and what the landing zone already holds, under the same lock and the same publish.
     The build is incremental when the published warehouse allows it (regreen.build), full with `full`.
+    The file is written in DuckDB's `storage_version` format (config storage.duckdb_storage_version).
     A RegreenError on the way (a bad notice, dbt failing) is recorded in the run log and raised again;
     failed error-level checks are recorded and returned, with nothing published.
     """
@@ -670,7 +674,9 @@ def nightly(
                 reference = build_reference(plan.document.issued_on, plan.projects)
                 record.take_ingest(ingest_inbox(data_dir, reference, today=today))
             clock.enter("load")
-            staged = stage_build(plan, data_dir, run_id, dbt, on_stage=clock.enter, full=full)
+            staged = stage_build(
+                plan, data_dir, run_id, dbt, storage_version, on_stage=clock.enter, full=full
+            )
             summary = staged.summary
             record.build_mode, record.build_base_run_id = summary.mode, summary.base_run_id
             run = NightlyRun(record, data_dir.warehouse, command, summary.relations_built, summary.checks)
