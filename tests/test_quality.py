@@ -17,8 +17,16 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from regreen.project import EXPECTATIONS_DIR
-from regreen.quality import CheckResult, SuiteFileError, load_suites, run_suites, store_check_results
+from regreen.project import BUNDLED_CONTRACT, EXPECTATIONS_DIR
+from regreen.quality import (
+    CheckResult,
+    PlanContractError,
+    SuiteFileError,
+    find_contract,
+    load_suites,
+    run_suites,
+    store_check_results,
+)
 
 RUN_ID = "test-run"
 PLAN_SUITES = ("plan_figures", "plan_projects", "plan_declared_totals")
@@ -111,7 +119,9 @@ TOTAL_PATCHES = "全区计划图斑 = 182 个 / planned patches in all = 182"
 TOTAL_AREA = "全区计划面积 = 3126 亩 / planned area in all = 3126 mu"
 TASK_FIGURE = "全区计划面积 ≥ 3000 亩治理任务 / planned area in all ≥ the 3000 mu task"
 TASK_DECLARED = "全区计划面积 ≥ 方案所述治理任务 / planned area in all ≥ the task the notice states"
-PLAN_YEARS = "计划年度为 2023–2025 / plan year is 2023, 2024 or 2025"
+PLAN_YEARS = (
+    "计划年度为方案所列年度 (2023, 2024, 2025) / plan year is one of the plan's years (2023, 2024, 2025)"
+)
 TOTAL_ROW = "{year} 年度计划表合计行 = 各行之和 / {year} plan table: 合计 row = sum of its rows"
 SENTENCE = "{year} 年度正文所述总数 = 计划表 / {year} totals in the text = the plan table"
 NAMED = (
@@ -413,7 +423,7 @@ PLAN_CHANGES = [
     pytest.param(
         "update marts.dim_project set township_name = '百崎' where project_code = '2024-01'",
         {
-            "乡镇名称为四个规范名称之一 / township is one of the four canonical names": (
+            "乡镇名称为方案所列规范名称之一 / township is one of the plan's canonical names": (
                 "百崎",
                 "{百崎乡, 东园镇, 洛阳镇, 张坂镇}",
             )
@@ -767,3 +777,112 @@ def test_great_expectations_is_imported_only_when_a_suite_runs() -> None:
     probe = "import sys, regreen.cli, regreen.nightly; print('great_expectations' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+# --- pushed down: what reaches pandas does not grow with the data --------------------------------------
+
+
+def test_a_row_level_check_counts_every_row_in_duckdb_and_lists_the_first_in_key_order(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # 300 months of one project, each above its plan: GX sees at most MAX_LISTED_ROWS of them.
+    con.execute(
+        "insert into marts.fct_project_month (project_code, report_month, township_name, plan_year, "
+        "patches_done, area_done_mu, stage, stage_rank, flag_area_decreased, flag_patches_decreased, "
+        "flag_stage_backwards, flag_area_above_plan) select '2023-01', date '2000-01-01' + to_months(i), "
+        "'百崎乡', 2023, 1, 200, '施工中', 3, false, false, false, true from range(300) as t(i)"
+    )
+
+    results = run_suites(con, RUN_ID, suites(tmp_path, "progress_monthly"))
+
+    area = next(r for r in results if r.check == PROGRESS_CHECKS["area_plan"])
+    assert area.status == "warned"
+    assert area.details.startswith("检查 300 行，300 行不符 / 300 rows checked, 300 failed: ")
+    listed = re.findall(r"report_month=([0-9-]+)", area.details)
+    assert listed == [f"{2000 + m // 12}-{m % 12 + 1:02d}-01" for m in range(20)]
+    assert area.details.endswith("… 另 280 行 / 280 more")
+    assert (area.observed, area.expected) == (
+        "200; 200; 200; 200; 200; …",
+        "≤ 139; ≤ 139; ≤ 139; ≤ 139; ≤ 139; …",
+    )
+
+
+def test_an_expectation_that_cannot_run_in_duckdb_is_refused(tmp_path: Path) -> None:
+    folder = suites(tmp_path, "plan_projects")
+    edit_suite(
+        folder,
+        "plan_projects",
+        lambda d: d["expectations"].append(
+            {
+                "type": "expect_column_values_to_match_regex",
+                "kwargs": {"column": "project_code", "regex": "^20"},
+                "meta": {"check": "编号格式 / code format", "severity": "error"},
+            }
+        ),
+    )
+
+    with pytest.raises(SuiteFileError, match="cannot be pushed down to DuckDB"):
+        load_suites(folder)
+
+
+# --- each plan's figures in its own contract ------------------------------------------------------------
+
+
+def write_contract(
+    folder: Path, number: str, change: Callable[[dict], object] = lambda figures: None
+) -> Path:
+    data = json.loads(BUNDLED_CONTRACT.read_text(encoding="utf-8"))
+    data["document_number"] = number
+    change(data["figures"])
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{len(list(folder.iterdir()))}.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_the_plan_suites_hold_the_figures_of_the_contract_they_are_given(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # 2023-01's area 139 → 140: the bundled contract fails it; a contract that says 994 and 3127 passes it.
+    con.execute("update marts.fct_plan set area_planned_mu = 140 where project_code = '2023-01'")
+
+    def own(figures: dict) -> None:
+        figures["years"]["2023"]["area_mu"], figures["area_mu"] = 994, 3127
+
+    write_contract(tmp_path / "contracts", "试〔2099〕1号", own)
+    contract = find_contract("试〔2099〕1号", [tmp_path / "contracts"])
+    folder = suites(tmp_path, "plan_figures")
+
+    bundled = run_suites(con, RUN_ID, folder)
+    theirs = run_suites(con, RUN_ID, suites=load_suites(folder, contract))
+
+    assert not_passed(bundled) == {
+        plan_check(2023, "面积", 993): ("error", "failed", "994", "993"),
+        TOTAL_AREA: ("error", "failed", "3127", "3126"),
+    }
+    assert not_passed(theirs) == {}
+    assert plan_check(2023, "面积", 994) in [r.check for r in theirs]
+
+
+def test_a_plan_without_a_contract_or_with_two_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "contracts"
+    write_contract(folder, "试〔2099〕1号")
+
+    with pytest.raises(PlanContractError, match="试〔2099〕2号") as missing:
+        find_contract("试〔2099〕2号", [folder])
+    write_contract(folder, "试〔2099〕1号")
+    with pytest.raises(PlanContractError, match="more than once"):
+        find_contract("试〔2099〕1号", [folder])
+
+    assert missing.value.exit_code == 2
+    assert find_contract("泉台管办〔2023〕36号").path == BUNDLED_CONTRACT
+
+
+def test_a_suite_naming_a_figure_the_contract_lacks_is_refused(tmp_path: Path) -> None:
+    contract = find_contract(
+        "试〔2099〕1号",
+        [write_contract(tmp_path / "c", "试〔2099〕1号", lambda f: f.pop("task_area_mu")).parent],
+    )
+
+    with pytest.raises(SuiteFileError, match="task_area_mu"):
+        load_suites(suites(tmp_path, "plan_figures"), contract)

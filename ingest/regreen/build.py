@@ -35,10 +35,11 @@ import duckdb
 from regreen.dbt import DbtNodeResult, DbtProcess, DbtRun
 from regreen.log import logger
 from regreen.plan import Plan
-from regreen.project import PROJECT_ROOT, DataDir
+from regreen.project import CONTRACTS_DIR, PROJECT_ROOT, DataDir
 from regreen.quality import (
     CheckResult,
     carried_checks,
+    find_contract,
     load_suites,
     preload_great_expectations,
     run_suites,
@@ -192,7 +193,10 @@ def stage_build(
     if on_stage:
         on_stage("expectations")
     gx_import.join()
-    suites = load_suites()
+    # The plan suites enforce the figures of this notice's own contract (the bundled one, or the data
+    # directory's for a notice regreen does not bundle).
+    contract = find_contract(plan.document.document_number, (data_dir.contracts, CONTRACTS_DIR))
+    suites = load_suites(contract=contract)
     if base_run is not None:
         touched = dbt_run.rebuilt | {f"raw.{table}" for table in changed or ()}
         suites = [s for s in suites if (relations := suite_relations(s)) is None or relations & touched]

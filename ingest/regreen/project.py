@@ -10,6 +10,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_NOTICE = Path(__file__).resolve().parent / "data" / "quantai-guanban-2023-36.txt"
 SEEDS_DIR = PROJECT_ROOT / "seeds"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+# The figures each notice commits to, which the plan suites enforce: one file per notice.
+CONTRACTS_DIR = EXPECTATIONS_DIR / "contracts"
+BUNDLED_CONTRACT = CONTRACTS_DIR / "quantai-guanban-2023-36.json"
 DEFAULT_DATA_DIR = PROJECT_ROOT / "warehouse"
 
 
@@ -47,6 +50,11 @@ class DataDir:
     def work(self) -> Path:
         """Builds in progress; a build is moved into place only after its checks pass."""
         return self.root / "work"
+
+    @property
+    def contracts(self) -> Path:
+        """Figure contracts of notices regreen does not bundle (see expectations/contracts/)."""
+        return self.root / "contracts"
 
     @property
     def logs(self) -> Path:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ import pandas as pd
 
 from regreen.errors import RegreenError
 from regreen.log import logger
-from regreen.project import EXPECTATIONS_DIR
+from regreen.project import BUNDLED_CONTRACT, CONTRACTS_DIR, EXPECTATIONS_DIR
 
 if TYPE_CHECKING:
     import great_expectations as gx
@@ -68,6 +69,7 @@ class Suite:
     keys: tuple[str, ...]
     expectations: gx.ExpectationSuite
     path: Path
+    checks: tuple[PushedCheck, ...]  # the expectations, in suite order, as they run in DuckDB
 
 
 @dataclass(frozen=True)
@@ -105,15 +107,121 @@ def suite_relations(suite: Suite) -> set[str] | None:
         return None
 
 
+# --- the plan's figures ------------------------------------------------------------------------------
+
+
+class PlanContractError(RegreenError):
+    """No usable contract holds the figures of the plan being checked."""
+
+    def __init__(
+        self, document_number: str, folders: Sequence[Path], problem_zh: str, problem_en: str
+    ) -> None:
+        self.document_number = document_number
+        where = "、".join(str(folder) for folder in folders)
+        super().__init__(
+            f"方案 {document_number} 的数字契约（{where}）{problem_zh}",
+            f"the figure contract of plan {document_number} (in {where}) {problem_en}",
+        )
+
+
+@dataclass(frozen=True)
+class PlanContract:
+    """The figures one notice commits to, which the plan suites enforce (`{{name}}` in a suite)."""
+
+    document_number: str
+    figures: Mapping[str, Any]
+    path: Path
+
+    def figure(self, name: str) -> Any:
+        """`2023.patches` → figures["2023"]["patches"]."""
+        value: Any = self.figures
+        for part in name.split("."):
+            if not isinstance(value, Mapping) or part not in value:
+                raise KeyError(name)
+            value = value[part]
+        return value
+
+
+def read_contract(path: Path) -> PlanContract:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SuiteFileError(path, f"不是可读的 JSON（{exc}）", f"it is not readable JSON ({exc})") from exc
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("document_number"), str)
+        or not isinstance(data.get("figures"), dict)
+    ):
+        raise SuiteFileError(
+            path, "须含 document_number 与 figures", "it needs a `document_number` and `figures`"
+        )
+    return PlanContract(data["document_number"], data["figures"], path)
+
+
+def find_contract(document_number: str, folders: Sequence[Path] = (CONTRACTS_DIR,)) -> PlanContract:
+    """The contract in `folders` whose document_number is `document_number`: exactly one must be."""
+    found = [
+        contract
+        for folder in folders
+        if folder.is_dir()
+        for contract in map(read_contract, sorted(folder.glob("*.json")))
+        if contract.document_number == document_number
+    ]
+    if not found:
+        raise PlanContractError(
+            document_number,
+            folders,
+            "不存在：请写一份（格式见 expectations/contracts/）",
+            "does not exist: write one (see expectations/contracts/ for the form)",
+        )
+    if len(found) > 1:
+        paths = ", ".join(str(c.path) for c in found)
+        raise PlanContractError(
+            document_number, folders, f"有多份：{paths}", f"exists more than once: {paths}"
+        )
+    return found[0]
+
+
+_PLACEHOLDER = re.compile(r"\{\{([^{}]+)\}\}")
+
+
+def _with_figures(path: Path, value: Any, contract: PlanContract) -> Any:
+    """`value` with each `{{name}}` replaced by the contract's figure: a whole-string placeholder by the
+    figure itself (a number, a list), one inside text by the figure as written."""
+
+    def figure(name: str) -> Any:
+        try:
+            return contract.figure(name)
+        except KeyError:
+            raise SuiteFileError(
+                path,
+                f"数字契约 {contract.path} 中没有 {name}",
+                f"the figure contract {contract.path} has no {name!r}",
+            ) from None
+
+    if isinstance(value, str):
+        whole = _PLACEHOLDER.fullmatch(value)
+        if whole:
+            return figure(whole[1])
+        return _PLACEHOLDER.sub(lambda m: _fmt(figure(m[1])), value)
+    if isinstance(value, list):
+        return [_with_figures(path, item, contract) for item in value]
+    if isinstance(value, dict):
+        return {key: _with_figures(path, item, contract) for key, item in value.items()}
+    return value
+
+
 # --- loading --------------------------------------------------------------------------------------
 
 
-def load_suites(folder: Path = EXPECTATIONS_DIR) -> list[Suite]:
-    """Every `*.json` suite in `folder`, by file name."""
-    return [_load_suite(path) for path in sorted(folder.glob("*.json"))]
+def load_suites(folder: Path = EXPECTATIONS_DIR, contract: PlanContract | None = None) -> list[Suite]:
+    """Every `*.json` suite in `folder`, by file name, with the figures of `contract` (default: the
+    bundled notice's)."""
+    contract = contract or read_contract(BUNDLED_CONTRACT)
+    return [_load_suite(path, contract) for path in sorted(folder.glob("*.json"))]
 
 
-def _load_suite(path: Path) -> Suite:
+def _load_suite(path: Path, contract: PlanContract) -> Suite:
     import great_expectations as gx
 
     try:
@@ -122,6 +230,7 @@ def _load_suite(path: Path) -> Suite:
         raise SuiteFileError(path, f"不是可读的 JSON（{exc}）", f"it is not readable JSON ({exc})") from exc
     if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
         raise SuiteFileError(path, "缺少 expectations 列表", "it has no `expectations` list")
+    data = _with_figures(path, data, contract)
     regreen = data.get("meta", {}).get("regreen", {})
     query, description, keys = regreen.get("query"), regreen.get("description"), regreen.get("keys")
     if (
@@ -148,6 +257,10 @@ def _load_suite(path: Path) -> Suite:
         suite = gx.ExpectationSuite(**{**data, "expectations": expectations})
     except (TypeError, ValueError) as exc:
         raise SuiteFileError(path, f"GX 无法读取：{exc}", f"GX cannot read it: {exc}") from exc
+    pushed = tuple(
+        pushdown(path, f"expectations[{index}]", item, keys)
+        for index, item in enumerate(data["expectations"])
+    )
     return Suite(
         name=suite.name,
         query=query,
@@ -155,6 +268,7 @@ def _load_suite(path: Path) -> Suite:
         keys=tuple(keys),
         expectations=suite,
         path=path,
+        checks=pushed,
     )
 
 
@@ -184,6 +298,224 @@ def _build_expectation(path: Path, index: int, item: Any) -> Expectation:
     return expectation
 
 
+# --- pushing an expectation down to DuckDB -----------------------------------------------------------
+#
+# The suite's query result is never fetched whole. It is materialised once per suite in a DuckDB temp
+# table, and each expectation is turned into SQL over it: a row-level expectation into a count of the
+# rows it checks and of the rows that break it, plus the first MAX_LISTED_ROWS of those rows in key
+# order; an aggregate expectation into the one aggregate it tests. GX then runs the expectation on that
+# bounded result (row-level: on the violating rows; aggregate: the same or an equivalent expectation on
+# the aggregate), so what passes and what is reported is still GX's verdict, on a frame whose size does
+# not grow with the data.
+
+SUITE_ROWS = "regreen_suite_rows"  # the temp table holding the running suite's query result
+
+
+@dataclass(frozen=True)
+class PushedCheck:
+    """One expectation as SQL over SUITE_ROWS and the expectation GX runs on that SQL's result."""
+
+    kind: str  # 'rows': checked and violating rows; 'aggregate': one bounded result
+    where: str  # the row condition, as SQL ('true' when none)
+    params: tuple[Any, ...]  # the parameters of `where`
+    violating: str  # rows: the SQL condition a row breaks it by; aggregate: ''
+    frame_sql: str  # rows: the violating rows' columns; aggregate: the whole bounded result query
+    frame_params: tuple[Any, ...]
+    columns: tuple[str, ...]  # the columns the expectation reads
+    runs_as: dict[str, Any]  # the expectation GX runs on the bounded result (no row_condition)
+    meta: Mapping[str, Any]
+    type: str
+    kwargs: Mapping[str, Any]
+
+
+_OPERATORS = {"==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _condition_sql(path: Path, where: str, condition: Any) -> tuple[str, list[Any]]:
+    """A GX row_condition (its JSON form) as DuckDB SQL with its parameters."""
+    if condition is None:
+        return "true", []
+    kind = condition.get("type") if isinstance(condition, dict) else None
+    if kind in ("and", "or"):
+        parts = [_condition_sql(path, where, part) for part in condition.get("conditions", [])]
+        joined = f" {kind} ".join(f"({sql})" for sql, _ in parts) or "true"
+        return joined, [param for _, params in parts for param in params]
+    if kind == "nullity":
+        column = _ident(condition["column"]["name"])
+        return f"{column} is {'' if condition['is_null'] else 'not '}null", []
+    if kind == "comparison":
+        column, operator, parameter = (
+            _ident(condition["column"]["name"]),
+            condition["operator"],
+            condition["parameter"],
+        )
+        if operator in _OPERATORS:
+            return f"{column} {_OPERATORS[operator]} ?", [parameter]
+        if operator in ("IN", "NOT_IN"):
+            negated = "not " if operator == "NOT_IN" else ""
+            return f"{negated}list_contains(?, {column})", [list(parameter)]
+    raise SuiteFileError(
+        path,
+        f"{where} 的 row_condition 无法在 DuckDB 中执行：{condition}",
+        f"{where}: its row_condition cannot run in DuckDB: {condition}",
+    )
+
+
+def _row_violation(
+    kwargs: Mapping[str, Any], expectation_type: str
+) -> tuple[str, list[Any], tuple[str, ...]]:
+    """For a row-level expectation: (the SQL a row breaks it by, its parameters, the columns it reads),
+    following GX's pandas semantics (a column map skips nulls; a pair skips by ignore_row_if)."""
+    if expectation_type in ("expect_column_values_to_not_be_null",):
+        column = _ident(kwargs["column"])
+        return f"{column} is null", [], (kwargs["column"],)
+    if expectation_type == "expect_column_values_to_be_in_set":
+        column = _ident(kwargs["column"])
+        return (
+            f"{column} is not null and not list_contains(?, {column})",
+            [list(kwargs["value_set"])],
+            (kwargs["column"],),
+        )
+    if expectation_type == "expect_column_values_to_be_between":
+        column = _ident(kwargs["column"])
+        tests, params = [], []
+        if kwargs.get("min_value") is not None:
+            tests.append(f"{column} {'<=' if kwargs.get('strict_min') else '<'} ?")
+            params.append(kwargs["min_value"])
+        if kwargs.get("max_value") is not None:
+            tests.append(f"{column} {'>=' if kwargs.get('strict_max') else '>'} ?")
+            params.append(kwargs["max_value"])
+        return f"{column} is not null and ({' or '.join(tests) or 'false'})", params, (kwargs["column"],)
+    if expectation_type in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
+        names = (kwargs["column"],) if "column" in kwargs else tuple(kwargs["column_list"])
+        columns = ", ".join(_ident(n) for n in names)
+        # GX skips a row whose (compound) value is wholly missing.
+        present = " or ".join(f"{_ident(n)} is not null" for n in names)
+        return f"({present}) and count(*) over (partition by {columns}) > 1", [], names
+    a, b = kwargs["column_A"], kwargs["column_B"]
+    col_a, col_b = _ident(a), _ident(b)
+    ignore = kwargs.get("ignore_row_if", "both_values_are_missing")
+    skipped = {
+        "both_values_are_missing": f"({col_a} is null and {col_b} is null)",
+        "either_value_is_missing": f"({col_a} is null or {col_b} is null)",
+        "neither": "false",
+    }[ignore]
+    if expectation_type == "expect_column_pair_values_to_be_equal":
+        broken = f"{col_a} is distinct from {col_b}"
+    else:
+        broken = f"not coalesce({col_a} {'>=' if kwargs.get('or_equal') else '>'} {col_b}, false)"
+    return f"not {skipped} and {broken}", [], (a, b)
+
+
+ROW_TYPES = (
+    "expect_column_values_to_not_be_null",
+    "expect_column_values_to_be_in_set",
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_be_unique",
+    "expect_compound_columns_to_be_unique",
+    "expect_column_pair_values_to_be_equal",
+    "expect_column_pair_values_a_to_be_greater_than_b",
+)
+AGGREGATE_TYPES = (
+    "expect_column_sum_to_be_between",
+    "expect_column_unique_value_count_to_be_between",
+    "expect_table_row_count_to_equal",
+    "expect_column_distinct_values_to_contain_set",
+)
+
+
+def pushdown(path: Path, where: str, item: Mapping[str, Any], keys: Sequence[str]) -> PushedCheck:
+    """The SQL an expectation of the suite at `path` runs as, and what GX runs on its result."""
+    expectation_type, kwargs = item["type"], dict(item["kwargs"])
+    condition, params = _condition_sql(path, where, kwargs.pop("row_condition", None))
+    kwargs.pop("condition_parser", None)
+    meta = item.get("meta", {})
+    ordered = ", ".join(f"{_ident(key)} nulls last" for key in keys)
+    if expectation_type in ROW_TYPES:
+        violating, violating_params, columns = _row_violation(kwargs, expectation_type)
+        listed = list(dict.fromkeys([*keys, *columns]))
+        frame_sql = (
+            f"select {', '.join(_ident(c) for c in listed)} from (select *, {violating} as regreen_violates "
+            f"from {SUITE_ROWS} where {condition}) where regreen_violates order by {ordered} "
+            f"limit {MAX_LISTED_ROWS}"
+        )
+        return PushedCheck(
+            "rows",
+            condition,
+            tuple(params),
+            violating,
+            frame_sql,
+            (*violating_params, *params),
+            columns,
+            {"type": expectation_type, "kwargs": kwargs, "meta": meta},
+            meta,
+            expectation_type,
+            item["kwargs"],
+        )
+    if expectation_type in AGGREGATE_TYPES:
+        runs_as: dict[str, Any] = {"type": expectation_type, "kwargs": kwargs, "meta": meta}
+        frame_params: list[Any] = []
+        if expectation_type == "expect_column_sum_to_be_between":
+            column = _ident(kwargs["column"])
+            select, columns = f"coalesce(sum({column}), 0) as {column}", (kwargs["column"],)
+        elif expectation_type == "expect_column_unique_value_count_to_be_between":
+            # The distinct values grow with the data; their count does not: GX checks the count.
+            column = _ident(kwargs["column"])
+            select, columns = f"count(distinct {column}) as {column}", (kwargs["column"],)
+            runs_as["type"] = "expect_column_sum_to_be_between"
+        elif expectation_type == "expect_table_row_count_to_equal":
+            select, columns = "count(*) as row_count", ()
+            runs_as = {
+                "type": "expect_column_sum_to_be_between",
+                "kwargs": {"column": "row_count", "min_value": kwargs["value"], "max_value": kwargs["value"]},
+                "meta": meta,
+            }
+        else:  # distinct values to contain a set: only the set's own values can be found, so it is bounded
+            column = _ident(kwargs["column"])
+            columns = (kwargs["column"],)
+            frame_sql = (
+                f"select distinct {column} from {SUITE_ROWS} where ({condition}) "
+                f"and list_contains(?, {column}) order by 1"
+            )
+            return PushedCheck(
+                "aggregate",
+                condition,
+                tuple(params),
+                "",
+                frame_sql,
+                (*params, list(kwargs["value_set"])),
+                columns,
+                runs_as,
+                meta,
+                expectation_type,
+                item["kwargs"],
+            )
+        frame_sql = f"select {select} from {SUITE_ROWS} where {condition}"
+        return PushedCheck(
+            "aggregate",
+            condition,
+            tuple(params),
+            "",
+            frame_sql,
+            (*params, *frame_params),
+            columns,
+            runs_as,
+            meta,
+            expectation_type,
+            item["kwargs"],
+        )
+    supported = ", ".join(ROW_TYPES + AGGREGATE_TYPES)
+    raise SuiteFileError(
+        path,
+        f"{where} 的类型 {expectation_type} 不能下推到 DuckDB；可用：{supported}",
+        f"{where}: {expectation_type} cannot be pushed down to DuckDB; use one of: {supported}",
+    )
+
+
 # --- running --------------------------------------------------------------------------------------
 
 
@@ -200,6 +532,7 @@ def run_suites(
     """
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     context = gx.get_context(mode="ephemeral")
     # GX draws tqdm bars on stderr while it computes metrics; results are returned, not drawn.
@@ -212,27 +545,25 @@ def run_suites(
     results: list[CheckResult] = []
     for suite in load_suites(folder) if suites is None else suites:
         try:
-            frame = _in_key_order(_numpy_frame(con.execute(suite.query).df()), suite.keys)
+            con.execute(f"create or replace temp table {SUITE_ROWS} as {suite.query}")
         except duckdb.Error as exc:
             logger.info("suite %s: query failed: %s", suite.name, exc)
             results.append(
                 CheckResult(suite.name, QUERY_CHECK, "error", "failed", None, None, str(exc), run_id)
             )
             continue
-        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        # COMPLETE lists every offending row with its key columns, for the details.
-        result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": list(suite.keys)}
-        validation = batch.validate(suite.expectations, result_format=result_format)
-        # GX returns results grouped by metric, not in suite order; check names are unique per suite.
-        by_check = {r.expectation_config.meta["check"]: r for r in validation.results}
-        suite_results = [
-            _check_result(suite, by_check[exp.meta["check"]], run_id)
-            for exp in suite.expectations.expectations
-        ]
+        try:
+            suite_results = [
+                _run_check(con, suite, check, batch_definition, ExpectationConfiguration, run_id)
+                for check in suite.checks
+            ]
+            (rows,) = con.execute(f"select count(*) from {SUITE_ROWS}").fetchone()
+        finally:
+            con.execute(f"drop table if exists {SUITE_ROWS}")
         logger.info(
             "suite %s: %d rows, %s",
             suite.name,
-            len(frame),
+            rows,
             ", ".join(
                 f"{s} {sum(r.status == s for r in suite_results)}" for s in ("passed", "warned", "failed")
             ),
@@ -241,13 +572,45 @@ def run_suites(
     return results
 
 
-def _in_key_order(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    """The rows in the order of the suite's key columns, so that the offending rows a result lists are
-    the same whatever order DuckDB returned them in (a table rebuilt in full or appended to differs)."""
-    present = [key for key in keys if key in frame.columns]
-    if not present:
-        return frame
-    return frame.sort_values(present, kind="stable", na_position="last", ignore_index=True)
+def _run_check(
+    con: duckdb.DuckDBPyConnection,
+    suite: Suite,
+    check: PushedCheck,
+    batch_definition: Any,
+    configuration: type,
+    run_id: str,
+) -> CheckResult:
+    """One expectation: its SQL in DuckDB, then GX on the bounded result."""
+    name = check.meta["check"]
+    try:
+        counts = None
+        if check.kind == "rows":
+            counts = con.execute(
+                f"select count(*), count(*) filter (where regreen_violates) from (select {check.violating} "
+                f"as regreen_violates from {SUITE_ROWS} where {check.where})",
+                list(check.frame_params),  # the violating condition's parameters, then the row condition's
+            ).fetchone()
+        frame = _numpy_frame(con.execute(check.frame_sql, list(check.frame_params)).df())
+    except duckdb.Error as exc:
+        # A check that cannot be evaluated (e.g. on a column the query does not return) has not passed.
+        details = "GX 无法执行此检查 / GX could not evaluate this check: " + " ".join(str(exc).split())
+        return CheckResult(suite.name, name, "error", "failed", None, None, details, run_id)
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    expectation = configuration(**check.runs_as).to_domain_obj()
+    result_format: dict[str, Any] = {"result_format": "COMPLETE"}
+    present = [key for key in suite.keys if key in frame.columns]
+    if check.kind == "rows" and present:
+        result_format["unexpected_index_column_names"] = present
+    result = batch.validate(expectation, result_format=result_format)
+    if counts is not None:
+        # GX saw only the violating rows (at most MAX_LISTED_ROWS): the counts are DuckDB's.
+        checked, failing = counts
+        outcome = dict(result.result)
+        outcome.update(element_count=checked, unexpected_count=failing)
+        result.result = outcome
+        if failing and result.success:  # DuckDB and GX must agree that the rows break it
+            result.success = False
+    return _check_result(suite, check, result, run_id)
 
 
 def _numpy_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -264,9 +627,10 @@ def _numpy_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _check_result(suite: Suite, result: ExpectationValidationResult, run_id: str) -> CheckResult:
-    config = result.expectation_config
-    check, severity = config.meta["check"], config.meta["severity"]
+def _check_result(
+    suite: Suite, pushed: PushedCheck, result: ExpectationValidationResult, run_id: str
+) -> CheckResult:
+    check, severity = pushed.meta["check"], pushed.meta["severity"]
     errors = _exception_messages(result.exception_info)
     if errors:
         # A check GX could not evaluate has not passed; it blocks whatever its severity.
@@ -274,7 +638,7 @@ def _check_result(suite: Suite, result: ExpectationValidationResult, run_id: str
         return CheckResult(suite.name, check, "error", "failed", None, None, details, run_id)
     status = "passed" if result.success else ("failed" if severity == "error" else "warned")
     observed, expected, details = _describe(
-        config.type, config.kwargs, config.meta, result.result, suite.keys
+        pushed.type, pushed.kwargs, pushed.meta, result.result, suite.keys
     )
     return CheckResult(suite.name, check, severity, status, observed, expected, details, run_id)
 
