@@ -50,7 +50,10 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data_dir = DataDir(tmp_path_factory.mktemp("questions") / "data").ensure()
     write_sample(data_dir, load_reference(BUNDLED_NOTICE), seed=2023, today=TODAY)
     result = subprocess.run(
-        [str(REGREEN), "nightly", "--data-dir", str(data_dir.root)], capture_output=True, text=True, timeout=900
+        [str(REGREEN), "nightly", "--data-dir", str(data_dir.root)],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return data_dir.warehouse
