@@ -20,6 +20,7 @@ import duckdb
 import pytest
 
 from regreen.project import BUNDLED_NOTICE, DataDir
+from regreen.report import load_report_data
 from regreen.submissions.reference import load_reference
 from regreen.submissions.sample import write_sample
 
@@ -205,3 +206,9 @@ def test_reporting_marts_show_hundredths_and_facts_keep_the_exact_values(warehou
     ):
         assert types[column] == "DECIMAL(14,2)", column
     assert types["fct_project_month.area_done_mu"] == "DECIMAL(14,4)"
+
+
+def test_behind_schedule_is_the_list_the_progress_report_shows(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        report = {(risk.project.code, risk.reason) for risk in load_report_data(con).risks}
+    assert {(r["project_code"], r["reason"]) for r in mart(warehouse, "projects_behind_schedule")} == report
