@@ -10,7 +10,10 @@ DUCKDB1_VENV := .venv-duckdb1
 DUCKDB1_PIN := duckdb==1.1.3
 # Apache Superset and its own pins, kept out of the project's venv: `make test-bi`.
 SUPERSET_VENV := .venv-superset
-SUPERSET_PINS := apache-superset==6.1.0 duckdb-engine==0.17.0 duckdb==1.5.6
+# rich, cachetools: imported by Superset 6.1 but missing from its requirements; Flask-Caching 2.4+ breaks
+# its metastore cache (unexpected keyword ignore_delete_many_errors).
+SUPERSET_PINS := apache-superset==6.1.0 duckdb-engine==0.17.0 duckdb==1.5.6 rich==15.0.0 cachetools==8.0.2 \
+	flask-caching==2.3.1
 
 .PHONY: run test test-bi lint setup clients browser bench clean
 

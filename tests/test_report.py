@@ -23,7 +23,7 @@ import duckdb
 import pytest
 from report_warehouse import AS_OF, CHECKED_RUN, CHECKS, EARLIER_RUN, LATEST_RUN, write_warehouse
 
-from regreen.project import DataDir
+from regreen.project import PROJECT_ROOT, DataDir
 from regreen.report import (
     ProjectStatus,
     WarehouseMissingError,
@@ -459,6 +459,17 @@ def test_the_data_dictionary_describes_the_published_marts(docs: tuple[DataDir, 
     # Whatever dbt's page would load from a CDN, the policy lets the browser fetch nothing.
     head = page[: page.index("</head>")]
     assert 'http-equiv="Content-Security-Policy"' in head and "default-src &#x27;none&#x27;" in head
+
+
+def test_the_data_dictionary_opens_on_the_project_overview(docs: tuple[DataDir, str, str]) -> None:
+    _, _, page = docs
+    # dbt shows the project's `__overview__` doc block on its front page instead of its own boilerplate.
+    assert "doc.regreen.__overview__" in page and "Start with these marts" in page
+    overview = (PROJECT_ROOT / "models" / "overview.md").read_text(encoding="utf-8")
+    missing = [
+        m.stem for m in (PROJECT_ROOT / "models" / "marts").glob("*.sql") if f"`{m.stem}`" not in overview
+    ]
+    assert missing == []
 
 
 def test_the_data_dictionary_leaves_the_published_warehouse_alone(docs: tuple[DataDir, str, str]) -> None:
