@@ -52,7 +52,8 @@ def test_superset_runs_a_chart_query_on_the_published_warehouse(tmp_path: Path) 
         timeout=900,
     )
     assert chart.returncode == 0, chart.stderr[-3000:]
-    answer = json.loads(chart.stdout)
+    # Superset prints "Loaded your LOCAL configuration …" on stdout first; the answer is the last line.
+    answer = json.loads(chart.stdout.splitlines()[-1])
     assert answer["superset"].startswith("6.") and answer["duckdb"].startswith("1.")
     assert "FROM marts.plan_vs_actual_township" in answer["sql"]
 
