@@ -336,6 +336,13 @@ def test_the_quality_page_lists_every_check_of_the_latest_run(pages: dict[str, s
     carried = {row[1]: row[6] for row in all_checks[1:] if "沿用运行" in row[6]}
     assert sorted(carried) == sorted(check[1] for check in CHECKS if check[7] == CHECKED_RUN)
     assert all(f"result of run {CHECKED_RUN}, carried" in note for note in carried.values())
+    # dbt's generated test ids read as sentences, the id kept beside them.
+    names = [row[1] for row in all_checks[1:]]
+    assert any(
+        name.startswith("dim_project.project_code 不为空 / dim_project.project_code is never empty")
+        and "not_null_dim_project_project_code" in name
+        for name in names
+    ), names
 
 
 def test_sample_data_are_marked_and_real_data_are_not(
