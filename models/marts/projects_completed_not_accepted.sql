@@ -10,12 +10,6 @@ project_months as (
     select * from {{ ref('int_project_months_completed') }}
 ),
 
-latest_months as (
-    select *
-    from project_months
-    qualify row_number() over (partition by project_code order by report_month desc) = 1
-),
-
 completions as (
     select
         project_code,
@@ -37,11 +31,9 @@ final as (
         {{ hundredths('project_progress.area_done_mu') }} as area_done_mu,
         datediff('month', completions.completed_month, project_progress.latest_report_month) as months_waiting
     from project_progress
-    inner join latest_months
-        on project_progress.project_code = latest_months.project_code
     inner join completions
         on project_progress.project_code = completions.project_code
-    where latest_months.stage_rank = 5 and latest_months.accepted_on is null
+    where project_progress.stage_rank = 5 and project_progress.accepted_on is null
 )
 
 select * from final
