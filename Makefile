@@ -68,6 +68,7 @@ test-bi: setup $(SUPERSET_VENV)/bin/superset
 bench: setup
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_nightly.py
+	$(BIN)/python bench/bench_poison.py
 	$(BIN)/python bench/bench_dbt_threads.py
 
 clean:

@@ -13,7 +13,6 @@ on what they recorded:
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -410,18 +409,6 @@ def bad_notice(folder: Path) -> Path:
     return path
 
 
-def open_when_read(pipe: Path, running: Running) -> int:
-    """Open `pipe` for writing once the nightly opens it for reading: it is then blocked reading it."""
-    deadline = time.monotonic() + WAIT
-    while True:
-        try:
-            return os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError as exc:
-            assert exc.errno == errno.ENXIO  # nobody reads it yet
-            assert time.monotonic() < deadline and running.process.poll() is None
-            time.sleep(0.01)
-
-
 def resent(files: list[Path], folder: Path, times: int) -> list[Path]:
     """Each file mailed again `times` times, a minute apart: trailing blank lines make other bytes, same rows."""
     assert all(path.suffix == ".csv" for path in files)
@@ -480,17 +467,11 @@ def chain(tmp_path_factory: pytest.TempPathFactory, base: Path, samples: Samples
     deliver(arrivals, data_dir)
     kills = []
 
-    # During ingest: a named pipe arriving after the first batch's files holds the ingest where it reads
-    # it (the first batch landed, the next one archived but not landed, the rest waiting); killed there.
-    pipe = data_dir.inbox / "示例-洛阳镇-管道.csv"
-    os.mkfifo(pipe)
-    after = sorted(path.stat().st_mtime_ns for path in arrivals)[BATCH_FILES + 4] + 1
-    os.utime(pipe, ns=(after, after))
-    running = Running(data_dir.root)
-    writer = open_when_read(pipe, running)
+    # During ingest: the first batch landed, the next file archived but not landed, the rest waiting.
+    # (A named pipe used to hold the ingest here; pipes are refused unread now.)
+    running = Running(data_dir.root, pause="ingest-batch")
+    running.wait_for("paused at ingest-batch")
     kills.append(observe_kill(data_dir, running, "ingest"))
-    os.close(writer)
-    pipe.unlink()
 
     # During dbt: the nightly dies, its dbt child does not; the next run must wait for it.
     running = Running(data_dir.root)

@@ -451,6 +451,8 @@ def test_schedule_prints_cron_and_systemd_with_absolute_paths(tmp_path: Path) ->
     assert exec_start == f'ExecStart={REGREEN} nightly --data-dir "{str(data).replace("%", "%%")}"'
     assert "OnCalendar=*-*-* 03:15:00" in lines and "Persistent=true" in lines
     assert "[Timer]" in lines and "[Service]" in lines and "Type=oneshot" in lines
+    # Never root: a dedicated user that owns the data directory, files created owner-only.
+    assert "User=regreen" in lines and "UMask=0077" in lines
 
 
 def test_schedule_requires_print(tmp_path: Path) -> None:

@@ -1,20 +1,29 @@
 """The notice parser reads the bundled text, PDF-extracted text and a Word file alike; it refuses bad input.
 
 The PDF-extracted text and the .docx are written by these tests from the bundled notice, so all three forms
-carry the same notice; each must give exactly the same projects and declared totals.
+carry the same notice; each must give exactly the same projects and declared totals. The PDF itself is
+tested in test_plan_pdf.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import astuple
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import docx
 import pytest
+from notice_expected import (
+    DECLARED_TOTALS,
+    PROJECTS,
+    assert_same_notice,
+    notice_blocks,
+    project_rows,
+    total_rows,
+    wrap,
+)
 
 from regreen.cli import main
 from regreen.errors import (
@@ -23,117 +32,49 @@ from regreen.errors import (
     NoticeUnreadableError,
     PlanTableMismatchError,
 )
-from regreen.plan import NoticeLayoutError, Plan, PlanCellError, parse_notice
+from regreen.plan import NoticeLayoutError, Plan, PlanCellError, PlanNameError, parse_notice
 from regreen.project import BUNDLED_NOTICE
 
 BUNDLED_TEXT = BUNDLED_NOTICE.read_text(encoding="utf-8")
 
-PROJECTS = [
-    (2023, 1, "百崎乡莲埭村废弃矿山生态治理项目", 13, 139),
-    (2023, 2, "东园镇阳光、琅山村废弃矿山生态治理项目", 12, 80),
-    (2023, 3, "洛阳镇陈坝、陈埭头村废弃矿山生态治理项目", 14, 144),
-    (2023, 4, "张坂镇崧山村一分区废弃矿山生态治理项目", 12, 280),
-    (2023, 5, "张坂镇苏坑村废弃矿山生态治理项目", 21, 350),
-    (2024, 1, "百崎莲埭、下埭村废弃矿山生态治理项目", 9, 153),
-    (2024, 2, "洛阳镇上曾、群山村废弃矿山生态治理项目", 20, 161),
-    (2024, 3, "洛阳镇上田、下曾村废弃矿山生态治理项目", 9, 139),
-    (2024, 4, "张坂镇前见、后见村废弃矿山生态治理项目", 1, 526),
-    (2024, 5, "张坂镇后见、前头村废弃矿山生态治理项目", 2, 165),
-    (2024, 6, "张坂镇塘园村废弃矿山生态治理项目", 12, 584),
-    (2025, 1, "张坂镇菘山村二分区废弃矿山生态治理项目", 28, 266),
-    (2025, 2, "张坂玉田、玉园、玉塘村废弃矿山生态治理项目", 19, 107),
-    (2025, 3, "东园镇群青、锦丰村废弃矿山生态治理项目", 10, 32),
-]
-
-# (plan_year, source, township, measure, value), in the order the notice gives them.
-DECLARED_TOTALS = [
-    (None, "task", None, "task_area_mu", 3000),
-    (None, "sentence", None, "projects", 14),
-    (2023, "sentence", None, "township_count", 4),
-    (2023, "sentence", None, "projects_per_township", 1),
-    (2023, "sentence", None, "projects", 5),
-    (2023, "sentence", None, "patches", 72),
-    (2023, "sentence", None, "area_mu", 993),
-    (2023, "total_row", None, "patches", 72),
-    (2023, "total_row", None, "area_mu", 993),
-    (2024, "sentence", "百崎乡", "township_projects", 1),
-    (2024, "sentence", "洛阳镇", "township_projects", 2),
-    (2024, "sentence", "张坂镇", "township_projects", 3),
-    (2024, "sentence", None, "projects", 6),
-    (2024, "sentence", None, "patches", 53),
-    (2024, "sentence", None, "area_mu", 1728),
-    (2024, "total_row", None, "patches", 53),
-    (2024, "total_row", None, "area_mu", 1728),
-    (2025, "sentence", "张坂镇", "township_projects", 2),
-    (2025, "sentence", "东园镇", "township_projects", 1),
-    (2025, "sentence", None, "projects", 3),
-    (2025, "sentence", None, "patches", 57),
-    (2025, "sentence", None, "area_mu", 405),
-    (2025, "total_row", None, "patches", 57),
-    (2025, "total_row", None, "area_mu", 405),
-]
-
-
-def _projects(plan: Plan) -> list[tuple]:
-    return [(p.plan_year, p.seq, p.name, p.patches, p.area_mu) for p in plan.projects]
-
-
-def _totals(plan: Plan) -> list[tuple]:
-    return [(t.plan_year, t.source, t.township, t.measure, t.value) for t in plan.declared_totals]
-
-
 # --- writing the notice in its other forms -------------------------------------------------------------
-
-
-def _blocks(text: str) -> list[str | list[list[str]]]:
-    """The notice as paragraphs (str) and tables (rows of cells); a blank line inside a table is dropped."""
-    blocks: list[str | list[list[str]]] = []
-    for line in text.splitlines():
-        if "\t" in line:
-            if not blocks or isinstance(blocks[-1], str):
-                blocks.append([])
-            blocks[-1].append(line.split("\t"))
-        elif line.strip():
-            blocks.append(line)
-    return blocks
-
-
-def _wrap(paragraph: str, width: int) -> list[str]:
-    """Break a paragraph every `width` characters as a PDF line does, never inside a number."""
-    lines = [""]
-    for token in re.findall(r"[0-9A-Za-z.]+|.", paragraph):
-        if len(lines[-1]) + len(token) > width:
-            lines.append("")
-        lines[-1] += token
-    return [line.strip() for line in lines]
 
 
 NAME_WIDTH = 14  # characters of a project name that fit on one line of the PDF's table
 
 
-def _layout_row(cells: list[str]) -> list[str]:
+def _layout_row(cells: list[str], figures_on: str, width: int) -> list[str]:
+    """One table row as text extracted from a PDF prints it: the name wrapped every `width` characters, the
+    序号 and figures on its first, middle or last line, or on a line of their own between the name's lines
+    (cells centred vertically beside a name of an even number of lines)."""
     seq, name, patches, area = cells
     if seq == "合计":
-        return [f"  合  计{' ' * (2 * NAME_WIDTH + 6)}{patches:>6}    {area:>6}"]
-    first, rest = name[:NAME_WIDTH], name[NAME_WIDTH:]
-    row = f"  {seq:>2}    {first}{' ' * (2 * (NAME_WIDTH - len(first)) + 4)}{patches:>6}    {area:>6}"
-    return [row, f"        {rest}"] if rest else [row]
+        return [f"  合  计{' ' * (2 * width + 6)}{patches:>6}    {area:>6}"]
+    parts = [name[i : i + width] for i in range(0, len(name), width)]
+    lines = [f"        {part}{' ' * (2 * (width - len(part)) + 4)}" for part in parts]
+    figures = f"{patches:>6}    {area:>6}"
+    if figures_on == "own":
+        lines.insert(len(lines) // 2, f"  {seq:>2}    {' ' * (2 * width + 4)}{figures}")
+        return lines
+    at = {"first": 0, "middle": len(lines) // 2, "last": len(lines) - 1}[figures_on]
+    lines[at] = f"  {seq:>2}    {lines[at][8:]}{figures}"
+    return [line.rstrip() for line in lines]
 
 
-def _pdf_text(text: str) -> str:
-    """The notice as `pdftotext -layout` prints it: indented, wrapped, columns aligned by spaces, footers."""
+def _pdf_text(text: str, figures_on: str = "first", width: int = NAME_WIDTH) -> str:
+    """The notice as text extracted from its PDF: indented, wrapped, columns aligned by spaces, footers."""
     text = text.replace("共 5 个治理项目", "共５个治理项目")
     lines: list[str] = []
-    for block in _blocks(text):
+    for block in notice_blocks(text):
         if isinstance(block, str):
-            lines.extend(f"    {part}" for part in _wrap(block, 30))
+            lines.extend(f"    {part}" for part in wrap(block, 30))
         else:
             header, *rows = block
             lines.append("  " + "    ".join(header))
-            lines.extend(line for row in rows for line in _layout_row(row))
+            lines.extend(line for row in rows for line in _layout_row(row, figures_on, width))
         lines.append("")
     # Page footers land anywhere, also between two rows of the 2024 table.
-    footers = {"（一）2023 年度计划": "— 1 —", "张坂镇后见、前头村": "— 2 —", "四、保障措施": "— 3 —"}
+    footers = {"（一）2023 年度计划": "— 1 —", "张坂镇后见、前": "— 2 —", "四、保障措施": "— 3 —"}
     for before, footer in footers.items():
         at = next(i for i, line in enumerate(lines) if before in line)
         lines[at:at] = ["", f"                         {footer}", ""]
@@ -143,7 +84,7 @@ def _pdf_text(text: str) -> str:
 def _write_docx(text: str, path: Path) -> Path:
     """The notice as a Word file: paragraphs, real tables, 合计 in a cell merged across 序号 and 项目名称."""
     document = docx.Document()
-    for block in _blocks(text):
+    for block in notice_blocks(text):
         if isinstance(block, str):
             document.add_paragraph(block)
             continue
@@ -174,8 +115,8 @@ def bundled() -> Plan:
     return parse_notice(BUNDLED_NOTICE)
 
 
-def test_bundled_text_gives_the_14_projects(bundled: Plan) -> None:
-    assert _projects(bundled) == PROJECTS
+def test_bundled_text_gives_the_14project_rows(bundled: Plan) -> None:
+    assert project_rows(bundled) == PROJECTS
     assert [p.source_ref for p in bundled.projects] == [
         f"line {n}" for n in [40, 41, 42, 43, 44, 52, 53, 54, 55, 57, 58, 66, 67, 68]
     ]
@@ -183,8 +124,8 @@ def test_bundled_text_gives_the_14_projects(bundled: Plan) -> None:
     assert sum(p.area_mu for p in bundled.projects) == Decimal(3126)
 
 
-def test_bundled_text_gives_the_declared_totals(bundled: Plan) -> None:
-    assert _totals(bundled) == DECLARED_TOTALS
+def test_bundled_text_gives_the_declaredtotal_rows(bundled: Plan) -> None:
+    assert total_rows(bundled) == DECLARED_TOTALS
     refs = {(t.plan_year, t.source): t.source_ref for t in bundled.declared_totals}
     assert refs == {
         (None, "task"): "line 27",
@@ -208,16 +149,6 @@ def test_bundled_text_gives_the_document(bundled: Plan) -> None:
     assert doc.source_format == "txt"
 
 
-def _assert_same_notice(plan: Plan, bundled: Plan) -> None:
-    """Every field but where it was found (source_ref, path, format, sha256)."""
-    assert [astuple(p)[:-1] for p in plan.projects] == [astuple(p)[:-1] for p in bundled.projects]
-    assert [astuple(t)[:-1] for t in plan.declared_totals] == [
-        astuple(t)[:-1] for t in bundled.declared_totals
-    ]
-    for field in ("document_number", "title", "issued_on"):
-        assert getattr(plan.document, field) == getattr(bundled.document, field)
-
-
 def test_pdf_extracted_text_gives_the_same_notice(tmp_path: Path, bundled: Plan) -> None:
     text = _pdf_text(BUNDLED_TEXT)
     # The test's own PDF form must really have what pdftotext produces, or the comparison proves nothing.
@@ -232,9 +163,39 @@ def test_pdf_extracted_text_gives_the_same_notice(tmp_path: Path, bundled: Plan)
 
     plan = parse_notice(path)
 
-    _assert_same_notice(plan, bundled)
+    assert_same_notice(plan, bundled)
     assert plan.document.source_format == "pdf_text"
     assert plan.document.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("figures_on", ["first", "middle", "last", "own"])
+@pytest.mark.parametrize("width", [8, 11])
+def test_wrapped_names_in_extracted_text_give_the_same_notice(
+    figures_on: str, width: int, tmp_path: Path, bundled: Plan
+) -> None:
+    text = _pdf_text(BUNDLED_TEXT, figures_on, width)
+    lines = text.splitlines()
+    # The names really wrap over two or three lines, and the figures sit where the case says.
+    name = "张坂玉田、玉园、玉塘村废弃矿山生态治理项目"
+    parts = [name[i : i + width] for i in range(0, len(name), width)]
+    assert len(parts) == (3 if width == 8 else 2) and name not in text
+    (figures_line,) = [line for line in lines if re.search(r"\s19\s+107$", line)]
+    at = lines.index(figures_line)
+    holds = {"first": parts[0], "middle": parts[len(parts) // 2], "last": parts[-1]}
+    if figures_on == "own":
+        assert not re.search(r"[\u4e00-\u9fff]", figures_line)
+        assert (lines[at - 1].strip(), lines[at + 1].strip()) == (
+            parts[len(parts) // 2 - 1],
+            parts[len(parts) // 2],
+        )
+    else:
+        assert holds[figures_on] in figures_line and figures_line.lstrip().startswith("2 ")
+    path = _write(tmp_path / "extracted.txt", text)
+
+    plan = parse_notice(path)
+
+    assert_same_notice(plan, bundled)
+    assert plan.document.source_format == "pdf_text"
 
 
 def test_word_document_gives_the_same_notice(tmp_path: Path, bundled: Plan) -> None:
@@ -242,7 +203,7 @@ def test_word_document_gives_the_same_notice(tmp_path: Path, bundled: Plan) -> N
 
     plan = parse_notice(path)
 
-    _assert_same_notice(plan, bundled)
+    assert_same_notice(plan, bundled)
     assert plan.document.source_format == "docx"
     assert plan.projects[0].source_ref == "table 1 row 2"
     assert [t.source_ref for t in plan.declared_totals if t.source == "total_row"][:2] == [
@@ -319,6 +280,28 @@ BAD_TEXTS = {
         PlanCellError,
         ["line 40", "涉及图斑", "十三"],
     ),
+    "header-words-in-a-name": (
+        _edited(
+            BUNDLED_TEXT, "5\t张坂镇苏坑村废弃矿山生态治理项目", "5\t张坂镇苏坑村废弃矿山生态治理项目(个)"
+        ),
+        PlanNameError,
+        ["line 44", "2023", "line 39", "张坂镇苏坑村废弃矿山生态治理项目(个)", "(个)"],
+    ),
+    "name-runs-into-the-next-row": (
+        _edited(
+            BUNDLED_TEXT,
+            "2\t东园镇阳光、琅山村废弃矿山生态治理项目",
+            "2\t东园镇阳光、琅山村废弃矿山生态治理项目洛阳镇陈坝",
+        ),
+        PlanNameError,
+        ["line 41", "2023", "洛阳镇陈坝", "next row"],
+    ),
+    # the 序号 run into the name, as words standing too close in a table without grid lines
+    "no-numbered-rows": (
+        re.sub(r"(?m)^(\d)\t", r"\1", BUNDLED_TEXT),
+        NoticeLayoutError,
+        ["line 39", "2023", "序号"],
+    ),
     "no-document-number": (_without_line(BUNDLED_TEXT, "泉台管办"), NoticeLayoutError, ["文号"]),
     "no-year-heading": (
         _without_line(BUNDLED_TEXT, "（一）2023"),
@@ -357,6 +340,45 @@ def test_bad_notice_text_is_refused(case: str, tmp_path: Path, capsys: pytest.Ca
     for fragment in [str(path), *fragments]:
         assert fragment in str(raised.value)
     _assert_cli_refuses(path, capsys)
+
+
+@pytest.mark.parametrize("form", ["txt", "pdf_text", "docx"])
+def test_a_row_glued_into_the_name_above_is_refused_in_every_form(form: str, tmp_path: Path) -> None:
+    # Row 3 of 2023 lost its own line and ran into row 2's name (its 序号 and figures with it).
+    text = _edited(
+        BUNDLED_TEXT,
+        "琅山村废弃矿山生态治理项目\t12\t80\n3\t洛阳镇陈坝、陈埭头村废弃矿山生态治理项目\t14\t144",
+        "琅山村废弃矿山生态治理项目洛阳镇陈坝、陈埭头村废弃矿山生态治理项目\t26\t224",
+    )
+    if form == "docx":
+        path = _write_docx(text, tmp_path / "notice.docx")
+    else:
+        path = _write(tmp_path / "notice.txt", text if form == "txt" else _pdf_text(text, width=40))
+
+    with pytest.raises(PlanNameError) as raised:
+        parse_notice(path)
+
+    assert raised.value.row.seq == 2 and raised.value.row.plan_year == 2023
+    assert "runs into the next row" in str(raised.value) and raised.value.row.source_ref in str(raised.value)
+
+
+def test_a_name_that_does_not_end_like_the_others_is_a_warning(
+    tmp_path: Path, bundled: Plan, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _write(
+        tmp_path / "odd-name.txt",
+        _edited(BUNDLED_TEXT, "6\t张坂镇塘园村废弃矿山生态治理项目", "6\t张坂镇塘园村废弃矿山生态治理工程"),
+    )
+
+    with caplog.at_level("WARNING", logger="regreen"):
+        plan = parse_notice(path)
+
+    assert plan.projects[10].name == "张坂镇塘园村废弃矿山生态治理工程"
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{path}（line 58，2024 年度计划表）项目名称“张坂镇塘园村废弃矿山生态治理工程”不以“项目”结尾，请核对是否缺字 / "
+        f"{path} (line 58, 2024 plan table): the project name '张坂镇塘园村废弃矿山生态治理工程' does not end in "
+        "'项目'; check that nothing is missing"
+    ]
 
 
 def test_a_lost_row_names_the_year_table_measure_and_figures(tmp_path: Path) -> None:

@@ -42,7 +42,10 @@ def test_check_json_exit_codes_and_no_personal_data(files):
         (str(good), "accepted", 2),
         (str(bad), "rejected", 2),
     ]
-    assert all(set(r) == {"file", "status", "rows", "errors", "warnings"} for r in reports)
+    assert all(
+        set(r) == {"file", "status", "rows", "error_count", "warning_count", "errors", "warnings"}
+        for r in reports
+    )
     assert reports[1]["errors"] == [
         {
             "row": 3,

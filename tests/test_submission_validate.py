@@ -423,7 +423,7 @@ def test_json_and_render_shape(files, reference):
     rows[0]["area_done_mu"] = "约120"
     report = check(files, reference, rows)
     data = report.to_json_dict()
-    assert set(data) == {"file", "status", "rows", "errors", "warnings"}
+    assert set(data) == {"file", "status", "rows", "error_count", "warning_count", "errors", "warnings"}
     assert (data["status"], data["rows"]) == ("rejected", 2)
     assert data["errors"] == [
         {

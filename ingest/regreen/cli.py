@@ -45,7 +45,8 @@ def _notice_arg(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=BUNDLED_NOTICE,
         metavar="PATH",
-        help="the plan notice (.txt, PDF-extracted text or .docx; default: the bundled 泉台管办〔2023〕36号)",
+        help="the plan notice: the published .pdf (its tables are read directly, no OCR), a .docx, or text "
+        "(.txt; default: the bundled 泉台管办〔2023〕36号)",
     )
 
 
@@ -62,13 +63,8 @@ def _month(text: str) -> date:
 # --- handlers -----------------------------------------------------------------------------------
 
 
-def _storage_version(args: argparse.Namespace) -> str:
-    from regreen.config import load_config
-
-    return load_config(args.data_dir, args.config).get("storage", "duckdb_storage_version")
-
-
 def _build(args: argparse.Namespace) -> int:
+    from regreen.config import load_config
     from regreen.nightly import nightly
 
     run = nightly(
@@ -77,7 +73,7 @@ def _build(args: argparse.Namespace) -> int:
         today=date.today(),
         ingest=False,
         full=args.full,
-        storage_version=_storage_version(args),
+        config=load_config(args.data_dir, args.config),
     )
     print(run.render())
     return run.exit_code
@@ -105,10 +101,19 @@ def _template(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from regreen.config import load_config
+    from regreen.submissions.reader import ReadLimits
     from regreen.submissions.reference import load_reference
     from regreen.submissions.validate import check_files
 
-    reports = check_files(args.files, load_reference(args.notice), today=date.today())
+    config = load_config(args.data_dir, args.config)
+    reports = check_files(
+        args.files,
+        load_reference(args.notice),
+        date.today(),
+        ReadLimits.from_config(config),
+        config.get("submissions", "max_issues_per_file"),
+    )
     if args.json:
         print(json.dumps([r.to_json_dict() for r in reports], ensure_ascii=False, indent=2))
     else:
@@ -117,10 +122,13 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from regreen.submissions.ingest import ingest_inbox
+    from regreen.config import load_config
+    from regreen.submissions.ingest import IngestSettings, ingest_inbox
     from regreen.submissions.reference import load_reference
 
-    summary = ingest_inbox(DataDir(args.data_dir).ensure(), load_reference(args.notice), today=date.today())
+    settings = IngestSettings.from_config(load_config(args.data_dir, args.config))
+    data_dir = DataDir(args.data_dir).ensure()
+    summary = ingest_inbox(data_dir, load_reference(args.notice), date.today(), settings)
     print(summary.render())
     return 0
 
@@ -166,8 +174,7 @@ def _docs(args: argparse.Namespace) -> int:
 
 
 def _nightly(args: argparse.Namespace) -> int:
-    import os
-
+    from regreen.config import load_config
     from regreen.nightly import fault_pause_point, nightly
 
     run = nightly(
@@ -177,10 +184,22 @@ def _nightly(args: argparse.Namespace) -> int:
         keep=args.keep,
         pause_at=fault_pause_point(os.environ),
         full=args.full,
-        storage_version=_storage_version(args),
+        config=load_config(args.data_dir, args.config),
     )
     print(json.dumps(run.record.to_json_dict(), ensure_ascii=False) if args.json else run.render())
     return run.exit_code
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from regreen.config import load_config
+    from regreen.submissions.purge import purge
+    from regreen.submissions.reader import ReadLimits
+
+    config = load_config(args.data_dir, args.config)
+    days = args.older_than if args.older_than is not None else config.get("history", "archive_retention_days")
+    summary = purge(DataDir(args.data_dir).ensure(), days, ReadLimits.from_config(config))
+    print(summary.render())
+    return 0
 
 
 def _rollback(args: argparse.Namespace) -> int:
@@ -285,17 +304,22 @@ def make_parser() -> argparse.ArgumentParser:
         "plan",
         lambda args: (plan.print_help(), EXIT_USAGE)[1],
         "方案文件相关命令 / commands on the plan notice",
-        "regreen plan show notice.txt --json",
+        "regreen plan show notice.pdf --json",
     )
     plan_commands = plan.add_subparsers(title="commands", metavar="COMMAND")
     show = _command(
         plan_commands,
         "show",
         _plan_show,
-        "打印解析出的计划项目与申报合计 / print the projects and declared totals parsed from a notice",
-        "regreen plan show ingest/regreen/data/quantai-guanban-2023-36.txt --json",
+        "打印解析出的计划项目与申报合计 / print the projects and declared totals parsed from a notice. "
+        "Reads the notice as published: a PDF with a text layer (its ruled tables, and tables drawn without "
+        "grid lines, are read directly; a scanned PDF is refused, there is no OCR), a Word .docx, or text "
+        "(the bundled tab-separated .txt, or text already extracted from a PDF)",
+        "regreen plan show 泉台管办〔2023〕36号.pdf --json",
     )
-    show.add_argument("path", type=Path, help="the notice: .txt, PDF-extracted text or .docx")
+    show.add_argument(
+        "path", type=Path, help="the notice: .pdf, .docx, or .txt (tab-separated or extracted from a PDF)"
+    )
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     template = _command(
@@ -322,13 +346,16 @@ def make_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", type=Path, metavar="FILE", help=".xlsx or .csv submissions")
     check.add_argument("--json", action="store_true", help="print one JSON report per file")
     _notice_arg(check)
+    _data_dir_arg(check)  # where regreen.toml is: its [limits] bound what check reads
 
     ingest = _command(
         commands,
         "ingest",
         _ingest,
-        "接收收件箱中的填报文件：归档、校验、载入或隔离 / take every file in <data-dir>/inbox: archive, "
-        "validate, load or quarantine",
+        "接收收件箱中的填报文件：归档、校验、载入或隔离 / take every file in <data-dir>/inbox that has not "
+        "changed for [submissions] settle_seconds: archive, validate, load or quarantine. Symlinks, pipes and "
+        "devices are never followed nor read (left in the inbox with a reason); a file beyond the [limits] "
+        "is rejected unread",
         "regreen ingest --data-dir warehouse/",
     )
     _data_dir_arg(ingest)
@@ -356,7 +383,8 @@ def make_parser() -> argparse.ArgumentParser:
         "ingest the inbox, build (only what new submissions touch, on a copy of the published warehouse, "
         "unless --full or the notice, models or code changed), check, and only if no error-level check "
         "failed publish the warehouse and its exports atomically. Exit codes: 0 published, 1 checks "
-        "failed (nothing published), 2 usage or configuration error, 75 another run holds the lock",
+        "failed (nothing published), 2 usage or configuration error, 73 built but not published because "
+        "another program holds the published warehouse open read-write, 75 another run holds the lock",
         "regreen nightly --data-dir /srv/regreen",
     )
     _data_dir_arg(nightly)
@@ -364,6 +392,25 @@ def make_parser() -> argparse.ArgumentParser:
     _keep_arg(nightly)
     _full_arg(nightly)
     nightly.add_argument("--json", action="store_true", help="print the run record as one JSON line")
+
+    purge = _command(
+        commands,
+        "purge",
+        _purge,
+        "清除超过保存期限的已收文件中的个人信息 / remove personal data (reporter names, phones, ID-card "
+        "numbers) from the files in <data-dir>/archive/ and quarantine/ received longer ago than "
+        "[history] archive_retention_days, and from the landing zone's rows of those files: each file is "
+        "replaced by a redacted copy in the same format; its original sha256 and size are recorded in "
+        "logs/purged.jsonl, and receipts and figures stay. Run it as the nightly's user, e.g. monthly",
+        "regreen purge --data-dir /srv/regreen --older-than 365",
+    )
+    _data_dir_arg(purge)
+    purge.add_argument(
+        "--older-than",
+        type=int,
+        metavar="DAYS",
+        help="retention in days (default: [history] archive_retention_days of regreen.toml, 365)",
+    )
 
     rollback = _command(
         commands,

@@ -46,10 +46,15 @@ SETTINGS: dict[str, dict[str, Setting]] = {
         "max_issues_per_file": Setting(200, "issues stored row by row per file; the rest are counted"),
     },
     "limits": {
-        "max_file_bytes": Setting(50 * 1024 * 1024, "a received file larger than this is refused unread"),
+        # A township's monthly file is a few dozen KB; 10 MB is hundreds of times that, and keeps the
+        # worst case of parsing one CSV (Python objects per field) well under a gigabyte.
+        "max_file_bytes": Setting(10 * 1024 * 1024, "a received file larger than this is refused unread"),
         "max_rows": Setting(100_000, "a sheet or CSV with more data rows than this is refused"),
         "max_columns": Setting(200, "a sheet declaring more columns than this is refused"),
         "max_cells": Setting(2_000_000, "a sheet declaring more cells (rows × columns) than this is refused"),
+        "max_unpacked_bytes": Setting(
+            200 * 1024 * 1024, "an .xlsx whose parts unpack to more bytes than this is refused unread"
+        ),
     },
     "history": {
         "keep": Setting(3, "distinct published warehouses kept in <data-dir>/history/ for rollback"),

@@ -13,6 +13,7 @@ from pathlib import Path
 EXIT_OK = 0
 EXIT_CHECKS_FAILED = 1
 EXIT_USAGE = 2
+EXIT_WAREHOUSE_IN_USE = 73  # sysexits' EX_CANTCREAT: the published file cannot be replaced now
 EXIT_LOCKED = 75
 
 
@@ -20,6 +21,7 @@ class RegreenError(Exception):
     """Root of every error regreen reports to a user."""
 
     exit_code = EXIT_USAGE
+    run_status = "error"  # how a nightly run that ends with it is recorded in meta.runs
 
     def __init__(self, message_zh: str, message_en: str) -> None:
         self.message_zh = message_zh
@@ -41,8 +43,20 @@ class NoticeUnreadableError(RegreenError):
         self.path = path
         self.reason = reason
         super().__init__(
-            f"无法读取方案文件 {path}：{reason}；请提供 UTF-8 文本（.txt）或 Word 文档（.docx）",
-            f"cannot read plan notice {path}: {reason}; give a UTF-8 text (.txt) or Word (.docx) file",
+            f"无法读取方案文件 {path}：{reason}；请提供 PDF（.pdf）、Word 文档（.docx）或 UTF-8 文本（.txt）",
+            f"cannot read plan notice {path}: {reason}; give a PDF (.pdf), Word (.docx) or UTF-8 text (.txt) file",
+        )
+
+
+class NoticeHasNoTextError(RegreenError):
+    """A PDF whose pages are images only (a scan): there is no text to read, and regreen does no OCR."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"PDF 文件 {path} 没有文字层（可能是扫描件），不支持文字识别（OCR）；请提供原始 PDF、Word 文档或文本",
+            f"this PDF has no text: OCR is not supported ({path} looks scanned); give the original PDF, "
+            "the Word file or the text",
         )
 
 
@@ -131,4 +145,31 @@ class ConfigError(RegreenError):
         super().__init__(
             f"配置文件 {path}{where}：{problem.split(' / ')[0]}；请按 docs/operations.md 修改",
             f"configuration file {path}{where}: {problem.split(' / ')[-1]}; see docs/operations.md",
+        )
+
+
+class WarehouseInUseError(RegreenError):
+    """Another process holds the published warehouse open read-write: it cannot be replaced now.
+
+    The run built and checked a warehouse all the same; it is kept at `kept` and the next run publishes
+    its own. `holder` is what DuckDB says about the other process (program and pid), when it says it.
+    """
+
+    exit_code = EXIT_WAREHOUSE_IN_USE
+    run_status = "warehouse_in_use"
+
+    def __init__(self, warehouse: Path, holder: str | None, kept: Path) -> None:
+        self.warehouse = warehouse
+        self.holder = holder
+        self.kept = kept
+        who_zh = f"（{holder}）" if holder else ""
+        who_en = f" ({holder})" if holder else ""
+        super().__init__(
+            f"另一个程序以读写方式打开了已发布的仓库 {warehouse}{who_zh}，无法发布；本次构建已保存在 {kept}，"
+            "请关闭该连接，或改用只读方式连接（DBeaver：驱动属性 duckdb.read_only=true；"
+            f"Python：duckdb.connect(path, read_only=True)），下次夜间任务会正常发布",
+            f"another program holds the published warehouse {warehouse} open read-write{who_en}, so it "
+            f"cannot be replaced; this run's build is kept at {kept}. Close that connection or open it "
+            "read-only (DBeaver: driver property duckdb.read_only=true; Python: "
+            "duckdb.connect(path, read_only=True)); the next nightly publishes as usual",
         )

@@ -15,6 +15,11 @@ interrupted, waits (bounded) for any dbt child the dead run left behind, and rem
 The lock file itself is never deleted: a run holding the lock on a deleted file would not exclude a run
 that created a new one.
 
+A warehouse held open read-write by another program (DBeaver's default connection) cannot be read nor
+replaced: the run then builds in full (it cannot build on a file it cannot read), checks, keeps the
+build as `work/unpublished-<run>.duckdb` and ends with WarehouseInUseError (exit 73), naming the holder
+when DuckDB does; the next run publishes as usual.
+
 Test hook: with REGREEN_FAULT_PAUSE=<point> in the environment, the run logs `paused at <point>` to stderr
 and sleeps when it reaches that point (one of PAUSE_POINTS), so a test can SIGKILL it there.
 """
@@ -22,6 +27,7 @@ and sleeps when it reaches that point (one of PAUSE_POINTS), so a test can SIGKI
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import shlex
@@ -40,8 +46,15 @@ from typing import Any
 import duckdb
 
 from regreen.build import discard, new_run_id, stage_build, start_dbt, working_database
-from regreen.config import SETTINGS
-from regreen.errors import EXIT_CHECKS_FAILED, EXIT_LOCKED, EXIT_OK, ChecksFailedError, RegreenError
+from regreen.config import Config, default_config
+from regreen.errors import (
+    EXIT_CHECKS_FAILED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    ChecksFailedError,
+    RegreenError,
+    WarehouseInUseError,
+)
 from regreen.log import logger
 from regreen.plan import parse_notice
 from regreen.project import BUNDLED_NOTICE, DataDir
@@ -57,17 +70,18 @@ from regreen.publish import (
     prune_history,
     published_run_id,
     swap_exports,
+    warehouse_holder,
 )
 from regreen.quality import CheckResult
 from regreen.report import report_dir, write_report
-from regreen.submissions.ingest import IngestSummary, ingest_inbox
+from regreen.submissions.ingest import IngestSettings, IngestSummary, ingest_inbox
 from regreen.submissions.reference import build_reference
 
 DEFAULT_KEEP = 3
-DEFAULT_STORAGE_VERSION = SETTINGS["storage"]["duckdb_storage_version"].default
 STAGES = ("ingest", "load", "dbt", "expectations", "publish")
-# Stage starts, plus two points inside publish: before the warehouse rename and before the export swap.
-PAUSE_POINTS = (*STAGES, "publish-rename", "publish-swap")
+# Stage starts, plus one point inside ingest (one batch landed, the next file archived but not landed)
+# and two inside publish: before the warehouse rename and before the export swap.
+PAUSE_POINTS = (*STAGES, "ingest-batch", "publish-rename", "publish-swap")
 FAULT_PAUSE_ENV = "REGREEN_FAULT_PAUSE"
 FAULT_PAUSE_SECONDS = 600
 # How long a run waits for a dbt process left running by an interrupted run before giving up (exit 75).
@@ -139,7 +153,7 @@ class RunRecord:
     run_id: str
     started_at: datetime  # UTC
     ended_at: datetime | None = None
-    status: str = "running"  # published | checks_failed | error | interrupted | rollback
+    status: str = "running"  # published | checks_failed | warehouse_in_use | error | interrupted | rollback
     published: bool = False
     files_received: int | None = None
     files_accepted: int | None = None
@@ -269,8 +283,9 @@ comment on column meta.runs.ended_at is
     '结束时间（UTC）；本仓库自身那次运行记为封存时刻 / when it ended (UTC); for the run that built this '
     'warehouse, the moment the warehouse was sealed';
 comment on column meta.runs.status is
-    '结果：published 已发布，checks_failed 检查未通过，error 出错，interrupted 被中断，rollback 回滚 / '
-    'outcome: published, checks_failed, error, interrupted (killed or crashed) or rollback';
+    '结果：published 已发布，checks_failed 检查未通过，warehouse_in_use 仓库被占用未能发布，error 出错，'
+    'interrupted 被中断，rollback 回滚 / outcome: published, checks_failed, warehouse_in_use (built, but the '
+    'published file was held open read-write), error, interrupted (killed or crashed) or rollback';
 comment on column meta.runs.published is '是否发布了新仓库 / whether it published a warehouse';
 comment on column meta.runs.files_received is '收件箱中收到的文件数 / files taken from the inbox';
 comment on column meta.runs.files_accepted is '通过校验并载入的文件数 / files accepted and loaded';
@@ -482,6 +497,8 @@ def sweep_leftovers(data_dir: DataDir, keep: int) -> None:
     """
     for folder in data_dir.root.glob("export.tmp-*"):
         shutil.rmtree(folder)
+    for database in sorted(data_dir.work.glob("unpublished-*.duckdb"))[: -keep or None]:
+        database.unlink()
     for pattern in (working_database(data_dir).name, "rollback-*.duckdb"):
         for database in data_dir.work.glob(pattern):
             if not _in_use(database):
@@ -495,6 +512,8 @@ def sweep_leftovers(data_dir: DataDir, keep: int) -> None:
 
 def repair_exports(data_dir: DataDir, run_id: str) -> None:
     """Re-export the published warehouse if export/ belongs to another run (a publish cut short)."""
+    if warehouse_holder(data_dir.warehouse) is not None:
+        return  # nothing can read it now; the run says so when it comes to publish
     published = published_run_id(data_dir)
     if published is None or export_run_id(export_dir(data_dir)) == published:
         return
@@ -563,7 +582,7 @@ def _recorded(data_dir: DataDir, record: RunRecord, clock: StageClock) -> Iterat
     try:
         yield
     except BaseException as exc:  # a bug or Ctrl-C too: recorded, then raised as is
-        record.status = "error"
+        record.status = exc.run_status if isinstance(exc, RegreenError) else "error"
         record.error_message = str(exc) if isinstance(exc, RegreenError) else f"{type(exc).__name__}: {exc}"
         raise
     finally:
@@ -651,16 +670,17 @@ def nightly(
     orphan_wait: float = ORPHAN_WAIT_SECONDS,
     ingest: bool = True,
     full: bool = False,
-    storage_version: str = DEFAULT_STORAGE_VERSION,
+    config: Config | None = None,
 ) -> NightlyRun:
     """One nightly run (see the module docstring). Raises LockHeldError if another run is in progress.
 
     With `ingest=False` (`regreen build`) the inbox is left alone and the warehouse is rebuilt from the
     notice and what the landing zone already holds, under the same lock and the same publish.
     The build is incremental when the published warehouse allows it (regreen.build), full with `full`.
-    The file is written in DuckDB's `storage_version` format (config storage.duckdb_storage_version).
-    A RegreenError on the way (a bad notice, dbt failing) is recorded in the run log and raised again;
-    failed error-level checks are recorded and returned, with nothing published.
+    A RegreenError on the way (a bad notice, dbt failing, the published file held read-write by another
+    program) is recorded in the run log and raised again; failed error-level checks are recorded and
+    returned, with nothing published. `config` gives the ingest its settings and the published file its
+    storage format (storage.duckdb_storage_version; default: the defaults).
     """
     plan = parse_notice(notice)  # a bad notice is a usage error: said before a run is locked or logged
     run_id = new_run_id()
@@ -672,10 +692,14 @@ def nightly(
             if ingest:
                 clock.enter("ingest")
                 reference = build_reference(plan.document.issued_on, plan.projects)
-                record.take_ingest(ingest_inbox(data_dir, reference, today=today))
+                settings = IngestSettings.from_config(config)
+                pause = functools.partial(clock.pause, "ingest-batch")
+                record.take_ingest(ingest_inbox(data_dir, reference, today, settings, pause))
             clock.enter("load")
+            held = warehouse_holder(data_dir.warehouse) is not None
+            storage_version = (config or default_config()).get("storage", "duckdb_storage_version")
             staged = stage_build(
-                plan, data_dir, run_id, dbt, storage_version, on_stage=clock.enter, full=full
+                plan, data_dir, run_id, dbt, storage_version, on_stage=clock.enter, full=full or held
             )
             summary = staged.summary
             record.build_mode, record.build_base_run_id = summary.mode, summary.base_run_id
@@ -688,6 +712,10 @@ def nightly(
                     ChecksFailedError([f"{c.suite}: {c.check} ({c.observed} ≠ {c.expected})" for c in failed])
                 )
                 return run
+            holder = warehouse_holder(data_dir.warehouse)
+            if holder is not None:
+                kept = staged.working.rename(staged.working.with_name(f"unpublished-{run_id}.duckdb"))
+                raise WarehouseInUseError(data_dir.warehouse, holder or None, kept)
             clock.enter("publish")
             publish_build(data_dir, staged.working, record, keep, clock)
             record.status = "published"
@@ -767,7 +795,7 @@ def schedule_text(regreen: Path, data_dir: Path, notice: Path, at: clock_time) -
     cron = cron.replace("%", "\\%")
     exec_start = " ".join(_systemd_quote(word) for word in command)
     return f"""\
-# --- crontab (crontab -e): every day at {at:%H:%M}, output appended to {log}
+# --- crontab of the regreen user (crontab -u regreen -e): every day at {at:%H:%M}, output appended to {log}
 {at.minute} {at.hour} * * * {cron}
 
 # --- /etc/systemd/system/regreen-nightly.service
@@ -777,8 +805,15 @@ After=local-fs.target
 
 [Service]
 Type=oneshot
+# A dedicated user owning {data_dir}, never root: the inbox holds what others upload.
+# (useradd --system --home-dir {data_dir} regreen && chown -R regreen: {data_dir})
+User=regreen
+Group=regreen
+UMask=0077
+NoNewPrivileges=yes
 ExecStart={exec_start}
-# Exit codes: 0 published, 1 checks failed (nothing published), 2 usage/configuration, 75 locked.
+# Exit codes: 0 published, 1 checks failed (nothing published), 2 usage/configuration,
+# 73 the published warehouse is held open read-write by another program, 75 locked.
 TimeoutStartSec=3h
 Nice=10
 

@@ -1,9 +1,11 @@
 """Parse the plan notice 泉台管办〔2023〕36号 into its projects and the totals it declares.
 
-The notice reaches us in three forms: the bundled text file (tab-separated tables), text extracted from the
-PDF with `pdftotext -layout` (columns aligned by spaces, wrapped names, page footers) and a Word .docx. Each
-form has one tokenising step that turns it into the same `_Line`s (normalised cells plus where they came
-from); one shared step then reads the yearly tables, the sentences and the document header from them.
+The notice reaches us in four forms: the PDF as published (its ruled tables read by pdfplumber, the text
+around them in reading order), a Word .docx, the bundled text file (tab-separated tables) and text someone
+already extracted from a PDF (columns aligned by spaces, wrapped names, page footers). Each form has one
+tokenising step that turns it into the same `_Line`s (normalised cells plus where they came from); one shared
+step then reads the yearly tables, the sentences and the document header from them. Every project name is
+checked on the way out, whatever the form: a wrapped name is where a PDF goes wrong silently.
 
 The parser records what the notice declares. Whether a year's sentence agrees with its table is for the
 checks downstream; a table that disagrees with its own 合计 row is refused here, because then the rows
@@ -19,18 +21,20 @@ import unicodedata
 import zipfile
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 from regreen.errors import (
     NoPlanTableError,
+    NoticeHasNoTextError,
     NoticeNotFoundError,
     NoticeUnreadableError,
     PlanTableMismatchError,
     RegreenError,
 )
+from regreen.log import logger
 
 # --- errors only this parser raises -----------------------------------------------------------------
 
@@ -60,6 +64,21 @@ class PlanCellError(RegreenError):
         )
 
 
+class PlanNameError(RegreenError):
+    """A project name holds what cannot be part of a name: header words, or the start of the next row."""
+
+    def __init__(self, path: Path, row: PlanProject, table: str, problem_zh: str, problem_en: str) -> None:
+        self.path = path
+        self.row = row
+        self.table = table
+        super().__init__(
+            f"{path}（{row.source_ref}，{row.plan_year} 年度计划表，表头在 {table}）项目名称“{row.name}”{problem_zh}；"
+            "请核对该行是否读错，本次未生成新数据",
+            f"{path} ({row.source_ref}, the {row.plan_year} plan table headed at {table}): the project name "
+            f"{row.name!r} {problem_en}; check how the row was read. Nothing was built",
+        )
+
+
 # --- the parsed notice -------------------------------------------------------------------------------
 
 
@@ -70,7 +89,9 @@ class PlanDocument:
     issued_on: date
     sha256: str
     source_path: str
-    source_format: str  # 'txt' | 'pdf_text' | 'docx'
+    source_format: str  # 'pdf' | 'docx' | 'txt' | 'pdf_text'
+    page_count: int | None = None  # a PDF's pages; None for the other forms
+    extractor: str | None = None  # what read a PDF, with its version ('pdfplumber 0.11.10')
 
 
 @dataclass(frozen=True)
@@ -109,6 +130,8 @@ class Plan:
                 "sha256": doc.sha256,
                 "source_path": doc.source_path,
                 "source_format": doc.source_format,
+                "page_count": doc.page_count,
+                "extractor": doc.extractor,
             },
             "projects": [
                 {
@@ -135,6 +158,7 @@ class Plan:
 
     def render(self) -> str:
         doc = self.document
+        pages = "" if doc.page_count is None else f"（{doc.page_count} 页，{doc.extractor}）"
         projects = [
             [str(p.plan_year), str(p.seq), p.name, str(p.patches), _figure(p.area_mu)] for p in self.projects
         ]
@@ -161,7 +185,7 @@ class Plan:
         return "\n".join(
             [
                 f"{doc.document_number}  {doc.title}",
-                f"成文日期 {doc.issued_on.isoformat()}  格式 {doc.source_format}  sha256 {doc.sha256[:12]}…",
+                f"成文日期 {doc.issued_on.isoformat()}  格式 {doc.source_format}{pages}  sha256 {doc.sha256[:12]}…",
                 "",
                 "计划项目",
                 *_text_table(
@@ -187,14 +211,15 @@ _MEASURE_LABELS = {
 
 
 def parse_notice(path: Path) -> Plan:
-    """Read a plan notice (.txt, PDF-extracted text or .docx) into its projects and declared totals."""
+    """Read a plan notice (.pdf, .docx, .txt or PDF-extracted text) into its projects and declared totals."""
     data = _read_bytes(path)
-    source_format, lines = _tokenise(path, data)
-    lines = [line for line in lines if line.cells and not _PAGE_MARK.fullmatch(line.text)]
+    form = _tokenise(path, data)
+    lines = [line for line in form.lines if line.cells and not _PAGE_MARK.fullmatch(line.text)]
     tables, prose = _split_tables(path, lines)
     if not tables:
         raise NoPlanTableError(path)
     for table in tables:
+        _check_names(path, table)  # first: a row glued into a name also breaks the sums, less tellingly
         _check_table(path, table)
     number, title, issued_on = _read_header(path, prose)
     document = PlanDocument(
@@ -203,7 +228,9 @@ def parse_notice(path: Path) -> Plan:
         issued_on=issued_on,
         sha256=hashlib.sha256(data).hexdigest(),
         source_path=str(path),
-        source_format=source_format,
+        source_format=form.source_format,
+        page_count=form.page_count,
+        extractor=form.extractor,
     )
     declared = _plan_totals(prose)
     for table in tables:
@@ -218,10 +245,15 @@ def parse_notice(path: Path) -> Plan:
 
 @dataclass(frozen=True)
 class _Line:
-    """One line of the notice as cells of normalised text; `ref` says where a user finds it."""
+    """One line of the notice as cells of normalised text; `ref` says where a user finds it.
+
+    `ruled` marks a row of a table whose cells the document itself delimits (a PDF's ruled table, a Word
+    table), as against a line of text whose cells are only words standing apart.
+    """
 
     cells: tuple[str, ...]
     ref: str
+    ruled: bool = False
 
     @property
     def text(self) -> str:
@@ -237,8 +269,8 @@ def _clean(text: str) -> str:
     return "".join(text.translate(_HALF_WIDTH).split())
 
 
-def _line(cells: Iterable[str], ref: str) -> _Line:
-    return _Line(tuple(cell for cell in map(_clean, cells) if cell), ref)
+def _line(cells: Iterable[str], ref: str, ruled: bool = False) -> _Line:
+    return _Line(tuple(cell for cell in map(_clean, cells) if cell), ref, ruled)
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -252,16 +284,20 @@ def _read_bytes(path: Path) -> bytes:
         raise NoticeUnreadableError(path, exc.strerror or str(exc)) from exc
 
 
-def _tokenise(path: Path, data: bytes) -> tuple[str, list[_Line]]:
-    """Recognise the form by content (a .docx is a zip; only the bundled text has tabs) and split it."""
-    if data.startswith(b"PK\x03\x04") or path.suffix.lower() == ".docx":
-        return "docx", _docx_lines(path, data)
+@dataclass(frozen=True)
+class _Form:
+    source_format: str
+    lines: list[_Line]
+    page_count: int | None = None
+    extractor: str | None = None
+
+
+def _tokenise(path: Path, data: bytes) -> _Form:
+    """Recognise the form by content (a PDF's magic, a .docx is a zip; only the bundled text has tabs)."""
     if data.startswith(b"%PDF"):
-        raise NoticeUnreadableError(
-            path,
-            "这是 PDF 文件，请先用 pdftotext -layout 提取文本 / it is a PDF; extract its text with pdftotext "
-            "-layout",
-        )
+        return _pdf_form(path, data)
+    if data.startswith(b"PK\x03\x04") or path.suffix.lower() == ".docx":
+        return _Form("docx", _docx_lines(path, data))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -269,14 +305,89 @@ def _tokenise(path: Path, data: bytes) -> tuple[str, list[_Line]]:
             path, f"第 {exc.start} 字节起不是 UTF-8 文本 / not UTF-8 text from byte {exc.start}"
         ) from exc
     if "\t" in text:
-        return "txt", [_line(raw.split("\t"), f"line {n}") for n, raw in enumerate(text.splitlines(), 1)]
-    return "pdf_text", [
-        _line(_LAYOUT_GAP.split(raw), f"line {n}") for n, raw in enumerate(text.splitlines(), 1)
-    ]
+        return _Form(
+            "txt", [_line(raw.split("\t"), f"line {n}") for n, raw in enumerate(text.splitlines(), 1)]
+        )
+    return _Form(
+        "pdf_text", [_line(_LAYOUT_GAP.split(raw), f"line {n}") for n, raw in enumerate(text.splitlines(), 1)]
+    )
 
 
-# pdftotext -layout separates columns by runs of spaces; a single space is part of a cell's text.
+# Extracted text separates columns by runs of spaces; a single space is part of a cell's text.
 _LAYOUT_GAP = re.compile(r"[ \u3000]{2,}")
+# On a PDF page, words further apart than this many character heights are in different columns.
+_PDF_COLUMN_GAP = 1.5
+# Words whose tops differ by less than this many points are on one printed line.
+_PDF_LINE_TOLERANCE = 3
+
+
+def _pdf_form(path: Path, data: bytes) -> _Form:
+    """A PDF: each ruled table row by row, and the words outside the tables as lines, in reading order.
+
+    Text outside a ruled table is split into cells where words stand apart, as a text extract would be, so
+    a table printed without grid lines still reaches the table reader as rows of cells.
+    """
+    import pdfplumber
+    from pdfplumber.utils import cluster_objects
+    from pdfplumber.utils.exceptions import PdfminerException
+
+    try:
+        pdf = pdfplumber.open(io.BytesIO(data))
+    except PdfminerException as exc:
+        raise NoticeUnreadableError(path, f"不是有效的 PDF 文件 / not a valid PDF file ({exc})") from exc
+    pages: list[list[_Line]] = []
+    has_text = False
+    with pdf:
+        try:
+            for number, page in enumerate(pdf.pages, 1):
+                has_text = has_text or bool(page.chars)
+                placed: list[tuple[float, _Line]] = []
+                outside = page
+                for t, table in enumerate(page.find_tables(), 1):
+                    for r, (row, cells) in enumerate(zip(table.rows, table.extract(), strict=True), 1):
+                        ref = f"page {number}, table {t}, row {r}"
+                        placed.append((row.bbox[1], _line([cell or "" for cell in cells], ref, ruled=True)))
+                    outside = outside.outside_bbox(table.bbox)
+                words = outside.extract_words()
+                for n, printed in enumerate(cluster_objects(words, "top", _PDF_LINE_TOLERANCE), 1):
+                    placed.append((printed[0]["top"], _line(_pdf_cells(printed), f"page {number}, line {n}")))
+                pages.append([line for _, line in sorted(placed, key=lambda item: item[0])])
+                page.close()  # pdfplumber keeps every parsed page otherwise
+        except PdfminerException as exc:
+            raise NoticeUnreadableError(path, f"PDF 文件已损坏 / the PDF file is damaged ({exc})") from exc
+        if not has_text:
+            raise NoticeHasNoTextError(path)
+        extractor = f"pdfplumber {pdfplumber.__version__}"
+    heads = _running_heads(pages)
+    lines = [line for page in pages for line in page if line.ruled or line.text not in heads]
+    return _Form("pdf", lines, len(pages), extractor)
+
+
+def _running_heads(pages: Sequence[Sequence[_Line]]) -> set[str]:
+    """Text printed first or last on two or more pages (a running head or foot): page furniture, which
+    would otherwise be read into the name of a table row continued on the next page. A table header
+    repeated at the top of each page is not furniture: the table reader needs it."""
+    seen: dict[str, int] = {}
+    for page in pages:
+        ends = {
+            line.text for line in (page[:1] + page[-1:]) if not line.ruled and _header_words(line) is None
+        }
+        for text in ends:
+            seen[text] = seen.get(text, 0) + 1
+    return {text for text, count in seen.items() if count >= 2}
+
+
+def _pdf_cells(words: Sequence[dict]) -> list[str]:
+    """The words of one printed line, joined into cells wherever they stand a column gap apart."""
+    cells: list[str] = []
+    right = None
+    for word in sorted(words, key=lambda w: w["x0"]):
+        height = word["bottom"] - word["top"]
+        if right is None or word["x0"] - right > _PDF_COLUMN_GAP * height:
+            cells.append("")
+        cells[-1] += word["text"]
+        right = word["x1"]
+    return cells
 
 
 def _docx_lines(path: Path, data: bytes) -> list[_Line]:
@@ -303,7 +414,7 @@ def _docx_lines(path: Path, data: bytes) -> list[_Line]:
             # spans; it is one cell on the page. (Each `row.cells` call builds new objects: call it once.)
             grid = row.cells
             cells = [cell.text for i, cell in enumerate(grid) if i == 0 or cell is not grid[i - 1]]
-            lines.append(_line(cells, f"table {tables} row {n}"))
+            lines.append(_line(cells, f"table {tables} row {n}", ruled=True))
     return lines
 
 
@@ -338,7 +449,7 @@ def _split_tables(path: Path, lines: Sequence[_Line]) -> tuple[list[_Table], lis
     i = 0
     while i < len(lines):
         line = lines[i]
-        if _TABLE_HEADER.fullmatch(line.text):
+        if _header_span(lines, i):
             if year is None:
                 raise NoticeLayoutError(
                     path,
@@ -364,29 +475,72 @@ def _split_tables(path: Path, lines: Sequence[_Line]) -> tuple[list[_Table], lis
     return tables, prose
 
 
+_HEADER_WORDS = ("序号", "项目名称", "涉及图斑", "面积")
+_HEADER_MAX_LINES = 3
+
+
+def _header_span(lines: Sequence[_Line], start: int) -> int:
+    """How many lines the table header at `start` takes (0: no header there).
+
+    A header with wrapped cells spreads its words over up to three printed lines, in any order when the
+    cells are centred vertically ('涉及图斑  面积' above '序号  项目名称' above '(个)  (亩)').
+    """
+    if _TABLE_HEADER.fullmatch(lines[start].text):
+        return 1
+    found: list[str] = []
+    for n, line in enumerate(lines[start : start + _HEADER_MAX_LINES], 1):
+        words = _header_words(line)
+        if words is None or (n == 1 and not words):
+            return 0
+        found.extend(words)
+        if sorted(found) == sorted(_HEADER_WORDS):
+            return n
+    return 0
+
+
+def _header_words(line: _Line) -> list[str] | None:
+    """The header words of a line that holds nothing else ([] for the units alone), or None."""
+    words = [word for cell in line.cells if (word := _HEADER_UNITS.sub("", cell))]
+    return None if any(word not in _HEADER_WORDS for word in words) else words
+
+
 def _read_table(
     path: Path, lines: Sequence[_Line], start: int, year: int, sentence: Sequence[_Line]
 ) -> tuple[_Table, int]:
     """Read the rows after the header at `start` up to the 合计 row; returns the table and the next index."""
-    rows: list[PlanProject] = []
+    body: list[_Line] = []
     where = "文件末尾 / end of file"
-    for i in range(start + 1, len(lines)):
+    i = header_end = start + _header_span(lines, start)
+    while i < len(lines):
         line = lines[i]
-        if _TABLE_HEADER.fullmatch(line.text) or (not rows and _HEADER_UNITS.fullmatch(line.text)):
-            continue  # the header repeated after a page break, or its units wrapped below it
+        if span := _header_span(lines, i):
+            i = header_end = i + span  # the header repeated after a page break
+            continue
+        if i == header_end and _HEADER_UNITS.fullmatch(line.text):
+            i += 1  # the header's units, wrapped onto a line of their own
+            continue
         label, figures = _split_label(line.cells)
         if label == "合计":
             patches, area = _figures(path, line, figures)
+            rows = _rows(path, body, year)
+            if not rows:
+                raise NoticeLayoutError(
+                    path,
+                    lines[start].ref,
+                    f"{year} 年度计划表没有一行以序号开头（无表格线的表格中序号与项目名称挨得太近时也会这样）",
+                    f"no row of the {year} plan table starts with a 序号 (as happens when, in a table without "
+                    "grid lines, the 序号 stands too close to the name)",
+                )
             table = _Table(year, lines[start].ref, tuple(sentence), tuple(rows), patches, area, line.ref)
             return table, i + 1
-        if _INTEGER.fullmatch(line.cells[0]):
-            rows.append(_project(path, line, year))
-        elif rows and len(line.cells) == 1 and not _is_prose(line):
-            # pdftotext puts the rest of a long project name on a line of its own, under the name.
-            rows[-1] = replace(rows[-1], name=rows[-1].name + line.text)
-        else:
+        if _is_prose(line):
             where = line.ref
             break
+        # Text between the rows of a ruled table is the page's furniture (a running head where the table
+        # continues on a new page), not part of a row.
+        if line.ruled or not lines[start].ruled:
+            body.append(line)
+        i += 1
     raise NoticeLayoutError(
         path,
         where,
@@ -405,15 +559,93 @@ def _split_label(cells: Sequence[str]) -> tuple[str, list[str]]:
     return "".join(cells[:first_figure]), list(cells[first_figure:])
 
 
-def _project(path: Path, line: _Line, year: int) -> PlanProject:
-    seq, *name_parts = line.cells
-    name = "".join(name_parts[:-2])
-    if not name:
-        raise PlanCellError(
-            path, line.ref, "项目名称", line.text, "缺少项目名称或数值", "the row lacks a name or a figure"
+# How this notice's project names end; a wrapped name is complete when it reaches this.
+NAME_ENDING = "项目"
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """One printed line of a table body: a row's 序号, part of its name and its figures, each maybe absent.
+
+    A name that wraps puts the one-line cells (序号, 涉及图斑, 面积) on its first, middle or last line, or on a
+    line of their own when the cells are centred vertically; a row is the line with its 序号 plus the name
+    lines around it.
+    """
+
+    line: _Line
+    seq: str | None
+    name: str
+    figures: tuple[str, ...]
+
+    @classmethod
+    def of(cls, line: _Line) -> _Piece:
+        cells = list(line.cells)
+        figures: tuple[str, ...] = ()
+        # A line ending in a number ends with the row's two figures; _figures says which one is wrong.
+        if len(cells) >= 2 and _AREA.fullmatch(cells[-1]):
+            figures, cells = tuple(cells[-2:]), cells[:-2]
+        seq = cells.pop(0) if cells and _INTEGER.fullmatch(cells[0]) else None
+        return cls(line, seq, "".join(cells), figures)
+
+
+def _rows(path: Path, body: Sequence[_Line], year: int) -> list[PlanProject]:
+    """Group a table body's printed lines into rows: each row is one 序号 with the name lines around it."""
+    pieces = [_Piece.of(line) for line in body]
+    anchors = [i for i, piece in enumerate(pieces) if piece.seq is not None]
+    if not anchors:
+        return []
+    groups = [[*pieces[: anchors[0]], pieces[anchors[0]]]]
+    for here, after in zip(anchors, anchors[1:], strict=False):
+        between = pieces[here + 1 : after]
+        cut = _cut(path, groups[-1], between)
+        groups[-1].extend(between[:cut])
+        groups.append([*between[cut:], pieces[after]])
+    groups[-1].extend(pieces[anchors[-1] + 1 :])
+    return [_project(path, group, year) for group in groups]
+
+
+def _cut(path: Path, row: Sequence[_Piece], between: Sequence[_Piece]) -> int:
+    """Where the lines between two 序号 stop belonging to the upper row and start the lower one.
+
+    The upper row takes lines until its name ends as this notice's names end and it has its figures; if no
+    cut or several cuts do that, the lines cannot be told apart and the table is refused rather than guessed.
+    """
+    if not between:
+        return 0
+
+    def fits(cut: int) -> bool:
+        upper = [*row, *between[:cut]]
+        return (
+            "".join(piece.name for piece in upper).endswith(NAME_ENDING)
+            and sum(bool(piece.figures) for piece in upper) == 1
+            and sum(bool(piece.figures) for piece in between[cut:]) <= 1
         )
-    patches, area = _figures(path, line, name_parts[-2:])
-    return PlanProject(year, int(seq), name, patches, area, line.ref)
+
+    cuts = [cut for cut in range(len(between) + 1) if fits(cut)]
+    if len(cuts) != 1:
+        line = between[0].line
+        raise PlanCellError(
+            path,
+            line.ref,
+            "项目名称",
+            line.text,
+            "无法判断属于上一行还是下一行",
+            "cannot tell whether this line belongs to the row above or the row below",
+        )
+    return cuts[0]
+
+
+def _project(path: Path, pieces: Sequence[_Piece], year: int) -> PlanProject:
+    (anchor,) = [piece for piece in pieces if piece.seq is not None]
+    name = "".join(piece.name for piece in pieces)
+    with_figures = [piece for piece in pieces if piece.figures]
+    if not name or len(with_figures) != 1:
+        text = " ".join(piece.line.text for piece in pieces)
+        raise PlanCellError(
+            path, anchor.line.ref, "项目名称", text, "缺少项目名称或数值", "the row lacks a name or a figure"
+        )
+    patches, area = _figures(path, with_figures[0].line, with_figures[0].figures)
+    return PlanProject(year, int(anchor.seq), name, patches, area, anchor.line.ref)
 
 
 def _figures(path: Path, line: _Line, figures: Sequence[str]) -> tuple[int, Decimal]:
@@ -455,6 +687,40 @@ def _check_table(path: Path, table: _Table) -> None:
         raise PlanTableMismatchError(
             path, table.plan_year, table.ref, "序号", f"1..{len(numbers)}", ",".join(map(str, numbers))
         )
+
+
+# Words of the table's header: in a project name they mean a header cell was read into the row.
+_NAME_FORBIDDEN = ("序号", "项目名称", "涉及图斑", "面积", "(个)", "(亩)")
+
+
+def _check_names(path: Path, table: _Table) -> None:
+    """Refuse a name with header words in it or one that runs on into the next row; warn about an odd ending.
+
+    These are the ways a wrapped name goes wrong silently when a table is read from a page.
+    """
+    for row in table.rows:
+        found = next((word for word in _NAME_FORBIDDEN if word in row.name), None)
+        if found is not None:
+            raise PlanNameError(
+                path, row, table.ref, f"含有表头文字“{found}”", f"contains the header words {found!r}"
+            )
+        ending = row.name.find(NAME_ENDING)
+        if 0 <= ending < len(row.name) - len(NAME_ENDING):
+            raise PlanNameError(
+                path,
+                row,
+                table.ref,
+                f"在“{NAME_ENDING}”之后还有“{row.name[ending + len(NAME_ENDING) :]}”，像是接上了下一行",
+                f"goes on after {NAME_ENDING!r} with {row.name[ending + len(NAME_ENDING) :]!r}: it runs into "
+                "the next row",
+            )
+        if not row.name.endswith(NAME_ENDING):
+            logger.warning(
+                "%s（%s，%s 年度计划表）项目名称“%s”不以“%s”结尾，请核对是否缺字 / "
+                "%s (%s, %s plan table): the project name %r does not end in %r; check that nothing is missing",
+                path, row.source_ref, row.plan_year, row.name, NAME_ENDING,
+                path, row.source_ref, row.plan_year, row.name, NAME_ENDING,
+            )  # fmt: skip
 
 
 # --- the document header -----------------------------------------------------------------------------

@@ -38,12 +38,12 @@ class DataDir:
 
     @property
     def archive(self) -> Path:
-        """Every received file, byte for byte, named by its sha256."""
+        """Every received file, byte for byte (personal data included), named by its sha256; owner-only."""
         return self.root / "archive"
 
     @property
     def quarantine(self) -> Path:
-        """Rejected files, each with its error report beside it."""
+        """Rejected files as received (personal data included), each with its error report; owner-only."""
         return self.root / "quarantine"
 
     @property
@@ -61,6 +61,10 @@ class DataDir:
         return self.root / "logs"
 
     def ensure(self) -> DataDir:
-        for folder in (self.root, self.inbox, self.archive, self.quarantine, self.work, self.logs):
+        for folder in (self.root, self.inbox, self.work, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
+        # The files as received, personal data included: readable by the owner (the regreen user) only.
+        for folder in (self.archive, self.quarantine):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            folder.chmod(0o700)
         return self

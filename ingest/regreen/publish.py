@@ -20,6 +20,7 @@ import ctypes
 import errno
 import json
 import os
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +67,24 @@ def open_read_only(database: Path) -> duckdb.DuckDBPyConnection:
         con.close()
         raise
     return con
+
+
+_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
+
+
+def warehouse_holder(database: Path) -> str | None:
+    """None if `database` can be opened read-only now; else who holds it read-write ("" when DuckDB does
+    not say): e.g. DBeaver, whose default connection is read-write and locks the file."""
+    if not database.exists():
+        return None
+    try:
+        open_read_only(database).close()
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        found = _HOLDER.search(str(exc))
+        return f"{found.group(1)}, PID {found.group(2)}" if found else ""
+    return None
 
 
 def published_run_id(data_dir: DataDir) -> str | None:

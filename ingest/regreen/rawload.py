@@ -16,6 +16,8 @@ create or replace table raw.plan_documents (
     issued_on date not null,
     source_path varchar not null,
     source_format varchar not null,
+    page_count integer,
+    extractor varchar,
     run_id varchar not null,
     loaded_at timestamp not null
 );
@@ -46,7 +48,7 @@ def load_plan(con: duckdb.DuckDBPyConnection, plan: Plan, run_id: str) -> int:
     con.execute(PLAN_DDL)
     doc = plan.document
     con.execute(
-        "insert into raw.plan_documents values (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+        "insert into raw.plan_documents values (?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
         [
             doc.sha256,
             doc.document_number,
@@ -54,6 +56,8 @@ def load_plan(con: duckdb.DuckDBPyConnection, plan: Plan, run_id: str) -> int:
             doc.issued_on,
             doc.source_path,
             doc.source_format,
+            doc.page_count,
+            doc.extractor,
             run_id,
         ],
     )

@@ -6,6 +6,13 @@ text: for the small files townships send, that is several times faster than pand
 cost per call is far above the csv module's whole parse. Lines above the header (a title) are skipped:
 the header is the first of the first rows that names at least three known columns. Nothing here judges
 the values; see validate.py.
+
+Every read is bounded (ReadLimits, from the [limits] settings) before anything is allocated for it: the
+file is opened without following a symlink and without blocking on a pipe, and only a regular file no
+larger than max_file_bytes is read; a CSV with more lines than max_rows allows is refused before it is
+parsed; an .xlsx is a zip whose worksheets are scanned, streaming, for their declared dimension, their
+unpacked size and the cells they place (calamine allocates rows × columns of the furthest cell, so one
+cell at XFD1048576 would ask for half a terabyte) before calamine sees the file.
 """
 
 from __future__ import annotations
@@ -13,6 +20,10 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import os
+import re
+import stat
+import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +32,10 @@ import numpy as np
 import pandas as pd
 import python_calamine
 
+from regreen.config import Config, default_config
 from regreen.errors import RegreenError
 from regreen.submissions.columns import COLUMNS, fold, header_as_written, match_header
+from regreen.submissions.names import display_name
 
 SHEET_NAME = "月度进展"
 SUPPORTED_SUFFIXES = (".xlsx", ".csv")
@@ -32,6 +45,26 @@ MIN_HEADER_MATCHES = 3
 # many (a stray comma shifts every later value); past this the whole file is refused.
 CSV_SPARE_FIELDS = 8
 _UTF8_BOM = b"\xef\xbb\xbf"
+# Rows a sheet may hold besides its data rows: a title block, the header, a 合计 row.
+_SPARE_ROWS = HEADER_SEARCH_ROWS + 2
+_SCAN_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How much of a file is read at most (the [limits] settings); past any of them the file is refused."""
+
+    max_file_bytes: int
+    max_rows: int
+    max_columns: int
+    max_cells: int
+    max_unpacked_bytes: int
+
+    @classmethod
+    def from_config(cls, config: Config | None = None) -> ReadLimits:
+        """The limits of `config` (default: the defaults of regreen.config)."""
+        config = config or default_config()
+        return cls(**{key: config.get("limits", key) for key in cls.__dataclass_fields__})
 
 
 class SubmissionReadError(RegreenError):
@@ -45,7 +78,8 @@ class SubmissionReadError(RegreenError):
         self.row = row
         self.problem_zh = problem_zh
         self.problem_en = problem_en
-        super().__init__(f"{path.name}：{problem_zh}", f"{path.name}: {problem_en}")
+        name = display_name(path.name)
+        super().__init__(f"{name}：{problem_zh}", f"{name}: {problem_en}")
 
 
 @dataclass(frozen=True)
@@ -65,8 +99,10 @@ class RawTable:
     unlabelled: tuple[int, ...]
 
 
-def read_table(path: Path) -> RawTable:
-    """Read `path`; raises SubmissionReadError when it is not a readable submission."""
+def read_table(path: Path, limits: ReadLimits | None = None, data: bytes | None = None) -> RawTable:
+    """Read `path` (or `data`, the bytes already read from it); raises SubmissionReadError when it is not
+    a readable submission within `limits` (default: the default settings)."""
+    limits = limits or ReadLimits.from_config()
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise SubmissionReadError(
@@ -75,9 +111,85 @@ def read_table(path: Path) -> RawTable:
             f"不支持的文件类型“{path.suffix or '（无扩展名）'}”，请提交 .xlsx 或 .csv 文件",
             f"unsupported file type {path.suffix or '(no extension)'!r}; submit an .xlsx or .csv file",
         )
-    if not path.is_file():
-        raise SubmissionReadError(path, "file_not_found", "文件不存在", "the file does not exist")
-    return _read_xlsx(path) if suffix == ".xlsx" else _read_csv(path)
+    if data is None:
+        data = read_regular_file(path, limits.max_file_bytes)
+    elif len(data) > limits.max_file_bytes:
+        raise too_large_error(path, len(data), limits.max_file_bytes)
+    return _read_xlsx(path, data, limits) if suffix == ".xlsx" else _read_csv(path, data, limits)
+
+
+def too_large_error(path: Path, size: int, limit: int) -> SubmissionReadError:
+    return SubmissionReadError(
+        path,
+        "file_too_large",
+        f"文件大小 {size} 字节，超过上限 {limit} 字节，未读取；乡镇月报通常只有几十 KB，请检查是否提交错了文件",
+        f"the file has {size} bytes, more than the limit of {limit}, and was not read; a township's monthly "
+        "report is a few dozen KB: check that this is the right file",
+    )
+
+
+def special_file_kind(mode: int) -> tuple[str, str] | None:
+    """What a non-regular file is (Chinese, English), or None for a regular file."""
+    for test, zh, en in (
+        (stat.S_ISLNK, "符号链接", "a symbolic link"),
+        (stat.S_ISDIR, "文件夹", "a folder"),
+        (stat.S_ISFIFO, "命名管道", "a named pipe"),
+        (stat.S_ISSOCK, "套接字", "a socket"),
+        (stat.S_ISCHR, "字符设备", "a character device"),
+        (stat.S_ISBLK, "块设备", "a block device"),
+    ):
+        if test(mode):
+            return zh, en
+    return None if stat.S_ISREG(mode) else ("特殊文件", "a special file")
+
+
+def open_regular(path: Path) -> int:
+    """A descriptor on `path` if it is a regular file: never through a symlink, never blocking on a pipe
+    or device. Raises SubmissionReadError otherwise."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+    except FileNotFoundError:
+        raise SubmissionReadError(path, "file_not_found", "文件不存在", "the file does not exist") from None
+    except OSError as exc:
+        try:
+            kind = special_file_kind(os.lstat(path).st_mode)
+        except OSError:  # gone meanwhile
+            kind = None
+        if kind is not None:
+            raise _not_regular(path, kind) from None
+        raise SubmissionReadError(
+            path,
+            "unreadable_file",
+            f"无法打开文件（{exc.strerror}）",
+            f"cannot open the file ({exc.strerror})",
+        ) from None
+    kind = special_file_kind(os.fstat(descriptor).st_mode)
+    if kind is not None:
+        os.close(descriptor)
+        raise _not_regular(path, kind)
+    return descriptor
+
+
+def _not_regular(path: Path, kind: tuple[str, str]) -> SubmissionReadError:
+    return SubmissionReadError(
+        path,
+        "not_a_regular_file",
+        f"这是{kind[0]}，不是普通文件，未读取（符号链接不会被跟随）",
+        f"this is {kind[1]}, not a regular file, and was not read (symbolic links are never followed)",
+    )
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of the regular file `path`, refused unread when larger than `max_bytes`."""
+    descriptor = open_regular(path)
+    with os.fdopen(descriptor, "rb") as handle:
+        size = os.fstat(descriptor).st_size
+        if size > max_bytes:
+            raise too_large_error(path, size, max_bytes)
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:  # it grew while being read
+        raise too_large_error(path, len(data), max_bytes)
+    return data
 
 
 def _header_at(rows: Sequence[Sequence[object]], path: Path) -> int:
@@ -146,9 +258,94 @@ def _table(
     )
 
 
-def _read_xlsx(path: Path) -> RawTable:
+_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\b[^>]*?\bref=\"([A-Z$]*)([0-9$]*):?([A-Z$]*)([0-9$]*)\"")
+_CELL = re.compile(rb"<(?:\w+:)?c[\s>/]")
+_CELL_REF = re.compile(rb"<(?:\w+:)?c\b[^>]*?\br=\"([A-Z]{1,4})([0-9]{1,8})\"")
+_ROW = re.compile(rb"<(?:\w+:)?row[\s>/]")
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters.replace(b"$", b""):
+        number = number * 26 + letter - 64
+    return number
+
+
+def _unpacked_too_large(path: Path, budget: int) -> SubmissionReadError:
+    return SubmissionReadError(
+        path,
+        "file_too_large",
+        f"工作簿解压后超过 {budget} 字节，未读取",
+        f"the workbook unpacks to more than {budget} bytes and was not read",
+    )
+
+
+def _chunks(path: Path, part: io.BufferedIOBase, left: list[int], limit: int) -> Iterator[bytes]:
+    """The part's bytes as unpacked (not as its header declares), each taken from what is `left`[0] of
+    the workbook's `limit`."""
+    while chunk := part.read(_SCAN_CHUNK):
+        left[0] -= len(chunk)
+        if left[0] < 0:
+            raise _unpacked_too_large(path, limit)
+        yield chunk
+
+
+def _sheet_extent(chunks: Iterable[bytes]) -> tuple[int, int, int]:
+    """(rows, columns, cells) a worksheet's XML asks calamine to allocate: the furthest cell placed or
+    declared, and how many cell and row elements it holds."""
+    rows = columns = cells = row_elements = 0
+    carry = b""
+    for chunk in chunks:
+        buffer = carry + chunk
+        end = buffer.rfind(b">") + 1  # scan whole tags only; the rest waits for the next chunk
+        whole, carry = buffer[:end], buffer[end:]
+        for match in _DIMENSION.finditer(whole):
+            last_col, last_row = match.group(3) or match.group(1), match.group(4) or match.group(2)
+            columns = max(columns, _column_number(last_col))
+            rows = max(rows, int(last_row.replace(b"$", b"") or 0))
+        for match in _CELL_REF.finditer(whole):
+            columns = max(columns, _column_number(match.group(1)))
+            rows = max(rows, int(match.group(2)))
+        cells += len(_CELL.findall(whole))
+        row_elements += len(_ROW.findall(whole))
+    return max(rows, row_elements), columns, max(cells, rows * columns)
+
+
+def _check_xlsx_size(path: Path, data: bytes, limits: ReadLimits) -> None:
+    """Refuse a workbook whose worksheets would make calamine allocate past `limits`."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        # What the headers declare first (cheap), then every part unpacked for real, since a header can lie.
+        if sum(info.file_size for info in archive.infolist()) > limits.max_unpacked_bytes:
+            raise _unpacked_too_large(path, limits.max_unpacked_bytes)
+        limit = limits.max_unpacked_bytes
+        left = [limit]
+        for info in archive.infolist():
+            with archive.open(info) as part:
+                if not info.filename.startswith("xl/worksheets/") or not info.filename.endswith(".xml"):
+                    for _ in _chunks(path, part, left, limit):
+                        pass
+                    continue
+                rows, columns, cells = _sheet_extent(_chunks(path, part, left, limit))
+            if (
+                rows > limits.max_rows + _SPARE_ROWS
+                or columns > limits.max_columns
+                or cells > limits.max_cells
+            ):
+                raise SubmissionReadError(
+                    path,
+                    "sheet_too_large",
+                    f"工作表（{info.filename}）占用 {rows} 行 × {columns} 列，超过上限（{limits.max_rows} 行、"
+                    f"{limits.max_columns} 列、{limits.max_cells} 个单元格），未读取；请删去表格外的内容后重新提交",
+                    f"a worksheet ({info.filename}) spans {rows} rows × {columns} columns, beyond the limits "
+                    f"({limits.max_rows} rows, {limits.max_columns} columns, {limits.max_cells} cells), and was "
+                    "not read; delete what lies outside the table and resubmit",
+                )
+
+
+def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
     try:
-        with python_calamine.CalamineWorkbook.from_path(path) as workbook:
+        _check_xlsx_size(path, data, limits)
+        with python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data)) as workbook:
             names = workbook.sheet_names
             if not names:
                 raise SubmissionReadError(
@@ -156,7 +353,16 @@ def _read_xlsx(path: Path) -> RawTable:
                 )
             sheet = next((name for name in names if fold(name) == SHEET_NAME), names[0])
             rows = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-    except (OSError, python_calamine.CalamineError) as exc:
+    # zipfile's errors on a damaged or exotic zip (before calamine sees it), then calamine's own.
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        EOFError,
+        ValueError,
+        OSError,
+        python_calamine.CalamineError,
+    ) as exc:
         raise SubmissionReadError(
             path,
             "unreadable_file",
@@ -174,7 +380,7 @@ def _read_xlsx(path: Path) -> RawTable:
     return _table(path, sheet, header_index + 1, headers, columns, [~pd.isna(column) for column in columns])
 
 
-def _decode(path: Path, data: bytes) -> str:
+def decode_csv(path: Path, data: bytes) -> str:
     encodings = ("utf-8-sig",) if data.startswith(_UTF8_BOM) else ("utf-8", "gb18030")
     for encoding in encodings:
         try:
@@ -189,17 +395,16 @@ def _decode(path: Path, data: bytes) -> str:
     )
 
 
-def _read_csv(path: Path) -> RawTable:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
+def _read_csv(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
+    lines = data.count(b"\n")
+    if lines > limits.max_rows + _SPARE_ROWS:
         raise SubmissionReadError(
             path,
-            "unreadable_file",
-            f"无法读取文件（{exc.strerror}）",
-            f"cannot read the file ({exc.strerror})",
-        ) from exc
-    text = _decode(path, data)
+            "too_many_rows",
+            f"文件有 {lines} 行，超过上限 {limits.max_rows} 行数据，未读取",
+            f"the file has {lines} lines, more than the limit of {limits.max_rows} data rows, and was not read",
+        )
+    text = decode_csv(path, data)
     if not text.strip():
         raise SubmissionReadError(path, "empty_file", "文件是空的", "the file is empty")
 
@@ -212,6 +417,14 @@ def _read_csv(path: Path) -> RawTable:
     header_index = _header_at([record for record, _, _ in leading], path)
     headers = _headers(leading[header_index][0])
     _, body_start, header_line = leading[header_index]
+    if len(headers) > limits.max_columns:
+        raise SubmissionReadError(
+            path,
+            "too_many_columns",
+            f"表头有 {len(headers)} 列，超过上限 {limits.max_columns} 列，未读取",
+            f"the header has {len(headers)} columns, more than the limit of {limits.max_columns}, and was not read",
+            row=header_line,
+        )
     # One more line, blank, after the text: it becomes a record of its own, unless the text ends inside
     # a quoted value, which then swallows it (the csv module returns an unclosed value without a word).
     records: list[list[str]] = []

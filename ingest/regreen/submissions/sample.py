@@ -658,9 +658,13 @@ def write_sample(data_dir: DataDir, reference: PlanReference, seed: int, today: 
     data_dir.inbox.mkdir(parents=True, exist_ok=True)
     written = []
     for file in sorted(files, key=lambda f: (f.arrival, f.name)):
+        # Written beside, dated, then renamed into place: a nightly running meanwhile sees the whole file
+        # with its arrival time, or nothing (see the ingest's settle rule).
         path = data_dir.inbox / file.name
-        path.write_bytes(file.content)
+        temp = data_dir.inbox / f".{file.name}.partial"
+        temp.write_bytes(file.content)
         stamp = int(file.arrival.timestamp()) * 1_000_000_000
-        os.utime(path, ns=(stamp, stamp))
+        os.utime(temp, ns=(stamp, stamp))
+        temp.replace(path)
         written.append(path)
     return written

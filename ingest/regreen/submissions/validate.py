@@ -9,7 +9,10 @@ PlanReference (_plan), the numbers of all a file's columns go through the parser
 column is factorised once. A file with any error is rejected whole; warnings never change a value.
 
 The reporter's name and phone are read into `FileReport.rows` (the ingest lands them) but no rule looks
-at them, so they never reach an Issue, a report, JSON or the log.
+at them; a name or phone written elsewhere (a footer line under the table) can still be a cell an Issue
+quotes, so every Issue kept is masked (personal.py) before it reaches a report, JSON, the log or the
+warehouse. A report keeps at most `max_issues` issues one by one (the [submissions] setting); the rest
+are counted in one summary issue, so that a file of a million bad rows gives a report of a few pages.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import functools
 import math
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from numbers import Real
 from pathlib import Path
@@ -28,6 +32,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from regreen.config import default_config
 from regreen.log import logger
 from regreen.submissions.columns import (
     ACCEPTED,
@@ -43,7 +48,10 @@ from regreen.submissions.columns import (
     fold,
     match_header,
 )
-from regreen.submissions.reader import RawTable, SubmissionReadError, read_table
+from regreen.submissions.landing import PERSONAL_COLUMNS
+from regreen.submissions.names import display_name
+from regreen.submissions.personal import mask_all, mask_personal
+from regreen.submissions.reader import RawTable, ReadLimits, SubmissionReadError, read_table
 from regreen.submissions.reference import PlanReference, ProjectRef
 
 Severity = Literal["error", "warning"]
@@ -52,6 +60,7 @@ LAND_PARTS_TOLERANCE_MU = 0.5  # forest + farmland + grassland may exceed the to
 TOTAL_TOLERANCE = 0.01  # a 合计 cell is usually rounded to two decimals
 TOTAL_LABELS = frozenset({"合计", "总计", "合計", "總計", "total"})
 RENDER_LIMIT = 100  # issues listed per section by render(); the JSON report lists all
+MORE_ISSUES = "more_issues"  # the code of the summary issue standing for those not kept
 ACCEPTED_INDEX = STAGES.index(ACCEPTED)
 _EXCEL_EPOCH = date(1899, 12, 30)  # Excel's day 0 in the 1900 date system (it counts 1900-02-29)
 _SERIAL_RANGE = (1, 2958465)  # Excel's dates 1900-01-01 .. 9999-12-31
@@ -120,12 +129,27 @@ class FileReport:
     rows: pd.DataFrame
     errors: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
+    # Issues found beyond the max_issues kept one by one (one summary issue among `errors` or `warnings`
+    # stands for them).
+    errors_omitted: int = 0
+    warnings_omitted: int = 0
+
+    @property
+    def error_count(self) -> int:
+        """Errors found, the omitted ones included (the summary issue is not one of them)."""
+        return sum(i.code != MORE_ISSUES for i in self.errors) + self.errors_omitted
+
+    @property
+    def warning_count(self) -> int:
+        return sum(i.code != MORE_ISSUES for i in self.warnings) + self.warnings_omitted
 
     def to_json_dict(self) -> dict:
         return {
-            "file": str(self.file),
+            "file": display_name(str(self.file)),
             "status": self.status,
             "rows": self.rows_read,
+            "error_count": self.error_count,
+            "warning_count": self.warning_count,
             "errors": [issue.to_json_dict() for issue in self.errors],
             "warnings": [issue.to_json_dict() for issue in self.warnings],
         }
@@ -137,11 +161,12 @@ class FileReport:
             if self.status == "accepted"
             else "拒收，请改正后重新提交 / REJECTED, fix and resubmit"
         )
-        where = f"{self.file.name}（工作表 {self.sheet}）" if self.sheet else self.file.name
+        name = display_name(self.file.name)
+        where = f"{name}（工作表 {self.sheet}）" if self.sheet else name
         lines = [
             f"{where}：{verdict}",
-            f"  读取 {self.rows_read} 行数据，{len(self.errors)} 个错误，{len(self.warnings)} 个提醒 / "
-            f"{self.rows_read} data rows read, {len(self.errors)} errors, {len(self.warnings)} warnings",
+            f"  读取 {self.rows_read} 行数据，{self.error_count} 个错误，{self.warning_count} 个提醒 / "
+            f"{self.rows_read} data rows read, {self.error_count} errors, {self.warning_count} warnings",
         ]
         for title, issues in (("错误 / Errors", self.errors), ("提醒 / Warnings", self.warnings)):
             if not issues:
@@ -388,9 +413,15 @@ class _FileValidation:
     """
 
     def __init__(
-        self, table: RawTable, reference: PlanReference, today: date, accepted_earlier: Mapping[str, date]
+        self,
+        table: RawTable,
+        reference: PlanReference,
+        today: date,
+        accepted_earlier: Mapping[str, date],
+        max_issues: int,
     ) -> None:
         self.table = table
+        self.max_issues = max_issues
         self.reference = reference
         self.today = today
         self.accepted_earlier = accepted_earlier
@@ -544,11 +575,11 @@ class _FileValidation:
         else:
             rows = _empty_rows()
         self.issues.sort(key=lambda issue: -1 if issue.row is None else issue.row)
-        errors = [i for i in self.issues if i.severity == "error"]
-        warnings = [i for i in self.issues if i.severity == "warning"]
-        status: Literal["accepted", "rejected"] = "rejected" if errors else "accepted"
-        logger.info("checked %s: %s, %d rows", table.path.name, status, rows_read)
-        return FileReport(table.path, status, table.sheet, rows_read, rows, errors, warnings)
+        status: Literal["accepted", "rejected"] = (
+            "rejected" if any(i.severity == "error" for i in self.issues) else "accepted"
+        )
+        logger.info("checked %s: %s, %d rows", display_name(table.path.name), status, rows_read)
+        return _report(table.path, status, table.sheet, rows_read, rows, self.issues, self.max_issues)
 
     def _blank_rows(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
         """Rows whose every cell is blank or spaces (the reader already left out the wholly empty)."""
@@ -1050,26 +1081,107 @@ class _FileValidation:
                     )
 
 
-def _read_error_report(path: Path, exc: SubmissionReadError) -> FileReport:
+@functools.lru_cache(maxsize=256)
+def _is_personal_column(header: str | None) -> bool:
+    match = match_header(header) if header else None
+    return match is not None and match.column.key in PERSONAL_COLUMNS
+
+
+def _masked(issue: Issue) -> Issue:
+    """The issue as it may leave the landing zone: personal data in its value and messages masked."""
+    value = mask_all(issue.value) if _is_personal_column(issue.column) else mask_personal(issue.value)
+    return replace(
+        issue,
+        value=value,
+        message_zh=mask_personal(issue.message_zh),
+        message_en=mask_personal(issue.message_en),
+    )
+
+
+def _report(
+    path: Path,
+    status: Literal["accepted", "rejected"],
+    sheet: str | None,
+    rows_read: int,
+    rows: pd.DataFrame,
+    issues: Sequence[Issue],
+    max_issues: int,
+) -> FileReport:
+    """The report of `issues` (ordered as listed): errors first, at most `max_issues` kept one by one and
+    masked; what is left over counted in one summary issue (an error if any error was left over)."""
+    errors = [i for i in issues if i.severity == "error"]
+    warnings = [i for i in issues if i.severity == "warning"]
+    kept_errors = errors[:max_issues]
+    kept_warnings = warnings[: max(max_issues - len(kept_errors), 0)]
+    left = [*errors[len(kept_errors) :], *warnings[len(kept_warnings) :]]
+    errors_omitted, warnings_omitted = len(errors) - len(kept_errors), len(warnings) - len(kept_warnings)
+    kept_errors, kept_warnings = [_masked(i) for i in kept_errors], [_masked(i) for i in kept_warnings]
+    if left:
+        common = "、".join(f"{code} × {n}" for code, n in Counter(i.code for i in left).most_common(5))
+        first, last = (
+            min((i.row for i in left if i.row is not None), default=None),
+            max((i.row for i in left if i.row is not None), default=None),
+        )
+        span_zh = f"，第 {first}–{last} 行" if first is not None else ""
+        span_en = f", rows {first}–{last}" if first is not None else ""
+        summary = Issue(
+            None,
+            None,
+            None,
+            "error" if errors_omitted else "warning",
+            MORE_ISSUES,
+            f"另有 {len(left)} 个问题未逐条列出（错误 {errors_omitted} 个，提醒 {warnings_omitted} 个{span_zh}；"
+            f"最多的是 {common}）；请先改正以上问题，再用 regreen check 检查",
+            f"{len(left)} more issues not listed one by one ({errors_omitted} errors, {warnings_omitted} "
+            f"warnings{span_en}; most common: {common}); fix those above, then run regreen check again",
+            path,
+            sheet,
+        )
+        (kept_errors if errors_omitted else kept_warnings).append(summary)
+    return FileReport(
+        path, status, sheet, rows_read, rows, kept_errors, kept_warnings, errors_omitted, warnings_omitted
+    )
+
+
+def read_error_report(path: Path, exc: SubmissionReadError) -> FileReport:
     issue = Issue(exc.row, None, None, "error", exc.code, exc.problem_zh, exc.problem_en, path, None)
-    logger.info("checked %s: rejected, %s", path.name, exc.code)
-    return FileReport(path, "rejected", None, 0, _empty_rows(), [issue], [])
+    logger.info("checked %s: rejected, %s", display_name(path.name), exc.code)
+    return _report(path, "rejected", None, 0, _empty_rows(), [issue], 1)
+
+
+def default_max_issues() -> int:
+    return default_config().get("submissions", "max_issues_per_file")
 
 
 def validate_file(
-    path: Path, reference: PlanReference, today: date, accepted_earlier: Mapping[str, date] | None = None
+    path: Path,
+    reference: PlanReference,
+    today: date,
+    accepted_earlier: Mapping[str, date] | None = None,
+    limits: ReadLimits | None = None,
+    max_issues: int | None = None,
+    data: bytes | None = None,
 ) -> FileReport:
     """Read and check one submission; bad content gives a rejected report, never an exception.
 
     `accepted_earlier` maps a project code to the first month an earlier file reported it 已验收, so that
-    a township that stops listing an accepted project is not warned about it.
+    a township that stops listing an accepted project is not warned about it. `limits` bound the read,
+    `max_issues` the issues kept (default: the default settings). With `data`, those bytes are read as the
+    content of `path` (whose name the report uses) and the file system is not touched.
     """
     try:
-        table = read_table(path)
+        table = read_table(path, limits, data)
     except SubmissionReadError as exc:
-        return _read_error_report(path, exc)
-    return _FileValidation(table, reference, today, accepted_earlier or {}).report()
+        return read_error_report(path, exc)
+    max_issues = default_max_issues() if max_issues is None else max_issues
+    return _FileValidation(table, reference, today, accepted_earlier or {}, max_issues).report()
 
 
-def check_files(paths: Sequence[Path], reference: PlanReference, today: date) -> list[FileReport]:
-    return [validate_file(path, reference, today) for path in paths]
+def check_files(
+    paths: Sequence[Path],
+    reference: PlanReference,
+    today: date,
+    limits: ReadLimits | None = None,
+    max_issues: int | None = None,
+) -> list[FileReport]:
+    return [validate_file(path, reference, today, limits=limits, max_issues=max_issues) for path in paths]

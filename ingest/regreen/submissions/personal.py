@@ -1,0 +1,48 @@
+"""Masking personal data in what leaves the landing zone.
+
+The reporter column and the phone column go to `landing.duckdb` only (see landing.py). But a clerk also
+writes a name or a phone where no rule expects it: a footer line `填报人：张三 联系电话：13812345678`
+under the table, a phone in a wrong column. Such a value comes back in an Issue (the cell as written),
+which is stored in the warehouse, the quarantine report, `check --json` and the logs: so every Issue's
+value and messages pass through `mask_personal` first.
+
+Masked: mainland mobile numbers, landline numbers with an area code, the xxx-xxxx-xxxx form, resident
+ID-card numbers (18 digits, the last may be X, or the old 15), and the word after a label such as 填报人,
+联系人 or 联系电话. A masked value keeps its shape (how long, where the digits were), not its content.
+"""
+
+from __future__ import annotations
+
+import re
+
+MASK = "＊"
+_DIGITS = r"(?<![0-9])(?:{})(?![0-9])"
+_PATTERNS = (
+    re.compile(
+        _DIGITS.format(r"[1-9][0-9]{5}(?:19|20)[0-9]{2}[01][0-9][0-3][0-9][0-9]{3}[0-9Xx]")
+    ),  # ID card
+    re.compile(_DIGITS.format(r"[1-9][0-9]{7}[01][0-9][0-3][0-9][0-9]{3}")),  # the 15-digit ID card
+    re.compile(_DIGITS.format(r"(?:\+?86[- ]?)?1[3-9][0-9](?:[- ]?[0-9]{4}){2}")),  # mobile
+    re.compile(_DIGITS.format(r"0[0-9]{2,3}[- ]?[0-9]{7,8}")),  # landline with its area code
+    re.compile(_DIGITS.format(r"[0-9]{3}-[0-9]{4}-[0-9]{4}")),
+)
+# A label, then the name or number it introduces (up to the next space or separator).
+_LABELLED = re.compile(
+    r"((?:填报人|填表人|报送人|联系人|经办人|制表人|负责人|审核人|姓名|联系电话|电话|手机|身份证号?码?)"
+    r"\s*[:：]?\s*)([^\s,，;；:：、/|]{1,20})"
+)
+
+
+def mask_personal(text: str | None) -> str | None:
+    """`text` with every name after a label, phone number and ID-card number replaced by ＊."""
+    if not text:
+        return text
+    masked = _LABELLED.sub(lambda m: m.group(1) + MASK * len(m.group(2)), text)
+    for pattern in _PATTERNS:
+        masked = pattern.sub(lambda m: re.sub(r"[0-9Xx]", MASK, m.group(0)), masked)
+    return masked
+
+
+def mask_all(text: str | None) -> str | None:
+    """A value from a column of personal data: nothing of it kept but its length."""
+    return text and MASK * len(text)
