@@ -201,7 +201,9 @@ def test_a_nightly_published_while_the_clients_read(observed: Observed) -> None:
     old, new = observed.truth[observed.before], observed.truth[after]
     assert old["dim_project"] == new["dim_project"] == 14
     assert new["fct_submission_versions"] > old["fct_submission_versions"]
-    assert all(rows > 0 for rows in new.values()), new
+    # Every mart has rows, but the lists of projects in trouble, which may rightly be empty.
+    empty = {name for name, rows in new.items() if rows == 0}
+    assert empty <= {"projects_behind_schedule", "projects_completed_not_accepted"}, new
 
 
 @pytest.mark.parametrize("client", ["cli", "duckdb1", "sqlalchemy"])
