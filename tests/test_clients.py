@@ -10,7 +10,8 @@ while a nightly builds and publishes the next month:
 - `sqlalchemy`: SQLAlchemy over duckdb-engine, read-only with a fresh connection per query, as
   Superset and other BI tools connect (docs/operations.md).
 
-Each answer must be one whole warehouse (the old or the new, never a mix), with no failed query.
+Each answer must be one whole warehouse (the old or the new, never a mix), with no failed query. Then a
+copy is rebuilt with `duckdb_storage_version = "latest"`: a full build, in a file DuckDB 1.x refuses.
 """
 
 from __future__ import annotations
@@ -222,3 +223,32 @@ def test_the_clients_are_the_duckdb_releases_named(observed: Observed) -> None:
     assert cli.stdout.startswith("v1.5.")
     assert {entry["version"] for entry in observed.readers["duckdb1"]} == {"1.1.3"}
     assert {entry["version"] for entry in observed.readers["sqlalchemy"]} == {"v2.0.1"}
+
+
+def test_a_site_on_duckdb_2_publishes_the_newest_format_in_a_full_build(
+    observed: Observed, tmp_path: Path
+) -> None:
+    data_dir = DataDir(tmp_path / "data")
+    shutil.copytree(observed.data_dir.root, data_dir.root)
+    (data_dir.root / "regreen.toml").write_text('[storage]\nduckdb_storage_version = "latest"\n', "utf-8")
+    built = subprocess.run(
+        [str(REGREEN), "build", "--data-dir", str(data_dir.root)],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    # Another format cannot come from a copy of the published file: the build was a full one.
+    assert "全量构建 / full build" in built.stdout
+    with open_read_only(data_dir.warehouse) as con:
+        (tags,) = con.execute(
+            "select tags from duckdb_databases() where database_name = 'warehouse'"
+        ).fetchone()
+    assert tags["storage_version"].startswith("v2.")
+    old = subprocess.run(
+        [str(duckdb1_python()), "-c", "import duckdb, sys; duckdb.connect(sys.argv[1], read_only=True)"]
+        + [str(data_dir.warehouse)],
+        capture_output=True,
+        text=True,
+    )
+    assert old.returncode != 0 and "Trying to read a database file with version number" in old.stderr
