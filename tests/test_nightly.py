@@ -457,6 +457,8 @@ def chain(tmp_path_factory: pytest.TempPathFactory, base: Path, samples: Samples
     # A clerk mails an old file again under another name: same bytes, a new arrival.
     duplicate = scratch / "转发-张坂镇-月度进展.xlsx"
     shutil.copyfile(next(p for p in samples.base if p.suffix == ".xlsx"), duplicate)
+    sent = time.time() - 120  # saved two minutes ago: past the inbox's settle time
+    os.utime(duplicate, (sent, sent))
     deliver([duplicate], data_dir)
     failed = run_nightly(data_dir.root, "--notice", str(bad_notice(scratch)))
     failed_record = read_runs(data_dir)[-1]
