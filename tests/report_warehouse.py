@@ -256,7 +256,9 @@ def _timeliness() -> list[list]:
             due = add_months(month, 1).replace(day=5)
             expected = _owes_report(township, month)
             accepted = rejected = 0
-            if key in MISSING or not expected:
+            if not expected:
+                status, submitted = "not_due", None
+            elif key in MISSING:
                 status, submitted = "missing", None
             elif key in REJECTED:
                 status, submitted, rejected = "rejected", datetime(due.year, due.month, 3, 9, 30), 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -10,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from regreen.config import SETTINGS, load_config
+from regreen.config import SETTINGS, load_config, toml_value
 from regreen.errors import ConfigError
+from regreen.project import PROJECT_ROOT
 
 
 def _regreen(*args: str) -> subprocess.CompletedProcess[str]:
@@ -87,3 +89,25 @@ def test_a_missing_explicit_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "no.toml" in result.stderr
+
+
+@pytest.mark.parametrize("month", ["2023-6", "June", "2023-13"])
+def test_the_first_month_due_must_be_a_month(tmp_path: Path, month: str) -> None:
+    (tmp_path / "regreen.toml").write_text(f'[submissions]\nfirst_due_month = "{month}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path)
+    assert "submissions.first_due_month" in str(caught.value) and "YYYY-MM" in str(caught.value)
+
+
+def test_the_operations_guide_lists_every_key_with_its_default() -> None:
+    guide = (PROJECT_ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    rows = {
+        match.group(1): match.group(2)
+        for match in re.finditer(r"^\| `([a-z_]+\.[a-z_]+)` \| `([^`]*)` \|", guide, flags=re.M)
+    }
+    expected = {
+        f"{section}.{key}": toml_value(setting.default)
+        for section, keys in SETTINGS.items()
+        for key, setting in keys.items()
+    }
+    assert rows == expected

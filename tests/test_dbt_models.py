@@ -235,6 +235,13 @@ def test_fct_project_month_counts_the_restatement_and_flags_the_decrease(
         "select version_number, is_current, area_done_mu, file_id from marts.fct_submission_versions "
         "where project_code = '2023-04' and report_month = date '2024-01-01' order by version_number",
     ) == [(1, False, 100, 1), (2, True, 120, 3)]
+    # The restatement names the version it replaces and when that arrived.
+    assert rows(
+        warehouse,
+        "select version_number, replaces_file_id, replaces_original_name, replaces_submitted_at "
+        "from marts.fct_submission_versions where project_code = '2023-04' and report_month = date '2024-01-01' "
+        "order by version_number",
+    ) == [(1, None, None, None), (2, 1, "张坂镇-2024-01-月度进展.xlsx", datetime(2024, 2, 3, 9))]
     assert rows(warehouse, "select count(*) from marts.fct_submission_versions") == [(len(ROWS),)]
 
 
@@ -266,7 +273,7 @@ def test_submission_timeliness(warehouse: duckdb.DuckDBPyConnection) -> None:
     assert len(timeliness) == 4 * 3
     assert {key: value[:2] for key, value in timeliness.items()} == {
         ("张坂镇", 1): [True, "on_time"], ("张坂镇", 2): [True, "late"], ("张坂镇", 3): [True, "on_time"],
-        ("东园镇", 1): [True, "on_time"], ("东园镇", 2): [False, "missing"], ("东园镇", 3): [False, "missing"],
+        ("东园镇", 1): [True, "on_time"], ("东园镇", 2): [False, "not_due"], ("东园镇", 3): [False, "not_due"],
         ("洛阳镇", 1): [True, "missing"], ("洛阳镇", 2): [True, "rejected"], ("洛阳镇", 3): [True, "missing"],
         ("百崎乡", 1): [True, "missing"], ("百崎乡", 2): [True, "missing"], ("百崎乡", 3): [True, "missing"],
     }  # fmt: skip
@@ -275,9 +282,42 @@ def test_submission_timeliness(warehouse: duckdb.DuckDBPyConnection) -> None:
         timeliness[("洛阳镇", 2)][4]
         == "缺少表头“项目名称” / missing header 项目名称；面积不是数字 / area is not a number"
     )
+    # From 2023-06, the month after the notice's date (2023-05-05), not from the issue month itself.
     assert rows(
-        warehouse, "select count(*) from marts.submission_timeliness where report_month < '2024-01-01'"
-    ) == [(4 * 8,)]
+        warehouse,
+        "select min(report_month), count(*) from marts.submission_timeliness where report_month < '2024-01-01'",
+    ) == [(date(2023, 6, 1), 4 * 7)]
+
+
+def test_no_township_is_missing_or_late_outside_its_due_span(
+    warehouse: duckdb.DuckDBPyConnection, reference
+) -> None:
+    """The span each township owes reports over, worked out here from the plan and the acceptances: a
+    month from 2023-06 on in which one of its projects has begun its plan year and was not accepted in
+    an earlier month."""
+    accepted: dict[str, date] = {}
+    for _, _, month, _, code, _, _, stage, _, _ in ROWS:
+        if stage == "已验收":
+            accepted[code] = min(month, accepted.get(code, month))
+
+    def owes(township: str, month: date) -> bool:
+        return month >= date(2023, 6, 1) and any(
+            p.township_name == township
+            and p.plan_year <= month.year
+            and (p.project_code not in accepted or month <= accepted[p.project_code])
+            for p in reference.projects
+        )
+
+    table = rows(
+        warehouse, "select township_name, report_month, expected, status from marts.submission_timeliness"
+    )
+    assert len(table) == 4 * 10  # 2023-06 … 2024-03
+    for township, month, expected, status in table:
+        assert expected == owes(township, month), (township, month)
+        assert (status == "not_due") == (not expected), (township, month, status)
+    # 东园镇: its 2023 project accepted in 2024-01, its other one a 2025 project: nothing owed after January.
+    dongyuan = {month.month: status for t, month, _, status in table if t == "东园镇" and month.year == 2024}
+    assert dongyuan == {1: "on_time", 2: "not_due", 3: "not_due"}
 
 
 def test_plan_vs_actual_and_funding(warehouse: duckdb.DuckDBPyConnection) -> None:

@@ -177,7 +177,12 @@ def test_the_counts_reconcile(ingested: Ingested) -> None:
     }
     rendered = s.render()
     assert f"{s.received} files: {s.accepted} accepted, 2 rejected, 1 duplicate, 3 skipped" in rendered
-    assert len(rendered.splitlines()) == 2 + 2 + 3  # totals, then each rejected and skipped file
+    # totals, then each rejected and skipped file, then each project-month restated
+    restated = [line for f in s.files for line in f.restated]
+    assert len(rendered.splitlines()) == 2 + 2 + 3 + len(restated)
+    # The sample restates 张坂镇's 2024-08: each project-month names the version it replaces.
+    assert restated and all("示例-张坂镇-2024-08-月度进展.xlsx" in line for line in restated)
+    assert all("重报 / restated" in line for line in rendered.splitlines()[-len(restated) :])
 
 
 def test_the_archive_holds_every_received_file_byte_for_byte(ingested: Ingested) -> None:

@@ -268,8 +268,10 @@ def test_two_nightlies_started_together_one_builds_the_other_exits_75(concurrent
     assert codes == [0, 75], [r.stderr[-2000:] for r in concurrent.results]
     locked = next(r for r in concurrent.results if r.returncode == 75)
     assert "another nightly run or rollback holds" in locked.stderr and locked.stdout == ""
-    runs = read_runs(concurrent.data_dir)
-    assert [r.status for r in runs] == ["published", "published"]  # the base run and the one that built
+    # The base run and the one that built; the one that found the lock held is logged all the same.
+    logged = read_runs(concurrent.data_dir)
+    assert sorted(r.status for r in logged) == ["locked", "published", "published"]
+    runs = [r for r in logged if r.status != "locked"]
     assert published_run_id(concurrent.data_dir) == runs[-1].run_id != concurrent.before
 
 
@@ -365,7 +367,8 @@ def test_incremental_nightly_gives_the_marts_of_a_full_rebuild(
         "fct_plan",
         "bridge_project_village",
     }
-    assert [r.build_mode for r in read_runs(concurrent.data_dir)] == ["full", "incremental"]
+    built = [r.build_mode for r in read_runs(concurrent.data_dir) if r.status != "locked"]
+    assert built == ["full", "incremental"]
 
 
 # --- scenario: failed checks, then a nightly killed at every stage, then one that finishes ------------
@@ -558,7 +561,9 @@ def test_a_kill_after_the_rename_leaves_the_new_warehouse_whole(chain: Chain) ->
     assert kill.point == "publish-swap" and kill.returncode == -signal.SIGKILL
     assert kill.published_run == kill.run_id != chain.base_run
     assert kill.export_run == chain.base_run  # its exports were not swapped in yet
-    kept = history_dir(chain.data_dir) / f"{kill.run_id}.duckdb"
+    # Still the published warehouse, byte for byte: the run after it found nothing new to publish.
+    kept = chain.data_dir.warehouse
+    assert published_run_id(chain.data_dir) == kill.run_id
     assert sha256(kept) == kill.published_sha256
     assert failed_checks(kept) == []
 
@@ -584,14 +589,16 @@ def test_the_next_nightly_finishes_the_work_nothing_lost_nothing_twice(
         chain.failed_record.run_id: "checks_failed",
         **{kill.run_id: "interrupted" for kill in chain.kills[:-1]},
         chain.kills[-1].run_id: "published",
-        final_run: "published",
     }
-    assert {run_id: record.status for run_id, record in runs.items()} == expected
-    # Built on what the run killed after its rename had published, with everything received since.
-    assert (runs[final_run].build_mode, runs[final_run].build_base_run_id) == (
-        "incremental",
-        chain.kills[-1].run_id,
-    )
+    assert {run_id: record.status for run_id, record in runs.items()} == {
+        **expected,
+        final_run: "nothing_to_do",
+    }
+    # The run killed after its rename had published everything received: the last run repaired the
+    # exports it had not swapped in, and found nothing new to build.
+    published_run = chain.kills[-1].run_id
+    assert (runs[final_run].build_mode, runs[final_run].build_base_run_id) == (None, published_run)
+    assert "nothing new" in chain.final.stdout
     for kill in chain.kills[:-1]:  # the stage it died in ("publish" for the point just before the rename)
         assert f"during {kill.point.removesuffix('-rename')}" in runs[kill.run_id].error_message
 
@@ -602,20 +609,20 @@ def test_the_next_nightly_finishes_the_work_nothing_lost_nothing_twice(
             [chain.failed_record.run_id],
         ).fetchone()
         stage_seconds = json.loads(
-            con.execute("select stage_seconds from meta.runs where run_id = ?", [final_run]).fetchone()[0]
+            con.execute("select stage_seconds from meta.runs where run_id = ?", [published_run]).fetchone()[0]
         )
     assert meta == expected
     assert failed_run_checks[0] >= 1 and failed_run_checks[1] > failed_run_checks[0]
     assert set(stage_seconds) == {"ingest", "load", "dbt", "expectations", "publish"}
 
-    assert export_run_id(export_dir(data_dir)) == final_run == published_run_id(data_dir)
+    assert export_run_id(export_dir(data_dir)) == published_run == published_run_id(data_dir)
     exported = [path.read_text(encoding="utf-8-sig") for path in (export_dir(data_dir) / "csv").glob("*.csv")]
     assert len(exported) > 10 and any("洛阳镇" in text for text in exported)
     # The reporters' names and phones stay in the landing zone.
     assert not any("示例填报人" in text or "000-0000-" in text for text in exported)
     assert [p.name for p in data_dir.root.glob("export.tmp-*")] == []
     assert not working_database(data_dir).exists()
-    assert history_runs(data_dir) == [chain.base_run, chain.kills[-1].run_id]  # the two published before
+    assert history_runs(data_dir) == [chain.base_run]  # the one published before
 
     # The landing holds what one uninterrupted ingest of the same files holds: nothing lost, nothing twice.
     fresh = DataDir(tmp_path_factory.mktemp("fresh") / "data")

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -130,7 +130,11 @@ def test_a_second_run_exits_75_at_once_and_touches_nothing(tmp_path: Path) -> No
     assert second.stdout == ""
     assert "Traceback" not in second.stderr
     assert [p.name for p in data_dir.inbox.iterdir()] == ["张坂镇-2026-10.csv"]
-    assert not runs_log(data_dir).exists() and not data_dir.landing.exists()
+    assert not data_dir.landing.exists()
+    # Recorded all the same, as a run that changed nothing.
+    (record,) = read_runs(data_dir)
+    assert (record.status, record.published, record.command) == ("locked", False, "nightly")
+    assert f"pid {holder.pid}" in record.error_message
     assert lock_path(data_dir).read_text() == ""  # the holder ended cleanly
 
 
@@ -333,7 +337,12 @@ def test_rollback_restores_the_previous_warehouse_atomically_and_can_be_undone(t
         [str(REGREEN), "rollback", "--list", "--data-dir", str(data_dir.root)], capture_output=True, text=True
     )
     assert listed.returncode == 0
-    assert "20260102T000000Z-v2  (已发布 / published)" in listed.stdout.splitlines()
+    # Warehouses that hold no meta.runs (these synthetic ones) are listed all the same.
+    assert listed.stdout.splitlines() == [
+        "20260101T000000Z-v1  （无运行记录 / no run record）",
+        "20260102T000000Z-v2  （无运行记录 / no run record）  ← 已发布 / published",
+        "20260103T000000Z-v3  （无运行记录 / no run record）",
+    ]
     undone = subprocess.run(
         [str(REGREEN), "rollback", "--to", "20260103T000000Z-v3", "--data-dir", str(data_dir.root)],
         capture_output=True,
@@ -409,8 +418,8 @@ def test_meta_runs_accumulate_from_warehouse_log_and_failed_builds(tmp_path: Pat
             "select comment from duckdb_tables() where schema_name = 'meta'"
         ).fetchone()
     assert runs == [
-        (first.run_id, "published", True, datetime(2026, 1, 1, 0, 2), None),
-        (failed.run_id, "checks_failed", False, datetime(2026, 1, 2, 0, 1), failed.error_message),
+        (first.run_id, "published", True, datetime(2026, 1, 1, 0, 2, tzinfo=UTC), None),
+        (failed.run_id, "checks_failed", False, datetime(2026, 1, 2, 0, 1, tzinfo=UTC), failed.error_message),
         (current.run_id, "published", True, None, None),
     ]
     assert checks == [(first.run_id, "passed"), (failed.run_id, "failed"), (current.run_id, "passed")]
@@ -449,10 +458,28 @@ def test_schedule_prints_cron_and_systemd_with_absolute_paths(tmp_path: Path) ->
     assert os.access(argv[0], os.X_OK)
     (exec_start,) = [line for line in lines if line.startswith("ExecStart=")]
     assert exec_start == f'ExecStart={REGREEN} nightly --data-dir "{str(data).replace("%", "%%")}"'
-    assert "OnCalendar=*-*-* 03:15:00" in lines and "Persistent=true" in lines
+    # 03:15 where the office is, whatever zone the server's clock is set to.
+    assert "OnCalendar=*-*-* 03:15:00 Asia/Shanghai" in lines and "Persistent=true" in lines
+    assert lines[lines.index(cron) - 1] == "CRON_TZ=Asia/Shanghai"
     assert "[Timer]" in lines and "[Service]" in lines and "Type=oneshot" in lines
     # Never root: a dedicated user that owns the data directory, files created owner-only.
     assert "User=regreen" in lines and "UMask=0077" in lines
+
+
+def test_schedule_runs_in_the_configured_zone_with_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "office.toml"
+    config.write_text('[general]\ntimezone = "Asia/Taipei"\n', encoding="utf-8")
+    printed = subprocess.run(
+        [str(REGREEN), "schedule", "--print", "--data-dir", "d", "--config", str(config), "--at", "01:00"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert printed.returncode == 0, printed.stderr
+    lines = printed.stdout.splitlines()
+    assert "CRON_TZ=Asia/Taipei" in lines and "OnCalendar=*-*-* 01:00:00 Asia/Taipei" in lines
+    (exec_start,) = [line for line in lines if line.startswith("ExecStart=")]
+    assert exec_start.endswith(f"--config {config}")
 
 
 def test_schedule_requires_print(tmp_path: Path) -> None:

@@ -14,10 +14,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
@@ -33,6 +34,8 @@ from regreen.report import (
     write_docs,
     write_report,
 )
+
+ZONE = ZoneInfo("Asia/Shanghai")
 
 # --- reading the pages back -------------------------------------------------------------------------
 
@@ -100,7 +103,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def pages(warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     out = tmp_path_factory.mktemp("report")
-    index = write_report(warehouse, out)
+    index = write_report(warehouse, out, ZONE)
     assert index == out / "index.html"
     return {name: (out / name).read_text(encoding="utf-8") for name in ("index.html", "quality.html")}
 
@@ -285,6 +288,12 @@ def test_the_submission_grid_shows_every_township_month_and_why_files_were_rejec
     # 洛阳镇 owed 22 reports (2023-06 to 2025-03, when its last project was accepted): all on time but two.
     luoyang = re.search(r"洛阳镇 <span.*?</tr>", grid, flags=re.S).group(0)
     assert luoyang.endswith('<td class="num">90.9%</td></tr>')
+    # The grid scrolls sideways and opens on its latest months; not_due months are never counted.
+    assert '<div class="scroll latest"><table class="grid">' in grid
+    not_due = query(warehouse, "select count(*) from marts.submission_timeliness where status = 'not_due'")[
+        0
+    ][0]
+    assert not_due and sum(status == "not_expected" for status, _ in cells) == not_due
 
 
 def test_waste_rock_far_above_the_median_is_highlighted(pages: dict[str, str], warehouse: Path) -> None:
@@ -312,9 +321,8 @@ def test_data_quality_shows_the_latest_run_and_when_the_data_were_refreshed(page
     quality = section(pages["index.html"], "quality")
     assert LATEST_RUN in quality and EARLIER_RUN not in quality
     assert "上次失败的构建" not in pages["index.html"] + pages["quality.html"]
-    # meta.runs ended the run at 02:05 UTC; the page shows the machine's local time.
-    local = datetime(2025, 7, 3, 2, 5, tzinfo=UTC).astimezone()
-    assert f"数据更新 refreshed {local:%Y-%m-%d %H:%M}" in quality
+    # meta.runs ended the run at 02:05 UTC; the page shows it in the configured zone, with its name.
+    assert "数据更新 refreshed 2025-07-03 10:05 Asia/Shanghai" in quality
     by_suite, problems = tables(pages["index.html"], "quality")
     assert ["progress_monthly", "warning", "1", "2", "0"] in by_suite
     assert [row[1] for row in problems[1:]] == [
@@ -353,7 +361,7 @@ def test_sample_data_are_marked_and_real_data_are_not(
     shutil.copyfile(warehouse, copy)
     with duckdb.connect(str(copy)) as con:
         con.execute("update marts.fct_project_month set is_sample = true where project_code = '2023-01'")
-    page = write_report(copy, tmp_path / "report").read_text(encoding="utf-8")
+    page = write_report(copy, tmp_path / "report", ZONE).read_text(encoding="utf-8")
     assert "示例数据" in page and "SAMPLE DATA" in page
 
 
@@ -376,7 +384,7 @@ def test_everything_from_the_data_is_escaped_and_no_personal_data_is_shown(
         # Were a mart ever to carry the reporter and phone, nothing would show them.
         con.execute("alter table marts.fct_project_month add column reporter varchar default '示例填报人甲'")
         con.execute("alter table marts.fct_project_month add column phone varchar default '13905951234'")
-    index = write_report(copy, tmp_path / "report")
+    index = write_report(copy, tmp_path / "report", ZONE)
     for page in (
         index.read_text(encoding="utf-8"),
         (index.parent / "quality.html").read_text(encoding="utf-8"),
@@ -400,25 +408,25 @@ def test_a_warehouse_with_nothing_reported_yet_still_gives_a_report(warehouse: P
             "funding_by_source",
         ):
             con.execute(f"delete from marts.{table}")
-    page = write_report(copy, tmp_path / "report").read_text(encoding="utf-8")
+    page = write_report(copy, tmp_path / "report", ZONE).read_text(encoding="utf-8")
     assert "尚无进展填报 / no progress has been reported yet" in page
     assert "尚无应报月份 / no month is due yet" in page
 
 
 def test_a_missing_or_outdated_warehouse_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(WarehouseMissingError) as missing:
-        write_report(tmp_path / "regreen.duckdb", tmp_path / "report")
+        write_report(tmp_path / "regreen.duckdb", tmp_path / "report", ZONE)
     assert str(tmp_path / "regreen.duckdb") in str(missing.value) and "regreen build" in str(missing.value)
     old = tmp_path / "old.duckdb"
     with duckdb.connect(str(old)) as con:
         con.execute("create schema marts; create table marts.dim_project (project_code varchar)")
     with pytest.raises(WarehouseOutdatedError) as outdated:
-        write_report(old, tmp_path / "report")
+        write_report(old, tmp_path / "report", ZONE)
     assert "regreen build" in str(outdated.value) and str(old) in str(outdated.value)
     broken = tmp_path / "broken.duckdb"
     broken.write_bytes(b"not a database" * 100)
     with pytest.raises(WarehouseUnreadableError) as unreadable:
-        write_report(broken, tmp_path / "report")
+        write_report(broken, tmp_path / "report", ZONE)
     assert str(broken) in str(unreadable.value)
     assert not (tmp_path / "report" / "index.html").exists()
 

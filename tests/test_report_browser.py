@@ -19,15 +19,19 @@ import re
 import shutil
 import struct
 import subprocess
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
 from report_warehouse import sample_data_dir, write_warehouse
 
 from regreen.project import PROJECT_ROOT, DataDir
-from regreen.report import write_docs, write_report
+from regreen.report import FailedRun, write_docs, write_report
+
+ZONE = ZoneInfo("Asia/Shanghai")
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = PROJECT_ROOT / "test-output"
@@ -149,7 +153,7 @@ def png_size(path: Path) -> tuple[int, int]:
 def sample(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
     """Built by the CLI from the sample submissions, with its report written by `write_report`."""
     data_dir = DataDir(sample_data_dir(tmp_path_factory.getbasetemp()))
-    write_report(data_dir.warehouse, data_dir.root / "report")
+    write_report(data_dir.warehouse, data_dir.root / "report", ZONE)
     return data_dir
 
 
@@ -157,7 +161,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
 def known(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
     data_dir = DataDir(tmp_path_factory.mktemp("known"))
     write_warehouse(data_dir.warehouse)
-    write_report(data_dir.warehouse, data_dir.root / "report")
+    write_report(data_dir.warehouse, data_dir.root / "report", ZONE)
     return data_dir
 
 
@@ -251,6 +255,71 @@ def test_screenshots_for_a_person_to_look_at(
     )
     shutil.rmtree(profile, ignore_errors=True)
     assert png_size(shot) == (width, height)
+
+
+# --- the red banner of a run that did not publish -----------------------------------------------
+
+FAILED_RUN = FailedRun(
+    "20261128T161757Z-b67397",
+    datetime(2026, 11, 28, 16, 20, 5, tzinfo=UTC),
+    "checks_failed",
+    "1 项错误级检查未通过 / 1 error-level check failed: plan_figures: 2023 面积 (994 ≠ 993)",
+)
+BANNER_PROBE = """
+window.addEventListener("load", function () {
+  var banner = document.getElementById("failed-run");
+  var box = banner.getBoundingClientRect();
+  var first = document.body.firstElementChild;
+  document.documentElement.setAttribute("data-banner", JSON.stringify({
+    top: box.top, height: box.height, first: first.id,
+    background: getComputedStyle(banner).backgroundColor, color: getComputedStyle(banner).color,
+    text: banner.innerText, cards: document.querySelectorAll(".card").length
+  }));
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def failed(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
+    """The known warehouse's report after a run that failed its checks."""
+    data_dir = DataDir(tmp_path_factory.mktemp("failed"))
+    write_warehouse(data_dir.warehouse)
+    write_report(data_dir.warehouse, data_dir.root / "report", ZONE, FAILED_RUN)
+    return data_dir
+
+
+def test_a_run_that_did_not_publish_is_a_red_banner_at_the_top(chromium: Path, failed: DataDir) -> None:
+    page = failed.root / "report" / "index.html"
+    probed = page.with_name("banner.html")
+    text = page.read_text(encoding="utf-8")
+    head = text.index("<head>") + len("<head>")
+    probed.write_text(text[:head] + f"<script>{BANNER_PROBE}</script>" + text[head:], encoding="utf-8")
+    dom = browse(chromium, failed.root / "work" / "chromium-banner", probed.as_uri(), "--dump-dom").stdout
+    found = re.search(r'data-banner="([^"]*)"', dom)
+    assert found, "the banner probe did not run"
+    banner = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert banner["first"] == "failed-run" and banner["top"] == 0 and banner["height"] > 40
+    assert banner["background"] == "rgb(184, 50, 50)" and banner["color"] == "rgb(255, 255, 255)"
+    said = " ".join(banner["text"].split())
+    assert "最近一次运行未发布（检查未通过）/ The latest run did not publish (checks failed)" in said
+    # The run, when it ended in 泉州 (16:20 UTC is 00:20 the next day), why, and how old the data are.
+    assert "运行 run 20261128T161757Z-b67397 · 2026-11-29 00:20 Asia/Shanghai" in said
+    assert "plan_figures: 2023 面积 (994 ≠ 993)" in said
+    assert "数据截至 2025-06" in said and "data as of 2025-06" in said
+    assert banner["cards"] == 6  # the last good figures stay below it
+    SCREENSHOTS.mkdir(exist_ok=True)
+    shot = SCREENSHOTS / "report-failed-run-1366x768.png"
+    shot.unlink(missing_ok=True)
+    profile = failed.root / "work" / "chromium-shot"
+    browse(
+        chromium,
+        profile,
+        page.as_uri(),
+        "--hide-scrollbars",
+        "--window-size=1366,768",
+        f"--screenshot={shot}",
+    )
+    assert png_size(shot) == (1366, 768)
 
 
 # --- the data dictionary -----------------------------------------------------------------------

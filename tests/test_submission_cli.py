@@ -34,7 +34,7 @@ def test_check_json_exit_codes_and_no_personal_data(files):
     bad = files.write("bad.xlsx", rows)
     phone = files.row()["phone"]
 
-    result = run("check", good, bad, "--json")
+    result = run("check", good, bad, "--json", "--data-dir", files.folder / "none")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     reports = json.loads(result.stdout)
@@ -56,8 +56,14 @@ def test_check_json_exit_codes_and_no_personal_data(files):
     ]
     assert phone not in result.stdout + result.stderr
 
-    result = run("check", good)
-    assert (result.returncode, result.stderr) == (0, "")
+    result = run("check", good, "--data-dir", files.folder / "none")
+    # No published warehouse there: one line says so, in Chinese and English.
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == [
+        f"regreen: 没有已发布的仓库 {files.folder / 'none' / 'regreen.duckdb'}，只按文件本身校验（不核对已验收项目、"
+        f"上月数字与重报） / no published warehouse at {files.folder / 'none' / 'regreen.duckdb'}: each file is "
+        "judged alone (no acceptances, previous months or restatements to check against)"
+    ]
     assert "通过 / ACCEPTED" in result.stdout and phone not in result.stdout
 
 
@@ -65,7 +71,7 @@ def test_check_prints_one_line_per_issue(files):
     rows = current_month_rows(files)
     rows[0]["stage"] = "进行中"
     rows[1]["patches_done"] = "-2"
-    result = run("check", files.write("bad.csv", rows))
+    result = run("check", files.write("bad.csv", rows), "--data-dir", files.folder)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     issue_lines = [line for line in result.stdout.splitlines() if line.startswith("    - ")]
     assert len(issue_lines) == 2
@@ -76,8 +82,8 @@ def test_check_prints_one_line_per_issue(files):
 def test_check_of_an_unreadable_file_is_a_report_not_a_traceback(tmp_path):
     broken = tmp_path / "broken.xlsx"
     broken.write_text("not a workbook", encoding="utf-8")
-    result = run("check", broken, tmp_path / "missing.csv", "--json")
-    assert result.returncode == 1 and result.stderr == ""
+    result = run("check", broken, tmp_path / "missing.csv", "--json", "--data-dir", tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
     reports = json.loads(result.stdout)
     assert [(r["status"], len(r["errors"]), r["errors"][0]["row"]) for r in reports] == [
         ("rejected", 1, None),
@@ -88,7 +94,9 @@ def test_check_of_an_unreadable_file_is_a_report_not_a_traceback(tmp_path):
 def test_template_writes_a_workbook_that_passes_once_filled(tmp_path, reference):
     month = f"{date.today():%Y-%m}"
     output = tmp_path / "out" / "zhangban.xlsx"
-    result = run("template", "--township", "张坂镇", "--month", month, "--output", output)
+    result = run(
+        "template", "--township", "张坂镇", "--month", month, "--output", output, "--data-dir", tmp_path
+    )
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.strip() == str(output)
     workbook = openpyxl.load_workbook(output)
@@ -104,13 +112,23 @@ def test_template_writes_a_workbook_that_passes_once_filled(tmp_path, reference)
 
 
 def test_template_default_name(tmp_path):
-    result = run("template", "--township", "东园", "--month", "2024-03", cwd=tmp_path)
+    result = run("template", "--township", "东园", "--month", "2024-03", "--data-dir", tmp_path, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "东园-2024-03-月度进展.xlsx").is_file()
 
 
 def test_template_for_an_unknown_township(tmp_path):
-    result = run("template", "--township", "西园镇", "--month", "2024-03", "--output", tmp_path / "t.xlsx")
+    result = run(
+        "template",
+        "--township",
+        "西园镇",
+        "--month",
+        "2024-03",
+        "--output",
+        tmp_path / "t.xlsx",
+        "--data-dir",
+        tmp_path,
+    )
     assert result.returncode == 2
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
+from pathlib import Path
 
 import duckdb
 import pytest
 
 from regreen.submissions.columns import ROW_FRAME_COLUMNS
+from regreen.submissions.history import History, Version
 from regreen.submissions.landing import ensure_landing
-from regreen.submissions.validate import FileReport, Issue, check_files, validate_file
+from regreen.submissions.validate import FileReport, Issue, Judge, validate_file
 
 TODAY = date(2024, 4, 20)
 
@@ -365,13 +367,22 @@ def test_a_project_accepted_earlier_in_the_file_may_be_left_out(files, reference
     assert (report.status, report.warnings) == ("accepted", [])
 
 
+def _history(*versions: tuple[str, date, float, str]) -> History:
+    """A history holding each (project code, month, area, stage), received in 一月.xlsx on 2024-02-03."""
+    history = History(Path("warehouse/regreen.duckdb"))
+    for code, month, area, stage in versions:
+        history.add(Version(code, month, area, 5, stage, "一月.xlsx", datetime(2024, 2, 3, 9, 30)))
+    return history
+
+
 def test_a_project_accepted_in_an_earlier_file_may_be_left_out(files, reference):
     path = files.write("s.xlsx", [files.row(report_month="2024-03")])  # 2024-01 left out in March
     assert [i.code for i in validate_file(path, reference, TODAY).warnings] == ["project_missing_from_month"]
-    earlier = {"2024-01": date(2024, 2, 1)}
-    assert validate_file(path, reference, TODAY, accepted_earlier=earlier).warnings == []
-    same_month = {"2024-01": date(2024, 3, 1)}
-    assert len(validate_file(path, reference, TODAY, accepted_earlier=same_month).warnings) == 1
+    earlier = _history(("2024-01", date(2024, 2, 1), 80.0, "已验收"))
+    assert validate_file(path, reference, TODAY, earlier).warnings == []
+    same_month = _history(("2024-01", date(2024, 3, 1), 80.0, "已验收"))
+    codes = [i.code for i in validate_file(path, reference, TODAY, same_month).warnings]
+    assert codes == ["project_missing_from_month"]
 
 
 def test_a_project_whose_plan_year_has_not_begun_may_be_left_out(files, reference):
@@ -409,7 +420,7 @@ def test_personal_data_never_reaches_a_report(files, reference):
     phone = files.row()["phone"]
     rows = files.rows_for_month()
     rows[0] |= {"area_done_mu": "约120", "notes": "联系人林小梅"}
-    rows[1] |= {"area_done_mu": 200}
+    rows[1] |= {"area_done_mu": 170}  # above its 153 mu plan, within the tolerance: a warning
     report = check(files, reference, rows)
     assert report.status == "rejected" and report.warnings
     assert phone in set(report.rows["phone"])  # read into the frame…
@@ -438,11 +449,70 @@ def test_json_and_render_shape(files, reference):
     assert "第 2 行" in text and "约120" in text and "row 2" in text
 
 
-def test_check_files_reports_each_file(files, reference):
+def test_the_judge_reports_each_file_and_takes_the_accepted_into_its_history(files, reference):
     good = files.write("good.csv", files.rows_for_month())
     bad = files.write("bad.csv", files.rows_for_month(stage="进行中"))
-    reports = check_files([good, bad], reference, TODAY)
+    judge = Judge(reference, TODAY)
+    reports = [judge.judge(path, datetime(2024, 4, 2, 8, 0)) for path in (good, bad)]
     assert [(r.file.name, r.status, len(r.errors)) for r in reports] == [
         ("good.csv", "accepted", 0),
         ("bad.csv", "rejected", 2),
     ]
+    assert judge.judged_alone
+    # The same month again: now a restatement of what good.csv brought.
+    again = judge.judge(good, datetime(2024, 4, 3, 8, 0))
+    assert [i.code for i in again.warnings] == ["restatement", "restatement"]
+    assert again.warnings[0].message_zh == (
+        "重报：2023-01 2024-03 已于 2024-04-02 08:00 在“good.csv”中收到（累计治理面积 100 亩），本行将取代该版本"
+    )
+
+
+def test_a_decrease_against_the_history_names_both_months_and_both_figures(files, reference):
+    history = _history(
+        ("2023-01", date(2024, 2, 1), 120.0, "施工中"), ("2024-01", date(2024, 2, 1), 80.0, "施工中")
+    )
+    report = validate_file(files.write("s.xlsx", files.rows_for_month("2024-03")), reference, TODAY, history)
+    assert report.status == "accepted"
+    [issue] = report.warnings
+    assert (issue.code, issue.row, issue.column, issue.value) == (
+        "cumulative_decrease",
+        2,
+        "累计治理面积(亩)",
+        "100",
+    )
+    assert issue.message_zh == (
+        "累计治理面积为累计数，2024-03 的 100 低于上月 2024-02（2024-02-03 09:30 收到的“一月.xlsx”）的 120"
+    )
+    assert issue.message_en == (
+        "area done is cumulative, but 2024-03's 100 is below 2024-02's 120 (一月.xlsx, received 2024-02-03 09:30)"
+    )
+
+
+def test_a_decrease_within_the_file_names_both_months_and_rows(files, reference):
+    rows = files.rows_for_month("2024-02") + files.rows_for_month("2024-03")
+    rows[2]["area_done_mu"] = 90
+    [issue] = check(files, reference, rows).warnings
+    assert issue.message_zh == "累计治理面积为累计数，2024-03 的 90 低于上月 2024-02（第 2 行）的 100"
+
+
+@pytest.mark.parametrize(
+    ("unit", "written", "status", "code"),
+    [("公顷", 120, "rejected", "area_unit_slip"), ("亩", 150, "accepted", "area_above_plan")],
+)
+def test_an_area_far_above_the_plan_is_a_unit_slip(files, reference, unit, written, status, code):
+    # 百崎乡莲埭村 (2023-01) plans 139 mu. 120 mu typed under a 公顷 header is 1800 mu: 13 times the plan.
+    # 150 under a 亩 header is 8 % above it, within the 20 % tolerance: a warning only.
+    assert reference.project("2023-01").area_planned_mu == 139
+    row = files.row(area_done_mu=written, forest_mu=0, farmland_mu=0, grassland_mu=0)
+    report = check(files, reference, [row], headers={"area_done_mu": f"累计治理面积({unit})"})
+    assert report.status == status
+    [issue] = [i for i in (*report.errors, *report.warnings) if i.code == code]
+    assert (issue.row, issue.column, issue.value) == (2, f"累计治理面积({unit})", str(written))
+    if unit == "公顷":
+        assert issue.message_zh == (
+            "累计治理面积 1800 亩（120 公顷）比方案面积 139 亩（9.267 公顷）多 1195%，超出容许的 20%；"
+            "可能把亩数填在了“公顷”表头下：若所填 120 是亩，则为 120 亩（8 公顷）"
+        )
+        assert "likely mu typed under a 公顷 (hectare) header: if 120 is mu, it is 8 ha" in issue.message_en
+    else:
+        assert issue.message_zh == "累计治理面积 150 亩，超过方案面积 139 亩"

@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import secrets
+import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
+from regreen.config import Config
 from regreen.dbt import DbtNodeResult, DbtProcess, DbtRun
 from regreen.log import logger
 from regreen.plan import Plan
@@ -103,10 +105,6 @@ class BuildSummary:
         return [c for c in self.checks if c.status == "failed"]
 
 
-def new_run_id() -> str:
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
 @dataclass
 class StagedBuild:
     """A complete, checked, closed working database that has not been published yet."""
@@ -119,10 +117,12 @@ def working_database(data_dir: DataDir) -> Path:
     return data_dir.work / WORKING_NAME
 
 
-def inputs_fingerprint(plan: Plan, storage_version: str) -> str:
-    """sha256 of everything a build's results depend on besides the landing zone (the file's storage
-    format too: an incremental build inherits its base's format, so another format means a full build)."""
+def inputs_fingerprint(plan: Plan, variables: Mapping[str, object] | None, storage_version: str) -> str:
+    """sha256 of everything a build's results depend on besides the landing zone (the dbt vars
+    included: a changed due day must rebuild the timeliness; and the file's storage format: an
+    incremental build inherits its base's format, so another format means a full build)."""
     digest = hashlib.sha256()
+    digest.update(json.dumps(variables or {}, sort_keys=True).encode())
     doc = plan.document
     digest.update(f"{doc.sha256}\0{doc.source_path}\0{doc.source_format}\0{storage_version}\0".encode())
     paths = [PROJECT_ROOT / name for name in INPUT_FILES]
@@ -138,13 +138,21 @@ def inputs_fingerprint(plan: Plan, storage_version: str) -> str:
     return digest.hexdigest()
 
 
-def start_dbt(data_dir: DataDir) -> DbtProcess:
+def dbt_vars(config: Config, first_due_month: date) -> dict[str, object]:
+    """The dbt vars (dbt_project.yml) that come from regreen.toml, so that they have one source."""
+    return {
+        "submission_due_day": config.get("submissions", "due_day"),
+        "first_due_month": first_due_month.isoformat(),
+    }
+
+
+def start_dbt(data_dir: DataDir, variables: Mapping[str, object] | None = None) -> DbtProcess:
     """The dbt child for the next build, started now so it imports dbt while the run does other work.
 
     Called under the nightly's lock, after `sweep_leftovers` removed a killed run's working database
     and its write-ahead log (which would otherwise be replayed into the new file)."""
     data_dir.ensure()
-    return DbtProcess(working_database(data_dir), data_dir.work)
+    return DbtProcess(working_database(data_dir), data_dir.work, variables)
 
 
 def stage_build(
@@ -168,7 +176,7 @@ def stage_build(
     its stages with them).
     """
     working = dbt.database
-    fingerprint = inputs_fingerprint(plan, storage_version)
+    fingerprint = inputs_fingerprint(plan, dbt.variables, storage_version)
     base_run = None if full else _incremental_base(data_dir, fingerprint)
     changed = _load_incremental(working, data_dir, run_id, base_run) if base_run else None
     if changed is None:
@@ -267,29 +275,39 @@ def _load_incremental(working: Path, data_dir: DataDir, run_id: str, base_run: s
     return changed
 
 
+def _landing_marks(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str, int]] | None:
+    """Per raw.submission_* table: its columns, its growing id and the highest id it holds, when the
+    attached landing zone's rows up to that id are the same rows; None if any differ (the landing zone
+    was replaced or edited) or the warehouse holds personal data (not one to build on)."""
+    personal = set(PERSONAL_COLUMNS)
+    marks = {}
+    for table, (_, key) in SUBMISSION_TABLES.items():
+        columns = [row[0] for row in con.execute(f"describe raw.{table}").fetchall()]
+        if personal & set(columns):
+            return None
+        listed = ", ".join(f'"{c}"' for c in columns)
+        (mark,) = con.execute(f"select coalesce(max({key}), 0) from raw.{table}").fetchone()
+        summary = f"select count(*), sum(hash({listed})::hugeint) from {{}} where {key} <= {mark}"
+        held = con.execute(summary.format(f"raw.{table}")).fetchone()
+        landed = con.execute(summary.format(f"landing.raw.{table}")).fetchone()
+        if held != landed:
+            logger.info("full build: landing.raw.%s differs from what the warehouse holds", table)
+            return None
+        marks[table] = (listed, key, mark)
+    return marks
+
+
 def append_submissions(con: duckdb.DuckDBPyConnection, landing: Path) -> list[str] | None:
     """Append to raw.submission_* the landing rows past what each holds; the tables that grew.
 
-    None if a table's rows differ from the landing's rows up to the same id (the landing zone was
-    replaced or edited): nothing is appended then.
+    None if a table's rows differ from the landing's rows up to the same id (see `_landing_marks`):
+    nothing is appended then.
     """
     attach_landing(con, landing)
     try:
-        personal = set(PERSONAL_COLUMNS)
-        marks = {}
-        for table, (_, key) in SUBMISSION_TABLES.items():
-            columns = [row[0] for row in con.execute(f"describe raw.{table}").fetchall()]
-            if personal & set(columns):
-                return None  # a warehouse holding personal data is not one to build on
-            listed = ", ".join(f'"{c}"' for c in columns)
-            (mark,) = con.execute(f"select coalesce(max({key}), 0) from raw.{table}").fetchone()
-            summary = f"select count(*), sum(hash({listed})::hugeint) from {{}} where {key} <= {mark}"
-            held = con.execute(summary.format(f"raw.{table}")).fetchone()
-            landed = con.execute(summary.format(f"landing.raw.{table}")).fetchone()
-            if held != landed:
-                logger.info("full build: landing.raw.%s differs from what the warehouse holds", table)
-                return None
-            marks[table] = (listed, key, mark)
+        marks = _landing_marks(con)
+        if marks is None:
+            return None
         changed = []
         for table, (listed, key, mark) in marks.items():
             added = con.execute(
@@ -302,11 +320,43 @@ def append_submissions(con: duckdb.DuckDBPyConnection, landing: Path) -> list[st
         con.execute("detach landing")
 
 
+def nothing_new(
+    plan: Plan, data_dir: DataDir, variables: Mapping[str, Any] | None, storage_version: str
+) -> str | None:
+    """The published warehouse's run when a build now would give the same warehouse again: it was built
+    from the same inputs (`inputs_fingerprint`: notice, models, suites, code, versions) and the landing
+    zone holds no row it does not. None when there is something to build."""
+    base_run = _incremental_base(data_dir, inputs_fingerprint(plan, variables, storage_version))
+    if base_run is None:
+        return None
+    con = duckdb.connect()
+    try:
+        con.execute("attach ? as published (read_only)", [str(data_dir.warehouse)])
+        con.execute("use published")
+        attach_landing(con, data_dir.landing)
+        marks = _landing_marks(con)
+        if marks is None:
+            return None
+        for table, (_, key, mark) in marks.items():
+            (newer,) = con.execute(
+                f"select count(*) from landing.raw.{table} where {key} > {mark}"
+            ).fetchone()
+            if newer:
+                return None
+        return base_run
+    finally:
+        con.close()
+
+
 def discard(staged: StagedBuild) -> Path:
     """Set a failed build aside for inspection; the published warehouse is not touched."""
     kept = staged.working.with_name(f"failed-{staged.summary.run_id}.duckdb")
     staged.working.rename(kept)
-    logger.warning("checks failed; the failed build is kept for inspection at %s", kept)
+    logger.warning(
+        "检查未通过，未发布的构建保留在 %s 以供查看 / checks failed; the failed build is kept for inspection at %s",
+        kept,
+        kept,
+    )
     return kept
 
 

@@ -12,15 +12,30 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date, time
+from datetime import date, datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from regreen import __version__
 from regreen.errors import EXIT_USAGE, RegreenError
 from regreen.log import logger
 from regreen.project import BUNDLED_NOTICE, DEFAULT_DATA_DIR, DataDir
 
+if TYPE_CHECKING:
+    from regreen.config import Config
+
 Handler = Callable[[argparse.Namespace], int]
+
+
+def _config(args: argparse.Namespace) -> Config:
+    from regreen.config import load_config
+
+    return load_config(args.data_dir, args.config)
+
+
+def _today(config: Config) -> date:
+    """Today where the office is (`[general] timezone`), not where the server's clock is set."""
+    return datetime.now(config.zone).date()
 
 
 def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
@@ -51,30 +66,27 @@ def _notice_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _month(text: str) -> date:
-    try:
-        year, month = text.split("-")
-        return date(int(year), int(month), 1)
-    except ValueError as exc:
+    """A month as `regreen check` reads a 填报月份 cell: 2024-03, 2024/3, 2024年3月, 202403 …"""
+    from regreen.submissions.validate import parse_month
+
+    month = parse_month(text)
+    if month is None:
         raise argparse.ArgumentTypeError(
-            f"月份格式应为 YYYY-MM / month must be YYYY-MM, got {text!r}"
-        ) from exc
+            f"无法识别的月份 {text!r}，请写成 2024-03、2024/3 或 2024年3月 / "
+            f"not a month: {text!r}; write it like 2024-03, 2024/3 or 2024年3月"
+        )
+    return month
 
 
 # --- handlers -----------------------------------------------------------------------------------
 
 
 def _build(args: argparse.Namespace) -> int:
-    from regreen.config import load_config
     from regreen.nightly import nightly
 
-    run = nightly(
-        args.notice,
-        DataDir(args.data_dir),
-        today=date.today(),
-        ingest=False,
-        full=args.full,
-        config=load_config(args.data_dir, args.config),
-    )
+    config = _config(args)
+    data_dir = DataDir(args.data_dir)
+    run = nightly(args.notice, data_dir, today=_today(config), config=config, ingest=False, full=args.full)
     print(run.render())
     return run.exit_code
 
@@ -91,29 +103,43 @@ def _plan_show(args: argparse.Namespace) -> int:
 
 
 def _template(args: argparse.Namespace) -> int:
+    from regreen.submissions.history import load_history
     from regreen.submissions.reference import load_reference
     from regreen.submissions.template import write_template
 
+    config = _config(args)
+    reference = load_reference(args.notice)
+    period = reference.due_period(config.get("submissions", "first_due_month"), _today(config))
+    history = load_history(DataDir(args.data_dir).warehouse)
     output = args.output or Path(f"{args.township}-{args.month:%Y-%m}-月度进展.xlsx")
-    written = write_template(load_reference(args.notice), args.township, args.month, output)
-    print(written)
+    print(write_template(reference, args.township, args.month, output, period, history))
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    from regreen.config import load_config
+    from regreen.submissions.history import load_history
     from regreen.submissions.reader import ReadLimits
     from regreen.submissions.reference import load_reference
-    from regreen.submissions.validate import check_files
+    from regreen.submissions.validate import Judge
 
-    config = load_config(args.data_dir, args.config)
-    reports = check_files(
-        args.files,
+    config = _config(args)
+    warehouse = DataDir(args.data_dir).warehouse
+    judge = Judge(
         load_reference(args.notice),
-        date.today(),
+        _today(config),
+        load_history(warehouse),
+        config.get("submissions", "area_over_plan_tolerance"),
         ReadLimits.from_config(config),
         config.get("submissions", "max_issues_per_file"),
     )
+    if judge.judged_alone:
+        print(
+            f"regreen: 没有已发布的仓库 {warehouse}，只按文件本身校验（不核对已验收项目、上月数字与重报） / "
+            f"no published warehouse at {warehouse}: each file is judged alone (no acceptances, previous "
+            "months or restatements to check against)",
+            file=sys.stderr,
+        )
+    reports = [judge.judge(path, datetime.now(config.zone).replace(tzinfo=None)) for path in args.files]
     if args.json:
         print(json.dumps([r.to_json_dict() for r in reports], ensure_ascii=False, indent=2))
     else:
@@ -122,13 +148,13 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from regreen.config import load_config
     from regreen.submissions.ingest import IngestSettings, ingest_inbox
     from regreen.submissions.reference import load_reference
 
-    settings = IngestSettings.from_config(load_config(args.data_dir, args.config))
+    config = _config(args)
+    settings = IngestSettings.from_config(config)
     data_dir = DataDir(args.data_dir).ensure()
-    summary = ingest_inbox(data_dir, load_reference(args.notice), date.today(), settings)
+    summary = ingest_inbox(data_dir, load_reference(args.notice), _today(config), settings)
     print(summary.render())
     return 0
 
@@ -138,7 +164,7 @@ def _sample(args: argparse.Namespace) -> int:
     from regreen.submissions.sample import write_sample
 
     data_dir = DataDir(args.data_dir).ensure()
-    written = write_sample(data_dir, load_reference(args.notice), seed=args.seed, today=date.today())
+    written = write_sample(data_dir, load_reference(args.notice), seed=args.seed, today=_today(_config(args)))
     logger.info("sample files: %s", ", ".join(path.name for path in written))
     print(
         f"已写入 {len(written)} 个示例文件到 {data_dir.inbox} / wrote {len(written)} sample files to {data_dir.inbox}"
@@ -147,9 +173,7 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _config_show(args: argparse.Namespace) -> int:
-    from regreen.config import load_config
-
-    config = load_config(args.data_dir, args.config)
+    config = _config(args)
     if args.json:
         rows = [{"key": k, "value": v, "source": src, "meaning": doc} for k, v, src, doc in config.rows()]
         print(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -159,10 +183,13 @@ def _config_show(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from regreen.nightly import latest_failure
     from regreen.report import report_dir, write_report
 
     data_dir = DataDir(args.data_dir)
-    print(write_report(data_dir.warehouse, report_dir(data_dir)))
+    print(
+        write_report(data_dir.warehouse, report_dir(data_dir), _config(args).zone, latest_failure(data_dir))
+    )
     return 0
 
 
@@ -174,28 +201,27 @@ def _docs(args: argparse.Namespace) -> int:
 
 
 def _nightly(args: argparse.Namespace) -> int:
-    from regreen.config import load_config
     from regreen.nightly import fault_pause_point, nightly
 
+    config = _config(args)
     run = nightly(
         args.notice,
         DataDir(args.data_dir),
-        today=date.today(),
+        today=_today(config),
+        config=config,
         keep=args.keep,
         pause_at=fault_pause_point(os.environ),
         full=args.full,
-        config=load_config(args.data_dir, args.config),
     )
     print(json.dumps(run.record.to_json_dict(), ensure_ascii=False) if args.json else run.render())
     return run.exit_code
 
 
 def _purge(args: argparse.Namespace) -> int:
-    from regreen.config import load_config
     from regreen.submissions.purge import purge
     from regreen.submissions.reader import ReadLimits
 
-    config = load_config(args.data_dir, args.config)
+    config = _config(args)
     days = args.older_than if args.older_than is not None else config.get("history", "archive_retention_days")
     summary = purge(DataDir(args.data_dir).ensure(), days, ReadLimits.from_config(config))
     print(summary.render())
@@ -203,16 +229,15 @@ def _purge(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from regreen.nightly import rollback
-    from regreen.publish import history_runs, published_run_id
+    from regreen.nightly import kept_warehouses, rollback
 
+    config = _config(args)
     data_dir = DataDir(args.data_dir)
     if args.list:
-        published = published_run_id(data_dir)
-        for run_id in history_runs(data_dir):
-            print(run_id + ("  (已发布 / published)" if run_id == published else ""))
+        for kept in kept_warehouses(data_dir):
+            print(kept.render(config.zone))
         return 0
-    record = rollback(data_dir, to=args.to, keep=args.keep)
+    record = rollback(data_dir, to=args.to, config=config, keep=args.keep)
     print(
         f"已回滚 / rolled back: {data_dir.warehouse} 现为运行 / now holds run {record.restored_run_id} "
         f"(rollback {record.run_id})"
@@ -223,7 +248,12 @@ def _rollback(args: argparse.Namespace) -> int:
 def _schedule(args: argparse.Namespace) -> int:
     from regreen.nightly import schedule_text, venv_regreen
 
-    print(schedule_text(venv_regreen(), args.data_dir.resolve(), args.notice.resolve(), args.at), end="")
+    zone = _config(args).zone
+    config = args.config.resolve() if args.config else None
+    text = schedule_text(
+        venv_regreen(), args.data_dir.resolve(), args.notice.resolve(), args.at, zone, config
+    )
+    print(text, end="")
     return 0
 
 
@@ -238,9 +268,9 @@ def _keep_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep",
         type=int,
-        default=3,
         metavar="N",
-        help="previous published warehouses kept in <data-dir>/history/ for rollback (default: 3)",
+        help="distinct published warehouses kept in <data-dir>/history/ for rollback "
+        "(default: [history] keep in regreen.toml, 3)",
     )
 
 
@@ -330,23 +360,33 @@ def make_parser() -> argparse.ArgumentParser:
         "regreen template --township 张坂镇 --month 2024-03",
     )
     template.add_argument("--township", required=True, help="乡镇 / township, e.g. 张坂镇")
-    template.add_argument("--month", required=True, type=_month, help="填报月份 / report month, YYYY-MM")
+    template.add_argument(
+        "--month",
+        required=True,
+        type=_month,
+        help="填报月份 / report month: 2024-03, 2024/3 or 2024年3月, as `check` reads it; from the first "
+        "month due ([submissions] first_due_month) to the current month",
+    )
     template.add_argument(
         "--output", type=Path, help="where to write (default: <township>-<month>-月度进展.xlsx)"
     )
+    _data_dir_arg(template)
     _notice_arg(template)
 
     check = _command(
         commands,
         "check",
         _check,
-        "校验填报文件但不载入 / validate submission files without loading them (exit 1 if any is rejected)",
-        "regreen check 张坂镇-2024-03.xlsx --json",
+        "校验填报文件但不载入，与 ingest 同一规则、同一历史 / validate submission files without loading "
+        "them, by the same rules and against the same history as `ingest` (the published warehouse's "
+        "acceptances, previous months and months already received; without one, each file alone). "
+        "Exit 1 if any is rejected",
+        "regreen check 张坂镇-2024-03.xlsx --data-dir /srv/regreen --json",
     )
     check.add_argument("files", nargs="+", type=Path, metavar="FILE", help=".xlsx or .csv submissions")
     check.add_argument("--json", action="store_true", help="print one JSON report per file")
+    _data_dir_arg(check)  # the published warehouse (the history) and regreen.toml ([limits] bound the read)
     _notice_arg(check)
-    _data_dir_arg(check)  # where regreen.toml is: its [limits] bound what check reads
 
     ingest = _command(
         commands,
@@ -422,7 +462,12 @@ def make_parser() -> argparse.ArgumentParser:
     )
     _data_dir_arg(rollback)
     rollback.add_argument("--to", metavar="RUN_ID", help="the run whose warehouse to restore (see --list)")
-    rollback.add_argument("--list", action="store_true", help="list the runs kept in history/ and exit")
+    rollback.add_argument(
+        "--list",
+        action="store_true",
+        help="list the kept warehouses (run id, local time, status, files, rows, checks, which is "
+        "published) and exit",
+    )
     _keep_arg(rollback)
 
     schedule = _command(
@@ -437,7 +482,11 @@ def make_parser() -> argparse.ArgumentParser:
         "--print", action="store_true", required=True, help="print the crontab line and systemd units"
     )
     schedule.add_argument(
-        "--at", type=_clock, default=time(2, 30), metavar="HH:MM", help="time of day (default: 02:30)"
+        "--at",
+        type=_clock,
+        default=time(2, 30),
+        metavar="HH:MM",
+        help="time of day in [general] timezone of regreen.toml (default: 02:30 Asia/Shanghai)",
     )
     _data_dir_arg(schedule)
     _notice_arg(schedule)

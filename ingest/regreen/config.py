@@ -8,6 +8,7 @@ from this file: only the name of an environment variable or of a file that holds
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,9 @@ SETTINGS: dict[str, dict[str, Setting]] = {
         "smtp_user": Setting("", "SMTP login (empty: no login)"),
         "smtp_password_env": Setting("", "name of the environment variable holding the SMTP password"),
         "smtp_password_file": Setting("", "file holding the SMTP password (owner-only)"),
+        "smtp_ca_file": Setting(
+            "", "CA certificate (PEM) to verify the SMTP server with (empty: the system's)"
+        ),
         "mail_from": Setting("", "sender address of alert mail"),
         "mail_to": Setting([], "recipient addresses of alert mail"),
         "webhook_url": Setting("", "URL that alerts are posted to (empty: no webhook)"),
@@ -114,18 +118,18 @@ class Config:
             lines.append(f"[{section}]")
             for key, setting in keys.items():
                 lines.append(f"# {setting.doc} (来源 / from: {self.sources[section][key]})")
-                lines.append(f"{key} = {_toml_value(self.values[section][key])}")
+                lines.append(f"{key} = {toml_value(self.values[section][key])}")
             lines.append("")
         return "\n".join(lines)
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
     return str(value)
 
 
@@ -199,6 +203,14 @@ def load_config(data_dir: Path, explicit: Path | None = None) -> Config:
                 )
             config.values[section][key] = _typed(path, section, key, value, SETTINGS[section][key].default)
             config.sources[section][key] = str(path)
+    first_due = config.get("submissions", "first_due_month")
+    if first_due and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", first_due):
+        raise ConfigError(
+            path,
+            "submissions.first_due_month",
+            repr(first_due),
+            "应为 YYYY-MM / must be YYYY-MM, e.g. 2023-06",
+        )
     _check_storage_version(path, config.get("storage", "duckdb_storage_version"))
     try:
         ZoneInfo(config.get("general", "timezone"))

@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,9 +70,12 @@ class DbtProcess:
     block) is ended without having opened the database.
     """
 
-    def __init__(self, database: Path, work_dir: Path) -> None:
-        self.database = database
-        self.work_dir = work_dir
+    def __init__(self, database: Path, work_dir: Path, variables: Mapping[str, object] | None = None) -> None:
+        # Absolute: dbt resolves a relative target path against the project folder, not our cwd.
+        self.database = database = database.resolve()
+        self.work_dir = work_dir = work_dir.resolve()
+        # dbt vars from regreen.toml (dbt_vars): given to the parse as well as to the command.
+        self.variables = dict(variables or {})
         env = {
             **os.environ,
             "REGREEN_DB_PATH": str(database),
@@ -81,6 +84,8 @@ class DbtProcess:
             "DBT_LOG_PATH": str(work_dir / "dbt-logs"),
         }
         project = ["--project-dir", str(PROJECT_ROOT), "--profiles-dir", str(PROJECT_ROOT), "--no-use-colors"]
+        if self.variables:
+            project += ["--vars", json.dumps(self.variables, sort_keys=True)]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "regreen.dbt_child", *project],
             stdin=subprocess.PIPE,

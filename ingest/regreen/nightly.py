@@ -4,8 +4,13 @@ One nightly run, under a lock: ingest the inbox; build the working database (loa
 expectation suites: in full, or on a copy of the published warehouse rebuilding only what new submissions
 touch, see regreen.build); and only when no error-level check failed, publish it over `<data-dir>/regreen.duckdb`
 with its Parquet/CSV exports (the order is in regreen.publish). Every run, published or not, appends one
-JSON line to `<data-dir>/logs/runs.jsonl`; each published warehouse carries the whole history in
-meta.runs and quality.check_results.
+JSON line to `<data-dir>/logs/runs.jsonl` before it exits, whatever its exit code (a bad notice and a
+locked warehouse included); each published warehouse carries the whole history in meta.runs and
+quality.check_results. One run id (regreen.clock) names the run everywhere. A nightly that finds nothing
+new (no new landing row, the same notice, models and code as the published warehouse) builds and
+publishes nothing and records a `nothing_to_do` run, so history/ keeps only distinct warehouses. After
+every run the report is refreshed (with a red banner when the run did not publish) and a nightly sends
+its alert (regreen.notify).
 
 The lock is `fcntl.flock` on `<data-dir>/nightly.lock`. The kernel drops it when its holder dies, so a run
 killed with SIGKILL never blocks the next one; the file also holds the holder's pid, host, start time,
@@ -38,14 +43,16 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 
-from regreen.build import discard, new_run_id, stage_build, start_dbt, working_database
+from regreen.build import dbt_vars, discard, nothing_new, stage_build, start_dbt, working_database
+from regreen.clock import as_utc, local_time, new_run_id, utc_now
 from regreen.config import Config, default_config
 from regreen.errors import (
     EXIT_CHECKS_FAILED,
@@ -56,6 +63,7 @@ from regreen.errors import (
     WarehouseInUseError,
 )
 from regreen.log import logger
+from regreen.notify import compose_alert, overdue_townships, send_alert
 from regreen.plan import parse_notice
 from regreen.project import BUNDLED_NOTICE, DataDir
 from regreen.publish import (
@@ -73,11 +81,10 @@ from regreen.publish import (
     warehouse_holder,
 )
 from regreen.quality import CheckResult
-from regreen.report import report_dir, write_report
+from regreen.report import FailedRun, report_dir, write_report
 from regreen.submissions.ingest import IngestSettings, IngestSummary, ingest_inbox
 from regreen.submissions.reference import build_reference
 
-DEFAULT_KEEP = 3
 STAGES = ("ingest", "load", "dbt", "expectations", "publish")
 # Stage starts, plus one point inside ingest (one batch landed, the next file archived but not landed)
 # and two inside publish: before the warehouse rename and before the export swap.
@@ -92,6 +99,7 @@ class LockHeldError(RegreenError):
     """Another nightly or rollback holds the lock; this run changed nothing."""
 
     exit_code = EXIT_LOCKED
+    run_status = "locked"
 
     def __init__(self, lock: Path, holder: Mapping[str, Any]) -> None:
         self.lock = lock
@@ -110,6 +118,7 @@ class OrphanBusyError(RegreenError):
     """A process left behind by an interrupted run still writes its working database."""
 
     exit_code = EXIT_LOCKED
+    run_status = "locked"
 
     def __init__(self, working: Path, run_id: str, waited: float) -> None:
         self.working = working
@@ -151,9 +160,10 @@ class RollbackTargetError(RegreenError):
 @dataclass
 class RunRecord:
     run_id: str
-    started_at: datetime  # UTC
+    started_at: datetime  # UTC, aware
     ended_at: datetime | None = None
-    status: str = "running"  # published | checks_failed | warehouse_in_use | error | interrupted | rollback
+    # published | nothing_to_do | checks_failed | warehouse_in_use | error | locked | interrupted | rollback
+    status: str = "running"
     published: bool = False
     files_received: int | None = None
     files_accepted: int | None = None
@@ -171,6 +181,16 @@ class RunRecord:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     restored_run_id: str | None = None
     error_message: str | None = None
+    command: str | None = None  # nightly | build | rollback (None in records written before it was kept)
+
+    def __post_init__(self) -> None:
+        self.started_at = as_utc(self.started_at)
+        self.ended_at = self.ended_at and as_utc(self.ended_at)
+
+    @property
+    def failed(self) -> bool:
+        """Whether the run meant to publish and could not (what the report's red banner is for)."""
+        return self.status in FAILED_STATUSES
 
     def to_json_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -186,6 +206,8 @@ class RunRecord:
         for key in ("started_at", "ended_at"):
             if isinstance(values.get(key), str):
                 values[key] = _parse_utc(values[key])
+            elif isinstance(values.get(key), datetime):
+                values[key] = as_utc(values[key])
         if isinstance(values.get("stage_seconds"), str):
             values["stage_seconds"] = json.loads(values["stage_seconds"])
         values["stage_seconds"] = values.get("stage_seconds") or {}
@@ -207,14 +229,11 @@ class RunRecord:
         self.checks_failed = sum(c.status == "failed" for c in checks)
 
 
-def _now() -> datetime:
-    """UTC, without a zone: DuckDB's timestamp (what meta.runs stores; BI tools read it as is)."""
-    return datetime.now(UTC).replace(tzinfo=None)
+FAILED_STATUSES = ("checks_failed", "warehouse_in_use", "error", "interrupted")
 
 
 def _parse_utc(text: str) -> datetime:
-    parsed = datetime.fromisoformat(text)
-    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+    return as_utc(datetime.fromisoformat(text))
 
 
 def runs_log(data_dir: DataDir) -> Path:
@@ -243,7 +262,14 @@ def read_runs(data_dir: DataDir) -> list[RunRecord]:
         try:
             records.append(RunRecord.from_mapping(json.loads(line)))
         except (ValueError, TypeError) as exc:
-            logger.warning("%s line %d is not a run record, skipped: %s", path, number, exc)
+            logger.warning(
+                "%s 第 %d 行不是运行记录，已跳过 / %s line %d is not a run record, skipped: %s",
+                path,
+                number,
+                path,
+                number,
+                exc,
+            )
     return records
 
 
@@ -253,8 +279,8 @@ META_DDL = """
 create schema if not exists meta;
 create or replace table meta.runs (
     run_id varchar primary key,
-    started_at timestamp not null,
-    ended_at timestamp,
+    started_at timestamptz not null,
+    ended_at timestamptz,
     status varchar not null,
     published boolean not null,
     files_received integer,
@@ -272,20 +298,23 @@ create or replace table meta.runs (
     build_base_run_id varchar,
     stage_seconds json,
     restored_run_id varchar,
-    error_message varchar
+    error_message varchar,
+    command varchar
 );
 comment on table meta.runs is
     '夜间任务与回滚的运行记录，每次一行（含未发布与被中断的运行）/ one row per nightly run or rollback, '
     'including runs that were not published or were interrupted';
 comment on column meta.runs.run_id is '运行编号（UTC 开始时间加随机后缀）/ run id: UTC start time and a random suffix';
-comment on column meta.runs.started_at is '开始时间（UTC）/ when the run started (UTC)';
+comment on column meta.runs.started_at is '开始时间（UTC，带时区）/ when the run started (UTC, with its zone)';
 comment on column meta.runs.ended_at is
-    '结束时间（UTC）；本仓库自身那次运行记为封存时刻 / when it ended (UTC); for the run that built this '
+    '结束时间（UTC，带时区）；本仓库自身那次运行记为封存时刻 / when it ended (UTC, with its zone); for the run that built this '
     'warehouse, the moment the warehouse was sealed';
 comment on column meta.runs.status is
-    '结果：published 已发布，checks_failed 检查未通过，warehouse_in_use 仓库被占用未能发布，error 出错，'
-    'interrupted 被中断，rollback 回滚 / outcome: published, checks_failed, warehouse_in_use (built, but the '
-    'published file was held open read-write), error, interrupted (killed or crashed) or rollback';
+    '结果：published 已发布，nothing_to_do 无新内容未构建，checks_failed 检查未通过，warehouse_in_use 仓库被占用'
+    '未能发布，error 出错，locked 另一运行持锁，interrupted 被中断，rollback 回滚 / outcome: published, '
+    'nothing_to_do (nothing new, nothing built), checks_failed, warehouse_in_use (built, but the published '
+    'file was held open read-write), error, locked (another run held the lock), interrupted (killed or '
+    'crashed) or rollback';
 comment on column meta.runs.published is '是否发布了新仓库 / whether it published a warehouse';
 comment on column meta.runs.files_received is '收件箱中收到的文件数 / files taken from the inbox';
 comment on column meta.runs.files_accepted is '通过校验并载入的文件数 / files accepted and loaded';
@@ -306,6 +335,7 @@ comment on column meta.runs.stage_seconds is
     '各阶段用时（秒，JSON：ingest、load、dbt、expectations、publish）/ seconds per stage (JSON)';
 comment on column meta.runs.restored_run_id is '回滚时恢复到的运行 / for a rollback, the run restored';
 comment on column meta.runs.error_message is '失败原因（中文 / English）/ why it failed, in Chinese then English';
+comment on column meta.runs.command is '命令：nightly、build 或 rollback / the command: nightly, build or rollback';
 """
 
 
@@ -419,7 +449,7 @@ def hold_lock(path: Path, run_id: str) -> Iterator[NightlyLock]:
         holder = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
-            "started_at": _now().isoformat(timespec="seconds") + "Z",
+            "started_at": utc_now().isoformat(timespec="seconds"),
             "run_id": run_id,
         }
         lock = NightlyLock(path, fd, holder, _read_holder(fd))
@@ -453,13 +483,16 @@ def _in_use(database: Path) -> bool:
 def recover_interrupted(data_dir: DataDir, stale: Mapping[str, Any], orphan_wait: float) -> None:
     """Record a run that died holding the lock, and wait for the dbt it may have left running."""
     dead = stale.get("run_id")
+    where = (dead, stale.get("pid"), stale.get("host"), stale.get("stage"), lock_path(data_dir))
     logger.warning(
+        "运行 %s（%s 上的进程 %s）在 %s 阶段中断，未释放 %s；本次运行接管 / "
         "run %s (pid %s on %s) stopped during %s without releasing %s; taking over",
-        dead,
-        stale.get("pid"),
-        stale.get("host"),
-        stale.get("stage"),
-        lock_path(data_dir),
+        where[0],
+        where[2],
+        where[1],
+        where[3],
+        where[4],
+        *where,
     )
     if not isinstance(dead, str):
         return
@@ -517,7 +550,12 @@ def repair_exports(data_dir: DataDir, run_id: str) -> None:
     published = published_run_id(data_dir)
     if published is None or export_run_id(export_dir(data_dir)) == published:
         return
-    logger.warning("export/ does not match the published warehouse %s; exporting it again", published)
+    logger.warning(
+        "export/ 与已发布的仓库 %s 不符，重新导出 / export/ does not match the published warehouse %s; "
+        "exporting it again",
+        published,
+        published,
+    )
     exports = export_tmp_dir(data_dir, run_id)
     with open_read_only(data_dir.warehouse) as con:
         export_marts(con, exports, published)
@@ -572,13 +610,15 @@ class StageClock:
 
     def pause(self, point: str) -> None:
         if point == self.pause_at:
-            logger.warning("paused at %s (%s test hook)", point, FAULT_PAUSE_ENV)
+            logger.warning("测试暂停于 %s / paused at %s (%s test hook)", point, point, FAULT_PAUSE_ENV)
             time.sleep(FAULT_PAUSE_SECONDS)
 
 
 @contextmanager
 def _recorded(data_dir: DataDir, record: RunRecord, clock: StageClock) -> Iterator[None]:
-    """Log the run when it ends, however it ends; an exception is recorded as the run's error and raised."""
+    """Log the run when it ends, however it ends; an exception is recorded as the run's error and raised.
+
+    A run that could not take the lock is recorded as `locked`: it changed nothing."""
     try:
         yield
     except BaseException as exc:  # a bug or Ctrl-C too: recorded, then raised as is
@@ -587,7 +627,7 @@ def _recorded(data_dir: DataDir, record: RunRecord, clock: StageClock) -> Iterat
         raise
     finally:
         clock.finish()
-        record.ended_at = _now()
+        record.ended_at = utc_now()
         append_run(data_dir, record)
 
 
@@ -606,7 +646,9 @@ def publish_build(data_dir: DataDir, working: Path, record: RunRecord, keep: int
     """Seal a checked build (the run history into meta.*, its exports beside it) and publish both."""
     exports = export_tmp_dir(data_dir, record.run_id)
     # Sealed in as published: if the rename below does not happen, nobody ever sees this row.
-    sealed = replace(record, status="published", published=True, ended_at=_now(), stage_seconds=clock.lap())
+    sealed = replace(
+        record, status="published", published=True, ended_at=utc_now(), stage_seconds=clock.lap()
+    )
     with duckdb.connect(str(working)) as con:
         write_meta(con, data_dir, sealed)
         export_marts(con, exports, record.run_id)
@@ -619,28 +661,49 @@ class NightlyRun:
     record: RunRecord
     warehouse: Path
     command: str  # nightly | build: how the run was asked for, for its summary
+    config: Config
     relations_built: int = 0
     checks: list[CheckResult] = field(default_factory=list)
+    restated: list[str] = field(default_factory=list)  # the ingest receipt's restatements, file: message
 
     @property
     def exit_code(self) -> int:
-        return EXIT_OK if self.record.published else EXIT_CHECKS_FAILED
+        return EXIT_OK if self.record.status in ("published", "nothing_to_do") else EXIT_CHECKS_FAILED
+
+    @property
+    def new_files(self) -> int:
+        """Files this run took that were not received before (accepted or rejected)."""
+        return (self.record.files_accepted or 0) + (self.record.files_rejected or 0)
 
     def render(self) -> str:
+        """What this run did, this time: new files, rows loaded, relations rebuilt, checks, the outcome."""
         r = self.record
-        outcome = (
-            f"已发布 / published {self.warehouse}"
-            if r.published
-            else f"未发布，保留上次成功的仓库 / NOT published, {self.warehouse} left as it was"
-        )
-        seconds = ", ".join(f"{stage} {spent:.1f}" for stage, spent in r.stage_seconds.items())
-        lines = [f"regreen {self.command} {r.run_id}: {outcome}"]
+        when = local_time(r.started_at, self.config.zone)
+        if r.status == "nothing_to_do":
+            outcome = (
+                f"没有新内容，未构建、未发布；已发布的仓库（运行 {r.build_base_run_id}）不变 / nothing new: "
+                f"no new file and no change to the notice, models or code; {self.warehouse} (run "
+                f"{r.build_base_run_id}) left as it was"
+            )
+        elif r.published:
+            outcome = f"已发布 / published {self.warehouse}"
+        else:
+            outcome = f"未发布，保留上次成功的仓库 / NOT published, {self.warehouse} left as it was"
+        lines = [f"regreen {self.command} {r.run_id} ({when}): {outcome}"]
         if self.command == "nightly":
-            lines += [
-                f"  文件 / files: {r.files_received} received, {r.files_accepted} accepted, "
-                f"{r.files_rejected} rejected, {r.files_duplicate} duplicate, {r.files_skipped} skipped",
-                f"  数据行 / rows: {r.rows_read} read, {r.rows_loaded} loaded, {r.rows_rejected} rejected",
-            ]
+            if r.files_received:
+                lines.append(
+                    f"  本次新文件 / new files: {self.new_files} ({r.files_accepted} accepted, "
+                    f"{r.files_rejected} rejected); also {r.files_duplicate} received before, "
+                    f"{r.files_skipped} skipped"
+                )
+                lines.append(
+                    f"  本次数据行 / rows this run: {r.rows_read} read, {r.rows_loaded} loaded, "
+                    f"{r.rows_rejected} rejected"
+                )
+            else:
+                lines.append("  本次新文件 / new files: 0 (收件箱为空 / the inbox was empty)")
+            lines += [f"  重报 / restated: {line}" for line in self.restated]
         if r.build_mode == "incremental":
             carried = sum(c.carried_from_run is not None for c in self.checks)
             lines.append(
@@ -649,15 +712,21 @@ class NightlyRun:
             )
         elif r.build_mode == "full":
             lines.append(f"  全量构建 / full build: {self.relations_built} tables and views built")
-        lines += [
-            f"  检查 / checks: {r.checks_passed} passed, {r.checks_warned} warned, {r.checks_failed} failed",
-            f"  用时 / seconds: {seconds} (total {sum(r.stage_seconds.values()):.1f})",
-        ]
-        lines += [
-            f"  [{c.status}] {c.suite}: {c.check} (observed {c.observed}, expected {c.expected})"
-            for c in self.checks
-            if c.status != "passed"
-        ]
+        if r.checks_passed is not None:
+            lines.append(
+                f"  检查 / checks: {r.checks_passed} passed, {r.checks_warned} warned, {r.checks_failed} failed"
+            )
+        seconds = ", ".join(f"{stage} {spent:.1f}" for stage, spent in r.stage_seconds.items())
+        lines.append(f"  用时 / seconds: {seconds} (total {sum(r.stage_seconds.values()):.1f})")
+        for c in self.checks:
+            if c.status == "passed":
+                continue
+            lines.append(
+                f"  [{c.status}] {c.suite}: {c.check}（实际 / observed {c.observed}，应为 / expected {c.expected}）"
+            )
+            # A row-level check lists the rows it rejected by their keys (project and month) and values.
+            if c.details:
+                lines.append(f"      {c.details}")
         return "\n".join(lines)
 
 
@@ -665,71 +734,120 @@ def nightly(
     notice: Path,
     data_dir: DataDir,
     today: date,
-    keep: int = DEFAULT_KEEP,
+    config: Config | None = None,
+    keep: int | None = None,
     pause_at: str | None = None,
     orphan_wait: float = ORPHAN_WAIT_SECONDS,
     ingest: bool = True,
     full: bool = False,
-    config: Config | None = None,
 ) -> NightlyRun:
     """One nightly run (see the module docstring). Raises LockHeldError if another run is in progress.
 
     With `ingest=False` (`regreen build`) the inbox is left alone and the warehouse is rebuilt from the
     notice and what the landing zone already holds, under the same lock and the same publish.
     The build is incremental when the published warehouse allows it (regreen.build), full with `full`.
-    A RegreenError on the way (a bad notice, dbt failing, the published file held read-write by another
-    program) is recorded in the run log and raised again; failed error-level checks are recorded and
-    returned, with nothing published. `config` gives the ingest its settings and the published file its
-    storage format (storage.duckdb_storage_version; default: the defaults).
+    A RegreenError on the way (a bad notice, dbt failing, the lock held, the published file held
+    read-write by another program) is recorded in the run log and raised again; failed error-level
+    checks are recorded and returned, with nothing published. `config` gives the ingest its settings,
+    the time zone, the alert targets (default: the defaults); `keep` overrides its `[history] keep`.
     """
-    plan = parse_notice(notice)  # a bad notice is a usage error: said before a run is locked or logged
-    run_id = new_run_id()
+    config = config or default_config()
+    keep = config.get("history", "keep") if keep is None else keep
     command = "nightly" if ingest else "build"
-    with _exclusive(data_dir, run_id, keep, orphan_wait) as lock:
-        record = RunRecord(run_id, started_at=_now())
-        clock = StageClock(record, lock, pause_at)
-        with _recorded(data_dir, record, clock), start_dbt(data_dir) as dbt:
-            if ingest:
-                clock.enter("ingest")
-                reference = build_reference(plan.document.issued_on, plan.projects)
-                settings = IngestSettings.from_config(config)
-                pause = functools.partial(clock.pause, "ingest-batch")
-                record.take_ingest(ingest_inbox(data_dir, reference, today, settings, pause))
-            clock.enter("load")
-            held = warehouse_holder(data_dir.warehouse) is not None
-            storage_version = (config or default_config()).get("storage", "duckdb_storage_version")
-            staged = stage_build(
-                plan, data_dir, run_id, dbt, storage_version, on_stage=clock.enter, full=full or held
-            )
-            summary = staged.summary
-            record.build_mode, record.build_base_run_id = summary.mode, summary.base_run_id
-            run = NightlyRun(record, data_dir.warehouse, command, summary.relations_built, summary.checks)
-            record.take_checks(summary.checks)
-            if failed := summary.failed_checks:
-                discard(staged)
-                record.status = "checks_failed"
-                record.error_message = str(
-                    ChecksFailedError([f"{c.suite}: {c.check} ({c.observed} ≠ {c.expected})" for c in failed])
-                )
-                return run
-            holder = warehouse_holder(data_dir.warehouse)
-            if holder is not None:
-                kept = staged.working.rename(staged.working.with_name(f"unpublished-{run_id}.duckdb"))
-                raise WarehouseInUseError(data_dir.warehouse, holder or None, kept)
-            clock.enter("publish")
-            publish_build(data_dir, staged.working, record, keep, clock)
-            record.status = "published"
-            refresh_report(data_dir)
-            return run
-
-
-def refresh_report(data_dir: DataDir) -> None:
-    """Rewrite the progress report from what was just published. The warehouse is already out, so a
-    report that cannot be written is a warning, not a failed run."""
+    record = RunRecord(new_run_id(), started_at=utc_now(), command=command)
+    run = NightlyRun(record, data_dir.warehouse, command, config)
+    clock = StageClock(record, pause_at=pause_at)
     try:
-        write_report(data_dir.warehouse, report_dir(data_dir))
+        with (
+            _recorded(data_dir.ensure(), record, clock),
+            _exclusive(data_dir, record.run_id, keep, orphan_wait) as lock,
+        ):
+            clock.lock = lock
+            _build_and_publish(run, notice, data_dir, today, keep, clock, full)
+    finally:
+        if record.status != "locked":  # the run holding the lock will tell
+            refresh_report(data_dir, config)
+            if ingest:
+                _alert(run, data_dir, config, today)
+    return run
+
+
+def _build_and_publish(
+    run: NightlyRun, notice: Path, data_dir: DataDir, today: date, keep: int, clock: StageClock, full: bool
+) -> None:
+    record = run.record
+    if run.command == "nightly":
+        clock.enter("ingest")
+    plan = parse_notice(notice)
+    reference = build_reference(plan.document.issued_on, plan.projects)
+    first_due = reference.first_due_month(run.config.get("submissions", "first_due_month"))
+    with start_dbt(data_dir, dbt_vars(run.config, first_due)) as dbt:
+        if run.command == "nightly":
+            settings = IngestSettings.from_config(run.config)
+            pause = functools.partial(clock.pause, "ingest-batch")
+            received = ingest_inbox(data_dir, reference, today, settings, pause, run_id=record.run_id)
+            record.take_ingest(received)
+            run.restated = [f"{f.name}: {line}" for f in received.files for line in f.restated]
+        # A warehouse held read-write cannot be read: built in full, and not compared with either.
+        held = warehouse_holder(data_dir.warehouse) is not None
+        may_skip = run.command == "nightly" and not (full or held)
+        storage_version = run.config.get("storage", "duckdb_storage_version")
+        if (
+            may_skip
+            and (published := nothing_new(plan, data_dir, dbt.variables, storage_version)) is not None
+        ):
+            record.status, record.build_base_run_id = "nothing_to_do", published
+            return
+        clock.enter("load")
+        staged = stage_build(
+            plan, data_dir, record.run_id, dbt, storage_version, on_stage=clock.enter, full=full or held
+        )
+        summary = staged.summary
+        record.build_mode, record.build_base_run_id = summary.mode, summary.base_run_id
+        run.relations_built, run.checks = summary.relations_built, summary.checks
+        record.take_checks(summary.checks)
+        if failed := summary.failed_checks:
+            discard(staged)
+            record.status = "checks_failed"
+            record.error_message = str(
+                ChecksFailedError([f"{c.suite}: {c.check} ({c.observed} ≠ {c.expected})" for c in failed])
+            )
+            return
+        holder = warehouse_holder(data_dir.warehouse)
+        if holder is not None:
+            kept = staged.working.rename(staged.working.with_name(f"unpublished-{record.run_id}.duckdb"))
+            raise WarehouseInUseError(data_dir.warehouse, holder or None, kept)
+        clock.enter("publish")
+        publish_build(data_dir, staged.working, record, keep, clock)
+        record.status = "published"
+
+
+def latest_failure(data_dir: DataDir) -> FailedRun | None:
+    """The latest run, if it meant to publish and did not (runs that found the lock held do not count)."""
+    runs = [run for run in read_runs(data_dir) if run.status not in ("locked", "running")]
+    if not runs or not runs[-1].failed:
+        return None
+    latest = runs[-1]
+    return FailedRun(latest.run_id, latest.ended_at or latest.started_at, latest.status, latest.error_message)
+
+
+def refresh_report(data_dir: DataDir, config: Config) -> None:
+    """Rewrite the progress report from the published warehouse, with a red banner when the latest run
+    did not publish. The run is already over, so a report that cannot be written is a warning."""
+    if not data_dir.warehouse.exists():
+        return  # nothing published yet: no report to show
+    try:
+        write_report(data_dir.warehouse, report_dir(data_dir), config.zone, latest_failure(data_dir))
     except RegreenError as exc:
-        logger.warning("已发布，但未能更新进展报告 / published, but the report was not refreshed: %s", exc)
+        logger.warning("未能更新进展报告 / the report was not refreshed: %s", exc)
+
+
+def _alert(run: NightlyRun, data_dir: DataDir, config: Config, today: date) -> None:
+    """Tell the configured targets what the run found; a target that cannot be reached is only logged."""
+    overdue = overdue_townships(data_dir.warehouse, today, config.get("submissions", "due_day"))
+    alert = compose_alert(run.record, run.checks, overdue, config.zone)
+    if alert is not None:
+        send_alert(alert, config)
 
 
 def fault_pause_point(environ: Mapping[str, str]) -> str | None:
@@ -743,13 +861,17 @@ def fault_pause_point(environ: Mapping[str, str]) -> str | None:
 # --- rollback -------------------------------------------------------------------------------------
 
 
-def rollback(data_dir: DataDir, to: str | None = None, keep: int = DEFAULT_KEEP) -> RunRecord:
+def rollback(
+    data_dir: DataDir, to: str | None = None, config: Config | None = None, keep: int | None = None
+) -> RunRecord:
     """Publish a copy of a warehouse kept in history/ (default: the newest that is not published now).
 
     The copy is published like a nightly build (the outgoing warehouse goes to history/, so a rollback can
     itself be undone with --to) and its exports are written again; the file is left exactly as it was
     built, and the rollback is recorded in the run log (the next nightly's meta.runs shows it).
     """
+    config = config or default_config()
+    keep = config.get("history", "keep") if keep is None else keep
     run_id = new_run_id()
     with _exclusive(data_dir, run_id, keep, ORPHAN_WAIT_SECONDS) as lock:
         available = history_runs(data_dir)
@@ -757,7 +879,9 @@ def rollback(data_dir: DataDir, to: str | None = None, keep: int = DEFAULT_KEEP)
         target = to if to is not None else next((r for r in reversed(available) if r != current), None)
         if target is None or target not in available:
             raise RollbackTargetError(to, available, history_dir(data_dir))
-        record = RunRecord(run_id, started_at=_now(), status="rollback", restored_run_id=target)
+        record = RunRecord(
+            run_id, started_at=utc_now(), status="rollback", restored_run_id=target, command="rollback"
+        )
         clock = StageClock(record, lock)
         with _recorded(data_dir, record, clock):
             clock.enter("publish")
@@ -767,8 +891,46 @@ def rollback(data_dir: DataDir, to: str | None = None, keep: int = DEFAULT_KEEP)
             with open_read_only(copy) as con:
                 export_marts(con, exports, target)
             _publish(data_dir, copy, exports, record, keep, clock)
-            refresh_report(data_dir)
-        return record
+    refresh_report(data_dir, config)
+    return record
+
+
+@dataclass(frozen=True)
+class KeptWarehouse:
+    """One warehouse `regreen rollback` can publish (or the one published now), as its meta.runs says."""
+
+    run_id: str
+    path: Path
+    published: bool
+    run: RunRecord | None  # None for a warehouse that holds no record of its own run
+
+    def render(self, zone: ZoneInfo) -> str:
+        mark = "  ← 已发布 / published" if self.published else ""
+        r = self.run
+        if r is None:
+            return f"{self.run_id}  （无运行记录 / no run record）{mark}"
+        return (
+            f"{self.run_id}  {local_time(r.ended_at or r.started_at, zone)}  {r.status}  "
+            f"files {r.files_accepted if r.files_accepted is not None else '—'}  "
+            f"rows {r.rows_loaded if r.rows_loaded is not None else '—'}  "
+            f"checks {r.checks_passed}/{r.checks_warned}/{r.checks_failed} passed/warned/failed{mark}"
+        )
+
+
+def kept_warehouses(data_dir: DataDir) -> list[KeptWarehouse]:
+    """The warehouses in history/ and the published one, oldest first, each with its own run's record."""
+    published = published_run_id(data_dir)
+    paths = {run_id: history_dir(data_dir) / f"{run_id}.duckdb" for run_id in history_runs(data_dir)}
+    if published is not None:
+        paths[published] = data_dir.warehouse
+    kept = []
+    for run_id in sorted(paths):
+        with open_read_only(paths[run_id]) as con:
+            has_runs = _table_columns(con, "warehouse", "meta", "runs")
+            rows = _dict_rows(con, "select * from meta.runs where run_id = ?", [run_id]) if has_runs else []
+        run = RunRecord.from_mapping(rows[0]) if rows else None
+        kept.append(KeptWarehouse(run_id, paths[run_id], run_id == published, run))
+    return kept
 
 
 # --- schedule -------------------------------------------------------------------------------------
@@ -784,9 +946,14 @@ def _systemd_quote(word: str) -> str:
     return f'"{escaped}"' if any(c.isspace() for c in word) or '"' in word else escaped
 
 
-def schedule_text(regreen: Path, data_dir: Path, notice: Path, at: clock_time) -> str:
-    """A crontab line, and a systemd service and timer, running the nightly at `at` every day."""
+def schedule_text(
+    regreen: Path, data_dir: Path, notice: Path, at: clock_time, zone: ZoneInfo, config: Path | None = None
+) -> str:
+    """A crontab line, and a systemd service and timer, running the nightly at `at` every day in `zone`
+    (the configured time zone), whatever zone the server's clock is set to."""
     command = [str(regreen), "nightly", "--data-dir", str(data_dir)]
+    if config is not None:
+        command += ["--config", str(config)]
     if notice != BUNDLED_NOTICE:
         command += ["--notice", str(notice)]
     log = data_dir / "logs" / "nightly.log"
@@ -795,7 +962,11 @@ def schedule_text(regreen: Path, data_dir: Path, notice: Path, at: clock_time) -
     cron = cron.replace("%", "\\%")
     exec_start = " ".join(_systemd_quote(word) for word in command)
     return f"""\
-# --- crontab of the regreen user (crontab -u regreen -e): every day at {at:%H:%M}, output appended to {log}
+# --- crontab of the regreen user (crontab -u regreen -e): every day at {at:%H:%M} {zone.key}, output
+#     appended to {log}
+# CRON_TZ is honoured by cronie (RHEL, Fedora, Arch, SUSE); Debian's and Ubuntu's cron ignore it and use
+# the server's zone: there, use the systemd timer below.
+CRON_TZ={zone.key}
 {at.minute} {at.hour} * * * {cron}
 
 # --- /etc/systemd/system/regreen-nightly.service
@@ -812,17 +983,18 @@ Group=regreen
 UMask=0077
 NoNewPrivileges=yes
 ExecStart={exec_start}
-# Exit codes: 0 published, 1 checks failed (nothing published), 2 usage/configuration,
+# Exit codes: 0 published or nothing new, 1 checks failed (nothing published), 2 usage/configuration,
 # 73 the published warehouse is held open read-write by another program, 75 locked.
 TimeoutStartSec=3h
 Nice=10
 
 # --- /etc/systemd/system/regreen-nightly.timer
 [Unit]
-Description=Run regreen nightly every day at {at:%H:%M}
+Description=Run regreen nightly every day at {at:%H:%M} {zone.key}
 
 [Timer]
-OnCalendar=*-*-* {at:%H:%M}:00
+# A time zone after the time needs systemd 235 or later.
+OnCalendar=*-*-* {at:%H:%M}:00 {zone.key}
 Persistent=true
 
 [Install]

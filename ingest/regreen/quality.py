@@ -782,7 +782,7 @@ create table if not exists quality.check_results (
     observed varchar,
     expected varchar,
     details varchar,
-    checked_at timestamp not null,
+    checked_at timestamptz not null,
     carried_from_run varchar
 );
 comment on table quality.check_results is
@@ -797,7 +797,7 @@ comment on column quality.check_results.status is
 comment on column quality.check_results.observed is '实际值 / what the data shows';
 comment on column quality.check_results.expected is '应有值 / what the check expects';
 comment on column quality.check_results.details is '说明与不符的行 / details and the offending rows';
-comment on column quality.check_results.checked_at is '检查时间 / when the results were stored';
+comment on column quality.check_results.checked_at is '检查时间（UTC，带时区）/ when the results were stored (UTC, with its zone)';
 comment on column quality.check_results.carried_from_run is
     '沿用自该次运行的结果：增量构建未重建此检查读取的表，故未重查；为空则本次已检查 / '
     'the run whose result this is: an incremental build rebuilt nothing this check reads, so it was not '
@@ -812,7 +812,7 @@ def store_check_results(con: duckdb.DuckDBPyConnection, results: Sequence[CheckR
         return
     con.executemany(
         "insert into quality.check_results (run_id, suite, check_name, severity, status, observed, expected, "
-        "details, carried_from_run, checked_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, current_localtimestamp())",
+        "details, carried_from_run, checked_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
         [
             [
                 r.run_id,

@@ -18,17 +18,19 @@ import shutil
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from html import escape
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import jinja2
 
 from regreen import __version__
 from regreen.check_names import check_sentence
+from regreen.clock import as_utc, local_time, utc_now
 from regreen.dbt import dbt_docs_generate
 from regreen.errors import RegreenError
 from regreen.log import logger
@@ -160,9 +162,19 @@ class Risk:
 
 
 @dataclass(frozen=True)
+class FailedRun:
+    """The latest run, which meant to publish and did not: the report says so above the last good data."""
+
+    run_id: str
+    at: datetime  # UTC: when it ended
+    status: str  # checks_failed | warehouse_in_use | error | interrupted
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class RunInfo:
     run_id: str
-    refreshed_at: datetime  # when the published data were built
+    refreshed_at: datetime  # UTC: when the published data were built
     status: str | None  # from meta.runs, when the nightly recorded the run
     files: tuple[int, int, int, int] | None  # received, accepted, rejected, duplicate
     rows_loaded: int | None
@@ -406,12 +418,11 @@ def _latest_run(con: duckdb.DuckDBPyConnection) -> tuple[RunInfo | None, list[di
         else []
     )
     if not recorded:
-        return RunInfo(run_id, checked_at, None, None, None), checks
+        return RunInfo(run_id, as_utc(checked_at), None, None, None), checks
     run = recorded[0]
     files = (run["files_received"], run["files_accepted"], run["files_rejected"], run["files_duplicate"])
-    # meta.runs is in UTC; checked_at, like everything else shown, is the machine's local time.
-    ended = run["ended_at"].replace(tzinfo=UTC).astimezone().replace(tzinfo=None) if run["ended_at"] else None
-    return RunInfo(run_id, ended or checked_at, run["status"], files, run["rows_loaded"]), checks
+    ended = as_utc(run["ended_at"]) if run["ended_at"] else as_utc(checked_at)
+    return RunInfo(run_id, ended, run["status"], files, run["rows_loaded"]), checks
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -421,8 +432,11 @@ def report_dir(data_dir: DataDir) -> Path:
     return data_dir.root / REPORT_FOLDER
 
 
-def write_report(warehouse: Path, out_dir: Path) -> Path:
-    """Write index.html (the progress report) and quality.html into `out_dir`; returns index.html."""
+def write_report(warehouse: Path, out_dir: Path, zone: ZoneInfo, failed: FailedRun | None = None) -> Path:
+    """Write index.html (the progress report) and quality.html into `out_dir`; returns index.html.
+
+    Times are shown in `zone`, with its name. With `failed` (the latest run did not publish), both pages
+    open with a red banner saying which run, when and why, above the last good data."""
     if not warehouse.exists():
         raise WarehouseMissingError(warehouse)
     try:
@@ -432,11 +446,11 @@ def write_report(warehouse: Path, out_dir: Path) -> Path:
         raise WarehouseOutdatedError(warehouse, str(exc).splitlines()[0]) from exc
     except duckdb.Error as exc:
         raise WarehouseUnreadableError(warehouse, str(exc).splitlines()[0]) from exc
-    generated_at = datetime.now().replace(microsecond=0)
+    page = Page(utc_now(), zone, failed)
     out_dir.mkdir(parents=True, exist_ok=True)
     index = out_dir / "index.html"
-    _write_text(index, render_report(data, generated_at))
-    _write_text(out_dir / "quality.html", render_quality(data, generated_at))
+    _write_text(index, render_report(data, page))
+    _write_text(out_dir / "quality.html", render_quality(data, page))
     logger.info("wrote %s and quality.html", index)
     return index
 
@@ -587,16 +601,14 @@ def submission_grid(data: ReportData) -> SubmissionGrid | None:
         due = on_time = 0
         for month in months:
             row = cells.get((township, month))
-            if row is None or (not row["expected"] and row["status"] == "missing"):
+            # not_due: the township owed nothing that month (no active project), whatever arrived.
+            if row is None or row["status"] == "not_due":
                 shown.append({"status": None, "title": f"{township} {month:%Y-%m}：不需报送 / not due"})
                 continue
             symbol, zh, en = STATUS_LABELS.get(row["status"], ("?", row["status"], row["status"]))
             title = f"{township} {month:%Y-%m}：{zh} / {en}"
-            if row["expected"]:
-                due += 1
-                on_time += row["status"] == "on_time"
-            else:
-                title += "（无在建项目，不需报送 / no active project, not due）"
+            due += 1
+            on_time += row["status"] == "on_time"
             if row["first_submitted_at"]:
                 title += f"；首次报送 first submitted {row['first_submitted_at']:%Y-%m-%d %H:%M}"
             anchor = None
@@ -680,10 +692,6 @@ def _month(value: date | None) -> str:
     return "—" if value is None else f"{value:%Y-%m}"
 
 
-def _minute(value: datetime) -> str:
-    return f"{value:%Y-%m-%d %H:%M}"
-
-
 def _px(value: float) -> str:
     return f"{value:.1f}"
 
@@ -695,8 +703,26 @@ def _bar_width(pct: Decimal | float) -> float:
 # --- the pages ---------------------------------------------------------------------------------
 
 
-def _templates() -> jinja2.Environment:
-    """The report's templates, autoescaping every value; None prints as nothing."""
+@dataclass(frozen=True)
+class Page:
+    """What every page says besides the data: when it was written, the zone times are shown in, and the
+    latest run if it did not publish."""
+
+    generated_at: datetime  # UTC
+    zone: ZoneInfo
+    failed: FailedRun | None = None
+
+
+FAILED_STATUS_LABELS = {
+    "checks_failed": ("检查未通过", "checks failed"),
+    "warehouse_in_use": ("仓库被其他程序以读写方式占用", "the warehouse was held open read-write"),
+    "error": ("出错", "error"),
+    "interrupted": ("被中断", "interrupted"),
+}
+
+
+def _templates(zone: ZoneInfo) -> jinja2.Environment:
+    """The report's templates, autoescaping every value; None prints as nothing; times in `zone`."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -705,7 +731,9 @@ def _templates() -> jinja2.Environment:
         lstrip_blocks=True,
         finalize=lambda value: "" if value is None else value,
     )
-    env.filters.update(mu=_mu, number=_int, pct=_pct, month=_month, minute=_minute, px=_px)
+    env.filters.update(
+        mu=_mu, number=_int, pct=_pct, month=_month, px=_px, local=lambda moment: local_time(moment, zone)
+    )
     env.globals.update(
         version=__version__,
         csp=REPORT_CSP,
@@ -721,6 +749,7 @@ def _templates() -> jinja2.Environment:
         bar_width=_bar_width,
         check_counts=check_counts,
         months_since_progress=months_since_progress,
+        failed_status_labels=FAILED_STATUS_LABELS,
     )
     return env
 
@@ -732,14 +761,14 @@ RISK_REASONS = {
 }
 
 
-def render_report(data: ReportData, generated_at: datetime) -> str:
+def render_report(data: ReportData, page: Page) -> str:
     """The progress report page (report_templates/index.html.j2)."""
     return (
-        _templates()
+        _templates(page.zone)
         .get_template("index.html.j2")
         .render(
             data=data,
-            generated_at=generated_at,
+            page=page,
             chart=BurnupChart.of(data) if data.burnup else None,
             grid=submission_grid(data),
             funding=funding_rows(data),
@@ -747,6 +776,6 @@ def render_report(data: ReportData, generated_at: datetime) -> str:
     )
 
 
-def render_quality(data: ReportData, generated_at: datetime) -> str:
+def render_quality(data: ReportData, page: Page) -> str:
     """The expectation results page: every check of the latest run (report_templates/quality.html.j2)."""
-    return _templates().get_template("quality.html.j2").render(data=data, generated_at=generated_at)
+    return _templates(page.zone).get_template("quality.html.j2").render(data=data, page=page)

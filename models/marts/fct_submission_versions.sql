@@ -4,6 +4,17 @@ submission_rows as (
     select * from {{ ref('int_submission_rows_versioned') }}
 ),
 
+-- A restatement: the version each row replaces (the previous arrival for the same project and month).
+versions_with_replaced as (
+    select
+        *,
+        lag(file_id) over project_month as replaces_file_id,
+        lag(original_name) over project_month as replaces_original_name,
+        lag(submitted_at) over project_month as replaces_submitted_at
+    from submission_rows
+    window project_month as (partition by project_code, report_month order by version_number)
+),
+
 final as (
     select
         project_code,
@@ -32,8 +43,11 @@ final as (
         fund_social,
         waste_rock_10k_m3,
         supervisor,
-        accepted_on
-    from submission_rows
+        accepted_on,
+        replaces_file_id,
+        replaces_original_name,
+        replaces_submitted_at
+    from versions_with_replaced
 )
 
 select * from final

@@ -1,13 +1,15 @@
 -- Whether each township's monthly report came, and when. One row per township and month, from the
--- month its first planned project is due to start (its plan year's January, or the plan's issue month
--- if later) to the latest month anyone reported.
+-- first month a report is due under the plan (var('first_due_month'), fed from regreen.toml's
+-- [submissions] first_due_month; by default the month after the notice's date) to the latest month
+-- anyone reported.
 --
 -- A township owes a report for a month when it has an active project: one whose plan year has begun
--- and that had not been reported 已验收 in an earlier month. The report is on time when an accepted file
--- with rows for that township and month arrived by day var('submission_due_day') of the next month.
--- Rejected files load no rows, so what they were for is read from their file name: a rejected file
--- counts for a township whose name (or short name) its name contains, and for the month its name gives
--- (2024-03, 2024年3月, 202403); failing that, for the month before it arrived.
+-- and that had not been reported 已验收 in an earlier month (the month of its acceptance is still owed).
+-- Months it owes nothing for are not_due, never missing or late. The report is on time when an
+-- accepted file with rows for that township and month arrived by day var('submission_due_day') of the
+-- next month. Rejected files load no rows, so what they were for is read from their file name: a
+-- rejected file counts for a township whose name (or short name) its name contains, and for the month
+-- its name gives (2024-03, 2024年3月, 202403); failing that, for the month before it arrived.
 with
 
 documents as (
@@ -40,7 +42,10 @@ submission_issues as (
 
 bounds as (
     select
-        cast(date_trunc('month', min(documents.issued_on)) as date) as first_month,
+        coalesce(
+            cast(nullif('{{ var("first_due_month", "") }}', '') as date),
+            cast(date_trunc('month', min(documents.issued_on)) + interval 1 month as date)
+        ) as first_month,
         (select max(submission_rows.report_month) from submission_rows) as last_month
     from documents
 ),
@@ -70,24 +75,13 @@ project_active_periods as (
         on projects.project_code = project_acceptances.project_code
 ),
 
-township_first_months as (
-    select
-        township_name,
-        min(active_from) as first_month
-    from project_active_periods
-    group by township_name
-),
-
 township_months as (
     select
         townships.township_code,
         townships.township_name,
         months.month_start as report_month
     from townships
-    inner join township_first_months
-        on townships.township_name = township_first_months.township_name
-    inner join months
-        on township_first_months.first_month <= months.month_start
+    cross join months
 ),
 
 township_obligations as (
@@ -219,6 +213,7 @@ final as (
         rejected_files,
         rejection_reasons,
         case
+            when not expected then 'not_due'
             when first_accepted_at < due_date + interval 1 day then 'on_time'
             when first_accepted_at is not null then 'late'
             when rejected_files > 0 then 'rejected'

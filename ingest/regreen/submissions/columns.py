@@ -93,6 +93,15 @@ STAGE_ALIASES: dict[str, str] = {
 SUPERVISED_FROM = STAGES.index("施工中")
 ACCEPTED = "已验收"
 
+# The template's reference columns (plan targets, the last month received) are headed with this mark and
+# are never read back as data: a file that keeps them is read as if they were not there.
+REFERENCE_MARK = "【参考】"
+
+
+def is_reference_header(text: object) -> bool:
+    return isinstance(text, str) and fold(text).startswith(fold(REFERENCE_MARK))
+
+
 _LABELS: dict[str, Column] = {
     **{c.label: c for c in COLUMNS},
     **{c.alias.lower(): c for c in COLUMNS},

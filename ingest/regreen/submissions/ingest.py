@@ -60,7 +60,6 @@ import io
 import os
 import stat
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -71,10 +70,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from regreen.clock import new_run_id
 from regreen.config import Config, default_config
 from regreen.errors import EXIT_LOCKED, RegreenError
 from regreen.log import logger
 from regreen.project import DataDir
+from regreen.submissions.history import read_history
 from regreen.submissions.landing import ensure_landing
 from regreen.submissions.names import display_name, safe_name
 from regreen.submissions.reader import (
@@ -87,7 +88,7 @@ from regreen.submissions.reader import (
 )
 from regreen.submissions.reference import PlanReference
 from regreen.submissions.sample import CHINA_TZ, SAMPLE_NOTE, SAMPLE_PREFIXES
-from regreen.submissions.validate import FileReport, read_error_report, validate_file
+from regreen.submissions.validate import FileReport, Judge, read_error_report
 
 Outcome = Literal["accepted", "rejected", "duplicate", "skipped"]
 
@@ -105,6 +106,7 @@ class IngestSettings:
     limits: ReadLimits
     settle_seconds: float
     max_issues: int
+    tolerance: float  # see validate_file
 
     @classmethod
     def from_config(cls, config: Config | None = None) -> IngestSettings:
@@ -113,6 +115,7 @@ class IngestSettings:
             ReadLimits.from_config(config),
             config.get("submissions", "settle_seconds"),
             config.get("submissions", "max_issues_per_file"),
+            config.get("submissions", "area_over_plan_tolerance"),
         )
 
 
@@ -141,6 +144,8 @@ class FileOutcome:
     errors: int = 0
     warnings: int = 0
     detail: str | None = None  # the quarantine report of a rejected file; why a file was skipped
+    # Each project-month this file restates, with the version it replaces and when that was received.
+    restated: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -209,6 +214,7 @@ class IngestSummary:
         ]
         lines += [f"拒收 / rejected: {f.name} → {f.detail}" for f in self.files if f.outcome == "rejected"]
         lines += [f"跳过 / skipped: {f.name}（{f.detail}）" for f in self.files if f.outcome == "skipped"]
+        lines += [f"重报 / restated: {f.name}: {line}" for f in self.files for line in f.restated]
         return "\n".join(lines)
 
 
@@ -422,6 +428,9 @@ class _NewFile:
             errors=report.error_count,
             warnings=report.warning_count,
             detail=self.report_path,
+            restated=tuple(
+                i.message for i in report.warnings if i.code == "restatement" and report.status == "accepted"
+            ),
         )
 
 
@@ -539,7 +548,15 @@ def _log(outcome: FileOutcome) -> None:
             "%s: accepted, %d rows loaded, %d warnings", outcome.name, outcome.rows_loaded, outcome.warnings
         )
     elif outcome.outcome == "rejected":
-        logger.warning("%s: rejected with %d errors; see %s", outcome.name, outcome.errors, outcome.detail)
+        logger.warning(
+            "%s：拒收，%d 个错误，见 %s / %s: rejected with %d errors; see %s",
+            outcome.name,
+            outcome.errors,
+            outcome.detail,
+            outcome.name,
+            outcome.errors,
+            outcome.detail,
+        )
     elif outcome.outcome == "duplicate":
         logger.info("%s: same content as a file already received; receipt recorded", outcome.name)
     else:
@@ -559,16 +576,15 @@ class _Run:
         reference: PlanReference,
         today: date,
         settings: IngestSettings,
+        run_id: str,
         after_first_batch: Callable[[], None] | None = None,
     ) -> None:
         self.con = con
         self.after_first_batch = after_first_batch
         self.batches_landed = 0
         self.data_dir = data_dir
-        self.reference = reference
-        self.today = today
         self.settings = settings
-        self.run_id = f"{datetime.now(CHINA_TZ):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        self.run_id = run_id
         self.batch = _Batch()
         # Content already landed (sha256 → file_id), and every arrival already receipted: a crash after
         # a commit leaves those files in the inbox.
@@ -578,12 +594,11 @@ class _Run:
         self.receipted = set(
             con.execute("select file_id, original_name, submitted_at from raw.submission_receipts").fetchall()
         )
-        # The first month each project was reported 已验收: a later file may leave it out without a warning.
-        self.accepted_earlier: dict[str, date] = dict(
-            con.execute(
-                "select project_code, min(report_month) from raw.submission_rows "
-                "where stage = '已验收' group by project_code"
-            ).fetchall()
+        # One judge for check and ingest: what the landing holds is the history each file is judged
+        # against, and each accepted file joins it.
+        history = read_history(con, data_dir.landing)
+        self.judge = Judge(
+            reference, today, history, settings.tolerance, settings.limits, settings.max_issues
         )
 
     def take(self, path: Path, before: os.stat_result | None) -> FileOutcome:
@@ -686,17 +701,7 @@ class _Run:
                 shown, too_large_error(shown, arrival.size, settings.limits.max_file_bytes)
             )
         else:
-            report = validate_file(
-                shown,
-                self.reference,
-                self.today,
-                self.accepted_earlier,
-                settings.limits,
-                settings.max_issues,
-                data=arrival.data,
-            )
-        if report.status == "accepted":
-            self._note_acceptances(report)
+            report = self.judge.judge(shown, arrival.submitted_at, arrival.name, data=arrival.data)
         report_path = None
         if report.status == "rejected":
             quarantine = self.data_dir.quarantine
@@ -707,15 +712,6 @@ class _Run:
         # The bytes are archived and judged: the batch need not hold them until it lands.
         kept = replace(arrival, data=None)
         return _NewFile(kept, report, archived.relative_to(self.data_dir.root).as_posix(), report_path)
-
-    def _note_acceptances(self, report: FileReport) -> None:
-        stages = report.rows["stage"].to_numpy()
-        accepted = np.flatnonzero(stages == "已验收")
-        codes = report.rows["project_code"].to_numpy()[accepted]
-        months = report.rows["report_month"].to_numpy()[accepted]
-        for code, month in zip(codes, months, strict=True):
-            known = self.accepted_earlier.get(code)
-            self.accepted_earlier[code] = month if known is None else min(known, month)
 
 
 def _recovered(con: duckdb.DuckDBPyConnection, file_id: int, name: str) -> FileOutcome:
@@ -738,16 +734,19 @@ def ingest_inbox(
     today: date,
     settings: IngestSettings | None = None,
     after_first_batch: Callable[[], None] | None = None,
+    run_id: str | None = None,
 ) -> IngestSummary:
     """Take every file in `data_dir.inbox`, oldest arrival first, with `settings` (default: the default
     configuration); see the module docstring. `after_first_batch` is called once, when a file has been
-    archived after a batch landed (where the nightly's fault tests kill it)."""
+    archived after a batch landed (where the nightly's fault tests kill it). `run_id` is the nightly's run
+    (raw.submission_files.ingest_run_id joins meta.runs on it); `regreen ingest` alone gets a new one,
+    in the same form."""
     settings = settings or IngestSettings.from_config()
     data_dir.ensure()
     with open_landing(data_dir.landing) as con:
         ensure_landing(con)
         _remove_leftovers(data_dir)
-        run = _Run(con, data_dir, reference, today, settings, after_first_batch)
+        run = _Run(con, data_dir, reference, today, settings, run_id or new_run_id(), after_first_batch)
         outcomes = [run.take(path, before) for path, before in _arrivals(data_dir.inbox)]
         run.finish_batch()
     return IngestSummary(run.run_id, tuple(outcomes))

@@ -191,6 +191,19 @@ class PlanReference:
     def issue_month(self) -> date:
         return self.issued_on.replace(day=1)
 
+    def first_due_month(self, setting: str = "") -> date:
+        """The first month a report is owed for: `setting` (YYYY-MM, [submissions] first_due_month), or
+        when it is empty the month after the notice's date."""
+        if setting:
+            year, month = setting.split("-")
+            return date(int(year), int(month), 1)
+        issue = self.issue_month
+        return date(issue.year + issue.month // 12, issue.month % 12 + 1, 1)
+
+    def due_period(self, setting: str, today: date) -> tuple[date, date]:
+        """The months a report may be owed for: from the first month due to the current month."""
+        return self.first_due_month(setting), today.replace(day=1)
+
     def normalize_project_name(self, name: str) -> str:
         return normalize_project_name(name, self.replacements)
 

@@ -22,7 +22,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from numbers import Real
@@ -32,10 +32,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from regreen.config import default_config
+from regreen.config import SETTINGS, default_config
 from regreen.log import logger
 from regreen.submissions.columns import (
     ACCEPTED,
+    AREA_UNIT_FACTORS,
     COLUMNS_BY_KEY,
     LAND_PART_KEYS,
     NUMERIC_KEYS,
@@ -46,8 +47,10 @@ from regreen.submissions.columns import (
     SUPERVISED_FROM,
     HeaderMatch,
     fold,
+    is_reference_header,
     match_header,
 )
+from regreen.submissions.history import History
 from regreen.submissions.landing import PERSONAL_COLUMNS
 from regreen.submissions.names import display_name
 from regreen.submissions.personal import mask_all, mask_personal
@@ -75,6 +78,7 @@ _SERIAL = re.compile(r"\d{1,7}(?:\.\d+)?")
 
 # No figure of a township's project comes near this: 10⁹ mu, 万元, m³ or patches.
 MAX_FIGURE = 1e9
+DEFAULT_TOLERANCE: float = SETTINGS["submissions"]["area_over_plan_tolerance"].default
 
 
 @dataclass
@@ -417,14 +421,16 @@ class _FileValidation:
         table: RawTable,
         reference: PlanReference,
         today: date,
-        accepted_earlier: Mapping[str, date],
+        history: History,
+        tolerance: float,
         max_issues: int,
     ) -> None:
         self.table = table
         self.max_issues = max_issues
         self.reference = reference
         self.today = today
-        self.accepted_earlier = accepted_earlier
+        self.history = history
+        self.tolerance = tolerance
         self.issues: list[Issue] = []
         self.matches: dict[str, tuple[int, HeaderMatch]] = {}
         self.rows = np.empty(0, dtype=np.int64)
@@ -496,7 +502,7 @@ class _FileValidation:
         row = self.table.header_row
         usable = True
         for position, written in enumerate(self.table.headers):
-            if not written:
+            if not written or is_reference_header(written):
                 continue
             match = match_header(written)
             if match is None:
@@ -586,9 +592,15 @@ class _FileValidation:
         blank = np.ones(len(self.table.row_numbers), dtype=bool)
         for key in REQUIRED_KEYS:
             blank &= self._column(self.matches[key][0]).map(_is_blank, True, bool)
-        # Only rows already blank in every required column are looked at cell by cell.
+        # Only rows already blank in every required column are looked at cell by cell; the template's
+        # reference columns are not the clerk's and do not count.
+        read = [
+            column
+            for column, header in zip(arrays, self.table.headers, strict=False)
+            if not is_reference_header(header)
+        ]
         for index in np.flatnonzero(blank):
-            blank[index] = all(_is_blank(column[index]) for column in arrays)
+            blank[index] = all(_is_blank(column[index]) for column in read)
         return blank
 
     def _total_rows(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
@@ -855,19 +867,63 @@ class _FileValidation:
             parts=parts,
             area=area,
         )
-        planned_area = self.plan.area[project]
+        self._check_area_against_plan(area, self.plan.area[project])
+        patches[fractional] = np.nan
+        return usable
+
+    def _check_area_against_plan(self, area: np.ndarray, planned: np.ndarray) -> None:
+        """Above the plan within the tolerance is a warning; beyond it, almost always a unit slip (mu typed
+        under a 公顷 header makes a project 15 times its plan, hectares under a 亩 header a fifteenth), so
+        it is an error that names the likely cause and the figure in both units."""
+        above = area > planned
+        slip = area > planned * (1 + self.tolerance)
+        unit = self._area_unit()
+        written = area / AREA_UNIT_FACTORS[unit]
+        context = {
+            "area": area,
+            "hectares": area / AREA_UNIT_FACTORS["公顷"],
+            "planned": planned,
+            "planned_hectares": planned / AREA_UNIT_FACTORS["公顷"],
+            "percent": np.round((area / np.where(planned > 0, planned, np.nan) - 1) * 100),
+        }
         self._flag(
-            area > planned_area,
+            above & ~slip,
             "area_done_mu",
             "area_above_plan",
             "累计治理面积 {area:.12g} 亩，超过方案面积 {planned:.12g} 亩",
             "area done {area:.12g} mu is more than the planned {planned:.12g} mu",
             "warning",
-            area=area,
-            planned=planned_area,
+            **context,
         )
-        patches[fractional] = np.nan
-        return usable
+        if unit == "公顷":
+            cause_zh = "可能把亩数填在了“公顷”表头下：若所填 {written:.12g} 是亩，则为 {written:.12g} 亩（{alt:.4g} 公顷）"
+            cause_en = (
+                "likely mu typed under a 公顷 (hectare) header: if {written:.12g} is mu, it is {alt:.4g} ha"
+            )
+            alternative = written / AREA_UNIT_FACTORS["公顷"]
+        else:
+            cause_zh = "可能单位填错（如公顷与亩、平方米与亩混用）：请核对表头单位“{unit}”与所填数字"
+            cause_en = "likely a unit slip (公顷/亩/平方米 mixed up): check the header's unit, {unit}, against the figure"
+            alternative = written
+        self._flag(
+            slip,
+            "area_done_mu",
+            "area_unit_slip",
+            "累计治理面积 {area:.12g} 亩（{hectares:.4g} 公顷）比方案面积 {planned:.12g} 亩（{planned_hectares:.4g} 公顷）"
+            "多 {percent:.0f}%，超出容许的 " + f"{self.tolerance:.0%}；" + cause_zh,
+            "area done {area:.12g} mu ({hectares:.4g} ha) is {percent:.0f}% above the planned {planned:.12g} mu "
+            "({planned_hectares:.4g} ha), beyond the " + f"{self.tolerance:.0%} allowed; " + cause_en,
+            **context,
+            written=written,
+            alt=alternative,
+            unit=np.full(len(area), unit, dtype=object),
+        )
+
+    def _area_unit(self) -> str:
+        """The unit the file's 累计治理面积 header names (亩 when it names none)."""
+        found = self.matches.get("area_done_mu")
+        factor = found[1].factor if found else 1.0
+        return next(unit for unit, f in AREA_UNIT_FACTORS.items() if f == factor)
 
     def _check_stage(self, supervisor: np.ndarray) -> np.ndarray:
         """The index of each row's stage in STAGES, or -1."""
@@ -960,52 +1016,112 @@ class _FileValidation:
             "this project already has a row for this month (row {first}); one row per project and month",
             first=first_row,
         )
-        # Each project's months in order: compare each row with the project's previous month.
+        # Each project's months in order: compare each row with the project's previous month, in the file
+        # or, for the project's first month in the file, in the history.
         monthly = order[~repeated]
         follows = np.flatnonzero(project[monthly[1:]] == project[monthly[:-1]]) + 1
         now, before = monthly[follows], monthly[follows - 1]
-        previous_row = np.zeros(len(self.rows), dtype=np.int64)
-        previous_row[now] = self.rows[before]
-        previous_month = np.full(len(self.rows), None, dtype=object)
+        n = len(self.rows)
+        previous_month = np.full(n, None, dtype=object)
         previous_month[now] = month[before]
+        where_zh, where_en = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
+        where_zh[now] = [f"第 {row} 行" for row in self.rows[before].tolist()]
+        where_en[now] = [f"row {row}" for row in self.rows[before].tolist()]
+        previous = {key: np.full(n, np.nan) for key in ("area_done_mu", "patches_done")}
+        for key, values in previous.items():
+            values[now] = figures[key][before]
+        previous_stage = np.full(n, -1, dtype=np.int64)
+        previous_stage[now] = stage[before]
+        first_in_file = np.setdiff1d(monthly, now)
+        codes = self.plan.codes[project[first_in_file]].tolist()
+        firsts = zip(first_in_file.tolist(), codes, month[first_in_file].tolist(), strict=True)
+        for index, code, this_month in firsts:
+            earlier = self.history.previous(code, this_month)
+            if earlier is None:
+                continue
+            previous_month[index] = earlier.report_month
+            where_zh[index] = f"{earlier.submitted_at:%Y-%m-%d %H:%M} 收到的“{earlier.file_name}”"
+            where_en[index] = f"{earlier.file_name}, received {earlier.submitted_at:%Y-%m-%d %H:%M}"
+            previous["area_done_mu"][index] = np.nan if earlier.area_done_mu is None else earlier.area_done_mu
+            previous["patches_done"][index] = np.nan if earlier.patches_done is None else earlier.patches_done
+            previous_stage[index] = STAGES.index(earlier.stage)
         for key, zh_name, en_name in (
             ("area_done_mu", "累计治理面积", "area done"),
             ("patches_done", "累计完成图斑", "patches done"),
         ):
-            previous_value = np.full(len(self.rows), np.nan)
-            previous_value[now] = figures[key][before]
             self._flag(
-                figures[key] < previous_value,
+                figures[key] < previous[key],
                 key,
                 "cumulative_decrease",
-                zh_name + "为累计数，低于上月（{month:%Y-%m}，第 {line} 行）的 {before:.12g}",
+                zh_name
+                + "为累计数，{now:%Y-%m} 的 {value:.12g} 低于上月 {month:%Y-%m}（{where_zh}）的 {before:.12g}",
                 en_name
-                + " is cumulative but below the previous month's {before:.12g} ({month:%Y-%m}, row {line})",
+                + " is cumulative, but {now:%Y-%m}'s {value:.12g} is below {month:%Y-%m}'s {before:.12g} "
+                "({where_en})",
                 "warning",
+                now=month,
+                value=figures[key],
                 month=previous_month,
-                line=previous_row,
-                before=previous_value,
+                before=previous[key],
+                where_zh=where_zh,
+                where_en=where_en,
             )
-        previous_stage = np.full(len(self.rows), -1, dtype=np.int64)
-        previous_stage[now] = stage[before]
         self._flag(
             (stage >= 0) & (stage < previous_stage),
             "stage",
             "stage_backwards",
-            "项目阶段倒退：上月（{month:%Y-%m}，第 {line} 行）为“{stage}”",
-            "the stage went backwards from {stage} ({month:%Y-%m}, row {line})",
+            "项目阶段倒退：{month:%Y-%m}（{where_zh}）为“{stage}”",
+            "the stage went backwards from {stage} ({month:%Y-%m}, {where_en})",
             "warning",
             month=previous_month,
-            line=previous_row,
+            where_zh=where_zh,
+            where_en=where_en,
             stage=_with_missing(STAGES)[previous_stage],
         )
+        self._check_restatements(project, month, monthly)
+
+    def _check_restatements(self, project: np.ndarray, month: np.ndarray, monthly: np.ndarray) -> None:
+        """A project-month already received: this file restates it, and the clerk is told which version
+        it replaces. Built row by row without _flag: a township resending a quarter restates every row."""
+        rows = monthly.tolist()
+        codes = self.plan.codes[project[monthly]].tolist()
+        months = month[monthly].tolist()
+        replaced = [self.history.version(code, when) for code, when in zip(codes, months, strict=True)]
+        if not any(replaced):
+            return
+        header, written = self._header("project_name"), self.raw.get("project_name")
+        path, sheet = self.table.path, self.table.sheet
+        row_numbers = self.rows.tolist()
+        arrivals: dict[datetime, str] = {}  # a restated file's rows share a few replaced files
+        for index, code, when, old in zip(rows, codes, months, replaced, strict=True):
+            if old is None:
+                continue
+            received = arrivals.get(old.submitted_at)
+            if received is None:
+                received = arrivals[old.submitted_at] = f"{old.submitted_at:%Y-%m-%d %H:%M}"
+            area = "—" if old.area_done_mu is None else _figure(old.area_done_mu)
+            self.issues.append(
+                Issue(
+                    row_numbers[index],
+                    header,
+                    None if written is None else cell_text(written[index]),
+                    "warning",
+                    "restatement",
+                    f"重报：{code} {when:%Y-%m} 已于 {received} 在“{old.file_name}”中收到（累计治理面积 {area} 亩），"
+                    "本行将取代该版本",
+                    f"restatement: {code} {when:%Y-%m} was received on {received} in {old.file_name} "
+                    f"(area done {area} mu); this row replaces that version",
+                    path,
+                    sheet,
+                )
+            )
 
     def _check_missing_projects(
         self, township: np.ndarray, project: np.ndarray, month_ordinal: np.ndarray, stage: np.ndarray
     ) -> None:
         """Each month the file reports for a township should list every plan project of that township whose
         plan year has begun and that was not reported 已验收 in an earlier month, in this file or (when the
-        caller knows them, as the ingest does) in files received before."""
+        history holds them) in files received before."""
         reported = np.flatnonzero((township >= 0) & (month_ordinal >= 0))
         if not len(reported):
             return
@@ -1025,7 +1141,7 @@ class _FileValidation:
         accepted = (stage == ACCEPTED_INDEX) & (project >= 0) & (month_ordinal >= 0)
         accepted_in = np.full(len(projects), months, dtype=np.int64)
         np.minimum.at(accepted_in, project[accepted], month_ordinal[accepted])
-        earlier = [self.accepted_earlier.get(p.project_code) for p in projects]
+        earlier = [self.history.accepted_month(p.project_code) for p in projects]
         accepted_in = np.minimum(accepted_in, [months if e is None else _month_ordinal(e) for e in earlier])
         missing &= accepted_in >= key_ordinal[:, None]
         for key_index, index in zip(*np.nonzero(missing), strict=True):
@@ -1157,31 +1273,56 @@ def validate_file(
     path: Path,
     reference: PlanReference,
     today: date,
-    accepted_earlier: Mapping[str, date] | None = None,
+    history: History | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
     limits: ReadLimits | None = None,
     max_issues: int | None = None,
     data: bytes | None = None,
 ) -> FileReport:
     """Read and check one submission; bad content gives a rejected report, never an exception.
 
-    `accepted_earlier` maps a project code to the first month an earlier file reported it 已验收, so that
-    a township that stops listing an accepted project is not warned about it. `limits` bound the read,
-    `max_issues` the issues kept (default: the default settings). With `data`, those bytes are read as the
-    content of `path` (whose name the report uses) and the file system is not touched.
+    `history` holds what was received before (see regreen.submissions.history): a project accepted
+    earlier may be left out, a decrease is measured against the last month received, and a month
+    already received is reported as a restatement. Without it the file is judged alone.
+    `tolerance`: the share by which a cumulative area may exceed its plan before it is rejected.
+    `limits` bound the read, `max_issues` the issues kept (default: the default settings). With `data`,
+    those bytes are read as the content of `path` (whose name the report uses) and the file system is not
+    touched.
     """
     try:
         table = read_table(path, limits, data)
     except SubmissionReadError as exc:
         return read_error_report(path, exc)
     max_issues = default_max_issues() if max_issues is None else max_issues
-    return _FileValidation(table, reference, today, accepted_earlier or {}, max_issues).report()
+    return _FileValidation(table, reference, today, history or History(), tolerance, max_issues).report()
 
 
-def check_files(
-    paths: Sequence[Path],
-    reference: PlanReference,
-    today: date,
-    limits: ReadLimits | None = None,
-    max_issues: int | None = None,
-) -> list[FileReport]:
-    return [validate_file(path, reference, today, limits=limits, max_issues=max_issues) for path in paths]
+@dataclass
+class Judge:
+    """The one judge of submissions, for `regreen check` and `regreen ingest` alike: each file is
+    validated against the history, and an accepted file then joins the history, so that the next file
+    is judged as if this one had been received (as the ingest lands it)."""
+
+    reference: PlanReference
+    today: date
+    history: History = field(default_factory=History)
+    tolerance: float = DEFAULT_TOLERANCE
+    limits: ReadLimits | None = None
+    max_issues: int | None = None
+
+    def judge(
+        self, path: Path, submitted_at: datetime, name: str | None = None, data: bytes | None = None
+    ) -> FileReport:
+        """The verdict on the file at `path` (or on `data`, its bytes), received at `submitted_at` under
+        `name` (its own name)."""
+        report = validate_file(
+            path, self.reference, self.today, self.history, self.tolerance, self.limits, self.max_issues, data
+        )
+        if report.status == "accepted":
+            self.history.add_rows(report.rows, name or path.name, submitted_at)
+        return report
+
+    @property
+    def judged_alone(self) -> bool:
+        """True when there was no history to judge against (no published warehouse)."""
+        return self.history.source is None

@@ -1,0 +1,261 @@
+"""Alerts after a nightly: a short bilingual message to mail (SMTP) and a webhook (JSON, 企业微信, 钉钉).
+
+A message is sent when there is something to say: the run failed (with its first failed check or its
+error), checks warned (how many, and the first few), or townships' reports are overdue (by day
+`[submissions] due_day` of the month after the report month). A clean night sends nothing.
+
+Targets come from `[notify]` in regreen.toml. The SMTP password is read from the environment variable
+`smtp_password_env` names or from the file `smtp_password_file` names, never from the toml itself. A
+target that cannot be reached, refuses the message or takes longer than `timeout_seconds` is logged as a
+warning: an alert never fails the run it reports on.
+
+Alerts carry run ids, check names, counts and township names only: no reporter, no phone number.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import smtplib
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+
+from regreen.clock import local_time
+from regreen.config import Config
+from regreen.log import logger
+from regreen.quality import CheckResult
+
+if TYPE_CHECKING:  # nightly imports this module
+    from regreen.nightly import RunRecord
+
+# How many warned checks a message names; the rest are counted.
+WARNED_SHOWN = 3
+WEBHOOK_FORMATS = ("json", "wecom", "dingtalk")
+
+
+@dataclass(frozen=True)
+class Overdue:
+    report_month: date  # the month whose report is overdue
+    due: date  # the day it was due by
+    townships: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Alert:
+    run_id: str
+    status: str  # failed | warned | ok: the run's outcome, for a webhook to act on
+    title: str  # one line: the mail's subject, the robot message's title
+    lines: tuple[str, ...]  # each "中文 / English"
+    facts: dict[str, Any]  # what the json webhook format posts besides title and text
+
+    def text(self) -> str:
+        return "\n".join([self.title, *self.lines])
+
+    def markdown(self) -> str:
+        return "\n".join([f"### {self.title}", *(f"- {line}" for line in self.lines)])
+
+    def webhook_payload(self, fmt: str) -> dict[str, Any]:
+        """The body for `fmt`: our own JSON, or the group robots' markdown messages."""
+        if fmt == "wecom":
+            return {"msgtype": "markdown", "markdown": {"content": self.markdown()}}
+        if fmt == "dingtalk":
+            return {"msgtype": "markdown", "markdown": {"title": self.title, "text": self.markdown()}}
+        return {"title": self.title, "text": self.text(), **self.facts}
+
+
+def overdue_townships(warehouse: Path, today: date, due_day: int) -> Overdue | None:
+    """Townships whose report for the latest month already due is missing, from the published warehouse.
+
+    The month due is the one before last when today is on or before `due_day`, else last month. A
+    township owes it when it owed the latest month marts.submission_timeliness covers (it has an active
+    project); it is overdue when no accepted report for that month arrived.
+    """
+    first_of_month = today.replace(day=1)
+    back = 2 if today.day <= due_day else 1
+    index = first_of_month.year * 12 + first_of_month.month - 1 - back
+    month = date(index // 12, index % 12 + 1, 1)
+    due = _due_date(month, due_day)
+    if not warehouse.exists():
+        return None
+    try:
+        with duckdb.connect() as con:
+            con.execute("attach ? as warehouse (read_only)", [str(warehouse)])
+            rows = con.execute(
+                """
+                with owing as (
+                    select township_name from warehouse.marts.submission_timeliness
+                    where expected and report_month = (
+                        select max(report_month) from warehouse.marts.submission_timeliness
+                        where report_month <= ?
+                    )
+                ),
+                sent as (
+                    select township_name from warehouse.marts.submission_timeliness
+                    where report_month = ? and status in ('on_time', 'late')
+                )
+                select township_name from owing
+                where township_name not in (select township_name from sent)
+                order by township_name
+                """,
+                [month, month],
+            ).fetchall()
+    except duckdb.Error as exc:
+        logger.warning("alert: cannot read overdue reports from %s: %s", warehouse, exc)
+        return None
+    if not rows:
+        return None
+    return Overdue(month, due, tuple(row[0] for row in rows))
+
+
+def _due_date(month: date, due_day: int) -> date:
+    index = month.year * 12 + month.month  # the month after `month`
+    return date(index // 12, index % 12 + 1, due_day)
+
+
+def compose_alert(
+    record: RunRecord, checks: Sequence[CheckResult], overdue: Overdue | None, zone: ZoneInfo
+) -> Alert | None:
+    """The message for this run, or None when there is nothing to tell."""
+    failed = [c for c in checks if c.status == "failed"]
+    warned = [c for c in checks if c.status == "warned"]
+    when = local_time(record.ended_at or record.started_at, zone)
+    lines = []
+    if record.failed:
+        status = "failed"
+        title = f"regreen 夜间任务失败，未发布 / nightly FAILED, nothing published — {record.run_id}"
+        if failed:
+            first = failed[0]
+            lines.append(
+                f"{len(failed)} 项检查失败，首项 / {len(failed)} checks failed, first: {first.suite}: "
+                f"{first.check} (observed {first.observed}, expected {first.expected})"
+            )
+        else:
+            lines.append(f"原因 / reason: {record.error_message or record.status}")
+        lines.append("已发布的仓库保持上次成功的版本 / the published warehouse stays the last good one")
+    elif warned:
+        status = "warned"
+        title = f"regreen 夜间任务有 {len(warned)} 项警告 / nightly: {len(warned)} checks warned — {record.run_id}"
+    elif overdue is not None:
+        status = "ok"
+        title = f"regreen 乡镇报送逾期 / township reports overdue — {record.run_id}"
+    else:
+        return None
+    if warned:
+        named = "; ".join(f"{c.suite}: {c.check}" for c in warned[:WARNED_SHOWN])
+        more = f" (+{len(warned) - WARNED_SHOWN})" if len(warned) > WARNED_SHOWN else ""
+        lines.append(f"{len(warned)} 项警告 / {len(warned)} checks warned: {named}{more}")
+    if overdue is not None:
+        lines.append(
+            f"{overdue.report_month:%Y-%m} 月报逾期（应于 {overdue.due:%Y-%m-%d} 前报送）/ {overdue.report_month:%Y-%m} "
+            f"reports overdue (due by {overdue.due:%Y-%m-%d}): {'、'.join(overdue.townships)}"
+        )
+    lines.append(f"运行 / run {record.run_id}, {when}, 状态 / status {record.status}")
+    facts = {
+        "run_id": record.run_id,
+        "status": status,
+        "run_status": record.status,
+        "ended_at": (record.ended_at or record.started_at).isoformat(),
+        "checks_failed": len(failed),
+        "checks_warned": len(warned),
+        "first_failed_check": f"{failed[0].suite}: {failed[0].check}" if failed else None,
+        "error": record.error_message if record.failed and not failed else None,
+        "overdue_month": f"{overdue.report_month:%Y-%m}" if overdue else None,
+        "overdue_townships": list(overdue.townships) if overdue else [],
+    }
+    return Alert(record.run_id, status, title, tuple(lines), facts)
+
+
+def send_alert(alert: Alert, config: Config) -> list[str]:
+    """Send `alert` to every configured target; returns those that took it. Never raises."""
+    delivered = []
+    if config.get("notify", "smtp_host") and config.get("notify", "mail_to") and _send_mail(alert, config):
+        delivered.append("mail")
+    if config.get("notify", "webhook_url") and _post_webhook(alert, config):
+        delivered.append("webhook")
+    return delivered
+
+
+def _smtp_password(config: Config) -> str | None:
+    variable = config.get("notify", "smtp_password_env")
+    if variable:
+        return os.environ.get(variable)
+    path = config.get("notify", "smtp_password_file")
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            logger.warning("alert mail: cannot read the SMTP password file %s: %s", path, exc)
+    return None
+
+
+def _send_mail(alert: Alert, config: Config) -> bool:
+    get = config.values["notify"].get
+    message = EmailMessage()
+    message["Subject"] = alert.title
+    message["From"] = get("mail_from") or "regreen@localhost"
+    message["To"] = ", ".join(get("mail_to"))
+    message.set_content(alert.text())
+    host, port = get("smtp_host"), get("smtp_port")
+    try:
+        with smtplib.SMTP(host, port, timeout=get("timeout_seconds")) as smtp:
+            if get("smtp_starttls"):
+                cafile = get("smtp_ca_file") or None
+                smtp.starttls(context=ssl.create_default_context(cafile=cafile))
+            if get("smtp_user"):
+                password = _smtp_password(config)
+                if password is None:
+                    logger.warning(
+                        "alert mail not sent: smtp_user is set but no password (smtp_password_env or "
+                        "smtp_password_file)"
+                    )
+                    return False
+                smtp.login(get("smtp_user"), password)
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException, UnicodeError) as exc:  # ssl.SSLError is an OSError
+        logger.warning("alert mail to %s:%s not sent: %s", host, port, exc)
+        return False
+    logger.info("alert mailed to %s", message["To"])
+    return True
+
+
+def _post_webhook(alert: Alert, config: Config) -> bool:
+    url, fmt = config.get("notify", "webhook_url"), config.get("notify", "webhook_format")
+    if fmt not in WEBHOOK_FORMATS:
+        logger.warning("alert webhook not sent: webhook_format %r is not one of %s", fmt, WEBHOOK_FORMATS)
+        return False
+    body = json.dumps(alert.webhook_payload(fmt), ensure_ascii=False).encode("utf-8")
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=config.get("notify", "timeout_seconds")) as response:
+            answer = response.read(65536)
+    except (OSError, urllib.error.URLError) as exc:
+        logger.warning("alert webhook %s not reached: %s", _host(url), exc)
+        return False
+    # The group robots answer 200 with {"errcode": n}; anything but 0 means the message was refused.
+    try:
+        errcode = json.loads(answer or b"{}").get("errcode", 0)
+    except (ValueError, AttributeError):
+        errcode = 0
+    if errcode:
+        logger.warning("alert webhook %s refused the message: %s", _host(url), answer[:300])
+        return False
+    logger.info("alert posted to %s", _host(url))
+    return True
+
+
+def _host(url: str) -> str:
+    """A webhook's host only: the robots' URLs carry their access token, which logs must not."""
+    return urllib.parse.urlsplit(url).netloc
