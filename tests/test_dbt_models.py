@@ -358,7 +358,7 @@ def test_plan_vs_actual_and_funding(warehouse: duckdb.DuckDBPyConnection) -> Non
         "waste_rock_10k_m3_per_mu from marts.funding_by_source order by 1",
     ) == [
         ("2023-02", date(2024, 1, 1), 40, 0.5, None),
-        ("2023-04", date(2024, 3, 1), 80, 0.5714, None),
+        ("2023-04", date(2024, 3, 1), 80, Decimal("0.57"), None),  # 万元 per mu, to 0.01 万元
         ("2023-05", date(2024, 3, 1), 190, 0.5, None),  # funds short of the 200 invested: a warning
     ]
 

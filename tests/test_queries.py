@@ -9,7 +9,11 @@ questions, like projects finished but not accepted, may rightly have no answer t
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -48,6 +52,12 @@ def read_queries(path: Path) -> list[Query]:
 
 
 QUERIES = read_queries(QUERIES_FILE)
+MONTHLY_QUESTION_MARTS = {
+    "projects_behind_schedule",
+    "projects_completed_not_accepted",
+    "changes_since_last_month_project",
+    "changes_since_last_month_township",
+}
 
 
 def test_the_questions_analysts_ask_are_all_there() -> None:
@@ -57,6 +67,7 @@ def test_the_questions_analysts_ask_are_all_there() -> None:
         "Projects behind schedule",
         "Restorations completed but not accepted",
         "Month-over-month change",
+        "What changed since last month",
         "README example 1",
         "README example 2",
         "README example 3",
@@ -73,6 +84,23 @@ def test_the_readme_examples_are_the_ones_tested_here() -> None:
     for number, example in enumerate(examples, start=1):
         [query] = [q for q in QUERIES if f"README example {number}" in q.title]
         assert query.sql == example
+
+
+def test_the_readme_examples_run_in_the_duckdb_cli_of_the_venv_as_written(sample: Path) -> None:
+    """`make setup` leaves `.venv/bin/duckdb` (duckdb-cli, DuckDB 1.5): each README block, fed to it as an
+    analyst pastes it into `duckdb -readonly warehouse/regreen.duckdb`, answers what DuckDB 2.x answers."""
+    cli = Path(sys.executable).with_name("duckdb")
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    for example in re.findall(r"```sql\n(.*?)```", readme, flags=re.S):
+        done = subprocess.run(
+            [str(cli), "-readonly", "-csv", str(sample)], input=example, capture_output=True, text=True
+        )
+        assert done.returncode == 0 and not done.stderr, done.stderr
+        header, *rows = list(csv.reader(io.StringIO(done.stdout)))
+        columns, expected = run(sample, example)
+        assert tuple(header) == columns
+        assert len(rows) == len(expected) > 0
+        assert [row[0] for row in rows] == [str(row[0]) for row in expected]
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +120,21 @@ def run(warehouse: Path, sql: str) -> tuple[tuple[str, ...], list[tuple]]:
         return tuple(column[0] for column in cursor.description), rows
 
 
+def marts_used(sql: str) -> set[str]:
+    return set(re.findall(r"marts\.(\w+)", sql))
+
+
+def known_marts(warehouse: Path) -> set[str]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
+    return {name for (name,) in rows}
+
+
 @pytest.mark.parametrize("query", QUERIES, ids=[q.title.split(" / ")[-1] for q in QUERIES])
 def test_each_query_answers_on_a_warehouse_with_known_figures(query: Query, known: Path) -> None:
+    if not marts_used(query.sql) <= known_marts(known):
+        assert marts_used(query.sql) - known_marts(known) <= MONTHLY_QUESTION_MARTS
+        pytest.skip("a monthly-question mart: answered in tests/test_marts_questions.py")
     columns, rows = run(known, query.sql)
     assert columns == query.columns
     assert rows, f"{query.title} returned no rows"
@@ -110,15 +151,14 @@ def _query(title_part: str) -> Query:
     return query
 
 
-@pytest.mark.parametrize("warehouse", ["known", "sample"])
-def test_behind_schedule_lists_what_the_report_lists(warehouse: str, request: pytest.FixtureRequest) -> None:
-    path: Path = request.getfixturevalue(warehouse)
+def test_behind_schedule_lists_what_the_report_lists(sample: Path) -> None:
+    path = sample
     columns, rows = run(path, _query("Projects behind schedule").sql)
     listed = {(row[columns.index("project_code")], row[columns.index("reason")]) for row in rows}
     with duckdb.connect(str(path), read_only=True) as con:
         report = {(risk.project.code, risk.reason) for risk in load_report_data(con).risks}
     assert listed == report
-    assert listed  # both warehouses have a project at risk
+    assert listed  # the sample has a project at risk
 
 
 def _answer(known: Path, number: int) -> list[tuple]:
@@ -211,16 +251,6 @@ def test_every_query_gives_its_pinned_answer_on_known_figures(known: Path) -> No
 
 
 def test_the_answers_on_known_figures(known: Path) -> None:
-    _, behind = run(known, _query("Projects behind schedule").sql)
-    assert [(r[0], r[-1]) for r in behind] == [
-        ("2023-05", "not_accepted"),
-        ("2024-04", "not_accepted"),
-        ("2024-06", "not_accepted"),
-        ("2025-02", "pace"),
-        ("2025-03", "not_started"),
-    ]
-    _, waiting = run(known, _query("completed but not accepted").sql)
-    assert [(r[0], r[-1]) for r in waiting] == [("2023-05", 16), ("2024-04", 4)]
     _, township = run(known, _query("one township this year").sql)
     restored_2025 = {r[0]: r[3] for r in township}
     assert set(restored_2025) == {"2023-04", "2023-05", "2024-04", "2024-05", "2024-06", "2025-01", "2025-02"}

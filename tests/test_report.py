@@ -25,7 +25,7 @@ import duckdb
 import pytest
 from report_warehouse import AS_OF, CHECKED_RUN, CHECKS, EARLIER_RUN, LATEST_RUN
 
-from regreen.project import DataDir
+from regreen.project import PROJECT_ROOT, DataDir
 from regreen.report import (
     ProjectStatus,
     WarehouseMissingError,
@@ -346,6 +346,13 @@ def test_the_quality_page_lists_every_check_of_the_latest_run(pages: dict[str, s
     carried = {row[1]: row[6] for row in all_checks[1:] if "沿用运行" in row[6]}
     assert sorted(carried) == sorted(check[1] for check in CHECKS if check[7] == CHECKED_RUN)
     assert all(f"result of run {CHECKED_RUN}, carried" in note for note in carried.values())
+    # dbt's generated test ids read as sentences, the id kept beside them.
+    names = [row[1] for row in all_checks[1:]]
+    assert any(
+        name.startswith("dim_project.project_code 不为空 / dim_project.project_code is never empty")
+        and "not_null_dim_project_project_code" in name
+        for name in names
+    ), names
 
 
 def test_sample_data_are_marked_and_real_data_are_not(
@@ -469,6 +476,17 @@ def test_the_data_dictionary_describes_the_published_marts(docs: tuple[DataDir, 
     # Whatever dbt's page would load from a CDN, the policy lets the browser fetch nothing.
     head = page[: page.index("</head>")]
     assert 'http-equiv="Content-Security-Policy"' in head and "default-src &#x27;none&#x27;" in head
+
+
+def test_the_data_dictionary_opens_on_the_project_overview(docs: tuple[DataDir, str, str]) -> None:
+    _, _, page = docs
+    # dbt shows the project's `__overview__` doc block on its front page instead of its own boilerplate.
+    assert "doc.regreen.__overview__" in page and "Start with these marts" in page
+    overview = (PROJECT_ROOT / "models" / "overview.md").read_text(encoding="utf-8")
+    missing = [
+        m.stem for m in (PROJECT_ROOT / "models" / "marts").glob("*.sql") if f"`{m.stem}`" not in overview
+    ]
+    assert missing == []
 
 
 def test_the_data_dictionary_leaves_the_published_warehouse_alone(docs: tuple[DataDir, str, str]) -> None:

@@ -120,15 +120,19 @@ def working_database(data_dir: DataDir) -> Path:
 
 
 def inputs_fingerprint(
-    plan: Plan, variables: Mapping[str, object] | None = None, patch_files: Sequence[Path] = ()
+    plan: Plan,
+    variables: Mapping[str, object] | None,
+    storage_version: str,
+    patch_files: Sequence[Path] = (),
 ) -> str:
     """sha256 of everything a build's results depend on besides the landing zone: the notice, the dbt
-    vars (a changed due day must rebuild the timeliness), the patch register's files, and the project's
-    models, suites, code and library versions."""
+    vars (a changed due day must rebuild the timeliness), the file's storage format (an incremental build
+    inherits its base's format, so another format means a full build), the patch register's files, and
+    the project's models, suites, code and library versions."""
     digest = hashlib.sha256()
     digest.update(json.dumps(variables or {}, sort_keys=True).encode())
     doc = plan.document
-    digest.update(f"{doc.sha256}\0{doc.source_path}\0{doc.source_format}\0".encode())
+    digest.update(f"{doc.sha256}\0{doc.source_path}\0{doc.source_format}\0{storage_version}\0".encode())
     for path in patch_files:
         digest.update(f"patches/{path.name}\0".encode() + path.read_bytes())
     paths = [PROJECT_ROOT / name for name in INPUT_FILES]
@@ -166,6 +170,7 @@ def stage_build(
     data_dir: DataDir,
     run_id: str,
     dbt: DbtProcess,
+    storage_version: str,
     on_stage: Callable[[str], None] | None = None,
     full: bool = False,
 ) -> StagedBuild:
@@ -173,17 +178,21 @@ def stage_build(
     caller ends it), incrementally when the published warehouse allows it and `full` is not asked for
     (see the module docstring); run the suites; store the check results there.
 
+    A full build creates the working database in DuckDB's `storage_version` format (config
+    storage.duckdb_storage_version) and dbt keeps writing that format into it, so the file published is
+    the one built, with no conversion; an incremental build inherits the format of the warehouse it copies.
+
     `on_stage("dbt")` and `on_stage("expectations")` are called as those steps begin (the nightly times
     its stages with them).
     """
     working = dbt.database
     register = patches_dir(data_dir)
-    fingerprint = inputs_fingerprint(plan, dbt.variables, register_inputs(register))
+    fingerprint = inputs_fingerprint(plan, dbt.variables, storage_version, register_inputs(register))
     base_run = None if full else _incremental_base(data_dir, fingerprint)
     changed = _load_incremental(working, data_dir, run_id, base_run) if base_run else None
     if changed is None:
         base_run = None
-        with duckdb.connect(str(working)) as con:
+        with duckdb.connect(str(working), config={"storage_compatibility_version": storage_version}) as con:
             load_plan(con, plan, run_id)
             copy_submissions(con, data_dir.landing)
             reference = build_reference(plan.document.issued_on, plan.projects)
@@ -324,11 +333,13 @@ def append_submissions(con: duckdb.DuckDBPyConnection, landing: Path) -> list[st
         con.execute("detach landing")
 
 
-def nothing_new(plan: Plan, data_dir: DataDir, variables: Mapping[str, Any] | None = None) -> str | None:
+def nothing_new(
+    plan: Plan, data_dir: DataDir, variables: Mapping[str, Any] | None, storage_version: str
+) -> str | None:
     """The published warehouse's run when a build now would give the same warehouse again: it was built
-    from the same inputs (`inputs_fingerprint`: notice, patch register, models, suites, code, versions)
-    and the landing zone holds no row it does not. None when there is something to build."""
-    fingerprint = inputs_fingerprint(plan, variables, register_inputs(patches_dir(data_dir)))
+    from the same inputs (`inputs_fingerprint`: notice, storage format, patch register, models, suites,
+    code, versions) and the landing zone holds no row it does not. None when there is something to build."""
+    fingerprint = inputs_fingerprint(plan, variables, storage_version, register_inputs(patches_dir(data_dir)))
     base_run = _incremental_base(data_dir, fingerprint)
     if base_run is None:
         return None

@@ -30,6 +30,7 @@ import jinja2
 import markupsafe
 
 from regreen import __version__
+from regreen.check_names import check_sentence
 from regreen.clock import as_utc, local_time, utc_now
 from regreen.dbt import dbt_docs_generate
 from regreen.errors import RegreenError
@@ -424,6 +425,11 @@ def _latest_run(con: duckdb.DuckDBPyConnection) -> tuple[RunInfo | None, list[di
         """,
         [run_id],
     )
+    relations: dict[str, set[str]] = {}
+    for table, column in con.execute("select table_name, column_name from duckdb_columns()").fetchall():
+        relations.setdefault(table, set()).add(column)
+    for check in checks:
+        check["sentence"] = check_sentence(check["check_name"], relations)
     # `regreen build` alone records no meta.runs; the nightly does.
     has_runs = con.execute(
         "select count(*) from duckdb_tables() where schema_name = 'meta' and table_name = 'runs'"

@@ -1,6 +1,7 @@
 -- Asserts that plan_vs_actual_district is one row whose planned totals are the plan's (fct_plan) and
--- whose done totals are the projects' latest reported figures (plan_vs_actual_project); a NULL on either
--- side is a difference.
+-- whose done totals are the projects' latest reported figures (their exact sum, rounded to 0.01 亩 as
+-- the reporting marts show it: the sum of plan_vs_actual_project's rounded areas may differ by a few 0.01);
+-- a NULL on either side is a difference.
 with
 
 district as (
@@ -12,7 +13,7 @@ plan as (
 ),
 
 project_progress as (
-    select * from {{ ref('plan_vs_actual_project') }}
+    select * from {{ ref('int_projects_progress_joined') }}
 ),
 
 plan_totals as (
@@ -25,8 +26,8 @@ plan_totals as (
 
 progress_totals as (
     select
-        sum(patches_done) as patches_done,
-        sum(area_done_mu) as area_done_mu
+        coalesce(sum(patches_done), 0) as patches_done,
+        {{ hundredths('coalesce(sum(area_done_mu), 0)') }} as area_done_mu
     from project_progress
 ),
 
