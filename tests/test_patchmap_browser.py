@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from report_warehouse import sample_data_dir
@@ -36,7 +37,7 @@ window.addEventListener("load", function () {
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data_dir = sample_data_dir(tmp_path_factory.getbasetemp())
-    index = write_report(data_dir / "regreen.duckdb", data_dir / "report-map")
+    index = write_report(data_dir / "regreen.duckdb", data_dir / "report-map", ZoneInfo("Asia/Shanghai"))
     measured = index.with_name("measured.html")
     text = index.read_text(encoding="utf-8")
     measured.write_text(text.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
