@@ -12,7 +12,7 @@
     cast(sum(patches_planned) as integer) as patches_planned,
     cast(coalesce(sum(patches_done), 0) as integer) as patches_done,
     cast(sum(area_planned_mu) as decimal(12, 2)) as area_planned_mu,
-    cast(coalesce(sum(area_done_mu), 0) as decimal(14, 4)) as area_done_mu,
+    {{ hundredths('coalesce(sum(area_done_mu), 0)') }} as area_done_mu,
     {{ percent('coalesce(sum(patches_done), 0)', 'sum(patches_planned)') }} as pct_patches_planned,
     {{ percent('coalesce(sum(area_done_mu), 0)', 'sum(area_planned_mu)') }} as pct_area_planned
 {%- endmacro %}

@@ -109,3 +109,12 @@ class SubmissionFiles:
 @pytest.fixture
 def files(tmp_path: Path) -> SubmissionFiles:
     return SubmissionFiles(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def known_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The warehouse of tests/report_warehouse.py, built by ingest and dbt once per session: read it, or
+    copy it (report_warehouse.write_warehouse) to change it."""
+    from report_warehouse import build_warehouse
+
+    return build_warehouse(tmp_path_factory.mktemp("known-built"))

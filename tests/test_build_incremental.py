@@ -132,9 +132,13 @@ def test_a_landing_zone_that_does_not_continue_the_warehouse_is_refused(built, t
     assert append_submissions(con, tmp_path / "no-landing-yet.duckdb") is None
 
 
-def test_the_inputs_fingerprint_follows_the_notice(tmp_path: Path) -> None:
+def test_the_inputs_fingerprint_follows_the_notice_and_the_storage_format(tmp_path: Path) -> None:
     plan = parse_notice(BUNDLED_NOTICE)
-    assert inputs_fingerprint(plan) == inputs_fingerprint(parse_notice(BUNDLED_NOTICE))
+    assert inputs_fingerprint(plan, None, "v1.1.0") == inputs_fingerprint(
+        parse_notice(BUNDLED_NOTICE), None, "v1.1.0"
+    )
     moved = tmp_path / "notice.txt"
     shutil.copyfile(BUNDLED_NOTICE, moved)
-    assert inputs_fingerprint(parse_notice(moved)) != inputs_fingerprint(plan)
+    assert inputs_fingerprint(parse_notice(moved), None, "v1.1.0") != inputs_fingerprint(plan, None, "v1.1.0")
+    # Another storage format cannot be had by copying the published file: a full build makes it.
+    assert inputs_fingerprint(plan, None, "latest") != inputs_fingerprint(plan, None, "v1.1.0")

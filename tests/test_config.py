@@ -53,6 +53,7 @@ def test_values_in_the_data_dirs_file_win_and_say_where_they_came_from(tmp_path:
         ("[history]\nkepp = 3\n", "history.kepp"),
         ("[nosuch]\nx = 1\n", "nosuch"),
         ("[history\nkeep = 3\n", "TOML"),
+        ("[storage]\nduckdb_storage_version = 'v1.99'\n", "storage.duckdb_storage_version"),
     ],
 )
 def test_a_bad_file_is_one_error_naming_the_key(tmp_path: Path, text: str, named: str) -> None:

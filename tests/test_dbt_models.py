@@ -1,8 +1,9 @@
 """The dbt models on a real DuckDB file: the bundled notice, a small set of submissions, one real `dbt build`.
 
 The submissions are chosen so that every rule of the progress marts shows: 张坂镇 restates January
-(file 3 after file 1), reports February late, and in March reports a smaller area and an earlier stage
-for 2023-04 and more than planned for 2023-05 (which skips February, and whose four funds fall 10 万元
+(file 3 after file 1), reports February late (and file 7, sent before file 2 but landed after it,
+restates February: arrival, not file id, decides which is current), and in March reports a smaller area and an earlier stage
+for 2023-04 and more than planned for 2023-05 (which leaves its area blank in February, and whose four funds fall 10 万元
 short of its investment); 东园镇 reports 2023-02 accepted in January, exactly at the deadline; 洛阳镇's
 only file is rejected; 百崎乡 sends nothing.
 """
@@ -34,16 +35,20 @@ FILES = [
     (4, "张坂镇-2024-03-月度进展.xlsx", datetime(2024, 4, 2, 9), "accepted"),
     (5, "洛阳镇2024年2月进展.xlsx", datetime(2024, 3, 4, 9), "rejected"),
     (6, "东园镇-2024-01.csv", datetime(2024, 2, 5, 12), "accepted"),
+    # Landed after file 2 (a later ingest picked it up from a share) but sent before it: file 2 stays current.
+    (7, "张坂镇-2024-02-补发.xlsx", datetime(2024, 3, 8, 9), "accepted"),
 ]
 # file_id, row_number, report_month, township, project_code, patches, area, stage, invested, four funds
 ROWS = [
     (1, 4, date(2024, 1, 1), "张坂镇", "2023-04", 4, 100, "施工中", 50, (10, 20, 15, 5)),
     (1, 5, date(2024, 1, 1), "张坂镇", "2023-05", 5, 50, "施工中", 30, (None, 10, 10, 10)),
     (2, 4, date(2024, 2, 1), "张坂镇", "2023-04", 6, 150, "施工中", 70, (10, 30, 20, 10)),
+    (2, 5, date(2024, 2, 1), "张坂镇", "2023-05", 5, None, "施工中", 30, (None, 10, 10, 10)),
     (3, 4, date(2024, 1, 1), "张坂镇", "2023-04", 5, 120, "施工中", 60, (10, 25, 20, 5)),
     (4, 4, date(2024, 3, 1), "张坂镇", "2023-04", 6, 140, "方案评审", 80, (10, 30, 30, 10)),
     (4, 5, date(2024, 3, 1), "张坂镇", "2023-05", 21, 400, "已完工", 200, (50, 50, 50, 40)),
     (6, 2, date(2024, 1, 1), "东园镇", "2023-02", 12, 80, "已验收", 40, (20, 10, 5, 5)),
+    (7, 4, date(2024, 2, 1), "张坂镇", "2023-04", 6, 145, "施工中", 70, (10, 30, 20, 10)),
 ]
 ISSUES = [
     (5, None, None, "error", "missing_header", "缺少表头“项目名称”", "missing header 项目名称"),
@@ -225,9 +230,11 @@ def test_fct_project_month_counts_the_restatement_and_flags_the_decrease(
     assert months == [
         ("2023-02", date(2024, 1, 1), 80, 80, 12, 6, 1, 6, 2, False, False, False, False, 100.0),
         ("2023-04", date(2024, 1, 1), 120, 120, 5, 4, 2, 3, 4, False, False, False, False, 42.86),
-        ("2023-04", date(2024, 2, 1), 150, 30, 1, 4, 1, 2, 4, False, False, False, False, 53.57),
+        ("2023-04", date(2024, 2, 1), 150, 30, 1, 4, 2, 2, 4, False, False, False, False, 53.57),
         ("2023-04", date(2024, 3, 1), 140, -10, 0, 2, 1, 4, 4, True, False, True, False, 50.0),
         ("2023-05", date(2024, 1, 1), 50, 50, 5, 4, 1, 1, 5, False, False, False, False, 14.29),
+        # A blank area: no increment, and March's is measured from January's 50.
+        ("2023-05", date(2024, 2, 1), None, None, 0, 4, 1, 2, 5, False, False, False, False, None),
         ("2023-05", date(2024, 3, 1), 400, 350, 16, 5, 1, 4, 5, False, False, False, True, 114.29),
     ]
     assert rows(
@@ -242,6 +249,11 @@ def test_fct_project_month_counts_the_restatement_and_flags_the_decrease(
         "from marts.fct_submission_versions where project_code = '2023-04' and report_month = date '2024-01-01' "
         "order by version_number",
     ) == [(1, None, None, None), (2, 1, "张坂镇-2024-01-月度进展.xlsx", datetime(2024, 2, 3, 9))]
+    assert rows(
+        warehouse,
+        "select version_number, is_current, area_done_mu, file_id from marts.fct_submission_versions "
+        "where project_code = '2023-04' and report_month = date '2024-02-01' order by version_number",
+    ) == [(1, False, 145, 7), (2, True, 150, 2)]
     assert rows(warehouse, "select count(*) from marts.fct_submission_versions") == [(len(ROWS),)]
 
 
@@ -346,7 +358,7 @@ def test_plan_vs_actual_and_funding(warehouse: duckdb.DuckDBPyConnection) -> Non
         "waste_rock_10k_m3_per_mu from marts.funding_by_source order by 1",
     ) == [
         ("2023-02", date(2024, 1, 1), 40, 0.5, None),
-        ("2023-04", date(2024, 3, 1), 80, 0.5714, None),
+        ("2023-04", date(2024, 3, 1), 80, Decimal("0.57"), None),  # 万元 per mu, to 0.01 万元
         ("2023-05", date(2024, 3, 1), 190, 0.5, None),  # funds short of the 200 invested: a warning
     ]
 

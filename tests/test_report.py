@@ -1,7 +1,8 @@
 """The progress report, the check results page and the data dictionary, read back from the files written.
 
-The report is written from a warehouse whose figures are known (tests/report_warehouse.py) and its pages
-are parsed as HTML; the data dictionary is a real `dbt docs generate` run.
+The report is written from a warehouse whose figures are known (tests/report_warehouse.py: submission
+files ingested and built by dbt) and its pages are parsed as HTML; the data dictionary is a real
+`dbt docs generate` run.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
-from report_warehouse import AS_OF, CHECKED_RUN, CHECKS, EARLIER_RUN, LATEST_RUN, write_warehouse
+from report_warehouse import AS_OF, CHECKED_RUN, CHECKS, EARLIER_RUN, LATEST_RUN
 
-from regreen.project import DataDir
+from regreen.project import PROJECT_ROOT, DataDir
 from regreen.report import (
     ProjectStatus,
     WarehouseMissingError,
@@ -96,8 +97,9 @@ def section(page: str, anchor: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_warehouse(tmp_path_factory.mktemp("published") / "regreen.duckdb")
+def warehouse(known_warehouse: Path) -> Path:
+    """Read only: a test that changes it works on a copy."""
+    return known_warehouse
 
 
 @pytest.fixture(scope="module")
@@ -279,11 +281,11 @@ def test_the_submission_grid_shows_every_township_month_and_why_files_were_rejec
     assert by_title["洛阳镇 2024-05"] == "late"
     assert by_title["东园镇 2024-06"] == "not_expected"
     rejected_title = next(title for status, title in cells if title.startswith("东园镇 2025-05"))
-    assert "不在方案中" in rejected_title
+    assert "方案中没有这个项目" in rejected_title  # the validator's own message
     # The reasons a click away: the cell links to its entry in the folded list below the grid.
     anchor = re.search(r'title="东园镇 2025-05[^"]*"><a href="#(rejection-\d+)">', grid).group(1)
     entry = re.search(rf'<li id="{anchor}">(.*?)</li>', grid).group(1)
-    assert "东园镇 2025-05" in entry and "project is not in the plan" in entry
+    assert "东园镇 2025-05" in entry and "no plan project has this name" in entry
     assert re.search(r"<details><summary>退回原因（2 份）", grid)
     # 洛阳镇 owed 22 reports (2023-06 to 2025-03, when its last project was accepted): all on time but two.
     luoyang = re.search(r"洛阳镇 <span.*?</tr>", grid, flags=re.S).group(0)
@@ -344,6 +346,13 @@ def test_the_quality_page_lists_every_check_of_the_latest_run(pages: dict[str, s
     carried = {row[1]: row[6] for row in all_checks[1:] if "沿用运行" in row[6]}
     assert sorted(carried) == sorted(check[1] for check in CHECKS if check[7] == CHECKED_RUN)
     assert all(f"result of run {CHECKED_RUN}, carried" in note for note in carried.values())
+    # dbt's generated test ids read as sentences, the id kept beside them.
+    names = [row[1] for row in all_checks[1:]]
+    assert any(
+        name.startswith("dim_project.project_code 不为空 / dim_project.project_code is never empty")
+        and "not_null_dim_project_project_code" in name
+        for name in names
+    ), names
 
 
 def test_sample_data_are_marked_and_real_data_are_not(
@@ -467,6 +476,17 @@ def test_the_data_dictionary_describes_the_published_marts(docs: tuple[DataDir, 
     # Whatever dbt's page would load from a CDN, the policy lets the browser fetch nothing.
     head = page[: page.index("</head>")]
     assert 'http-equiv="Content-Security-Policy"' in head and "default-src &#x27;none&#x27;" in head
+
+
+def test_the_data_dictionary_opens_on_the_project_overview(docs: tuple[DataDir, str, str]) -> None:
+    _, _, page = docs
+    # dbt shows the project's `__overview__` doc block on its front page instead of its own boilerplate.
+    assert "doc.regreen.__overview__" in page and "Start with these marts" in page
+    overview = (PROJECT_ROOT / "models" / "overview.md").read_text(encoding="utf-8")
+    missing = [
+        m.stem for m in (PROJECT_ROOT / "models" / "marts").glob("*.sql") if f"`{m.stem}`" not in overview
+    ]
+    assert missing == []
 
 
 def test_the_data_dictionary_leaves_the_published_warehouse_alone(docs: tuple[DataDir, str, str]) -> None:

@@ -158,9 +158,9 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
 
 
 @pytest.fixture(scope="module")
-def known(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
+def known(tmp_path_factory: pytest.TempPathFactory, known_warehouse: Path) -> DataDir:
     data_dir = DataDir(tmp_path_factory.mktemp("known"))
-    write_warehouse(data_dir.warehouse)
+    write_warehouse(data_dir.warehouse, known_warehouse)
     write_report(data_dir.warehouse, data_dir.root / "report", ZONE)
     return data_dir
 

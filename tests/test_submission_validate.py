@@ -295,11 +295,100 @@ def test_accepted_on_rules(files, reference, stage, written, code):
     "written", ["2024-04-20", "2024/4/20", "2024年4月20日", "20240420", date(2024, 4, 20), 45402]
 )
 def test_accepted_on_forms(files, reference, written):
-    rows = files.rows_for_month()
+    rows = files.rows_for_month("2024-04")
     rows[1] |= {"stage": "已验收", "accepted_on": written}
     report = check(files, reference, rows)
     assert report.status == "accepted", [i.describe() for i in report.errors]
     assert report.rows.iloc[1]["accepted_on"] == date(2024, 4, 20)
+
+
+def test_acceptance_after_the_month_reported_is_rejected(files, reference):
+    rows = files.rows_for_month()  # March
+    rows[1] |= {"stage": "已验收", "accepted_on": "2024-04-01"}
+    issue = only(check(files, reference, rows), "accepted_after_report_month")
+    assert where(issue) == (3, "验收日期", "2024-04-01")
+    assert "2024-03" in issue.message_zh and "after the month reported (2024-03)" in issue.message_en
+
+
+def test_acceptance_on_the_last_day_of_the_month_reported_is_accepted(files, reference):
+    rows = files.rows_for_month()
+    rows[1] |= {"stage": "已验收", "accepted_on": "2024-03-31"}
+    assert check(files, reference, rows).errors == []
+
+
+@pytest.mark.parametrize(
+    ("accepted_on", "february", "codes"),
+    [
+        ("2024-02-28", "施工中", ["accepted_before_completion"]),  # in February, row 4 still reports 施工中
+        ("2024-01-31", "施工中", ["accepted_before_completion"]),
+        ("2024-02-28", "方案编制", ["accepted_before_completion"]),
+        ("2024-03-01", "施工中", []),  # completed and accepted in March
+        ("2024-02-20", "已完工", []),  # completed in February, accepted the same month
+    ],
+)
+def test_acceptance_comes_in_or_after_the_month_of_completion(files, reference, accepted_on, february, codes):
+    # The accepted project is the plan's first (2023-01): index 0 of the reference's projects.
+    second = {"project_name": "百崎莲埭、下埭村废弃矿山生态治理项目", "patches_done": 5, "forest_mu": 80}
+    second |= {"area_done_mu": 80, "farmland_mu": 0, "grassland_mu": 0}
+    supervisor = {"supervisor": None} if february == "方案编制" else {}
+    rows = [
+        files.row(report_month="2024-03", **second),
+        files.row(report_month="2024-03", stage="已验收", accepted_on=accepted_on),
+        files.row(report_month="2024-02", stage=february, **supervisor),
+        files.row(report_month="2024-02", **second),
+    ]
+    report = check(files, reference, rows)
+    assert [i.code for i in report.errors] == codes
+    if codes:
+        assert where(report.errors[0]) == (3, "验收日期", accepted_on)
+        assert "第 4 行" in report.errors[0].message_zh and "2024-02" in report.errors[0].message_zh
+        assert f"row 4 reports the project {february} in 2024-02" in report.errors[0].message_en
+
+
+def test_a_stage_going_back_after_acceptance_is_a_warning_not_an_acceptance_error(files, reference):
+    second = {"project_name": "百崎莲埭、下埭村废弃矿山生态治理项目", "patches_done": 5, "forest_mu": 80}
+    second |= {"area_done_mu": 80, "farmland_mu": 0, "grassland_mu": 0}
+    rows = [
+        files.row(report_month="2024-02"),
+        files.row(report_month="2024-02", **second, stage="已验收", accepted_on="2024-02-10"),
+        files.row(report_month="2024-03"),
+        files.row(report_month="2024-03", **second, stage="施工中"),
+    ]
+    report = check(files, reference, rows)
+    assert (report.errors, [i.code for i in report.warnings]) == ([], ["stage_backwards"])
+
+
+@pytest.mark.parametrize(
+    ("key", "header", "written"),
+    [("patches_done", "累计完成图斑(个)", "-1"), ("area_done_mu", "累计治理面积(亩)", "-0.5")],
+)
+def test_the_smallest_negative_figures_are_rejected(files, reference, key, header, written):
+    rows = files.rows_for_month()
+    rows[0][key] = written
+    assert where(only(check(files, reference, rows, name="s.csv"), "number_negative")) == (2, header, written)
+
+
+def test_the_negative_message_names_the_rule(files, reference):
+    rows = files.rows_for_month()
+    rows[0]["forest_mu"] = "-5"
+    issue = only(check(files, reference, rows, name="s.csv"), "number_negative")
+    assert (issue.message_zh, issue.message_en) == ("不能为负数", "must not be negative")
+
+
+@pytest.mark.parametrize(("written", "codes"), [("999999999", []), ("1000000000", ["number_too_large"])])
+def test_a_figure_of_one_billion_is_too_large(files, reference, written, codes):
+    rows = files.rows_for_month()
+    rows[0]["waste_rock_10k_m3"] = written
+    report = check(files, reference, rows, name="s.csv")
+    assert [i.code for i in report.errors] == codes
+    if codes:
+        assert report.errors[0].message_zh == "数值过大（应小于 10 亿），请检查是否多写了位数"
+
+
+def test_zero_figures_are_accepted(files, reference):
+    rows = files.rows_for_month(patches_done=0, area_done_mu=0, forest_mu=0, farmland_mu=0, grassland_mu=0)
+    rows = [r | {"stage": "已下达"} for r in rows]
+    assert check(files, reference, rows, name="s.csv").errors == []
 
 
 def test_one_row_per_project_and_month(files, reference):

@@ -6,10 +6,10 @@ staged build only when no error-level check failed, so the last good warehouse s
 
 A build is full or incremental:
 
-- **full**: a fresh database; the plan and the whole landing zone are loaded; every dbt node and every
-  suite runs.
+- **full**: a fresh database; the plan, the patch register (`<data-dir>/patches/`, regreen.patches) and
+  the whole landing zone are loaded; every dbt node and every suite runs.
 - **incremental**: a copy of the published warehouse, when it was built from the same inputs (the same
-  notice, and the same models, seeds, suites, code and library versions: `inputs_fingerprint`) and the
+  notice, patch register, models, seeds, suites, code and library versions: `inputs_fingerprint`) and the
   landing zone still holds exactly what it was built from. Only the landing rows received since are
   appended to raw; dbt rebuilds only the models downstream of the raw tables that received rows, with
   their tests; only the suites that read a rebuilt relation run. Every other check keeps the result of
@@ -25,7 +25,7 @@ import hashlib
 import importlib.metadata
 import json
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -36,6 +36,7 @@ import duckdb
 from regreen.config import Config, load_config
 from regreen.dbt import DbtNodeResult, DbtProcess, DbtRun
 from regreen.log import logger
+from regreen.patches.register import load_patches, patches_dir, read_register, register_inputs
 from regreen.plan import Plan
 from regreen.project import CONTRACTS_DIR, PROJECT_ROOT, DataDir
 from regreen.quality import (
@@ -51,6 +52,7 @@ from regreen.quality import (
 )
 from regreen.rawload import load_plan
 from regreen.submissions.landing import PERSONAL_COLUMNS, ensure_landing
+from regreen.submissions.reference import build_reference
 
 # Each landing table, the dbt source it feeds, and the id that grows as files are received (landing
 # rows are only ever appended, in id order).
@@ -119,15 +121,23 @@ def working_database(data_dir: DataDir) -> Path:
 
 
 def inputs_fingerprint(
-    plan: Plan, variables: Mapping[str, object] | None = None, contract: Path | None = None
+    plan: Plan,
+    variables: Mapping[str, object] | None,
+    storage_version: str,
+    patch_files: Sequence[Path] = (),
+    contract: Path | None = None,
 ) -> str:
-    """sha256 of everything a build's results depend on besides the landing zone (the dbt vars
-    included: a changed due day must rebuild the timeliness; and a figure contract outside the
-    repository, `contract`)."""
+    """sha256 of everything a build's results depend on besides the landing zone: the notice, the dbt
+    vars (a changed due day must rebuild the timeliness), the file's storage format (an incremental build
+    inherits its base's format, so another format means a full build), the patch register's files, and
+    the project's models, suites, code and library versions, and a figure contract outside the
+    repository (`contract`)."""
     digest = hashlib.sha256()
     digest.update(json.dumps(variables or {}, sort_keys=True).encode())
     doc = plan.document
-    digest.update(f"{doc.sha256}\0{doc.source_path}\0{doc.source_format}\0".encode())
+    digest.update(f"{doc.sha256}\0{doc.source_path}\0{doc.source_format}\0{storage_version}\0".encode())
+    for path in patch_files:
+        digest.update(f"patches/{path.name}\0".encode() + path.read_bytes())
     if contract is not None:
         digest.update(contract.read_bytes())
     paths = [PROJECT_ROOT / name for name in INPUT_FILES]
@@ -171,6 +181,7 @@ def stage_build(
     data_dir: DataDir,
     run_id: str,
     dbt: DbtProcess,
+    storage_version: str,
     on_stage: Callable[[str], None] | None = None,
     full: bool = False,
 ) -> StagedBuild:
@@ -178,20 +189,29 @@ def stage_build(
     caller ends it), incrementally when the published warehouse allows it and `full` is not asked for
     (see the module docstring); run the suites; store the check results there.
 
+    A full build creates the working database in DuckDB's `storage_version` format (config
+    storage.duckdb_storage_version) and dbt keeps writing that format into it, so the file published is
+    the one built, with no conversion; an incremental build inherits the format of the warehouse it copies.
+
     `on_stage("dbt")` and `on_stage("expectations")` are called as those steps begin (the nightly times
     its stages with them).
     """
     working = dbt.database
     # Without the notice's figure contract nothing is built.
     contract = plan_contract(plan, data_dir)
-    fingerprint = inputs_fingerprint(plan, dbt.variables, contract.path)
+    register = patches_dir(data_dir)
+    fingerprint = inputs_fingerprint(
+        plan, dbt.variables, storage_version, register_inputs(register), contract.path
+    )
     base_run = None if full else _incremental_base(data_dir, fingerprint)
     changed = _load_incremental(working, data_dir, run_id, base_run) if base_run else None
     if changed is None:
         base_run = None
-        with duckdb.connect(str(working)) as con:
+        with duckdb.connect(str(working), config={"storage_compatibility_version": storage_version}) as con:
             load_plan(con, plan, run_id)
             copy_submissions(con, data_dir.landing)
+            reference = build_reference(plan.document.issued_on, plan.projects)
+            load_patches(con, read_register(register, reference))
 
     if on_stage:
         on_stage("dbt")
@@ -326,13 +346,20 @@ def append_submissions(con: duckdb.DuckDBPyConnection, landing: Path) -> list[st
         con.execute("detach landing")
 
 
-def nothing_new(plan: Plan, data_dir: DataDir, variables: Mapping[str, Any] | None = None) -> str | None:
+def nothing_new(
+    plan: Plan, data_dir: DataDir, variables: Mapping[str, Any] | None, storage_version: str
+) -> str | None:
     """The published warehouse's run when a build now would give the same warehouse again: it was built
-    from the same inputs (`inputs_fingerprint`: notice, models, suites, code, versions) and the landing
-    zone holds no row it does not. None when there is something to build."""
-    base_run = _incremental_base(
-        data_dir, inputs_fingerprint(plan, variables, plan_contract(plan, data_dir).path)
+    from the same inputs (`inputs_fingerprint`: notice, storage format, patch register, models, suites,
+    code, versions) and the landing zone holds no row it does not. None when there is something to build."""
+    fingerprint = inputs_fingerprint(
+        plan,
+        variables,
+        storage_version,
+        register_inputs(patches_dir(data_dir)),
+        plan_contract(plan, data_dir).path,
     )
+    base_run = _incremental_base(data_dir, fingerprint)
     if base_run is None:
         return None
     con = duckdb.connect()
@@ -386,6 +413,8 @@ def copy_submissions(con: duckdb.DuckDBPyConnection, landing: Path) -> None:
         columns = {row[0] for row in con.execute(f"describe landing.raw.{table}").fetchall()}
         exclude = f" exclude ({personal})" if columns.issuperset(PERSONAL_COLUMNS) else ""
         con.execute(f"create or replace table raw.{table} as select *{exclude} from landing.raw.{table}")
+    # A landing zone no ingest has opened since 已完成图斑编号 was added lacks the column.
+    con.execute("alter table raw.submission_rows add column if not exists patches_completed varchar")
     con.execute("detach landing")
 
 

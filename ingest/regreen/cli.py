@@ -160,14 +160,38 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
+    from regreen.patches.register import patches_dir
+    from regreen.patches.sample import write_sample_layer
     from regreen.submissions.reference import load_reference
     from regreen.submissions.sample import write_sample
 
     data_dir = DataDir(args.data_dir).ensure()
-    written = write_sample(data_dir, load_reference(args.notice), seed=args.seed, today=_today(_config(args)))
+    reference = load_reference(args.notice)
+    written = write_sample(data_dir, reference, seed=args.seed, today=_today(_config(args)))
     logger.info("sample files: %s", ", ".join(path.name for path in written))
     print(
         f"已写入 {len(written)} 个示例文件到 {data_dir.inbox} / wrote {len(written)} sample files to {data_dir.inbox}"
+    )
+    layer = write_sample_layer(patches_dir(data_dir), reference, seed=args.seed)
+    if layer is None:
+        print(
+            f"{patches_dir(data_dir)} 已有图斑图层，未写入示例图层 / holds a patch layer already: no sample layer written"
+        )
+    else:
+        print(f"已写入示例图斑图层 / wrote the sample patch layer {layer}")
+    return 0
+
+
+def _patches_load(args: argparse.Namespace) -> int:
+    from regreen.patches.register import install_layer, patches_dir
+    from regreen.submissions.reference import load_reference
+
+    data_dir = DataDir(args.data_dir).ensure()
+    layer = install_layer(args.file, data_dir, load_reference(args.notice))
+    print(
+        f"已载入图斑图层 {args.file}（{layer.crs_name}）：{len(layer.patches)} 个图斑，{layer.area_mu:,.1f} 亩，"
+        f"下次构建生效 / loaded patch layer {args.file} ({layer.crs_name}): {len(layer.patches)} patches, "
+        f"{layer.area_mu:,.1f} mu, into {patches_dir(data_dir)}; the next nightly or build uses it"
     )
     return 0
 
@@ -490,6 +514,31 @@ def make_parser() -> argparse.ArgumentParser:
     )
     _data_dir_arg(schedule)
     _notice_arg(schedule)
+
+    patches = _command(
+        commands,
+        "patches",
+        lambda args: (patches.print_help(), EXIT_USAGE)[1],
+        "图斑图层相关命令 / commands on the patch register (the plan's map patches as polygons)",
+        "regreen patches load 图斑.gpkg --data-dir /srv/regreen",
+    )
+    patches_commands = patches.add_subparsers(title="commands", metavar="COMMAND")
+    patches_load = _command(
+        patches_commands,
+        "load",
+        _patches_load,
+        "校验图斑图层并作为图斑登记册（替换 <data-dir>/patches/ 的内容），下次构建载入 / check a patch layer "
+        "(GeoPackage, Shapefile .shp or .zip, GeoJSON; CGCS2000 EPSG:4490, a CGCS2000 Gauss-Krüger zone or "
+        "WGS84) and make it the patch register in <data-dir>/patches/, which the next nightly or build loads. "
+        "A layer with no CRS, another CRS, a polygon outside the district, a missing column or an unknown "
+        "project is refused (exit 2) and nothing changes",
+        "regreen patches load 2023-2025图斑.gpkg --data-dir /srv/regreen",
+    )
+    patches_load.add_argument(
+        "file", type=Path, metavar="FILE", help="the layer: .gpkg, .shp, .zip (of a .shp set) or .geojson"
+    )
+    _data_dir_arg(patches_load)
+    _notice_arg(patches_load)
 
     config = _command(
         commands,

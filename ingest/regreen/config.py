@@ -70,7 +70,9 @@ SETTINGS: dict[str, dict[str, Setting]] = {
     },
     "storage": {
         "duckdb_storage_version": Setting(
-            "v1.2.0", "DuckDB storage format of the published file (the oldest that DuckDB 1.x clients read)"
+            "v1.1.0",
+            "DuckDB storage format of the published file: v1.1.0 opens in DuckDB 1.1 to 2.x clients, "
+            "latest only in clients as new as the pinned duckdb (docs/operations.md)",
         ),
     },
     "notify": {
@@ -162,6 +164,23 @@ def _typed(path: Path, section: str, key: str, value: Any, default: Any) -> Any:
     return float(value) if expected is float else value
 
 
+def _check_storage_version(path: Path, version: str) -> None:
+    """A storage version DuckDB knows, found out by attaching an in-memory database in that format."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        try:
+            con.execute("attach ':memory:' as probe (storage_version ?)", [version])
+        except duckdb.Error:
+            raise ConfigError(
+                path,
+                "storage.duckdb_storage_version",
+                repr(version),
+                "不是 DuckDB 已知的存储版本（如 v1.1.0、latest） / "
+                "is not a DuckDB storage version (such as v1.1.0 or latest)",
+            ) from None
+
+
 def load_config(data_dir: Path, explicit: Path | None = None) -> Config:
     """The settings from `explicit` (which must exist) or `<data_dir>/regreen.toml` (which may not)."""
     path = explicit if explicit is not None else data_dir / CONFIG_FILE_NAME
@@ -197,6 +216,7 @@ def load_config(data_dir: Path, explicit: Path | None = None) -> Config:
             repr(first_due),
             "应为 YYYY-MM / must be YYYY-MM, e.g. 2023-06",
         )
+    _check_storage_version(path, config.get("storage", "duckdb_storage_version"))
     try:
         ZoneInfo(config.get("general", "timezone"))
     except (ZoneInfoNotFoundError, ValueError):

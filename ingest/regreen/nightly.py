@@ -791,11 +791,17 @@ def _build_and_publish(
         # A warehouse held read-write cannot be read: built in full, and not compared with either.
         held = warehouse_holder(data_dir.warehouse) is not None
         may_skip = run.command == "nightly" and not (full or held)
-        if may_skip and (published := nothing_new(plan, data_dir, dbt.variables)) is not None:
+        storage_version = run.config.get("storage", "duckdb_storage_version")
+        if (
+            may_skip
+            and (published := nothing_new(plan, data_dir, dbt.variables, storage_version)) is not None
+        ):
             record.status, record.build_base_run_id = "nothing_to_do", published
             return
         clock.enter("load")
-        staged = stage_build(plan, data_dir, record.run_id, dbt, on_stage=clock.enter, full=full or held)
+        staged = stage_build(
+            plan, data_dir, record.run_id, dbt, storage_version, on_stage=clock.enter, full=full or held
+        )
         summary = staged.summary
         record.build_mode, record.build_base_run_id = summary.mode, summary.base_run_id
         run.relations_built, run.checks = summary.relations_built, summary.checks

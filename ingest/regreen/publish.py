@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 
 from regreen.log import logger
+from regreen.patches.export import GIS_FOLDER, LAYER_NAME, export_patches
 from regreen.project import DataDir
 
 # First characters that make Excel, LibreOffice and WPS read a cell as a formula (OWASP "CSV injection").
@@ -121,7 +122,8 @@ def export_marts(con: duckdb.DuckDBPyConnection, target: Path, run_id: str) -> d
 
     Parquet keeps the values and types as they are. The CSV files under `csv/` are UTF-8 with a BOM (so
     Excel reads the Chinese right) and every text cell that starts with = + - @ or a tab/CR is prefixed
-    with ' so no spreadsheet runs it as a formula. `_run.json` names the run the files belong to.
+    with ' so no spreadsheet runs it as a formula. The patches go to `gis/` as a GeoPackage and GeoParquet
+    in EPSG:4490 (regreen.patches.export). `_run.json` names the run the files belong to.
     """
     (target / "csv").mkdir(parents=True)
     database = con.execute("select current_database()").fetchone()[0]
@@ -142,7 +144,10 @@ def export_marts(con: duckdb.DuckDBPyConnection, target: Path, run_id: str) -> d
             "where table_catalog = ? and table_schema = 'marts' and table_name = ? order by ordinal_position",
             [database, name],
         ).fetchall()
-        select = ", ".join(_neutralised(column, data_type) for column, data_type in columns)
+        # Binary columns (a patch's geometry as WKB) mean nothing in a spreadsheet: Parquet and gis/ have them.
+        select = ", ".join(
+            _neutralised(column, data_type) for column, data_type in columns if data_type != "BLOB"
+        )
         plain = target / "csv" / f"{name}.csv.part"
         con.execute(f"copy (select {select} from {relation}) to {_sql_string(str(plain))} (header)")
         with (target / "csv" / f"{name}.csv").open("wb") as out, plain.open("rb") as source:
@@ -150,6 +155,9 @@ def export_marts(con: duckdb.DuckDBPyConnection, target: Path, run_id: str) -> d
             shutil.copyfileobj(source, out)
         plain.unlink()
         counts[name] = con.execute(f"select count(*) from {relation}").fetchone()[0]
+    patches = export_patches(con, target)
+    if patches is not None:
+        counts[f"{GIS_FOLDER}/{LAYER_NAME}"] = patches
     manifest = {
         "run_id": run_id,
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),

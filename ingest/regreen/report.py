@@ -27,12 +27,15 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import jinja2
+import markupsafe
 
 from regreen import __version__
+from regreen.check_names import check_sentence
 from regreen.clock import as_utc, local_time, utc_now
 from regreen.dbt import dbt_docs_generate
 from regreen.errors import RegreenError
 from regreen.log import logger
+from regreen.patchmap import MapPatch, patch_map_svg
 from regreen.project import DataDir
 
 ASSETS = Path(__file__).resolve().parent / "report_assets"
@@ -198,6 +201,7 @@ class ReportData:
     run: RunInfo | None
     checks: list[dict[str, Any]]
     sample_data: bool  # some progress rows come from `regreen sample`
+    patches: list[MapPatch]  # the patch register, for the map; empty when none was loaded
 
 
 def months_between(first: date, last: date) -> int:
@@ -268,9 +272,33 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         run=run,
         checks=checks,
         sample_data=con.execute(SAMPLE_SQL).fetchone()[0],
+        patches=_map_patches(con),
     )
 
 
+def _map_patches(con: duckdb.DuckDBPyConnection) -> list[MapPatch]:
+    """The register's patches with their project's stage; none from a warehouse built before patches
+    were loaded (it has no marts.dim_patch), whose report then says so instead of failing."""
+    database = con.execute("select current_database()").fetchone()[0]
+    if not con.execute(
+        "select count(*) from information_schema.tables where table_catalog = ? and table_schema = 'marts' "
+        "and table_name = 'dim_patch'",
+        [database],
+    ).fetchone()[0]:
+        return []
+    return [MapPatch(*row) for row in con.execute(PATCHES_SQL).fetchall()]
+
+
+PATCHES_SQL = """
+select
+    d.patch_code, d.project_code, d.project_name, d.geometry_area_mu, p.stage,
+    '已完成 / completed ' || strftime(d.completed_month, '%Y-%m') as status,
+    d.geometry_wkb
+from marts.dim_patch as d
+left join marts.plan_vs_actual_project as p on d.project_code = p.project_code
+where d.geometry_wkb is not null
+order by d.patch_code
+"""
 BURNUP_SQL = """
 select report_month, restored_mu from marts.district_progress_monthly order by report_month
 """
@@ -397,6 +425,11 @@ def _latest_run(con: duckdb.DuckDBPyConnection) -> tuple[RunInfo | None, list[di
         """,
         [run_id],
     )
+    relations: dict[str, set[str]] = {}
+    for table, column in con.execute("select table_name, column_name from duckdb_columns()").fetchall():
+        relations.setdefault(table, set()).add(column)
+    for check in checks:
+        check["sentence"] = check_sentence(check["check_name"], relations)
     # `regreen build` alone records no meta.runs; the nightly does.
     has_runs = con.execute(
         "select count(*) from duckdb_tables() where schema_name = 'meta' and table_name = 'runs'"
@@ -766,6 +799,7 @@ def render_report(data: ReportData, page: Page) -> str:
             chart=BurnupChart.of(data) if data.burnup else None,
             grid=submission_grid(data),
             funding=funding_rows(data),
+            patch_map=markupsafe.Markup(patch_map_svg(data.patches)),
         )
     )
 

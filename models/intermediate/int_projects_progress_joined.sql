@@ -36,6 +36,7 @@ final as (
         latest_months.fund_waste_rock,
         latest_months.fund_social,
         latest_months.waste_rock_10k_m3,
+        latest_months.accepted_on,
         latest_months.is_sample,
         coalesce(latest_months.is_completed, false) as is_completed,
         coalesce(latest_months.is_accepted, false) as is_accepted

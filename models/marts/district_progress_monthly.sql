@@ -78,7 +78,7 @@ final as (
         cast(plan_total.planned_mu as decimal(12, 2)) as planned_mu,
         cast(coalesce(planned_milestones.planned_milestone_mu, 0) as decimal(12, 2)) as planned_milestone_mu,
         coalesce(restored_areas.projects_reported, 0) as projects_reported,
-        cast(coalesce(restored_areas.restored_mu, 0) as decimal(14, 4)) as restored_mu,
+        {{ hundredths('coalesce(restored_areas.restored_mu, 0)') }} as restored_mu,
         {{ percent('coalesce(restored_areas.restored_mu, 0)', 'task.task_mu') }} as pct_of_task,
         {{ percent('coalesce(restored_areas.restored_mu, 0)', 'planned_milestones.planned_milestone_mu') }}
             as pct_of_planned_milestone

@@ -19,7 +19,7 @@ final as (
         patches_planned,
         area_planned_mu,
         coalesce(patches_done, 0) as patches_done,
-        coalesce(area_done_mu, 0) as area_done_mu,
+        {{ hundredths('coalesce(area_done_mu, 0)') }} as area_done_mu,
         {{ percent('coalesce(patches_done, 0)', 'patches_planned') }} as pct_patches_planned,
         {{ percent('coalesce(area_done_mu, 0)', 'area_planned_mu') }} as pct_area_planned
     from project_progress

@@ -29,7 +29,8 @@ final as (
         cast(waste_rock_10k_m3 as decimal(14, 4)) as waste_rock_10k_m3,
         cast(supervisor as varchar) as supervisor,
         cast(accepted_on as date) as accepted_on,
-        cast(notes as varchar) as notes
+        cast(notes as varchar) as notes,
+        cast(patches_completed as varchar) as patches_completed_as_written
     from submission_rows
 )
 

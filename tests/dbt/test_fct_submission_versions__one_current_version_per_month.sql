@@ -1,5 +1,5 @@
--- Asserts that each project and month reported has exactly one current version, and that it is the
--- one fct_project_month publishes.
+-- Asserts that each project and month reported has exactly one current version, that it is the one
+-- fct_project_month publishes, and that fct_project_month counts every version of the month.
 with
 
 submission_versions as (
@@ -14,6 +14,7 @@ current_versions as (
     select
         project_code,
         report_month,
+        count(*) as versions,
         count(*) filter (where is_current) as current_versions,
         any_value(file_id) filter (where is_current) as current_file_id,
         any_value(row_number) filter (where is_current) as current_row_number
@@ -25,16 +26,19 @@ final as (
     select
         current_versions.project_code,
         current_versions.report_month,
+        current_versions.versions,
         current_versions.current_versions,
         current_versions.current_file_id,
-        project_months.file_id as published_file_id
+        project_months.file_id as published_file_id,
+        project_months.version_count as published_version_count
     from current_versions
     left join project_months
         on
             current_versions.project_code = project_months.project_code
             and current_versions.report_month = project_months.report_month
     where
-        current_versions.current_versions != 1
+        current_versions.current_versions is distinct from 1
+        or project_months.version_count is distinct from current_versions.versions
         or project_months.file_id is distinct from current_versions.current_file_id
         or project_months.row_number is distinct from current_versions.current_row_number
 )

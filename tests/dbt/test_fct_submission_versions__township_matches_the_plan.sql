@@ -23,7 +23,7 @@ final as (
     from submission_versions
     inner join projects
         on submission_versions.project_code = projects.project_code
-    where submission_versions.township_name != projects.township_name
+    where submission_versions.township_name is distinct from projects.township_name
 )
 
 select * from final

@@ -1,5 +1,7 @@
 -- Asserts that plan_vs_actual_district is one row whose planned totals are the plan's (fct_plan) and
--- whose done totals are the projects' latest reported figures (plan_vs_actual_project).
+-- whose done totals are the projects' latest reported figures (their exact sum, rounded to 0.01 亩 as
+-- the reporting marts show it: the sum of plan_vs_actual_project's rounded areas may differ by a few 0.01);
+-- a NULL on either side is a difference.
 with
 
 district as (
@@ -11,7 +13,7 @@ plan as (
 ),
 
 project_progress as (
-    select * from {{ ref('plan_vs_actual_project') }}
+    select * from {{ ref('int_projects_progress_joined') }}
 ),
 
 plan_totals as (
@@ -24,8 +26,8 @@ plan_totals as (
 
 progress_totals as (
     select
-        sum(patches_done) as patches_done,
-        sum(area_done_mu) as area_done_mu
+        coalesce(sum(patches_done), 0) as patches_done,
+        {{ hundredths('coalesce(sum(area_done_mu), 0)') }} as area_done_mu
     from project_progress
 ),
 
@@ -48,12 +50,12 @@ final as (
     cross join progress_totals
     left join district on true
     where
-        district_rows.district_rows != 1
-        or district.projects_planned != plan_totals.projects_planned
-        or district.patches_planned != plan_totals.patches_planned
-        or district.area_planned_mu != plan_totals.area_planned_mu
-        or district.patches_done != progress_totals.patches_done
-        or district.area_done_mu != progress_totals.area_done_mu
+        district_rows.district_rows is distinct from 1
+        or district.projects_planned is distinct from plan_totals.projects_planned
+        or district.patches_planned is distinct from plan_totals.patches_planned
+        or district.area_planned_mu is distinct from plan_totals.area_planned_mu
+        or district.patches_done is distinct from progress_totals.patches_done
+        or district.area_done_mu is distinct from progress_totals.area_done_mu
 )
 
 select * from final

@@ -61,6 +61,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("supervisor", "监理单位", None, "supervisor", "text"),
     Column("accepted_on", "验收日期", None, "accepted_on", "date"),
     Column("notes", "备注", None, "notes", "text"),
+    # Optional: the codes (图斑编号) of the patches completed so far, separated by 、; checked against the
+    # patch register at build time (expectations/patch_status.json).
+    Column("patches_completed", "已完成图斑编号", None, "patches_completed", "text"),
     Column("reporter", "填报人", None, "reporter", "text"),
     Column("phone", "联系电话", None, "phone", "text"),
 )

@@ -65,9 +65,12 @@ create table if not exists raw.submission_rows (
     supervisor varchar,
     accepted_on date,
     notes varchar,
+    patches_completed varchar,        -- 已完成图斑编号 as written (optional column)
     reporter varchar,                 -- personal data: landing zone only
     phone varchar                     -- personal data: landing zone only
 );
+-- A landing zone created before the column existed gets it (rows are inserted by name).
+alter table raw.submission_rows add column if not exists patches_completed varchar;
 create table if not exists raw.submission_issues (
     file_id integer not null,
     sheet varchar,

@@ -315,6 +315,7 @@ class _Habit:
     pinyin_name: bool
     full_width_brackets: bool  # 累计治理面积（公顷）
     clerk: tuple[str, str]  # reporter, phone
+    lists_patches: bool = False  # fills the optional 已完成图斑编号 from the GIS tool
 
 
 _ZHANGBAN_HANDOVER = date(2025, 7, 1)
@@ -341,6 +342,7 @@ def _habit(township: str, month: date) -> _Habit:
         thousands=_NUMBER_COLUMNS,
         pinyin_name=True,
         clerk=_ZHANGBAN_NEW_CLERK,
+        lists_patches=True,
     )
 
 
@@ -399,9 +401,16 @@ def _row(report: _Report, habit: _Habit) -> list[Cell]:
         report.supervisor,
         report.accepted_on,
         report.note,
+        _completed_patches(report) if habit.lists_patches else None,
         reporter,
         phone,
     ]
+
+
+def _completed_patches(report: _Report) -> str | None:
+    """The codes of the patches done so far, as the sample patch layer (regreen.patches.sample) names them."""
+    codes = [f"{report.project.project_code}-{number:03d}" for number in range(1, report.patches + 1)]
+    return "、".join(codes) or None
 
 
 def _total_row(rows: Sequence[Sequence[Cell]]) -> list[Cell]:
@@ -663,7 +672,10 @@ def write_sample(data_dir: DataDir, reference: PlanReference, seed: int, today: 
         path = data_dir.inbox / file.name
         temp = data_dir.inbox / f".{file.name}.partial"
         temp.write_bytes(file.content)
-        stamp = int(file.arrival.timestamp()) * 1_000_000_000
+        # Never dated in the future (this month's report "arrived" this morning, which may not have come
+        # yet where the server is): a future date would keep the file unsettled and out of this night.
+        arrived = min(file.arrival, datetime.now(UTC) - timedelta(hours=1))
+        stamp = int(arrived.timestamp()) * 1_000_000_000
         os.utime(temp, ns=(stamp, stamp))
         temp.replace(path)
         written.append(path)

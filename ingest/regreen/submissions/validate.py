@@ -65,6 +65,7 @@ TOTAL_LABELS = frozenset({"合计", "总计", "合計", "總計", "total"})
 RENDER_LIMIT = 100  # issues listed per section by render(); the JSON report lists all
 MORE_ISSUES = "more_issues"  # the code of the summary issue standing for those not kept
 ACCEPTED_INDEX = STAGES.index(ACCEPTED)
+COMPLETED_INDEX = STAGES.index("已完工")
 _EXCEL_EPOCH = date(1899, 12, 30)  # Excel's day 0 in the 1900 date system (it counts 1900-02-29)
 _SERIAL_RANGE = (1, 2958465)  # Excel's dates 1900-01-01 .. 9999-12-31
 _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+")
@@ -675,7 +676,15 @@ class _FileValidation:
     def _check_rows(self, total_rows: np.ndarray, total_cells: dict[str, np.ndarray]) -> pd.DataFrame:
         text = {
             key: self._distinct(key).map(cell_text)
-            for key in ("township", "project_name", "supervisor", "notes", "reporter", "phone")
+            for key in (
+                "township",
+                "project_name",
+                "supervisor",
+                "notes",
+                "patches_completed",
+                "reporter",
+                "phone",
+            )
         }
         month, month_ordinal = self._check_month()
         township = self._check_township(text["township"])
@@ -698,11 +707,13 @@ class _FileValidation:
             "supervisor": text["supervisor"],
             "accepted_on": accepted_on,
             "notes": text["notes"],
+            "patches_completed": text["patches_completed"],
             "reporter": text["reporter"],
             "phone": text["phone"],
         }
         frame = pd.DataFrame({name: columns[name] for name in ROW_FRAME_COLUMNS})
         self._check_sequence(project, month, month_ordinal, stage, figures)
+        self._check_acceptance_month(project, month, month_ordinal, stage, accepted_on)
         self._check_missing_projects(township, project, month_ordinal, stage)
         self._check_totals(numbers, total_rows, total_cells)
         return frame
@@ -987,6 +998,51 @@ class _FileValidation:
         )
         accepted_on[future] = None
         return accepted_on
+
+    def _check_acceptance_month(
+        self,
+        project: np.ndarray,
+        month: np.ndarray,
+        month_ordinal: np.ndarray,
+        stage: np.ndarray,
+        accepted_on: np.ndarray,
+    ) -> None:
+        """Acceptance comes in or after the month the project was completed: not after the month the row
+        reports, nor in or before a month this file reports the project not yet completed."""
+        accepted_ordinal = np.array([_month_ordinal(day) for day in accepted_on], dtype=np.int64)
+        dated = (stage == ACCEPTED_INDEX) & (accepted_ordinal >= 0) & (month_ordinal >= 0)
+        self._flag(
+            dated & (accepted_ordinal > month_ordinal),
+            "accepted_on",
+            "accepted_after_report_month",
+            "验收日期晚于填报月份 {month:%Y-%m}",
+            "the acceptance date is after the month reported ({month:%Y-%m})",
+            month=month,
+        )
+        # Rows reporting a project not yet completed, keyed (project, month) in order: an acceptance row
+        # is wrong if one falls between its acceptance month and its report month.
+        months = 12 * 10000  # more month ordinals than any date has
+        open_rows = np.flatnonzero(
+            (project >= 0) & (month_ordinal >= 0) & (stage >= 0) & (stage < COMPLETED_INDEX)
+        )
+        open_keys = project[open_rows] * months + month_ordinal[open_rows]
+        order = np.argsort(open_keys, kind="stable")
+        open_keys, open_rows = open_keys[order], open_rows[order]
+        if not len(open_rows):
+            return
+        first = np.searchsorted(open_keys, project * months + accepted_ordinal, "left")
+        last = np.searchsorted(open_keys, project * months + month_ordinal, "right")
+        found = open_rows[np.minimum(first, len(open_rows) - 1)]
+        self._flag(
+            dated & (project >= 0) & (last > first),
+            "accepted_on",
+            "accepted_before_completion",
+            "验收日期早于完工：第 {line} 行填报该项目 {open_month:%Y-%m} 仍为“{open_stage}”",
+            "accepted before completion: row {line} reports the project {open_stage} in {open_month:%Y-%m}",
+            line=self.rows[found],
+            open_month=month[found],
+            open_stage=_with_missing(STAGES)[stage[found]],
+        )
 
     def _check_sequence(
         self,

@@ -1,0 +1,1 @@
+"""图斑: the plan's map patches as polygons, read from the bureau's GIS layers (see regreen.patches.layer)."""

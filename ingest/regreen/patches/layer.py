@@ -1,0 +1,451 @@
+"""Reading one patch layer as the bureau's GIS staff keep it, and measuring its polygons.
+
+A layer is a GeoPackage, a Shapefile (the .shp with its .dbf/.shx/.prj, or a .zip of that set) or a
+GeoJSON file, read with pyogrio (GDAL/OGR). Its coordinate reference system comes from the file itself and
+must be CGCS2000 geographic (EPSG:4490), a CGCS2000 Gauss-Krüger zone (3- or 6-degree, with or without
+the zone number in front of the easting, e.g. EPSG:4528 or EPSG:4549) or WGS84. A layer without a CRS, in
+another one (Xi'an 1980, Beijing 1954, a local grid…), or with a polygon that cannot lie in the district
+is refused whole: loading it would put patches in the wrong place without anyone noticing.
+
+What a layer holds is not judged here beyond that: an invalid or empty geometry, a repeated patch code
+and overlapping patches are loaded as they are and reported by the expectation suites, so that the bureau
+sees every problem of a layer at once, with its severity.
+
+Geometries are stored in EPSG:4490. Areas and overlaps are measured in a Lambert azimuthal equal-area
+projection centred on the district, whose areas are exact; the district's Gauss-Krüger zone (CM 120°E)
+would overstate them by about 0.04 % at 118.8°E.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyogrio
+import shapely
+from pyogrio.errors import DataLayerError, DataSourceError
+from pyogrio.raw import read as read_raw
+from pyproj import CRS, Transformer
+from pyproj.crs import ProjectedCRS
+from pyproj.crs.coordinate_operation import LambertAzimuthalEqualAreaConversion
+from pyproj.exceptions import CRSError
+
+from regreen.errors import RegreenError
+from regreen.submissions.columns import fold
+from regreen.submissions.reference import PlanReference
+
+LAYER_SUFFIXES = (".gpkg", ".shp", ".zip", ".geojson", ".json")
+STORAGE_EPSG = 4490
+SQUARE_METRES_PER_MU = 10000 / 15
+# A lon/lat box around 泉州台商投资区 (百崎、东园、洛阳、张坂, about 118.68–118.92°E, 24.92–25.10°N) with a
+# margin of some kilometres: a polygon outside it was put there by a wrong CRS or zone, not by a surveyor.
+DISTRICT_BOUNDS = (118.55, 24.80, 119.05, 25.25)
+DISTRICT_CENTRE = (118.8, 25.0)
+AREA_CRS = ProjectedCRS(
+    LambertAzimuthalEqualAreaConversion(DISTRICT_CENTRE[1], DISTRICT_CENTRE[0]),
+    name="CGCS2000 / Lambert equal-area, 118.8°E 25°N",
+    geodetic_crs=CRS.from_epsg(STORAGE_EPSG),
+)
+# Intersections smaller than this are rounding where two surveyed boundaries meet, not an overlap.
+OVERLAP_NOISE_M2 = 0.01
+
+# Attribute columns, by the names GIS layers give them: Chinese, pinyin initials (the land survey's
+# TBBH/XMMC/DLMC style) or English; matched after folding (full-width → ASCII, no spaces, lower case).
+FIELD_NAMES: dict[str, tuple[str, ...]] = {
+    "patch_code": ("图斑编号", "图斑号", "图斑代码", "tbbh", "patch_code", "patchcode", "patch_id", "code"),
+    "project": (
+        "项目名称",
+        "项目",
+        "所属项目",
+        "项目编号",
+        "xmmc",
+        "xmbh",
+        "project",
+        "project_name",
+        "project_code",
+    ),
+    "township": ("乡镇", "乡镇名称", "xzmc", "township"),
+    "village": ("村", "村名", "所在村", "行政村", "cm", "village"),
+    "land_type": ("修复前地类", "原地类", "地类", "地类名称", "dlmc", "land_type", "land_type_before"),
+    "declared_area_mu": (
+        "申报面积",
+        "申报面积(亩)",
+        "图斑面积",
+        "图斑面积(亩)",
+        "面积(亩)",
+        "面积",
+        "mj",
+        "declared_area_mu",
+        "declared_mu",
+        "area_mu",
+        "area",
+    ),
+    "notes": ("备注", "bz", "notes", "note"),
+}
+REQUIRED_FIELDS = ("patch_code", "project", "declared_area_mu")
+FIELD_LABELS = {
+    "patch_code": "图斑编号 / patch_code",
+    "project": "项目名称 / project",
+    "declared_area_mu": "申报面积(亩) / declared_area_mu",
+}
+_PROJECT_CODE = re.compile(r"^\d{4}-\d{2}$")
+
+
+# --- errors: each names the file, the feature as GIS shows it (its FID), the column and the value ----
+
+
+class PatchLayerError(RegreenError):
+    """A patch layer that cannot be loaded as it is."""
+
+
+class PatchLayerUnreadableError(PatchLayerError):
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"无法读取图斑图层 {path}：{reason}；请提供 GeoPackage（.gpkg）、Shapefile（.shp 或其 .zip）或 GeoJSON",
+            f"cannot read patch layer {path}: {reason}; give a GeoPackage (.gpkg), a Shapefile (.shp or a "
+            ".zip of it) or a GeoJSON file",
+        )
+
+
+_ACCEPTED_ZH = "CGCS2000 地理坐标（EPSG:4490）、CGCS2000 高斯-克吕格投影带（如 EPSG:4528）或 WGS84"
+_ACCEPTED_EN = "CGCS2000 geographic (EPSG:4490), a CGCS2000 Gauss-Krüger zone (e.g. EPSG:4528) or WGS84"
+
+
+class PatchCrsMissingError(PatchLayerError):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"图斑图层 {path} 没有坐标参考系（Shapefile 缺少 .prj？）；请在 GIS 中按{_ACCEPTED_ZH}重新导出",
+            f"patch layer {path} has no coordinate reference system (a Shapefile without its .prj?); "
+            f"export it again from GIS in {_ACCEPTED_EN}",
+        )
+
+
+class PatchCrsUnknownError(PatchLayerError):
+    def __init__(self, path: Path, crs_name: str) -> None:
+        self.path = path
+        self.crs_name = crs_name
+        super().__init__(
+            f"图斑图层 {path} 的坐标参考系“{crs_name}”不受支持；请转换为{_ACCEPTED_ZH}后重新导出",
+            f"patch layer {path} is in {crs_name!r}, which regreen does not accept; reproject it to "
+            f"{_ACCEPTED_EN}",
+        )
+
+
+class PatchOutsideDistrictError(PatchLayerError):
+    def __init__(self, path: Path, fid: int, code: str, lon: float, lat: float, crs_name: str) -> None:
+        self.path = path
+        self.fid = fid
+        self.code = code
+        self.lon = lon
+        self.lat = lat
+        west, south, east, north = DISTRICT_BOUNDS
+        swapped = south <= lon <= north and west <= lat <= east
+        hint_zh = "经纬度似乎颠倒" if swapped else f"请核对坐标系（{crs_name}）与投影带是否与数据一致"
+        hint_en = (
+            "longitude and latitude look swapped"
+            if swapped
+            else f"check that the CRS ({crs_name}) and its zone match the data"
+        )
+        super().__init__(
+            f"图斑图层 {path} 要素 FID {fid}（图斑编号 {code}）位于东经 {lon:.4f}°、北纬 {lat:.4f}°，"
+            f"不在台商投资区范围（东经 {west}–{east}°，北纬 {south}–{north}°）内；{hint_zh}",
+            f"patch layer {path} feature FID {fid} (patch {code}) lies at {lon:.4f}°E {lat:.4f}°N, outside "
+            f"the district ({west}–{east}°E, {south}–{north}°N); {hint_en}",
+        )
+
+
+class PatchFieldMissingError(PatchLayerError):
+    def __init__(self, path: Path, field: str, found: list[str]) -> None:
+        self.path = path
+        self.field = field
+        label = FIELD_LABELS[field]
+        listed = "、".join(found) or "—"
+        super().__init__(
+            f"图斑图层 {path} 缺少字段“{label.split(' / ')[0]}”（现有字段：{listed}）；请按 README 的图斑文件格式补充",
+            f"patch layer {path} has no {label.split(' / ')[1]} column (its columns: {', '.join(found) or '—'}); "
+            "see the patch file format in the README",
+        )
+
+
+class PatchValueError(PatchLayerError):
+    def __init__(
+        self, path: Path, fid: int, column: str, value: object, problem_zh: str, problem_en: str
+    ) -> None:
+        self.path = path
+        self.fid = fid
+        self.column = column
+        self.value = value
+        super().__init__(
+            f"图斑图层 {path} 要素 FID {fid} 字段“{column}”的值 {value!r} {problem_zh}",
+            f"patch layer {path} feature FID {fid}, column {column!r}, value {value!r}: {problem_en}",
+        )
+
+
+# --- the layer ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One feature of a patch layer: its attributes as written, its project resolved, its geometry measured."""
+
+    fid: int  # the feature id GIS shows (QGIS's attribute table)
+    patch_code: str
+    project_as_written: str
+    project_code: str
+    township_as_written: str | None
+    village: str | None
+    land_type: str | None
+    declared_area_mu: Decimal | None
+    notes: str | None
+    geometry_wkb: bytes | None  # EPSG:4490, longitude first
+    geometry_type: str | None
+    is_empty: bool
+    is_valid: bool
+    invalid_reason: str | None
+    area_m2: float | None
+    centroid_lon: float | None
+    centroid_lat: float | None
+
+
+@dataclass(frozen=True)
+class Overlap:
+    patch_code_a: str
+    fid_a: int
+    patch_code_b: str
+    fid_b: int
+    overlap_m2: float
+
+
+@dataclass(frozen=True)
+class PatchLayer:
+    path: Path
+    sha256: str
+    layer_name: str
+    crs_name: str  # e.g. "EPSG:4528 CGCS2000 / 3-degree Gauss-Kruger zone 40"
+    patches: tuple[Patch, ...]
+
+    @property
+    def area_mu(self) -> float:
+        return sum(p.area_m2 or 0.0 for p in self.patches) / SQUARE_METRES_PER_MU
+
+
+def crs_label(crs: CRS) -> str:
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg} {crs.name}" if epsg else crs.name
+
+
+def is_accepted_crs(crs: CRS) -> bool:
+    """CGCS2000 (geographic or a Gauss-Krüger zone) or WGS84 geographic."""
+    datum = (crs.datum.name if crs.datum else "").replace("_", " ").lower()
+    ellipsoid = crs.ellipsoid.name if crs.ellipsoid else ""
+    cgcs2000 = ("china" in datum and "2000" in datum) or ellipsoid == "CGCS2000"
+    if crs.is_geographic:
+        return cgcs2000 or "world geodetic system 1984" in datum or datum == "wgs 1984"
+    method = crs.coordinate_operation.method_name if crs.is_projected and crs.coordinate_operation else ""
+    return cgcs2000 and method in ("Transverse Mercator", "Gauss-Kruger")
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a layer's bytes; for a .shp, of the whole set beside it (.dbf, .shx, .prj, .cpg)."""
+    digest = hashlib.sha256()
+    for part in layer_files(path):
+        digest.update(part.name.encode() + b"\0" + part.read_bytes())
+    return digest.hexdigest()
+
+
+def layer_files(path: Path) -> list[Path]:
+    """The files a layer is made of: a .shp and its sidecars, or the one file."""
+    if path.suffix.lower() != ".shp":
+        return [path]
+    return sorted(p for p in path.parent.glob(path.stem + ".*") if p.is_file())
+
+
+def _transform(geometries: np.ndarray, transformer: Transformer) -> np.ndarray:
+    def apply(xy: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geometries, apply)
+
+
+def _field_index(path: Path, names: list[str]) -> dict[str, int]:
+    folded = [fold(name).lower() for name in names]
+    found: dict[str, int] = {}
+    for key, aliases in FIELD_NAMES.items():
+        for alias in aliases:
+            if fold(alias).lower() in folded:
+                found[key] = folded.index(fold(alias).lower())
+                break
+    for key in REQUIRED_FIELDS:
+        if key not in found:
+            raise PatchFieldMissingError(path, key, names)
+    return found
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _area(path: Path, fid: int, column: str, value: Any) -> Decimal | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        area = Decimal(fold(text).replace(",", ""))
+    except InvalidOperation:
+        raise PatchValueError(path, fid, column, value, "不是数字（亩）", "is not a number of mu") from None
+    if not area.is_finite() or area <= 0:
+        raise PatchValueError(path, fid, column, value, "应为正数（亩）", "must be a positive number of mu")
+    return area.quantize(Decimal("0.01"))
+
+
+def _project_code(
+    path: Path, fid: int, column: str, value: Any, township: str | None, reference: PlanReference
+) -> str:
+    text = _text(value)
+    if text is None:
+        raise PatchValueError(
+            path,
+            fid,
+            column,
+            value,
+            "为空，应为项目编号或方案中的项目名称",
+            "is empty; give the project's code or its name in the notice",
+        )
+    codes = {p.project_code for p in reference.projects}
+    if _PROJECT_CODE.match(fold(text)) and fold(text) in codes:
+        return fold(text)
+    resolution = reference.resolve_project(township and reference.resolve_township(township), text)
+    if resolution.project is not None:
+        return resolution.project.project_code
+    listed = "、".join(f"{p.project_code} {p.name}" for p in resolution.candidates)
+    problem = {"ambiguous": ("可对应多个项目", "matches several projects")}.get(
+        resolution.problem or "", ("不是方案中的项目", "is not a project of the plan")
+    )
+    raise PatchValueError(
+        path, fid, column, value, f"{problem[0]}；可能是：{listed}", f"{problem[1]}; did you mean: {listed}"
+    )
+
+
+def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
+    """Read, check and measure the patch layer at `path` (see the module docstring)."""
+    if path.suffix.lower() not in LAYER_SUFFIXES:
+        raise PatchLayerUnreadableError(
+            path, f"扩展名 {path.suffix or '—'} 不是图层格式 / not a layer format"
+        )
+    if not path.is_file():
+        raise PatchLayerUnreadableError(path, "文件不存在 / no such file")
+    try:
+        layers = pyogrio.list_layers(path)
+        polygon_layers = [name for name, kind in layers if kind is None or "Polygon" in str(kind)]
+        if len(polygon_layers) != 1:
+            listed = ", ".join(str(name) for name, _ in layers) or "—"
+            raise PatchLayerUnreadableError(
+                path, f"应恰有一个面图层，实有 / it should hold exactly one polygon layer, it holds: {listed}"
+            )
+        meta, fids, wkb, field_data = read_raw(path, layer=polygon_layers[0], return_fids=True)
+    except (DataSourceError, DataLayerError) as exc:
+        raise PatchLayerUnreadableError(path, str(exc).splitlines()[0]) from None
+    if meta["crs"] is None:
+        raise PatchCrsMissingError(path)
+    try:
+        crs = CRS.from_user_input(meta["crs"])
+    except CRSError:
+        raise PatchCrsUnknownError(path, str(meta["crs"])[:80]) from None
+    if not is_accepted_crs(crs):
+        raise PatchCrsUnknownError(path, crs_label(crs))
+    if len(fids) == 0:
+        raise PatchLayerUnreadableError(path, "图层没有要素 / the layer has no features")
+
+    names = list(meta["fields"])
+    at = _field_index(path, names)
+    source = shapely.from_wkb(wkb)
+    stored = _transform(source, Transformer.from_crs(crs, STORAGE_EPSG, always_xy=True))
+    measured = _transform(stored, Transformer.from_crs(STORAGE_EPSG, AREA_CRS, always_xy=True))
+    west, south, east, north = DISTRICT_BOUNDS
+
+    def value(key: str, row: int) -> Any:
+        return field_data[at[key]][row] if key in at else None
+
+    patches = []
+    for row, fid in enumerate(int(f) for f in fids):
+        code = _text(value("patch_code", row))
+        if code is None:
+            raise PatchValueError(
+                path, fid, names[at["patch_code"]], value("patch_code", row), "为空", "is empty"
+            )
+        geometry = stored[row]
+        empty = geometry is None or shapely.is_empty(geometry)
+        if not empty:
+            minx, miny, maxx, maxy = shapely.bounds(geometry)
+            if minx < west or maxx > east or miny < south or maxy > north:
+                lon, lat = shapely.get_coordinates(shapely.point_on_surface(shapely.envelope(geometry)))[0]
+                raise PatchOutsideDistrictError(path, fid, code, lon, lat, crs_label(crs))
+        township = _text(value("township", row))
+        valid = not empty and bool(shapely.is_valid(geometry))
+        centroid = None if empty else shapely.get_coordinates(shapely.centroid(geometry))[0]
+        patches.append(
+            Patch(
+                fid=fid,
+                patch_code=code,
+                project_as_written=str(_text(value("project", row))),
+                project_code=_project_code(
+                    path, fid, names[at["project"]], value("project", row), township, reference
+                ),
+                township_as_written=township,
+                village=_text(value("village", row)),
+                land_type=_text(value("land_type", row)),
+                declared_area_mu=_area(
+                    path, fid, names[at["declared_area_mu"]], value("declared_area_mu", row)
+                ),
+                notes=_text(value("notes", row)),
+                geometry_wkb=None if geometry is None else shapely.to_wkb(geometry),
+                geometry_type=None if geometry is None else geometry.geom_type,
+                is_empty=bool(empty),
+                is_valid=valid,
+                invalid_reason=None if valid or empty else shapely.is_valid_reason(geometry),
+                area_m2=None if empty else float(shapely.area(measured[row])),
+                centroid_lon=None if centroid is None else float(centroid[0]),
+                centroid_lat=None if centroid is None else float(centroid[1]),
+            )
+        )
+    return PatchLayer(
+        path=path,
+        sha256=file_sha256(path),
+        layer_name=str(polygon_layers[0]),
+        crs_name=crs_label(crs),
+        patches=tuple(patches),
+    )
+
+
+def find_overlaps(patches: Sequence[Patch]) -> list[Overlap]:
+    """Every pair of patches whose areas intersect (in m², equal-area), each pair once, ordered by code.
+
+    An invalid polygon is repaired (shapely.make_valid) for this only: it is reported as invalid anyway,
+    and what it covers still overlaps its neighbours."""
+    stored = shapely.from_wkb([p.geometry_wkb for p in patches])
+    measured = _transform(
+        shapely.make_valid(stored), Transformer.from_crs(STORAGE_EPSG, AREA_CRS, always_xy=True)
+    )
+    left, right = shapely.STRtree(measured).query(measured, predicate="intersects")
+    overlaps = []
+    for i, j in zip(left.tolist(), right.tolist(), strict=True):
+        if i >= j:
+            continue
+        area = float(shapely.area(shapely.intersection(measured[i], measured[j])))
+        if area > OVERLAP_NOISE_M2:
+            a, b = sorted((patches[i], patches[j]), key=lambda p: (p.patch_code, p.fid))
+            overlaps.append(Overlap(a.patch_code, a.fid, b.patch_code, b.fid, round(area, 2)))
+    return sorted(overlaps, key=lambda o: (o.patch_code_a, o.patch_code_b, o.fid_a, o.fid_b))

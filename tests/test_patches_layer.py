@@ -1,0 +1,266 @@
+"""Reading patch layers: the formats and CRSs GIS staff send, what is refused and why, what is measured."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pyproj
+import pyproj.datadir
+import pyproj.network
+import pytest
+import shapely
+import shapely.affinity
+from patch_layers import (
+    Feature,
+    reprojected,
+    sample_features,
+    write_features,
+    zip_shapefile,
+)
+from pyogrio.raw import read as read_raw
+
+from regreen.patches.layer import (
+    DISTRICT_BOUNDS,
+    SQUARE_METRES_PER_MU,
+    PatchCrsMissingError,
+    PatchCrsUnknownError,
+    PatchFieldMissingError,
+    PatchOutsideDistrictError,
+    PatchValueError,
+    find_overlaps,
+    read_layer,
+)
+from regreen.patches.register import patches_dir
+from regreen.patches.sample import SAMPLE_FILE, write_sample_layer
+from regreen.project import DataDir
+from regreen.submissions.reference import PlanReference
+
+REGREEN = Path(sys.executable).parent / "regreen"
+SHAPEFILE_NAMES = ("patch_code", "project", "area_mu")
+
+
+@pytest.fixture(scope="module")
+def features(reference: PlanReference) -> list[Feature]:
+    return sample_features(reference)
+
+
+@pytest.fixture(scope="module")
+def sample_layer(tmp_path_factory: pytest.TempPathFactory, reference: PlanReference) -> Path:
+    path = write_sample_layer(tmp_path_factory.mktemp("register"), reference, seed=11)
+    assert path is not None
+    return path
+
+
+def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REGREEN), *map(str, args)], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_proj_works_offline_from_the_data_in_its_wheel() -> None:
+    """Every CRS regreen takes is defined by the PROJ database pyproj ships; nothing is fetched."""
+    assert not pyproj.network.is_network_enabled()
+    assert Path(pyproj.datadir.get_data_dir()).is_relative_to(Path(pyproj.__file__).parent)
+    for epsg, name in (
+        (4490, "China Geodetic Coordinate System 2000"),
+        (4527, "CGCS2000 / 3-degree Gauss-Kruger zone 39"),
+        (4528, "CGCS2000 / 3-degree Gauss-Kruger zone 40"),
+        (4549, "CGCS2000 / 3-degree Gauss-Kruger CM 120E"),
+    ):
+        assert pyproj.CRS.from_epsg(epsg).name == name
+    # 118.8°E, 25°N in zone 40 (central meridian 120°E): false easting 40 500 000 m, about 121 km west.
+    x, y = pyproj.Transformer.from_crs(4490, 4528, always_xy=True).transform(118.8, 25.0)
+    assert 40_378_000 < x < 40_380_000 and 2_766_000 < y < 2_768_000
+
+
+# --- the sample layer ----------------------------------------------------------------------------
+
+
+def test_the_sample_layer_holds_the_notices_patches_around_the_district(
+    sample_layer: Path, reference: PlanReference
+) -> None:
+    layer = read_layer(sample_layer, reference)
+    assert layer.crs_name == "EPSG:4528 CGCS2000 / 3-degree Gauss-Kruger zone 40"
+    assert layer.layer_name == "示例图斑"
+    assert len(layer.patches) == 182
+    by_year = Counter(reference.project(p.project_code).plan_year for p in layer.patches)
+    assert by_year == {2023: 72, 2024: 53, 2025: 57}
+    by_project = Counter(p.project_code for p in layer.patches)
+    assert by_project == {p.project_code: p.patches_planned for p in reference.projects}
+    for project in reference.projects:
+        mu = (
+            sum(p.area_m2 for p in layer.patches if p.project_code == project.project_code)
+            / SQUARE_METRES_PER_MU
+        )
+        assert abs(mu / float(project.area_planned_mu) - 1) < 0.05, project.project_code
+    assert len({p.patch_code for p in layer.patches}) == 182
+    assert all(p.is_valid and p.geometry_type == "Polygon" and p.notes == "示例数据" for p in layer.patches)
+    west, south, east, north = DISTRICT_BOUNDS
+    assert all(west < p.centroid_lon < east and south < p.centroid_lat < north for p in layer.patches)
+    # Both ways of naming a project resolve: the 2025 projects by code, the others by printed name.
+    assert {p.project_as_written for p in layer.patches if p.project_code == "2025-01"} == {"2025-01"}
+    assert {p.project_as_written for p in layer.patches if p.project_code == "2023-01"} == {
+        "百崎乡莲埭村废弃矿山生态治理项目"
+    }
+    assert find_overlaps(list(layer.patches)) == []
+
+
+def test_declared_areas_are_within_two_percent_of_the_geometry(sample_layer: Path, reference) -> None:
+    layer = read_layer(sample_layer, reference)
+    for patch in layer.patches:
+        measured = Decimal(patch.area_m2 / SQUARE_METRES_PER_MU)
+        assert abs(patch.declared_area_mu / measured - 1) < Decimal("0.021"), patch.patch_code
+
+
+def test_the_sample_never_replaces_a_real_register(tmp_path: Path, reference, features) -> None:
+    write_features(tmp_path / "县局图斑.gpkg", features, "EPSG:4528")
+    assert write_sample_layer(tmp_path, reference, seed=11) is None
+    assert not (tmp_path / SAMPLE_FILE).exists()
+
+
+# --- formats and coordinate systems --------------------------------------------------------------
+
+
+# RFC 7946 GeoJSON names no CRS: it is WGS84 by definition, which GDAL reports as EPSG:4326.
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
+def test_a_geojson_in_wgs84_gives_the_same_patches(tmp_path: Path, reference, sample_layer, features) -> None:
+    gk = read_layer(sample_layer, reference)
+    wgs84 = read_layer(
+        write_features(tmp_path / "patches.geojson", reprojected(features, 4326), None), reference
+    )
+    assert wgs84.crs_name == "EPSG:4326 WGS 84"
+    assert [p.patch_code for p in wgs84.patches] == [p.patch_code for p in gk.patches]
+    for a, b in zip(gk.patches, wgs84.patches, strict=True):
+        assert b.area_m2 == pytest.approx(a.area_m2, rel=1e-6)
+        assert (b.centroid_lon, b.centroid_lat) == pytest.approx((a.centroid_lon, a.centroid_lat), abs=1e-7)
+
+
+@pytest.mark.parametrize("epsg", [4490, 4549])
+def test_cgcs2000_geographic_and_a_zone_without_its_number_read_alike(
+    tmp_path: Path, reference, sample_layer, features, epsg: int
+) -> None:
+    gk = read_layer(sample_layer, reference)
+    other = read_layer(
+        write_features(tmp_path / "p.gpkg", reprojected(features, epsg), f"EPSG:{epsg}"), reference
+    )
+    assert other.crs_name.startswith(f"EPSG:{epsg} ")
+    assert other.area_mu == pytest.approx(gk.area_mu, rel=1e-6)
+
+
+def test_a_zipped_shapefile_reads_like_the_geopackage(
+    tmp_path: Path, reference, sample_layer, features
+) -> None:
+    shp = write_features(tmp_path / "tuban.shp", features, "EPSG:4528", SHAPEFILE_NAMES)
+    layer = read_layer(zip_shapefile(shp), reference)
+    assert len(layer.patches) == 182
+    assert layer.area_mu == pytest.approx(read_layer(sample_layer, reference).area_mu, rel=1e-9)
+
+
+def test_a_shapefile_without_its_prj_is_refused(tmp_path: Path, reference, features) -> None:
+    shp = write_features(tmp_path / "tuban.shp", features, "EPSG:4528", SHAPEFILE_NAMES)
+    shp.with_suffix(".prj").unlink()
+    with pytest.raises(PatchCrsMissingError) as refused:
+        read_layer(shp, reference)
+    assert str(shp) in str(refused.value)
+    assert "没有坐标参考系" in str(refused.value) and "has no coordinate reference system" in str(
+        refused.value
+    )
+
+
+def test_another_datum_is_refused(tmp_path: Path, reference, features) -> None:
+    xian80 = write_features(tmp_path / "xian80.gpkg", reprojected(features, 4610), "EPSG:4610")
+    with pytest.raises(PatchCrsUnknownError, match="Xian 1980"):
+        read_layer(xian80, reference)
+
+
+def test_the_wrong_zone_puts_patches_outside_the_district_and_is_refused(
+    tmp_path: Path, reference, features
+) -> None:
+    # Zone 40's coordinates labelled as zone 39: every patch lands some 1000 km east.
+    wrong = write_features(tmp_path / "zone39.gpkg", features, "EPSG:4527")
+    with pytest.raises(PatchOutsideDistrictError) as refused:
+        read_layer(wrong, reference)
+    assert refused.value.fid == 1 and refused.value.code == "2023-01-001"
+    assert "FID 1" in str(refused.value) and "2023-01-001" in str(refused.value)
+
+
+def test_swapped_longitude_and_latitude_are_named(tmp_path: Path, reference, features) -> None:
+    def swap(geometry: shapely.Geometry) -> shapely.Geometry:
+        return shapely.transform(geometry, lambda xy: xy[:, ::-1])
+
+    swapped = [
+        Feature(f.code, f.project, f.declared_mu, swap(f.polygon)) for f in reprojected(features, 4490)
+    ]
+    with pytest.raises(PatchOutsideDistrictError, match="look swapped"):
+        read_layer(write_features(tmp_path / "swapped.gpkg", swapped, "EPSG:4490"), reference)
+
+
+def test_a_project_not_in_the_plan_is_refused_with_the_closest_ones(
+    tmp_path: Path, reference, features
+) -> None:
+    altered = [*features[:5], Feature("X-1", "张坂镇浮山村废弃矿山生态治理项目", 10.0, features[5].polygon)]
+    with pytest.raises(PatchValueError) as refused:
+        read_layer(write_features(tmp_path / "p.gpkg", altered, "EPSG:4528"), reference)
+    message = str(refused.value)
+    assert "FID 6" in message and "项目名称" in message and "浮山村" in message
+    assert "不是方案中的项目" in message and "is not a project of the plan" in message
+
+
+def test_a_layer_without_a_patch_code_column_is_refused(tmp_path: Path, reference, features) -> None:
+    path = write_features(tmp_path / "p.gpkg", features, "EPSG:4528", ("编号x", "项目名称", "申报面积"))
+    with pytest.raises(PatchFieldMissingError, match="图斑编号"):
+        read_layer(path, reference)
+
+
+# --- what is loaded as it is, for the suites to report ---------------------------------------------
+
+
+def test_an_invalid_polygon_is_loaded_and_says_why(tmp_path: Path, reference, features) -> None:
+    x0, y0, x1, y1 = shapely.bounds(features[2].polygon)
+    bowtie = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
+    altered = [*features[:2], Feature(features[2].code, features[2].project, 9.0, bowtie), *features[3:]]
+    layer = read_layer(write_features(tmp_path / "p.gpkg", altered, "EPSG:4528"), reference)
+    broken = [p for p in layer.patches if not p.is_valid]
+    assert [p.patch_code for p in broken] == [features[2].code]
+    assert broken[0].invalid_reason.startswith("Self-intersection")
+
+
+def test_two_overlapping_patches_are_measured_in_square_metres(tmp_path: Path, reference, features) -> None:
+    # Two 100 m squares, the second 40 m east of the first: 60 m × 100 m in common.
+    x, y = shapely.get_coordinates(shapely.centroid(features[0].polygon))[0]
+    first = shapely.box(x, y, x + 100, y + 100)
+    second = shapely.affinity.translate(first, 40, 0)
+    altered = [Feature("A", "2023-01", 15.0, first), Feature("B", "2023-01", 15.0, second)]
+    layer = read_layer(write_features(tmp_path / "p.gpkg", altered, "EPSG:4528"), reference)
+    (overlap,) = find_overlaps(list(layer.patches))
+    assert (overlap.patch_code_a, overlap.patch_code_b) == ("A", "B")
+    # Gauss-Krüger metres 1.2° from the central meridian are about 0.02 % longer than true ones.
+    assert overlap.overlap_m2 == pytest.approx(6000, rel=0.001)
+    assert layer.patches[0].area_m2 == pytest.approx(10000, rel=0.001)
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def test_patches_load_installs_the_layer_and_refuses_one_without_crs(
+    tmp_path: Path, sample_layer, features
+) -> None:
+    data_dir = DataDir(tmp_path / "data")
+    loaded = run("patches", "load", sample_layer, "--data-dir", data_dir.root)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "182" in loaded.stdout and "EPSG:4528" in loaded.stdout
+    installed = patches_dir(data_dir) / sample_layer.name
+    assert read_raw(installed)[0]["crs"] == "EPSG:4528"
+
+    shp = write_features(tmp_path / "tuban.shp", features, "EPSG:4528", SHAPEFILE_NAMES)
+    shp.with_suffix(".prj").unlink()
+    refused = run("patches", "load", shp, "--data-dir", data_dir.root)
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert str(shp) in refused.stderr and " / patch layer " in refused.stderr
+    # Nothing changed: the register still holds the layer loaded before.
+    assert sorted(p.name for p in patches_dir(data_dir).iterdir()) == [sample_layer.name]
