@@ -31,6 +31,7 @@ from regreen.quality import (
 
 RUN_ID = "test-run"
 PLAN_SUITES = ("plan_figures", "plan_projects", "plan_declared_totals")
+PATCH_SUITES = ("patch_counts", "patch_geometry", "patch_overlaps", "patch_areas", "patch_status")
 
 # (project_code, plan_year, seq, township_code, township_name, patches, area_mu), copied from the notice.
 PROJECTS = [
@@ -202,7 +203,7 @@ def not_passed(results: list[CheckResult], *, ignore: str | None = WARNING_CHECK
 def test_every_suite_file_loads_with_a_query_a_description_and_named_checks() -> None:
     loaded = {suite.name: suite for suite in load_suites()}
 
-    assert set(loaded) == {*PLAN_SUITES, "progress_monthly"}
+    assert set(loaded) == {*PLAN_SUITES, "progress_monthly", *PATCH_SUITES}
     for suite in loaded.values():
         assert "marts." in suite.query and suite.description and suite.keys
         raw = json.loads(suite.path.read_text(encoding="utf-8"))

@@ -161,9 +161,14 @@ def test_behind_schedule_lists_what_the_report_lists(sample: Path) -> None:
     assert listed  # the sample has a project at risk
 
 
+def _answers(known: Path, number: int) -> list[list[tuple]]:
+    """The rows of each SQL block of section `number` of docs/queries.md, in order."""
+    return [run(known, q.sql)[1] for q in QUERIES if q.title.startswith(f"{number}. ")]
+
+
 def _answer(known: Path, number: int) -> list[tuple]:
-    [query] = [q for q in QUERIES if q.title.startswith(f"{number}. ")]
-    return run(known, query.sql)[1]
+    [rows] = _answers(known, number)
+    return rows
 
 
 D = Decimal
@@ -174,7 +179,7 @@ TIMELINESS_NOT_A_NUMBER = (
 
 
 def test_every_query_gives_its_pinned_answer_on_known_figures(known: Path) -> None:
-    assert len(QUERIES) == 9
+    assert len(QUERIES) == 11  # section 7 has two blocks, by township and by project
     # 1. 洛阳镇: 144 × 0.99 = 142.6 + 161 + 139; 东园镇: only 2023-02's 80 of 80 + 32 mu.
     assert _answer(known, 1) == [
         ("东园镇", 2, 1, D("112.00"), D("80.0000"), 71.43),
@@ -210,34 +215,55 @@ def test_every_query_gives_its_pinned_answer_on_known_figures(known: Path) -> No
         ("2025-02", "张坂玉田、玉园、玉塘村废弃矿山生态治理项目", D(107), D("22.5"), D("22.5"), 21.0, "施工中",
          date(2025, 6, 1)),
     ]  # fmt: skip
-    assert [(r[0], r[4], r[7], r[8], r[9]) for r in _answer(known, 5)] == [
-        ("2023-05", "已完工", None, None, "not_accepted"),
-        ("2024-04", "已完工", None, None, "not_accepted"),
-        ("2024-06", "施工中", None, None, "not_accepted"),
-        ("2025-02", "施工中", 5.6, 56.3, "pace"),  # 22.5 mu in four months: 5.6 a month, 56.3 by December
-        ("2025-03", "方案编制", None, None, "not_started"),
+    # 2024-06 is 233.6 of 584 mu: 350.4 short; 2025-02 did 22.5 mu in four months, 5.63 a month, so 56.25
+    # by December and 50.75 short of its 107.
+    assert [(r[0], r[4], r[7], r[8], r[9], r[10]) for r in _answer(known, 5)] == [
+        ("2023-05", "已完工", None, None, D(0), "not_accepted"),
+        ("2024-04", "已完工", None, None, D(0), "not_accepted"),
+        ("2024-06", "施工中", None, None, D("350.4"), "not_accepted"),
+        ("2025-02", "施工中", D("5.63"), D("56.25"), D("50.75"), "pace"),
+        ("2025-03", "方案编制", None, None, D(32), "not_started"),
     ]
     assert _answer(known, 6) == [
         ("2023-05", "张坂镇苏坑村废弃矿山生态治理项目", "张坂镇", 2023, D(350), date(2024, 2, 1), date(2025, 6, 1), 16),
         ("2024-04", "张坂镇前见、后见村废弃矿山生态治理项目", "张坂镇", 2024, D(526), date(2025, 2, 1),
          date(2025, 6, 1), 4),
     ]  # fmt: skip
-    monthly = _answer(known, 7)
+    # June 2025 against May: 张坂镇's 2025-01 (+26.6 mu, +3 patches) and 2025-02 (+5.6) are the district's
+    # 32.2 mu of June (section 8); 东园镇's 2025-03 reports for the first time, at 方案编制.
+    by_township, by_project = _answers(known, 7)
+    june = date(2025, 6, 1)
+    assert by_township == [
+        ("张坂镇", june, 5, 0, D("32.2"), 3, D("90.02")),
+        ("东园镇", june, 1, 1, D(0), 0, D(0)),
+        ("洛阳镇", june, 0, 0, D(0), 0, D(0)),
+        ("百崎乡", june, 0, 0, D(0), 0, D(0)),
+    ]
+    assert len(by_project) == 11  # every project reporting by June; 2024-06, 2023-05, 2024-04 changed nothing
+    changed = {r[0]: r[3:] for r in by_project if r[6] or r[4] != r[5]}
+    assert changed == {
+        "2025-01": (True, "施工中", "施工中", D("26.6"), 3, D("77.14")),
+        "2025-02": (True, "施工中", "施工中", D("5.6"), 0, D("12.88")),
+        "2025-03": (True, None, "方案编制", D(0), 0, D(0)),
+    }
+    monthly = _answer(known, 8)
     assert [r[0] for r in monthly] == [date(2023 + (4 + m) // 12, (4 + m) % 12 + 1, 1) for m in range(26)]
     assert monthly[0] == (date(2023, 5, 1), D(0), D(0), None, None)
     assert monthly[2] == (date(2023, 7, 1), D("85.9"), D("85.9"), D(0), D("85.9"))
     assert monthly[-1][1] == D("2528") and sum(r[2] for r in monthly) == D("2528")
-    # 东园镇 owed 2023-05 to its acceptance in 2024-01 (9 months) and 2025's six; 2025-05 was rejected.
-    timeliness = _answer(known, 8)
+    assert monthly[-1][2] == sum(r[4] for r in by_township)
+    # Reports are owed from 2023-06, the month after the notice. 东园镇 owed 2023-06 to its acceptance in
+    # 2024-01 (8 months) and 2025's six; 2025-05 was rejected. 洛阳镇 owed 2023-06 to 2025-03 (22).
+    timeliness = _answer(known, 9)
     assert [r[:7] for r in timeliness] == [
-        ("东园镇", 15, 10, 0, 4, 1, 66.7),
-        ("洛阳镇", 23, 21, 1, 1, 0, 91.3),
-        ("百崎乡", 21, 20, 1, 0, 0, 95.2),
-        ("张坂镇", 26, 25, 1, 0, 0, 96.2),
+        ("东园镇", 14, 9, 0, 4, 1, 64.3),
+        ("洛阳镇", 22, 20, 1, 1, 0, 90.9),
+        ("百崎乡", 20, 19, 1, 0, 0, 95.0),
+        ("张坂镇", 25, 24, 1, 0, 0, 96.0),
     ]
     assert timeliness[0][7].startswith(TIMELINESS_UNKNOWN)
     assert [r[7] for r in timeliness[1:]] == [TIMELINESS_NOT_A_NUMBER, None, None]
-    assert _answer(known, 9) == [
+    assert _answer(known, 10) == [
         ("东园镇", 2023, 1, 1, D(80), D(80), 100.0),
         ("东园镇", 2025, 1, 0, D(32), D(0), 0.0),
         ("张坂镇", 2023, 2, 1, D(630), D(630), 100.0),
