@@ -328,6 +328,14 @@ def _command(
     return parser
 
 
+def _group(
+    subparsers: argparse._SubParsersAction, name: str, summary: str, example: str
+) -> argparse._SubParsersAction:
+    """A command that only holds subcommands (`regreen plan show`); alone it prints its help, exit 2."""
+    parser = _command(subparsers, name, lambda args: (parser.print_help(), EXIT_USAGE)[1], summary, example)
+    return parser.add_subparsers(title="commands", metavar="COMMAND")
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="regreen",
@@ -353,14 +361,12 @@ def make_parser() -> argparse.ArgumentParser:
     _data_dir_arg(build)
     _full_arg(build)
 
-    plan = _command(
+    plan_commands = _group(
         commands,
         "plan",
-        lambda args: (plan.print_help(), EXIT_USAGE)[1],
         "方案文件相关命令 / commands on the plan notice",
         "regreen plan show notice.pdf --json",
     )
-    plan_commands = plan.add_subparsers(title="commands", metavar="COMMAND")
     show = _command(
         plan_commands,
         "show",
@@ -515,14 +521,12 @@ def make_parser() -> argparse.ArgumentParser:
     _data_dir_arg(schedule)
     _notice_arg(schedule)
 
-    patches = _command(
+    patches_commands = _group(
         commands,
         "patches",
-        lambda args: (patches.print_help(), EXIT_USAGE)[1],
         "图斑图层相关命令 / commands on the patch register (the plan's map patches as polygons)",
         "regreen patches load 图斑.gpkg --data-dir /srv/regreen",
     )
-    patches_commands = patches.add_subparsers(title="commands", metavar="COMMAND")
     patches_load = _command(
         patches_commands,
         "load",
@@ -540,14 +544,12 @@ def make_parser() -> argparse.ArgumentParser:
     _data_dir_arg(patches_load)
     _notice_arg(patches_load)
 
-    config = _command(
+    config_commands = _group(
         commands,
         "config",
-        lambda args: (config.print_help(), EXIT_USAGE)[1],
         "配置文件相关命令 / commands on the configuration file (regreen.toml)",
         "regreen config show --data-dir /srv/regreen",
     )
-    config_commands = config.add_subparsers(title="commands", metavar="COMMAND")
     config_show = _command(
         config_commands,
         "show",
