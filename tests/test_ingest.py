@@ -437,6 +437,8 @@ def test_a_crash_after_the_commit_neither_loses_nor_doubles_the_file(
     second = ingest_inbox(data_dir, reference, TODAY)
     assert [(f.outcome, f.rows_loaded) for f in second.files] == [("accepted", 1)]
     assert second.files[0].detail is not None and "interrupted" in second.files[0].detail
+    # Nothing is new this run: the summary counts it as received before, its rows as loaded before.
+    assert (second.accepted, second.duplicate, second.rows_read, second.rows_loaded) == (0, 1, 0, 0)
     assert landed_state(data_dir) == state  # no duplicate receipt, nothing loaded twice
     # The same bytes arriving again later, under another name, are a duplicate.
     again = drop(data_dir.inbox, "东园镇-2024-01(1).csv", content.decode(), day.replace(day=9))

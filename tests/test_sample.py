@@ -7,13 +7,14 @@ import hashlib
 import io
 import re
 from collections import Counter, defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 
 import openpyxl
 import pandas as pd
 import pytest
 
+from regreen.patches.sample import write_sample_layer
 from regreen.project import BUNDLED_NOTICE, DataDir
 from regreen.submissions.reference import PlanReference, load_reference
 from regreen.submissions.sample import CHINA_TZ, write_sample
@@ -90,6 +91,23 @@ def test_the_same_seed_and_day_write_the_same_bytes_and_times(
     assert len(first) > 100
     changed = {name for name, print_ in fingerprint(other).items() if fingerprint(first).get(name) != print_}
     assert len(changed) > len(first) // 2
+
+
+def test_written_today_every_file_is_dated_before_today_began_and_a_rerun_adds_nothing(
+    tmp_path: Path, reference: PlanReference
+) -> None:
+    """This month's report "arrived" this morning, which may still be ahead where the server is: dated
+    before the day began, every file is settled for the nightly that follows, and a second `regreen
+    sample` writes the same arrivals (bytes, names and times), so the nightly after it finds nothing new."""
+    today = datetime.now(CHINA_TZ).date()
+    first = write_sample(DataDir(tmp_path / "a"), reference, SEED, today)
+    began = datetime.combine(today, time(0), CHINA_TZ).timestamp()
+    assert max(p.stat().st_mtime for p in first) <= began - 3600
+    again = write_sample(DataDir(tmp_path / "b"), reference, SEED, today)
+    assert [(p.name, p.stat().st_mtime_ns) for p in again] == [(p.name, p.stat().st_mtime_ns) for p in first]
+    assert fingerprint(again) == fingerprint(first)
+    layers = [write_sample_layer(tmp_path / folder / "patches", reference, SEED) for folder in "ab"]
+    assert layers[0].read_bytes() == layers[1].read_bytes()
 
 
 def test_files_are_returned_in_arrival_order_and_none_arrives_after_today(sample: list[Path]) -> None:

@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import pyogrio
 import shapely
 import shapely.affinity
 from pyogrio.raw import write as write_layer
@@ -153,14 +154,23 @@ def write_sample_layer(folder: Path, reference: PlanReference, seed: int) -> Pat
         np.array([float(p.declared_area_mu) for p in patches]),
         np.array([SAMPLE_NOTE] * len(patches), dtype=object),
     ]
-    write_layer(
-        path,
-        shapely.to_wkb(np.array([p.polygon for p in patches])),
-        field_data,
-        fields,
-        layer=SAMPLE_LAYER,
-        driver="GPKG",
-        geometry_type="Polygon",
-        crs=f"EPSG:{SAMPLE_EPSG}",
-    )
+    # GeoPackage stamps its tables with the time of writing; stamped with the notice's month instead, the
+    # same seed writes the same bytes, so a second `regreen sample` leaves the register's fingerprint (and
+    # the next nightly's "nothing new") as it was.
+    stamp = f"{reference.issue_month:%Y-%m-%d}T00:00:00.000Z"
+    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": stamp})
+    try:
+        write_layer(
+            path,
+            shapely.to_wkb(np.array([p.polygon for p in patches])),
+            field_data,
+            fields,
+            layer=SAMPLE_LAYER,
+            driver="GPKG",
+            geometry_type="Polygon",
+            crs=f"EPSG:{SAMPLE_EPSG}",
+        )
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
     return path

@@ -146,6 +146,9 @@ class FileOutcome:
     detail: str | None = None  # the quarantine report of a rejected file; why a file was skipped
     # Each project-month this file restates, with the version it replaces and when that was received.
     restated: tuple[str, ...] = ()
+    # Landed before, by a run that stopped before clearing the inbox (or sent again with the same name,
+    # bytes and time, which looks the same): its outcome is that earlier landing's, nothing new this run.
+    recovered: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,14 @@ class IngestSummary:
     files: tuple[FileOutcome, ...]
 
     def _count(self, outcome: Outcome) -> int:
-        return sum(f.outcome == outcome for f in self.files)
+        """Files with this outcome this run; a recovered file was received, and landed, before."""
+        if outcome == "duplicate":
+            return sum(f.outcome == "duplicate" or f.recovered for f in self.files)
+        return sum(f.outcome == outcome and not f.recovered for f in self.files)
+
+    @property
+    def _new(self) -> list[FileOutcome]:
+        return [f for f in self.files if not f.recovered]
 
     @property
     def received(self) -> int:
@@ -178,15 +188,15 @@ class IngestSummary:
 
     @property
     def rows_read(self) -> int:
-        return sum(f.rows_read for f in self.files)
+        return sum(f.rows_read for f in self._new)
 
     @property
     def rows_loaded(self) -> int:
-        return sum(f.rows_loaded for f in self.files)
+        return sum(f.rows_loaded for f in self._new)
 
     @property
     def rows_rejected(self) -> int:
-        return sum(f.rows_rejected for f in self.files)
+        return sum(f.rows_rejected for f in self._new)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -722,10 +732,12 @@ def _recovered(con: duckdb.DuckDBPyConnection, file_id: int, name: str) -> FileO
         "where r.file_id = ? and r.original_name = ? order by r.receipt_id desc limit 1",
         [file_id, name],
     ).fetchall()
-    note = "上次运行中断前已载入 / landed by an interrupted earlier run"
+    note = "上次运行中断前已载入（或同名、同内容、同时间重发）/ landed by an interrupted earlier run (or sent again with the same name, bytes and time)"
     if receipt == "duplicate":
-        return FileOutcome(name, "duplicate", sha256, detail=note)
-    return FileOutcome(name, status, sha256, rows_read, rows_loaded, rows_rejected, errors, warnings, note)
+        return FileOutcome(name, "duplicate", sha256, detail=note, recovered=True)
+    return FileOutcome(
+        name, status, sha256, rows_read, rows_loaded, rows_rejected, errors, warnings, note, recovered=True
+    )
 
 
 def ingest_inbox(

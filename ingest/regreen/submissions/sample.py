@@ -672,9 +672,11 @@ def write_sample(data_dir: DataDir, reference: PlanReference, seed: int, today: 
         path = data_dir.inbox / file.name
         temp = data_dir.inbox / f".{file.name}.partial"
         temp.write_bytes(file.content)
-        # Never dated in the future (this month's report "arrived" this morning, which may not have come
-        # yet where the server is): a future date would keep the file unsettled and out of this night.
-        arrived = min(file.arrival, datetime.now(UTC) - timedelta(hours=1))
+        # Dated before today began (this month's report "arrived" this morning, which may not have come yet
+        # where the server is): a file dated in the future would stay unsettled and out of this night, and
+        # one dated "now" would arrive anew with every `regreen sample`.
+        latest = datetime.combine(today, time(0), CHINA_TZ) - timedelta(hours=1)
+        arrived = min(file.arrival, latest, datetime.now(UTC) - timedelta(hours=1))
         stamp = int(arrived.timestamp()) * 1_000_000_000
         os.utime(temp, ns=(stamp, stamp))
         temp.replace(path)
