@@ -291,7 +291,7 @@ def write_province_month(data_dir: DataDir, reference: PlanReference, month: dat
                     [
                         f"{entry['report_month']:%Y-%m}"
                         if column.key == "report_month"
-                        else entry[column.key]
+                        else entry.get(column.key, "")  # 已完成图斑编号 is optional: left blank
                         for column in COLUMNS
                     ]
                 )

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from regreen.patches.register import patches_dir
+from regreen.patches.sample import write_sample_layer
 from regreen.project import BUNDLED_NOTICE, PROJECT_ROOT, DataDir
 from regreen.publish import history_dir, open_read_only, published_run_id
 from regreen.submissions.reference import load_reference
@@ -155,6 +157,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
     reference = load_reference(BUNDLED_NOTICE)
     inbox = DataDir(scratch / "later").ensure()
     write_sample(data_dir, reference, seed=2023, today=BASE_TODAY)
+    write_sample_layer(patches_dir(data_dir), reference, seed=2023)  # as `regreen sample` does
     first = nightly(data_dir)
     assert first.returncode == 0, first.stdout + first.stderr
     before = published_run_id(data_dir)
@@ -202,9 +205,11 @@ def test_a_nightly_published_while_the_clients_read(observed: Observed) -> None:
     old, new = observed.truth[observed.before], observed.truth[after]
     assert old["dim_project"] == new["dim_project"] == 14
     assert new["fct_submission_versions"] > old["fct_submission_versions"]
-    # Every mart has rows, but the lists of projects in trouble, which may rightly be empty.
+    # Every mart has rows, but the lists of projects in trouble and of overlapping patches, which may
+    # rightly be empty.
     empty = {name for name, rows in new.items() if rows == 0}
-    assert empty <= {"projects_behind_schedule", "projects_completed_not_accepted"}, new
+    assert empty <= {"projects_behind_schedule", "projects_completed_not_accepted", "fct_patch_overlap"}, new
+    assert new["dim_patch"] == 182
 
 
 @pytest.mark.parametrize("client", ["cli", "duckdb1", "sqlalchemy"])

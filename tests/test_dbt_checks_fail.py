@@ -3,9 +3,10 @@
 message. The few that cannot fail here are listed with the reason (a constraint of the raw table they
 read enforces them first), so that a new test that cannot fail does not slip in unnoticed.
 
-Fed into every base table of the raw, reference and marts schemas (the staging and intermediate views
-read them): a copy of a row (unique tests), a row of NULLs (not_null) and a row of values no other table
-holds (relationships, accepted_values, expressions); and the cases the singular tests look for.
+The copy gets the sample's patch register first (the fixture has none). Then fed into every base table
+of the raw, reference, intermediate and marts schemas (the staging views read the raw ones): a copy of a
+row (unique tests), a row of NULLs (not_null) and a row of values no other table holds (relationships,
+accepted_values, expressions); and the cases the singular tests look for.
 """
 
 from __future__ import annotations
@@ -18,11 +19,18 @@ import duckdb
 import pytest
 
 from regreen.dbt import DbtNodeResult, DbtProcess, _read_results
+from regreen.patches.register import load_patches, read_register
+from regreen.patches.sample import write_sample_layer
+from regreen.project import BUNDLED_NOTICE
+from regreen.submissions.reference import load_reference
 
 NUMERIC = ("DECIMAL", "INTEGER", "BIGINT", "DOUBLE", "HUGEINT", "SMALLINT", "FLOAT")
 
 # Error-level tests that the data cannot reach, and why.
 RAW_CONSTRAINT = "raw.plan_* declare the column NOT NULL / PRIMARY KEY: the database refuses the row first"
+PATCH_CONSTRAINT = (
+    "raw.patch_layers / raw.patches declare it NOT NULL / PRIMARY KEY: the row is refused first"
+)
 CANNOT_FAIL = {
     "source_not_null_plan_documents_document_sha256": RAW_CONSTRAINT,
     "source_unique_plan_documents_document_sha256": RAW_CONSTRAINT,
@@ -39,16 +47,16 @@ CANNOT_FAIL = {
     "not_null_stg_plan__declared_totals_declared_in": RAW_CONSTRAINT,
     "not_null_stg_plan__declared_totals_declared_value": RAW_CONSTRAINT,
     "not_null_stg_plan__declared_totals_measure": RAW_CONSTRAINT,
-    # Derived from those constrained columns: a NULL cannot come out of them.
-    "not_null_int_declared_totals_counted_counted_value": "counted from raw.plan_projects, whose rows are NOT NULL",
-    "not_null_int_projects_resolved_project_code": "plan year and sequence, NOT NULL in raw.plan_projects",
-    "not_null_int_projects_progress_joined_project_code": "every row is a plan project (int_projects_resolved)",
-    "not_null_int_project_villages_split_project_code": "every row is a plan project (int_projects_resolved)",
-    "not_null_int_project_villages_split_village_name": "a row is made only for a village part found in the name",
-    # Read from the seeds they are tested against.
-    "unique_int_township_spellings_unioned_spelling": "the model unions (not union all) the seeds' spellings",
-    "relationships_int_township_spellings_unioned_township_name__township_name__ref_townships_": (
-        "every spelling is read from reference.townships itself"
+    "source_not_null_patches_layers_layer_file": PATCH_CONSTRAINT,
+    "source_unique_patches_layers_layer_file": PATCH_CONSTRAINT,
+    "not_null_stg_patches__layers_layer_file": PATCH_CONSTRAINT,
+    "unique_stg_patches__layers_layer_file": PATCH_CONSTRAINT,
+    "not_null_stg_patches__patches_fid": PATCH_CONSTRAINT,
+    "not_null_stg_patches__patches_layer_file": PATCH_CONSTRAINT,
+    "not_null_stg_patches__patches_patch_code": PATCH_CONSTRAINT,
+    "not_null_stg_patches__patches_project_code": PATCH_CONSTRAINT,
+    "unique_combination_of_columns_fct_patch_month_patch_code__report_month__project_code": (
+        "the fixture's files list no completed patches (已完成图斑编号 is optional): no row to copy"
     ),
 }
 
@@ -59,6 +67,10 @@ def _junk(data_type: str, offset: int) -> str:
         return f"'不存在-{offset}'"
     if data_type.startswith(NUMERIC):
         return str(-offset)
+    if data_type == "BOOLEAN":
+        return "false"
+    if data_type == "BLOB":
+        return "'\\x00'::blob"
     if data_type == "DATE":
         return "date '1900-01-01'"
     if data_type.startswith("TIMESTAMP"):
@@ -69,7 +81,7 @@ def _junk(data_type: str, offset: int) -> str:
 def feed_failing_data(con: duckdb.DuckDBPyConnection) -> None:
     tables = con.execute(
         "select schema_name, table_name from duckdb_tables() "
-        "where schema_name in ('raw', 'reference', 'marts') order by all"
+        "where schema_name in ('raw', 'reference', 'intermediate', 'marts') order by all"
     ).fetchall()
     for number, (schema, table) in enumerate(tables, start=1):
         relation = f'"{schema}"."{table}"'
@@ -109,7 +121,10 @@ def tested(known_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     work = tmp_path_factory.mktemp("dbt-fail")
     database = work / "regreen.duckdb"
     shutil.copyfile(known_warehouse, database)
+    reference = load_reference(BUNDLED_NOTICE)
+    layer = write_sample_layer(work / "patches", reference, seed=2023)
     with duckdb.connect(str(database)) as con:
+        load_patches(con, read_register(layer.parent, reference))
         feed_failing_data(con)
     with DbtProcess(database, work) as dbt:
         completed = dbt.run("test")

@@ -20,6 +20,7 @@ import pytest
 
 from regreen.build import copy_submissions
 from regreen.dbt import DbtProcess, DbtRun, dbt_build
+from regreen.patches.register import load_patches
 from regreen.plan import parse_notice
 from regreen.project import BUNDLED_NOTICE
 from regreen.rawload import load_plan
@@ -100,6 +101,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DbtRun]:
     with duckdb.connect(str(database)) as con:
         load_plan(con, parse_notice(BUNDLED_NOTICE), "test-run")
         copy_submissions(con, landing)
+        load_patches(con, [])  # no patch register, as a build without one loads it
     return database, dbt_build(database, folder)
 
 

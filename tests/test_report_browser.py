@@ -280,10 +280,10 @@ window.addEventListener("load", function () {
 
 
 @pytest.fixture(scope="module")
-def failed(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
+def failed(tmp_path_factory: pytest.TempPathFactory, known_warehouse: Path) -> DataDir:
     """The known warehouse's report after a run that failed its checks."""
     data_dir = DataDir(tmp_path_factory.mktemp("failed"))
-    write_warehouse(data_dir.warehouse)
+    write_warehouse(data_dir.warehouse, known_warehouse)
     write_report(data_dir.warehouse, data_dir.root / "report", ZONE, FAILED_RUN)
     return data_dir
 
