@@ -15,9 +15,13 @@ For each size (1× = 1,300 generated projects reporting every month from a start
    marts row for row (`except all` both ways), the dbt stage's ratio to it printed;
 5. the suites again in a child process, once as regreen runs them (pushed down, GX on bounded results)
    and once as the same SQL without GX, for the suites' ratio and the stage's peak memory;
-6. the next month's files in the inbox and `regreen nightly` again: an incremental night.
+6. the next month's files in the inbox and `regreen nightly` again: an incremental night; with
+   `--nights N`, N such nights, one generated month each (the full night then lands N - 1 months fewer,
+   so the last night brings the same month as with one), each printed with its wall, its ratio to the
+   full night and its file size over the full build's; after them `regreen build --full` of the same
+   landing zone, for the file size (and wall) of a full build of what the nights hold.
 
-usage: .venv/bin/python bench/bench_scale.py [--sizes 1 10] [--huge] [--keep]
+usage: .venv/bin/python bench/bench_scale.py [--sizes 1 10] [--huge] [--keep] [--nights N]
        (--huge adds 100×: ~4.5 M project-months, minutes and a few GB of disk; run it once)
 Writes bench/results/scale-<UTC time>.json and prints a table.
 """
@@ -38,6 +42,7 @@ import duckdb
 from bench_nightly import (
     PROVINCE_FIRST,
     PROVINCE_LAST,
+    REGREEN,
     SEED,
     Measured,
     add_months,
@@ -114,6 +119,14 @@ BARE_PAIRS = (("versions", "fct_submission_versions"), ("project_months", "fct_p
 
 
 @dataclass
+class Night:
+    """One incremental night of `--nights`: the nightly as measured, and the file it published."""
+
+    measured: Measured
+    file_mb: float
+
+
+@dataclass
 class SizeResult:
     size: int
     projects: int
@@ -127,15 +140,20 @@ class SizeResult:
     bare_sql_seconds: float
     bare_equal: bool
     suites: dict[str, float] = field(default_factory=dict)
+    nights: list[Night] = field(default_factory=list)
+    rebuilt_seconds: float = 0.0  # `regreen build --full` of the landing the nights ended with
+    rebuilt_file_mb: float = 0.0
 
     @property
     def ingest_rows_per_second(self) -> float:
         return self.csv_rows / self.full.stage_seconds["ingest"]
 
 
-def write_months(data_dir: DataDir, notice: Path) -> int:
+def write_months(data_dir: DataDir, notice: Path, held_back: int = 0) -> int:
+    """The generated months from PROVINCE_FIRST to PROVINCE_LAST but the last `held_back`, in the inbox."""
     reference = load_reference(notice)
     months = (PROVINCE_LAST.year - PROVINCE_FIRST.year) * 12 + PROVINCE_LAST.month - PROVINCE_FIRST.month + 1
+    months -= held_back
     return sum(
         write_province_month(data_dir, reference, add_months(PROVINCE_FIRST, n)) for n in range(months)
     )
@@ -213,7 +231,18 @@ def suites_child(warehouse: Path) -> None:
     print(json.dumps({"sql_seconds": round(sql_seconds, 2), "regreen_seconds": round(gx_seconds, 2)}))
 
 
-def measure(root: Path, size: int) -> SizeResult:
+def rebuild_in_full(data_dir: DataDir, notice: Path) -> float:
+    """Seconds of `regreen build --full` (same landing zone, a fresh file), which publishes it."""
+    started = time.perf_counter()
+    subprocess.run(
+        [str(REGREEN), "build", "--full", "--data-dir", str(data_dir.root), "--notice", str(notice)],
+        check=True,
+        capture_output=True,
+    )
+    return round(time.perf_counter() - started, 2)
+
+
+def measure(root: Path, size: int, nights: int = 1) -> SizeResult:
     projects = BASE_PROJECTS * size
     data_dir = DataDir(root / f"{size}x").ensure()
     notice = synthetic_notice(
@@ -223,29 +252,64 @@ def measure(root: Path, size: int) -> SizeResult:
         contracts=data_dir.contracts,
         per_table=-(-projects // YEARLY_TABLES),
     )
-    rows = write_months(data_dir, notice)
+    rows = write_months(data_dir, notice, held_back=nights - 1)
     files = sorted(data_dir.inbox.glob("*.csv"))
     read_csv = time_read_csv(files, root / "read_csv.duckdb")
     full = run_nightly(f"{size}x full", data_dir, notice)
     full_mb = data_dir.warehouse.stat().st_size / 2**20
     bare, equal = time_bare_sql(data_dir.warehouse, root / "bare.duckdb")
     suites = time_suites(data_dir.warehouse)
-    write_province_month(data_dir, load_reference(notice), add_months(PROVINCE_LAST, 1))
-    incremental = run_nightly(f"{size}x incremental", data_dir, notice)
-    return SizeResult(
+    measured = []
+    for night in range(1, nights + 1):
+        month = add_months(PROVINCE_LAST, night + 1 - nights)
+        write_province_month(data_dir, load_reference(notice), month)
+        measured.append(
+            Night(
+                run_nightly(f"{size}x incremental {night}", data_dir, notice),
+                round(data_dir.warehouse.stat().st_size / 2**20, 1),
+            )
+        )
+    result = SizeResult(
         size=size,
         projects=projects,
         csv_rows=rows,
         csv_files=len(files),
         read_csv_seconds=round(read_csv, 2),
         full=full,
-        incremental=incremental,
+        incremental=measured[0].measured,
         full_file_mb=round(full_mb, 1),
-        incremental_file_mb=round(data_dir.warehouse.stat().st_size / 2**20, 1),
+        incremental_file_mb=measured[0].file_mb,
         bare_sql_seconds=round(bare, 2),
         bare_equal=equal,
         suites=suites,
+        nights=measured,
     )
+    if nights > 1:
+        result.rebuilt_seconds = rebuild_in_full(data_dir, notice)
+        result.rebuilt_file_mb = round(data_dir.warehouse.stat().st_size / 2**20, 1)
+    return result
+
+
+def render_nights(results: list[SizeResult]) -> str:
+    """Each incremental night of `--nights`: wall, its ratio to the full night, the file over the full's."""
+    header = f"{'size':>5}{'night':>6}{'mode':>12}{'exit':>5}{'wall s':>8}{'incr/full':>10}{'file MB':>8}{'/full':>7}"
+    lines = [header, "-" * len(header)]
+    for r in results:
+        for number, night in enumerate(r.nights, start=1):
+            m = night.measured
+            lines.append(
+                f"{r.size:>4}×{number:>6}{m.build_mode:>12}{m.exit_code:>5}{m.wall_seconds:>8.1f}"
+                f"{m.wall_seconds / r.full.wall_seconds:>10.2f}{night.file_mb:>8.0f}"
+                f"{night.file_mb / r.full_file_mb:>7.2f}"
+            )
+        if r.rebuilt_file_mb:
+            lines.append(
+                f"{r.size:>4}× after {len(r.nights)} nights: a full build of the same landing takes "
+                f"{r.rebuilt_seconds:.1f} s and {r.rebuilt_file_mb:.0f} MB; the last night's file is "
+                f"{r.nights[-1].file_mb / r.rebuilt_file_mb:.2f}× that, its wall "
+                f"{r.nights[-1].measured.wall_seconds / r.rebuilt_seconds:.2f}× that"
+            )
+    return "\n".join(lines)
 
 
 def render(results: list[SizeResult]) -> str:
@@ -281,15 +345,21 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10], help="multiples of 1,300 projects")
     parser.add_argument("--huge", action="store_true", help="add 100× (130,000 projects)")
     parser.add_argument("--keep", action="store_true", help="keep the data directories (printed)")
+    parser.add_argument(
+        "--nights", type=int, default=1, help="incremental nights after the full one, one month each"
+    )
     parser.add_argument("--suites-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.suites_child:
         suites_child(args.suites_child)
         return
+    if args.nights < 1:
+        parser.error("--nights must be at least 1")
     sizes = [*args.sizes, *([100] if args.huge else [])]
     with scratch_root("regreen-bench-scale-", keep=args.keep) as root:
-        results = [measure(root, size) for size in sizes]
+        results = [measure(root, size, args.nights) for size in sizes]
     print(render(results))
+    print(render_nights(results))
     write_results(
         "scale",
         {

@@ -118,18 +118,41 @@ def test_only_the_rows_received_since_are_appended_without_personal_data(built) 
     assert append_submissions(con, landing) == []  # nothing new the second time
 
 
-def test_a_landing_zone_that_does_not_continue_the_warehouse_is_refused(built, tmp_path: Path) -> None:
+# What a landing zone that does not continue the warehouse looks like, each seen without hashing the rows:
+# rows removed from a file the warehouse holds, a file's record changed, an issue's text rewritten (as
+# `regreen purge` masks one), a receipt gone.
+NOT_CONTINUED = {
+    "rows removed": "delete from raw.submission_rows where file_id = 1 and row_number = 2",
+    "a file's record changed": "update raw.submission_files set sha256 = 'other' where file_id = 1",
+    "an issue's text rewritten": "update raw.submission_issues set value = '***' where file_id = 2",
+    "a receipt removed": "delete from raw.submission_receipts where receipt_id = 1",
+}
+
+
+@pytest.mark.parametrize("edit", NOT_CONTINUED.values(), ids=NOT_CONTINUED.keys())
+def test_a_landing_zone_that_does_not_continue_the_warehouse_is_refused(
+    built, tmp_path: Path, edit: str
+) -> None:
     landing, con = built
     before = counts(con)
     edited = tmp_path / "edited.duckdb"
     shutil.copyfile(landing, edited)
     land(edited, 3)
     with duckdb.connect(str(edited)) as other:
-        other.execute("update raw.submission_rows set area_done_mu = 99 where file_id = 1 and row_number = 2")
+        other.execute(edit)
     assert append_submissions(con, edited) is None
     assert counts(con) == before  # nothing appended from it
 
     assert append_submissions(con, tmp_path / "no-landing-yet.duckdb") is None
+
+
+def test_the_personal_data_purge_leaves_a_landing_zone_the_warehouse_continues(built) -> None:
+    """`regreen purge` clears the reporter and phone in place: never copied, so nothing to rebuild."""
+    landing, con = built
+    with duckdb.connect(str(landing)) as other:
+        other.execute("update raw.submission_rows set reporter = null, phone = null")
+    land(landing, 3)
+    assert append_submissions(con, landing) == ["submission_files", "submission_receipts", "submission_rows"]
 
 
 def test_the_inputs_fingerprint_follows_the_notice_and_the_storage_format(tmp_path: Path) -> None:

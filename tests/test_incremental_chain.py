@@ -12,7 +12,9 @@ from pathlib import Path
 
 import duckdb
 
+from regreen.config import SETTINGS
 from regreen.project import BUNDLED_NOTICE, PROJECT_ROOT, DataDir
+from regreen.publish import export_marts, open_read_only
 from regreen.submissions.reference import load_reference
 from regreen.submissions.sample import write_sample
 
@@ -22,6 +24,7 @@ import bench_nightly  # noqa: E402  (the bench's generator of province-sized pla
 # The sample's arrivals up to each of these days make one night each; the first night is a full build.
 SAMPLE_NIGHTS = (date(2024, 3, 15), date(2024, 9, 15), date(2025, 2, 15))
 GENERATED_PROJECTS = 40
+DEFAULT_COMPACT_FREE_SHARE = SETTINGS["storage"]["compact_free_share"].default
 GENERATED_NIGHTS = ((date(2023, 6, 1), date(2023, 9, 1)), (date(2023, 10, 1),), (date(2023, 11, 1),))
 
 
@@ -126,3 +129,74 @@ def test_a_chain_of_incremental_nights_on_a_generated_plan_gives_the_marts_of_a_
     assert (document, failed) == (bench_nightly.BENCH_DOCUMENT_NUMBER, 0)
 
     assert_same_marts(data_dir, rebuilt_in_full(data_dir, tmp_path, notice))
+
+
+def export_files(data_dir: DataDir) -> dict[str, int]:
+    """Every file of export/ but its manifest, by path within it: its inode."""
+    root = data_dir.root / "export"
+    return {
+        str(path.relative_to(root)): path.stat().st_ino
+        for path in root.rglob("*")
+        if path.is_file() and path.name != "_run.json"
+    }
+
+
+def assert_same_exports(data_dir: DataDir, fresh: Path) -> None:
+    """export/ holds what a fresh export of the published warehouse holds: the same files, the same rows."""
+    published = data_dir.root / "export"
+    assert sorted(export_files(data_dir)) == sorted(
+        str(p.relative_to(fresh)) for p in fresh.rglob("*") if p.is_file() and p.name != "_run.json"
+    )
+    with duckdb.connect() as con:
+        for name in export_files(data_dir):
+            if name.endswith(".parquet"):
+                for a, b in ((published, fresh), (fresh, published)):
+                    extra = con.execute(
+                        f"select count(*) from (select * from '{a / name}' except all select * from '{b / name}')"
+                    ).fetchone()[0]
+                    assert extra == 0, f"{name}: {extra} rows in {a} not in {b}"
+            elif name.endswith(".csv"):
+                lines = [(root / name).read_bytes().splitlines() for root in (published, fresh)]
+                assert lines[0][0] == lines[1][0] and sorted(lines[0]) == sorted(lines[1]), name
+
+
+def test_nights_rewrite_only_the_exports_that_changed_and_keep_the_file_near_a_full_builds_size(
+    tmp_path: Path,
+) -> None:
+    data_dir = DataDir(tmp_path / "chained").ensure()
+    notice = bench_nightly.synthetic_notice(
+        tmp_path / "notice.txt", GENERATED_PROJECTS, seed=11, contracts=data_dir.contracts
+    )
+    reference = load_reference(notice)
+    months = [date(2023, 6, 1), date(2023, 7, 1), date(2023, 8, 1)]
+    nights = [date(2023, 9, 1), date(2023, 10, 1), date(2023, 11, 1), date(2023, 12, 1)]
+    for month in months:
+        bench_nightly.write_province_month(data_dir, reference, month)
+    assert night(data_dir, notice) == "full"
+    before = export_files(data_dir)
+
+    bench_nightly.write_province_month(data_dir, reference, nights[0])
+    assert night(data_dir, notice) == "incremental"
+    after = export_files(data_dir)
+    # The plan's marts did not change: the same files (hard links, the same inode); the progress did.
+    unchanged = ["dim_project.parquet", "csv/dim_project.csv", "fct_plan.parquet", "csv/fct_plan.csv"]
+    changed = ["fct_project_month.parquet", "csv/fct_project_month.csv", "fct_submission_versions.parquet"]
+    assert all(after[name] == before[name] for name in unchanged)
+    assert all(after[name] != before[name] for name in changed)
+    fresh = tmp_path / "fresh-export"
+    with open_read_only(data_dir.warehouse) as con:
+        export_marts(con, fresh, "fresh")
+    assert_same_exports(data_dir, fresh)
+
+    for month in nights[1:]:
+        bench_nightly.write_province_month(data_dir, reference, month)
+        assert night(data_dir, notice) == "incremental"
+    with duckdb.connect() as con:
+        con.execute("attach ? as w (read_only)", [str(data_dir.warehouse)])
+        [(total, free)] = con.execute(
+            "select total_blocks, free_blocks from pragma_database_size() where database_name = 'w'"
+        ).fetchall()
+    assert free <= DEFAULT_COMPACT_FREE_SHARE * total
+    full = rebuilt_in_full(data_dir, tmp_path, notice)
+    assert data_dir.warehouse.stat().st_size <= 1.2 * full.warehouse.stat().st_size
+    assert_same_marts(data_dir, full)

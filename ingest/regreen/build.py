@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import shutil
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -39,6 +39,7 @@ from regreen.log import logger
 from regreen.patches.register import load_patches, patches_dir, read_register, register_inputs
 from regreen.plan import Plan
 from regreen.project import CONTRACTS_DIR, PROJECT_ROOT, DataDir
+from regreen.publish import copy_database
 from regreen.quality import (
     CheckResult,
     PlanContract,
@@ -65,6 +66,7 @@ SUBMISSION_TABLES = {
 # One fixed name for the build in progress: dbt keys its saved parse on the database path, and a new
 # name every night would make it parse the whole project again (seconds, every run).
 WORKING_NAME = "build.duckdb"
+COMPACT_NAME = "compact.duckdb"  # an incremental build being compacted (`compact`)
 # What a build's results depend on besides the notice and the landing zone.
 INPUT_FOLDERS = ("models", "macros", "seeds", "snapshots", "tests/dbt", "expectations", "ingest/regreen")
 INPUT_FILES = ("dbt_project.yml", "profiles.yml")
@@ -184,6 +186,7 @@ def stage_build(
     storage_version: str,
     on_stage: Callable[[str], None] | None = None,
     full: bool = False,
+    compact_free_share: float = 1.0,
 ) -> StagedBuild:
     """Build `plan` and the landing zone into the working database with `dbt` (from `start_dbt`; the
     caller ends it), incrementally when the published warehouse allows it and `full` is not asked for
@@ -191,7 +194,9 @@ def stage_build(
 
     A full build creates the working database in DuckDB's `storage_version` format (config
     storage.duckdb_storage_version) and dbt keeps writing that format into it, so the file published is
-    the one built, with no conversion; an incremental build inherits the format of the warehouse it copies.
+    the one built, with no conversion; an incremental build inherits the format of the warehouse it copies,
+    and is rewritten into a fresh file in that format (`compact`) when more than `compact_free_share` of
+    its blocks are free (config storage.compact_free_share).
 
     `on_stage("dbt")` and `on_stage("expectations")` are called as those steps begin (the nightly times
     its stages with them).
@@ -253,8 +258,40 @@ def stage_build(
             [run_id, mode, base_run, fingerprint, dbt_run.relations_built],
         )
         con.execute("checkpoint")
+        sparse = base_run is not None and free_share(con) > compact_free_share
+    if sparse:
+        started = time.perf_counter()
+        compact(working, storage_version)
+        logger.info("compacted the build in %.2f s", time.perf_counter() - started)
     summary = BuildSummary(run_id, dbt_run.relations_built, mode, base_run, checks)
     return StagedBuild(working, summary)
+
+
+def free_share(con: duckdb.DuckDBPyConnection) -> float:
+    """The share of the blocks of `con`'s current database file that hold nothing (after a checkpoint)."""
+    total, free = con.execute(
+        "select total_blocks, free_blocks from pragma_database_size() where database_name = current_database()"
+    ).fetchone()
+    return free / total if total else 0.0
+
+
+def compact(working: Path, storage_version: str) -> None:
+    """Rewrite the closed database `working` into a fresh file with no free block, in `storage_version`,
+    and put it in its place.
+
+    An incremental build's delete+insert and its tables rebuilt whole leave the blocks they replaced free
+    in the copied file; DuckDB reuses some and never gives them back, so the file would grow night after
+    night. COPY FROM DATABASE writes every schema, table, view, sequence, macro and comment into a new
+    file at the size a full build gives. The working path stays the same (dbt keys its saved parse on it);
+    a run killed halfway leaves `compact.duckdb`, which the next run's sweep removes."""
+    fresh = working.with_name(COMPACT_NAME)
+    fresh.unlink(missing_ok=True)
+    with duckdb.connect() as con:
+        con.execute("attach ? as built (read_only)", [str(working)])
+        con.execute("attach ? as fresh (storage_version ?)", [str(fresh), storage_version])
+        con.execute("copy from database built to fresh")
+        con.execute("detach fresh")
+    fresh.replace(working)
 
 
 def _incremental_base(data_dir: DataDir, fingerprint: str) -> str | None:
@@ -288,7 +325,9 @@ def _load_incremental(working: Path, data_dir: DataDir, run_id: str, base_run: s
     Returns the landing tables that received rows, or None (and no `working`) when the landing zone
     does not continue what the warehouse holds: then only a full build is right.
     """
-    shutil.copyfile(data_dir.warehouse, working)
+    started = time.perf_counter()
+    how = copy_database(data_dir.warehouse, working)
+    logger.info("copied the published warehouse (%s) in %.2f s", how, time.perf_counter() - started)
     with duckdb.connect(str(working)) as con:
         changed = append_submissions(con, data_dir.landing)
         if changed is not None:
@@ -301,10 +340,26 @@ def _load_incremental(working: Path, data_dir: DataDir, run_id: str, base_run: s
     return changed
 
 
+# The landing tables compared value by value with what the warehouse holds. Each grows with the files
+# received, not with the rows in them: one row per distinct file (its sha256, its counts of rows read,
+# loaded and rejected), one per file taken from the inbox, at most `[submissions] max_issues_per_file`
+# issues per file. submission_rows, the one that grows with the rows, is compared by its count.
+COMPARED_IN_FULL = ("submission_files", "submission_receipts", "submission_issues")
+
+
 def _landing_marks(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str, int]] | None:
     """Per raw.submission_* table: its columns, its growing id and the highest id it holds, when the
-    attached landing zone's rows up to that id are the same rows; None if any differ (the landing zone
-    was replaced or edited) or the warehouse holds personal data (not one to build on)."""
+    attached landing zone continues what the warehouse holds; None if it does not (the landing zone was
+    replaced, or rows were removed or changed), or the warehouse holds personal data (not one to build on).
+
+    Why this is enough without hashing every row: ingest only ever appends to the landing zone, in id
+    order, and each row of submission_rows is derived from an archived file whose sha256, rows_loaded and
+    file_id are in submission_files, compared here in full. Equal files, receipts and issues up to the
+    marks, and as many rows up to the file mark on both sides, mean the landing zone holds the rows the
+    warehouse was built from, plus rows of files it has not seen. The one writer that changes landing
+    rows in place, `regreen purge`, changes only the personal columns (never copied to the warehouse)
+    and issue texts (compared in full). A figure edited by hand inside landing.duckdb is not seen:
+    `regreen build --full` rebuilds from it (docs/operations.md §9)."""
     personal = set(PERSONAL_COLUMNS)
     marks = {}
     for table, (_, key) in SUBMISSION_TABLES.items():
@@ -313,11 +368,12 @@ def _landing_marks(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str, 
             return None
         listed = ", ".join(f'"{c}"' for c in columns)
         (mark,) = con.execute(f"select coalesce(max({key}), 0) from raw.{table}").fetchone()
-        summary = f"select count(*), sum(hash({listed})::hugeint) from {{}} where {key} <= {mark}"
+        digest = f", sum(hash({listed})::hugeint)" if table in COMPARED_IN_FULL else ""
+        summary = f"select count(*){digest} from {{}} where {key} <= {mark}"
         held = con.execute(summary.format(f"raw.{table}")).fetchone()
         landed = con.execute(summary.format(f"landing.raw.{table}")).fetchone()
         if held != landed:
-            logger.info("full build: landing.raw.%s differs from what the warehouse holds", table)
+            logger.info("full build: landing.raw.%s does not continue what the warehouse holds", table)
             return None
         marks[table] = (listed, key, mark)
     return marks

@@ -74,6 +74,11 @@ SETTINGS: dict[str, dict[str, Setting]] = {
             "DuckDB storage format of the published file: v1.1.0 opens in DuckDB 1.1 to 2.x clients, "
             "latest only in clients as new as the pinned duckdb (docs/operations.md)",
         ),
+        "compact_free_share": Setting(
+            0.1,
+            "an incremental build whose file has more than this share of free blocks is rewritten into a "
+            "fresh, compact file before it is published (1 never compacts)",
+        ),
     },
     "notify": {
         "smtp_host": Setting("", "SMTP server for alert mail (empty: no mail)"),

@@ -51,7 +51,15 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from regreen.build import dbt_vars, discard, nothing_new, stage_build, start_dbt, working_database
+from regreen.build import (
+    COMPACT_NAME,
+    dbt_vars,
+    discard,
+    nothing_new,
+    stage_build,
+    start_dbt,
+    working_database,
+)
 from regreen.clock import as_utc, local_time, new_run_id, utc_now
 from regreen.config import Config, default_config
 from regreen.errors import (
@@ -68,6 +76,7 @@ from regreen.plan import parse_notice
 from regreen.project import BUNDLED_NOTICE, DataDir
 from regreen.publish import (
     commit_warehouse,
+    copy_database,
     export_dir,
     export_marts,
     export_run_id,
@@ -532,7 +541,7 @@ def sweep_leftovers(data_dir: DataDir, keep: int) -> None:
         shutil.rmtree(folder)
     for database in sorted(data_dir.work.glob("unpublished-*.duckdb"))[: -keep or None]:
         database.unlink()
-    for pattern in (working_database(data_dir).name, "rollback-*.duckdb"):
+    for pattern in (working_database(data_dir).name, COMPACT_NAME, "rollback-*.duckdb"):
         for database in data_dir.work.glob(pattern):
             if not _in_use(database):
                 database.unlink()
@@ -558,7 +567,7 @@ def repair_exports(data_dir: DataDir, run_id: str) -> None:
     )
     exports = export_tmp_dir(data_dir, run_id)
     with open_read_only(data_dir.warehouse) as con:
-        export_marts(con, exports, published)
+        export_marts(con, exports, published, previous=export_dir(data_dir))
     swap_exports(exports, export_dir(data_dir))
 
 
@@ -651,7 +660,7 @@ def publish_build(data_dir: DataDir, working: Path, record: RunRecord, keep: int
     )
     with duckdb.connect(str(working)) as con:
         write_meta(con, data_dir, sealed)
-        export_marts(con, exports, record.run_id)
+        export_marts(con, exports, record.run_id, previous=export_dir(data_dir))
         con.execute("checkpoint")
     _publish(data_dir, working, exports, record, keep, clock)
 
@@ -800,7 +809,14 @@ def _build_and_publish(
             return
         clock.enter("load")
         staged = stage_build(
-            plan, data_dir, record.run_id, dbt, storage_version, on_stage=clock.enter, full=full or held
+            plan,
+            data_dir,
+            record.run_id,
+            dbt,
+            storage_version,
+            on_stage=clock.enter,
+            full=full or held,
+            compact_free_share=run.config.get("storage", "compact_free_share"),
         )
         summary = staged.summary
         record.build_mode, record.build_base_run_id = summary.mode, summary.base_run_id
@@ -886,10 +902,10 @@ def rollback(
         with _recorded(data_dir, record, clock):
             clock.enter("publish")
             copy = data_dir.work / f"rollback-{run_id}.duckdb"
-            shutil.copyfile(history_dir(data_dir) / f"{target}.duckdb", copy)
+            copy_database(history_dir(data_dir) / f"{target}.duckdb", copy)
             exports = export_tmp_dir(data_dir, run_id)
             with open_read_only(copy) as con:
-                export_marts(con, exports, target)
+                export_marts(con, exports, target, previous=export_dir(data_dir))
             _publish(data_dir, copy, exports, record, keep, clock)
     refresh_report(data_dir, config)
     return record

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
+import hashlib
 import json
 import os
 import re
@@ -27,8 +29,19 @@ from pathlib import Path
 
 import duckdb
 
+import regreen.patches.export as patches_export
 from regreen.log import logger
-from regreen.patches.export import GIS_FOLDER, LAYER_NAME, export_patches
+from regreen.patches.export import (
+    EXPORT_SQL as PATCHES_SQL,
+)
+from regreen.patches.export import (
+    GEOPACKAGE,
+    GEOPARQUET,
+    GIS_FOLDER,
+    LAYER_NAME,
+    export_patches,
+    has_patches,
+)
 from regreen.project import DataDir
 
 # First characters that make Excel, LibreOffice and WPS read a cell as a formula (OWASP "CSV injection").
@@ -37,6 +50,7 @@ EXPORT_MANIFEST = "_run.json"
 UTF8_BOM = b"\xef\xbb\xbf"
 _RENAME_EXCHANGE = 2  # linux/fs.h
 _AT_FDCWD = -100
+_FICLONE = 0x40049409  # linux/fs.h _IOW(0x94, 9, int); fcntl.FICLONE only from Python 3.12
 
 
 def history_dir(data_dir: DataDir) -> Path:
@@ -101,6 +115,31 @@ def history_runs(data_dir: DataDir) -> list[str]:
     return sorted(path.stem for path in history_dir(data_dir).glob("*.duckdb"))
 
 
+def copy_database(source: Path, target: Path) -> str:
+    """Copy `source` into a new file `target` (a new inode: the published file is never written to) as
+    cheaply as the filesystem allows; returns how: `reflink` (btrfs, XFS, bcachefs: the two files share
+    their blocks until one is written, so the copy costs no time nor space whatever its size), else
+    `copy_file_range` (the kernel copies, with no round trip through this process; NFS and some others do
+    it on the server), else `copy`."""
+    with source.open("rb") as src, target.open("wb") as dst:
+        try:
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+            return "reflink"
+        except OSError:
+            pass  # ext4 and tmpfs have no shared extents
+        remaining = os.fstat(src.fileno()).st_size
+        try:
+            while remaining > 0 and (copied := os.copy_file_range(src.fileno(), dst.fileno(), remaining)):
+                remaining -= copied
+        except OSError:
+            pass  # a filesystem or kernel without it (EXDEV, ENOSYS, EOPNOTSUPP): copied below
+        else:
+            if remaining == 0:
+                return "copy_file_range"
+    shutil.copyfile(source, target)
+    return "copy"
+
+
 # --- exports --------------------------------------------------------------------------------------
 
 
@@ -117,13 +156,59 @@ def _neutralised(column: str, data_type: str) -> str:
     return f"case when left({quoted}, 1) in ({triggers}) then '''' || {quoted} else {quoted} end as {quoted}"
 
 
-def export_marts(con: duckdb.DuckDBPyConnection, target: Path, run_id: str) -> dict[str, int]:
+def _export_code() -> str:
+    """What else the bytes of an export depend on: the code that writes them and DuckDB's writers."""
+    digest = hashlib.sha256(duckdb.__version__.encode())
+    for module in (__file__, patches_export.__file__):
+        digest.update(Path(module).read_bytes())
+    return digest.hexdigest()
+
+
+def _fingerprint(
+    con: duckdb.DuckDBPyConnection, query: str, columns: list[tuple[str, str]], code: str
+) -> str:
+    """The content of `query`'s result as one value: its columns, its row count and the sum of its rows'
+    hashes (order-free, computed by DuckDB in one scan), with the export code (`_export_code`)."""
+    count, hashes = con.execute(f"select count(*), sum(hash(q)) from ({query}) as q").fetchone()
+    return hashlib.sha256(json.dumps([code, columns, count, str(hashes)]).encode()).hexdigest()
+
+
+def _reusable(previous: Path | None) -> dict[str, str]:
+    """name -> fingerprint of the files in the export folder `previous` (its `_run.json`), if any."""
+    if previous is None:
+        return {}
+    try:
+        return dict(json.loads((previous / EXPORT_MANIFEST).read_text(encoding="utf-8"))["fingerprints"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}  # none yet, or written before fingerprints were kept: everything is written
+
+
+def _link_previous(previous: Path | None, target: Path, files: list[str]) -> bool:
+    """Hard-link `files` (relative paths) from `previous` into `target`; False if one is missing."""
+    if previous is None or not all((previous / name).is_file() for name in files):
+        return False
+    for name in files:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        os.link(previous / name, target / name)
+    return True
+
+
+def export_marts(
+    con: duckdb.DuckDBPyConnection, target: Path, run_id: str, previous: Path | None = None
+) -> dict[str, int]:
     """Write every marts.* relation of `con`'s database to `target`: Parquet, plus CSV for spreadsheets.
 
     Parquet keeps the values and types as they are. The CSV files under `csv/` are UTF-8 with a BOM (so
     Excel reads the Chinese right) and every text cell that starts with = + - @ or a tab/CR is prefixed
     with ' so no spreadsheet runs it as a formula. The patches go to `gis/` as a GeoPackage and GeoParquet
-    in EPSG:4490 (regreen.patches.export). `_run.json` names the run the files belong to.
+    in EPSG:4490 (regreen.patches.export). `_run.json` names the run the files belong to, each mart's row
+    count and each one's content fingerprint (`_fingerprint`).
+
+    A mart whose fingerprint equals the one `previous/_run.json` (the export folder published now) gives
+    for it is not written again: its files are hard links to `previous`'s, the same bytes, which outlive
+    `previous` when the swap removes it. Those fingerprints describe the files beside them whatever run
+    wrote them (an export folder is only ever swapped in whole, `_run.json` last), so this holds for a
+    repair or a rollback too. Most nights change a few marts; the others cost one hashing scan each.
     """
     (target / "csv").mkdir(parents=True)
     database = con.execute("select current_database()").fetchone()[0]
@@ -135,33 +220,48 @@ def export_marts(con: duckdb.DuckDBPyConnection, target: Path, run_id: str) -> d
             [database],
         ).fetchall()
     ]
+    code = _export_code()
+    reusable = _reusable(previous)
     counts: dict[str, int] = {}
+    fingerprints: dict[str, str] = {}
     for name in relations:
         relation = f'marts."{name}"'
-        con.execute(f"copy {relation} to {_sql_string(str(target / f'{name}.parquet'))} (format parquet)")
         columns = con.execute(
             "select column_name, data_type from information_schema.columns "
             "where table_catalog = ? and table_schema = 'marts' and table_name = ? order by ordinal_position",
             [database, name],
         ).fetchall()
+        fingerprints[name] = _fingerprint(con, f"select * from {relation}", columns, code)
+        counts[name] = con.execute(f"select count(*) from {relation}").fetchone()[0]
+        files = [f"{name}.parquet", f"csv/{name}.csv"]
+        if reusable.get(name) == fingerprints[name] and _link_previous(previous, target, files):
+            continue
+        con.execute(f"copy {relation} to {_sql_string(str(target / files[0]))} (format parquet)")
         # Binary columns (a patch's geometry as WKB) mean nothing in a spreadsheet: Parquet and gis/ have them.
         select = ", ".join(
             _neutralised(column, data_type) for column, data_type in columns if data_type != "BLOB"
         )
         plain = target / "csv" / f"{name}.csv.part"
         con.execute(f"copy (select {select} from {relation}) to {_sql_string(str(plain))} (header)")
-        with (target / "csv" / f"{name}.csv").open("wb") as out, plain.open("rb") as source:
+        with (target / files[1]).open("wb") as out, plain.open("rb") as source:
             out.write(UTF8_BOM)
             shutil.copyfileobj(source, out)
         plain.unlink()
-        counts[name] = con.execute(f"select count(*) from {relation}").fetchone()[0]
-    patches = export_patches(con, target)
-    if patches is not None:
-        counts[f"{GIS_FOLDER}/{LAYER_NAME}"] = patches
+    if has_patches(con):
+        layer = f"{GIS_FOLDER}/{LAYER_NAME}"
+        cursor = con.execute(f"select * from ({PATCHES_SQL}) limit 0")
+        columns = [(column[0], str(column[1])) for column in cursor.description]
+        fingerprints[layer] = _fingerprint(con, PATCHES_SQL, columns, code)
+        files = [f"{GIS_FOLDER}/{GEOPACKAGE}", f"{GIS_FOLDER}/{GEOPARQUET}"]
+        if reusable.get(layer) == fingerprints[layer] and _link_previous(previous, target, files):
+            counts[layer] = con.execute(f"select count(*) from ({PATCHES_SQL})").fetchone()[0]
+        else:
+            counts[layer] = export_patches(con, target)
     manifest = {
         "run_id": run_id,
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "rows": counts,
+        "fingerprints": fingerprints,
     }
     (target / EXPORT_MANIFEST).write_text(
         json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8"

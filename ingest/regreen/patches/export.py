@@ -49,7 +49,7 @@ order by d.patch_code, d.layer_file, d.fid
 """
 
 
-def _has_patches(con: duckdb.DuckDBPyConnection) -> bool:
+def has_patches(con: duckdb.DuckDBPyConnection) -> bool:
     database = con.execute("select current_database()").fetchone()[0]
     return bool(
         con.execute(
@@ -64,7 +64,7 @@ def _has_patches(con: duckdb.DuckDBPyConnection) -> bool:
 def export_patches(con: duckdb.DuckDBPyConnection, target: Path) -> int | None:
     """Write `target/gis/patches.gpkg` and `target/gis/patches.parquet`; the number of patches written,
     or None when the warehouse has no patch marts."""
-    if not _has_patches(con):
+    if not has_patches(con):
         return None
     folder = target / GIS_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
