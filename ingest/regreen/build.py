@@ -80,7 +80,9 @@ create or replace table meta.build (
     base_run_id varchar,
     inputs_fingerprint varchar not null,
     relations_rebuilt integer not null,
-    built_at timestamp not null
+    built_at timestamp not null,
+    compact_blocks bigint not null,
+    compact_rows bigint not null
 );
 comment on table meta.build is
     '本仓库如何构建（一行），下一次夜间任务据此判断能否增量构建 / how this warehouse was built (one row); '
@@ -94,6 +96,11 @@ comment on column meta.build.inputs_fingerprint is
     '计划文件、模型、检查套件、代码与库版本的 sha256 / sha256 of the notice, models, suites, code and library versions';
 comment on column meta.build.relations_rebuilt is 'dbt 本次构建的表与视图数 / tables and views dbt built in this run';
 comment on column meta.build.built_at is '构建时间（UTC）/ when it was built (UTC)';
+comment on column meta.build.compact_blocks is
+    '本构建链上一次紧凑文件（全量构建或压缩）的块数 / blocks of the last compact file of this chain (its full '
+    'build or its last compaction): an incremental build whose file outgrows it, scaled by the rows, is compacted';
+comment on column meta.build.compact_rows is
+    '该紧凑文件中的填报数据行数 / submission rows that compact file held';
 """
 
 
@@ -186,7 +193,7 @@ def stage_build(
     storage_version: str,
     on_stage: Callable[[str], None] | None = None,
     full: bool = False,
-    compact_free_share: float = 1.0,
+    compact_slack: float = 0.1,
 ) -> StagedBuild:
     """Build `plan` and the landing zone into the working database with `dbt` (from `start_dbt`; the
     caller ends it), incrementally when the published warehouse allows it and `full` is not asked for
@@ -195,8 +202,10 @@ def stage_build(
     A full build creates the working database in DuckDB's `storage_version` format (config
     storage.duckdb_storage_version) and dbt keeps writing that format into it, so the file published is
     the one built, with no conversion; an incremental build inherits the format of the warehouse it copies,
-    and is rewritten into a fresh file in that format (`compact`) when more than `compact_free_share` of
-    its blocks are free (config storage.compact_free_share).
+    and is rewritten into a fresh file in that format (`compact`) when its blocks exceed by more than
+    `compact_slack` (config storage.compact_slack) those of a compact file for its data: the blocks of
+    the last compact file of its chain (the full build, or the last compaction, recorded in meta.build),
+    scaled by the submission rows since. Free blocks count, and so do rows deleted but not yet vacuumed.
 
     `on_stage("dbt")` and `on_stage("expectations")` are called as those steps begin (the nightly times
     its stages with them).
@@ -251,28 +260,56 @@ def stage_build(
                 keep=lambda c: c.check not in ran_tests if c.suite == "dbt" else c.suite not in ran_suites,
             )
         store_check_results(con, checks)
-        mode = "full" if base_run is None else "incremental"
-        con.execute(BUILD_DDL)
-        con.execute(
-            "insert into meta.build values (?, ?, ?, ?, ?, current_timestamp at time zone 'UTC')",
-            [run_id, mode, base_run, fingerprint, dbt_run.relations_built],
-        )
         con.execute("checkpoint")
-        sparse = base_run is not None and free_share(con) > compact_free_share
-    if sparse:
+        size = _file_size(con)
+        reference = size if base_run is None else _compact_reference(con)
+    mode = "full" if base_run is None else "incremental"
+    if reference is None or size.blocks > (1 + compact_slack) * reference.expected_blocks(size.rows):
         started = time.perf_counter()
         compact(working, storage_version)
         logger.info("compacted the build in %.2f s", time.perf_counter() - started)
+        reference = None
+    with duckdb.connect(str(working)) as con:
+        reference = reference or _file_size(con)
+        con.execute(BUILD_DDL)
+        con.execute(
+            "insert into meta.build values (?, ?, ?, ?, ?, current_timestamp at time zone 'UTC', ?, ?)",
+            [run_id, mode, base_run, fingerprint, dbt_run.relations_built, reference.blocks, reference.rows],
+        )
+        con.execute("checkpoint")
     summary = BuildSummary(run_id, dbt_run.relations_built, mode, base_run, checks)
     return StagedBuild(working, summary)
 
 
-def free_share(con: duckdb.DuckDBPyConnection) -> float:
-    """The share of the blocks of `con`'s current database file that hold nothing (after a checkpoint)."""
-    total, free = con.execute(
-        "select total_blocks, free_blocks from pragma_database_size() where database_name = current_database()"
+@dataclass(frozen=True)
+class FileSize:
+    """A database file's blocks (`pragma database_size`, free ones included) and the submission rows it
+    holds, which the size of its large tables follows."""
+
+    blocks: int
+    rows: int
+
+    def expected_blocks(self, rows: int) -> float:
+        """The blocks a compact file would have for `rows` submission rows, if this one was compact."""
+        return self.blocks * max(rows, 1) / max(self.rows, 1)
+
+
+def _file_size(con: duckdb.DuckDBPyConnection) -> FileSize:
+    (blocks,) = con.execute(
+        "select total_blocks from pragma_database_size() where database_name = current_database()"
     ).fetchone()
-    return free / total if total else 0.0
+    (rows,) = con.execute("select count(*) from raw.submission_rows").fetchone()
+    return FileSize(blocks, rows)
+
+
+def _compact_reference(con: duckdb.DuckDBPyConnection) -> FileSize | None:
+    """The size of the last compact file (full build or compaction) of the chain this build continues,
+    from the meta.build it copied; None when that warehouse does not say."""
+    columns = {row[0] for row in con.execute("describe meta.build").fetchall()}
+    if not {"compact_blocks", "compact_rows"} <= columns:
+        return None
+    blocks, rows = con.execute("select compact_blocks, compact_rows from meta.build").fetchone()
+    return None if blocks is None else FileSize(blocks, rows)
 
 
 def compact(working: Path, storage_version: str) -> None:

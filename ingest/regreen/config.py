@@ -74,10 +74,10 @@ SETTINGS: dict[str, dict[str, Setting]] = {
             "DuckDB storage format of the published file: v1.1.0 opens in DuckDB 1.1 to 2.x clients, "
             "latest only in clients as new as the pinned duckdb (docs/operations.md)",
         ),
-        "compact_free_share": Setting(
+        "compact_slack": Setting(
             0.1,
-            "an incremental build whose file has more than this share of free blocks is rewritten into a "
-            "fresh, compact file before it is published (1 never compacts)",
+            "an incremental build whose file is more than this share larger than a compact file of the "
+            "same data would be (free blocks and deleted rows) is rewritten compact before it is published",
         ),
     },
     "notify": {

@@ -816,7 +816,7 @@ def _build_and_publish(
             storage_version,
             on_stage=clock.enter,
             full=full or held,
-            compact_free_share=run.config.get("storage", "compact_free_share"),
+            compact_slack=run.config.get("storage", "compact_slack"),
         )
         summary = staged.summary
         record.build_mode, record.build_base_run_id = summary.mode, summary.base_run_id
