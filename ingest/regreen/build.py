@@ -207,8 +207,8 @@ def stage_build(
     the last compact file of its chain (the full build, or the last compaction, recorded in meta.build),
     scaled by the submission rows since. Free blocks count, and so do rows deleted but not yet vacuumed.
 
-    `on_stage("dbt")` and `on_stage("expectations")` are called as those steps begin (the nightly times
-    its stages with them).
+    `on_stage("dbt")`, `on_stage("expectations")` and, when the build is compacted, `on_stage("compact")`
+    are called as those steps begin (the nightly times its stages with them).
     """
     working = dbt.database
     # Without the notice's figure contract nothing is built.
@@ -265,9 +265,9 @@ def stage_build(
         reference = size if base_run is None else _compact_reference(con)
     mode = "full" if base_run is None else "incremental"
     if reference is None or size.blocks > (1 + compact_slack) * reference.expected_blocks(size.rows):
-        started = time.perf_counter()
+        if on_stage:
+            on_stage("compact")
         compact(working, storage_version)
-        logger.info("compacted the build in %.2f s", time.perf_counter() - started)
         reference = None
     with duckdb.connect(str(working)) as con:
         reference = reference or _file_size(con)

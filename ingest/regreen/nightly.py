@@ -341,7 +341,7 @@ comment on column meta.runs.build_mode is
     'incremental: only what new data touches rebuilt on the previous warehouse';
 comment on column meta.runs.build_base_run_id is '增量构建所基于的仓库（运行编号）/ for an incremental build, the warehouse it started from';
 comment on column meta.runs.stage_seconds is
-    '各阶段用时（秒，JSON：ingest、load、dbt、expectations、publish）/ seconds per stage (JSON)';
+    '各阶段用时（秒，JSON：ingest、load、dbt、expectations、压缩时 compact、publish）/ seconds per stage (JSON)';
 comment on column meta.runs.restored_run_id is '回滚时恢复到的运行 / for a rollback, the run restored';
 comment on column meta.runs.error_message is '失败原因（中文 / English）/ why it failed, in Chinese then English';
 comment on column meta.runs.command is '命令：nightly、build 或 rollback / the command: nightly, build or rollback';
