@@ -14,7 +14,7 @@ import duckdb
 
 from regreen.project import BUNDLED_NOTICE, PROJECT_ROOT, DataDir
 from regreen.publish import export_marts, open_read_only
-from regreen.submissions.reference import load_reference
+from regreen.submissions.reference import PlanReference, load_reference
 from regreen.submissions.sample import write_sample
 
 sys.path.insert(0, str(PROJECT_ROOT / "bench"))
@@ -81,6 +81,15 @@ def rebuilt_in_full(chained: DataDir, root: Path, notice: Path) -> DataDir:
     return full
 
 
+def generated_plan(tmp_path: Path, seed: int) -> tuple[DataDir, Path, PlanReference]:
+    """A data directory for a generated plan of GENERATED_PROJECTS projects with its own figure contract."""
+    data_dir = DataDir(tmp_path / "chained").ensure()
+    notice = bench_nightly.synthetic_notice(
+        tmp_path / "notice.txt", GENERATED_PROJECTS, seed=seed, contracts=data_dir.contracts
+    )
+    return data_dir, notice, load_reference(notice)
+
+
 def test_a_chain_of_incremental_nights_on_the_sample_gives_the_marts_of_a_full_build(tmp_path: Path) -> None:
     data_dir = DataDir(tmp_path / "chained").ensure()
     reference = load_reference(BUNDLED_NOTICE)
@@ -107,11 +116,7 @@ def test_a_chain_of_incremental_nights_on_the_sample_gives_the_marts_of_a_full_b
 def test_a_chain_of_incremental_nights_on_a_generated_plan_gives_the_marts_of_a_full_build(
     tmp_path: Path,
 ) -> None:
-    data_dir = DataDir(tmp_path / "chained").ensure()
-    notice = bench_nightly.synthetic_notice(
-        tmp_path / "notice.txt", GENERATED_PROJECTS, seed=7, contracts=data_dir.contracts
-    )
-    reference = load_reference(notice)
+    data_dir, notice, reference = generated_plan(tmp_path, seed=7)
     modes = []
     for months in GENERATED_NIGHTS:
         for month in months:
@@ -161,11 +166,7 @@ def assert_same_exports(data_dir: DataDir, fresh: Path) -> None:
 def test_nights_rewrite_only_the_exports_that_changed_and_keep_the_file_near_a_full_builds_size(
     tmp_path: Path,
 ) -> None:
-    data_dir = DataDir(tmp_path / "chained").ensure()
-    notice = bench_nightly.synthetic_notice(
-        tmp_path / "notice.txt", GENERATED_PROJECTS, seed=11, contracts=data_dir.contracts
-    )
-    reference = load_reference(notice)
+    data_dir, notice, reference = generated_plan(tmp_path, seed=11)
     months = [date(2023, 6, 1), date(2023, 7, 1), date(2023, 8, 1)]
     nights = [date(2023, 9, 1), date(2023, 10, 1), date(2023, 11, 1), date(2023, 12, 1)]
     for month in months:
