@@ -81,8 +81,7 @@ create or replace table meta.build (
     inputs_fingerprint varchar not null,
     relations_rebuilt integer not null,
     built_at timestamp not null,
-    compact_blocks bigint not null,
-    compact_rows bigint not null
+    compact_blocks bigint not null
 );
 comment on table meta.build is
     '本仓库如何构建（一行），下一次夜间任务据此判断能否增量构建 / how this warehouse was built (one row); '
@@ -98,9 +97,8 @@ comment on column meta.build.relations_rebuilt is 'dbt 本次构建的表与视�
 comment on column meta.build.built_at is '构建时间（UTC）/ when it was built (UTC)';
 comment on column meta.build.compact_blocks is
     '本构建链上一次紧凑文件（全量构建或压缩）的块数 / blocks of the last compact file of this chain (its full '
-    'build or its last compaction): an incremental build whose file outgrows it, scaled by the rows, is compacted';
-comment on column meta.build.compact_rows is
-    '该紧凑文件中的填报数据行数 / submission rows that compact file held';
+    'build or its last compaction): an incremental build whose file outgrows it by more than '
+    '[storage] compact_slack is compacted';
 """
 
 
@@ -202,10 +200,11 @@ def stage_build(
     A full build creates the working database in DuckDB's `storage_version` format (config
     storage.duckdb_storage_version) and dbt keeps writing that format into it, so the file published is
     the one built, with no conversion; an incremental build inherits the format of the warehouse it copies,
-    and is rewritten into a fresh file in that format (`compact`) when its blocks exceed by more than
-    `compact_slack` (config storage.compact_slack) those of a compact file for its data: the blocks of
-    the last compact file of its chain (the full build, or the last compaction, recorded in meta.build),
-    scaled by the submission rows since. Free blocks count, and so do rows deleted but not yet vacuumed.
+    and is rewritten into a fresh file in that format (`compact`) when its blocks (free ones included)
+    exceed by more than `compact_slack` (config storage.compact_slack) those of the last compact file of
+    its chain (its full build or its last compaction, recorded in meta.build). Submissions are only ever
+    added, so a compact file of today's data is at least that large: the file published is never more
+    than 1 + compact_slack times a compact one.
 
     `on_stage("dbt")`, `on_stage("expectations")` and, when the build is compacted, `on_stage("compact")`
     are called as those steps begin (the nightly times its stages with them).
@@ -261,55 +260,41 @@ def stage_build(
             )
         store_check_results(con, checks)
         con.execute("checkpoint")
-        size = _file_size(con)
-        reference = size if base_run is None else _compact_reference(con)
+        blocks = _blocks(con)
+        reference = blocks if base_run is None else _compact_blocks(con)
     mode = "full" if base_run is None else "incremental"
-    if reference is None or size.blocks > (1 + compact_slack) * reference.expected_blocks(size.rows):
+    if reference is None or blocks > (1 + compact_slack) * reference:
         if on_stage:
             on_stage("compact")
         compact(working, storage_version)
         reference = None
     with duckdb.connect(str(working)) as con:
-        reference = reference or _file_size(con)
+        reference = reference or _blocks(con)
         con.execute(BUILD_DDL)
         con.execute(
-            "insert into meta.build values (?, ?, ?, ?, ?, current_timestamp at time zone 'UTC', ?, ?)",
-            [run_id, mode, base_run, fingerprint, dbt_run.relations_built, reference.blocks, reference.rows],
+            "insert into meta.build values (?, ?, ?, ?, ?, current_timestamp at time zone 'UTC', ?)",
+            [run_id, mode, base_run, fingerprint, dbt_run.relations_built, reference],
         )
         con.execute("checkpoint")
     summary = BuildSummary(run_id, dbt_run.relations_built, mode, base_run, checks)
     return StagedBuild(working, summary)
 
 
-@dataclass(frozen=True)
-class FileSize:
-    """A database file's blocks (`pragma database_size`, free ones included) and the submission rows it
-    holds, which the size of its large tables follows."""
-
-    blocks: int
-    rows: int
-
-    def expected_blocks(self, rows: int) -> float:
-        """The blocks a compact file would have for `rows` submission rows, if this one was compact."""
-        return self.blocks * max(rows, 1) / max(self.rows, 1)
-
-
-def _file_size(con: duckdb.DuckDBPyConnection) -> FileSize:
+def _blocks(con: duckdb.DuckDBPyConnection) -> int:
+    """The blocks of `con`'s database file, free ones included (`pragma database_size`)."""
     (blocks,) = con.execute(
         "select total_blocks from pragma_database_size() where database_name = current_database()"
     ).fetchone()
-    (rows,) = con.execute("select count(*) from raw.submission_rows").fetchone()
-    return FileSize(blocks, rows)
+    return blocks
 
 
-def _compact_reference(con: duckdb.DuckDBPyConnection) -> FileSize | None:
-    """The size of the last compact file (full build or compaction) of the chain this build continues,
+def _compact_blocks(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The blocks of the last compact file (full build or compaction) of the chain this build continues,
     from the meta.build it copied; None when that warehouse does not say."""
     columns = {row[0] for row in con.execute("describe meta.build").fetchall()}
-    if not {"compact_blocks", "compact_rows"} <= columns:
+    if "compact_blocks" not in columns:
         return None
-    blocks, rows = con.execute("select compact_blocks, compact_rows from meta.build").fetchone()
-    return None if blocks is None else FileSize(blocks, rows)
+    return con.execute("select compact_blocks from meta.build").fetchone()[0]
 
 
 def compact(working: Path, storage_version: str) -> None:

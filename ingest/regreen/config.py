@@ -76,8 +76,8 @@ SETTINGS: dict[str, dict[str, Setting]] = {
         ),
         "compact_slack": Setting(
             0.1,
-            "an incremental build whose file is more than this share larger than a compact file of the "
-            "same data would be (free blocks and deleted rows) is rewritten compact before it is published",
+            "an incremental build whose file has more blocks than the last compact file of its chain "
+            "(full build or compaction) by more than this share is rewritten compact before it is published",
         ),
     },
     "notify": {
