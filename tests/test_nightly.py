@@ -613,7 +613,8 @@ def test_the_next_nightly_finishes_the_work_nothing_lost_nothing_twice(
         )
     assert meta == expected
     assert failed_run_checks[0] >= 1 and failed_run_checks[1] > failed_run_checks[0]
-    assert set(stage_seconds) == {"ingest", "load", "dbt", "expectations", "publish"}
+    # The five stages, and `compact` when an incremental build was rewritten compact (regreen.build).
+    assert set(stage_seconds) - {"compact"} == {"ingest", "load", "dbt", "expectations", "publish"}
 
     assert export_run_id(export_dir(data_dir)) == published_run == published_run_id(data_dir)
     exported = [path.read_text(encoding="utf-8-sig") for path in (export_dir(data_dir) / "csv").glob("*.csv")]

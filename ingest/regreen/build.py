@@ -33,7 +33,7 @@ from typing import Any
 
 import duckdb
 
-from regreen.config import Config, load_config
+from regreen.config import SETTINGS, Config, load_config
 from regreen.dbt import DbtNodeResult, DbtProcess, DbtRun
 from regreen.log import logger
 from regreen.patches.register import load_patches, patches_dir, read_register, register_inputs
@@ -191,7 +191,7 @@ def stage_build(
     storage_version: str,
     on_stage: Callable[[str], None] | None = None,
     full: bool = False,
-    compact_slack: float = 0.1,
+    compact_slack: float = SETTINGS["storage"]["compact_slack"].default,
 ) -> StagedBuild:
     """Build `plan` and the landing zone into the working database with `dbt` (from `start_dbt`; the
     caller ends it), incrementally when the published warehouse allows it and `full` is not asked for
