@@ -74,7 +74,9 @@ select
     cast(r.fund_district as decimal(14, 4)) as fund_district,
     cast(r.fund_waste_rock as decimal(14, 4)) as fund_waste_rock,
     cast(r.fund_social as decimal(14, 4)) as fund_social,
-    cast(r.waste_rock_10k_m3 as decimal(14, 4)) as waste_rock_10k_m3, r.supervisor, r.accepted_on
+    cast(r.waste_rock_10k_m3 as decimal(14, 4)) as waste_rock_10k_m3, r.supervisor, r.accepted_on,
+    lag(r.file_id) over key_order as replaces_file_id, lag(f.original_name) over key_order as replaces_original_name,
+    lag(f.submitted_at) over key_order as replaces_submitted_at
 from raw.submission_rows as r
 inner join raw.submission_files as f on r.file_id = f.file_id
 window key_order as (partition by r.project_code, r.report_month order by f.submitted_at, r.file_id, r.row_number);
