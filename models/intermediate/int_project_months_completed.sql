@@ -21,27 +21,24 @@ stages as (
 
 -- The newest file with a row for each project, whatever its version: what tells a later night which
 -- projects new files touched.
-project_files as (
-    select
-        project_code,
-        max(file_id) as project_last_file_id
-    from submission_rows
-    group by project_code
-),
-
 {% if is_incremental() %}
     touched_projects as (
+        -- Only rows of files newer than any this table saw (file ids only grow): a touched project's
+        -- newest file is among them, and the other projects are not read at all.
         select
-            project_files.project_code,
-            project_files.project_last_file_id
-        from project_files
-        where project_files.project_last_file_id > (
-            select coalesce(max(loaded.project_last_file_id), 0) from {{ this }} as loaded
-        )
+            project_code,
+            max(file_id) as project_last_file_id
+        from submission_rows
+        where file_id > (select coalesce(max(loaded.project_last_file_id), 0) from {{ this }} as loaded)
+        group by project_code
     ),
 {% else %}
     touched_projects as (
-        select * from project_files
+        select
+            project_code,
+            max(file_id) as project_last_file_id
+        from submission_rows
+        group by project_code
     ),
 {% endif %}
 
