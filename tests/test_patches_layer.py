@@ -266,9 +266,7 @@ def test_patches_load_installs_the_layer_and_refuses_one_without_crs(
     assert sorted(p.name for p in patches_dir(data_dir).iterdir()) == [sample_layer.name]
 
 
-def test_patches_load_is_refused_while_a_nightly_holds_the_lock(
-    tmp_path: Path, sample_layer
-) -> None:
+def test_patches_load_is_refused_while_a_nightly_holds_the_lock(tmp_path: Path, sample_layer) -> None:
     data_dir = DataDir(tmp_path / "data").ensure()
     lock = data_dir.root / "nightly.lock"
     # A real second process holds the nightly's flock, as a running nightly does.
