@@ -10,9 +10,11 @@ For each size (1× = 1,300 generated projects reporting every month from a start
    DuckDB's own `read_csv` of the same files timed as the ingest baseline;
 3. `regreen nightly` (real ingest, load, dbt, suites, publish), timed per stage by the nightly itself,
    peak memory from wait4's rusage of the nightly and its dbt child;
-4. bare SQL: the two large facts (fct_submission_versions, fct_project_month, 29 and 32 columns) built
+4. bare SQL: the two large facts (fct_submission_versions, fct_project_month, 30 and 32 columns) built
    by hand-written DuckDB SQL from the published warehouse's raw tables, timed and compared with the
-   marts row for row (`except all` both ways), the dbt stage's ratio to it printed;
+   marts row for row (`except all` both ways); printed against it: the whole dbt stage (which also
+   builds ~45 small relations and runs ~250 tests) and dbt's own time on the nodes that build the same
+   two facts (FACT_NODES), with the dbt build split into models, tests and dbt's time between nodes;
 5. the suites again in a child process, once as regreen runs them (pushed down, GX on bounded results)
    and once as the same SQL without GX, for the suites' ratio and the stage's peak memory;
 6. the next month's files in the inbox and `regreen nightly` again: an incremental night.
