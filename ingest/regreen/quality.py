@@ -305,10 +305,7 @@ def _load_suite(path: Path, contract: PlanContract) -> Suite:
         suite = gx.ExpectationSuite(**{**data, "expectations": expectations})
     except (TypeError, ValueError) as exc:
         raise SuiteFileError(path, f"GX 无法读取：{exc}", f"GX cannot read it: {exc}") from exc
-    pushed = tuple(
-        pushdown(path, f"expectations[{index}]", item, keys)
-        for index, item in enumerate(data["expectations"])
-    )
+    pushed = tuple(pushdown(path, index, item, keys) for index, item in enumerate(data["expectations"]))
     return Suite(
         name=suite.name,
         query=query,
@@ -375,7 +372,6 @@ class PushedCheck:
     listed: tuple[str, ...]  # rows: the columns shown for an offending row (the keys, then its columns)
     aggregate: str  # aggregate: the SQL aggregate, `{rows}` standing for its FILTER clause; rows: ''
     unnest: bool  # aggregate: the aggregate is a list, one row of GX's frame per value
-    frame_column: str  # aggregate: the column GX reads the aggregate as
     columns: tuple[str, ...]  # the columns the expectation reads
     runs_as: dict[str, Any]  # the expectation GX runs on the bounded result (no row_condition)
     meta: Mapping[str, Any]
@@ -489,8 +485,9 @@ AGGREGATE_TYPES = (
 )
 
 
-def pushdown(path: Path, where: str, item: Mapping[str, Any], keys: Sequence[str]) -> PushedCheck:
-    """The SQL an expectation of the suite at `path` runs as, and what GX runs on its result."""
+def pushdown(path: Path, index: int, item: Mapping[str, Any], keys: Sequence[str]) -> PushedCheck:
+    """The SQL the suite's `index`th expectation runs as, and what GX runs on its result."""
+    where = f"expectations[{index}]"
     expectation_type, kwargs = item["type"], dict(item["kwargs"])
     condition, params = _condition_sql(path, where, kwargs.pop("row_condition", None))
     kwargs.pop("condition_parser", None)
@@ -501,7 +498,7 @@ def pushdown(path: Path, where: str, item: Mapping[str, Any], keys: Sequence[str
         listed = tuple(dict.fromkeys([*keys, *columns]))
         return PushedCheck(
             "rows", condition, tuple(params), violating, tuple(violating_params), repeated_in, listed,
-            "", False, "", columns, runs_as, meta, expectation_type, item["kwargs"],
+            "", False, columns, runs_as, meta, expectation_type, item["kwargs"],
         )  # fmt: skip
     if expectation_type not in AGGREGATE_TYPES:
         supported = ", ".join(ROW_TYPES + AGGREGATE_TYPES)
@@ -510,17 +507,19 @@ def pushdown(path: Path, where: str, item: Mapping[str, Any], keys: Sequence[str
             f"{where} 的类型 {expectation_type} 不能下推到 DuckDB；可用：{supported}",
             f"{where}: {expectation_type} cannot be pushed down to DuckDB; use one of: {supported}",
         )
-    unnest = False
+    # GX reads the aggregate as column regreen_value_<index> (as suite_sql names it): the suite's scalar
+    # aggregates share one frame, two of them on one column under different row conditions included.
+    value, unnest, columns = f"regreen_value_{index}", False, ()
     if expectation_type == "expect_table_row_count_to_equal":
-        frame_column, aggregate = "row_count", "count(*) {rows}"
+        aggregate = "count(*) {rows}"
         runs_as = {
             "type": "expect_column_sum_to_be_between",
-            "kwargs": {"column": "row_count", "min_value": kwargs["value"], "max_value": kwargs["value"]},
+            "kwargs": {"column": value, "min_value": kwargs["value"], "max_value": kwargs["value"]},
             "meta": meta,
         }
     else:
-        frame_column = kwargs["column"]
-        column = _ident(frame_column)
+        columns, column = (kwargs["column"],), _ident(kwargs["column"])
+        runs_as["kwargs"] = {**kwargs, "column": value}
         if expectation_type == "expect_column_sum_to_be_between":
             aggregate = f"coalesce(sum({column}) {{rows}}, 0)"
         elif expectation_type == "expect_column_unique_value_count_to_be_between":
@@ -531,10 +530,9 @@ def pushdown(path: Path, where: str, item: Mapping[str, Any], keys: Sequence[str
             condition = f"({condition}) and list_contains(?, {column})"
             params = [*params, list(kwargs["value_set"])]
             aggregate, unnest = f"list_sort(list(distinct {column}) {{rows}})", True
-    columns = () if expectation_type == "expect_table_row_count_to_equal" else (frame_column,)
     return PushedCheck(
-        "aggregate", condition, tuple(params), "", (), (), (), aggregate, unnest, frame_column, columns,
-        runs_as, meta, expectation_type, item["kwargs"],
+        "aggregate", condition, tuple(params), "", (), (), (), aggregate, unnest, columns, runs_as, meta,
+        expectation_type, item["kwargs"],
     )  # fmt: skip
 
 
@@ -625,13 +623,22 @@ def evaluate_suite(con: duckdb.DuckDBPyConnection, suite: Suite) -> tuple[int, l
             evaluated[i] = Evaluated(error=f"查询结果中没有列 {names} / the query returns no column {names}")
         else:
             runnable[i] = check
-    aggregates = {
-        i: f"select {'unnest' if check.unnest else ''}(regreen_value_{i}) as {_ident(check.frame_column)} "
-        f"from {SUITE_CHECKS}"
+    # The checks that can share a frame share it, and GX runs them in one validation (see run_suites): the
+    # scalar aggregates, one column each in one row; the row-level checks no row breaks, on no rows typed
+    # as the query's columns (LIMIT 0 runs nothing). A list aggregate, or a check that rows break, has its own.
+    scalars = [
+        f"regreen_value_{i}"
         for i, check in runnable.items()
-        if check.kind == "aggregate"
+        if check.kind == "aggregate" and not check.unnest
+    ]
+    selects = {
+        i: f"select unnest(regreen_value_{i}) as regreen_value_{i} from {SUITE_CHECKS}"
+        for i, check in runnable.items()
+        if check.unnest
     }
-    figures, frames = _suite_result(con, *suite_sql(suite.query, suite.keys, runnable), aggregates)
+    if scalars:
+        selects[-1] = f"select {', '.join(scalars)} from {SUITE_CHECKS}"
+    figures, frames = _suite_result(con, *suite_sql(suite.query, suite.keys, runnable), selects)
     failing = {
         i: check for i, check in runnable.items() if check.kind == "rows" and figures[f"regreen_failing_{i}"]
     }
@@ -642,14 +649,13 @@ def evaluate_suite(con: duckdb.DuckDBPyConnection, suite: Suite) -> tuple[int, l
             for i, check in failing.items()
         }
         frames |= _suite_result(con, *suite_sql(suite.query, suite.keys, failing, failing), listings)[1]
-    # A check that no row breaks gets no rows, typed as the query's columns (LIMIT 0 runs nothing).
-    typed = con.execute(f"select * from {query} limit 0").df()
+    unbroken = con.execute(f"select * from {query} limit 0").df()
     for i, check in runnable.items():
         if check.kind == "aggregate":
-            evaluated[i] = Evaluated(frames[i])
+            evaluated[i] = Evaluated(frames[i if check.unnest else -1])
         else:
             counts = (figures[f"regreen_checked_{i}"], figures[f"regreen_failing_{i}"])
-            evaluated[i] = Evaluated(frames[i] if i in failing else typed[list(check.listed)].copy(), counts)
+            evaluated[i] = Evaluated(frames.get(i, unbroken), counts)
     return figures["regreen_rows"], [evaluated[i] for i in range(len(suite.checks))]
 
 
@@ -687,7 +693,6 @@ def run_suites(
         con.execute("set memory_limit = ?", [memory_limit])
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     context = gx.get_context(mode="ephemeral")
     # GX draws tqdm bars on stderr while it computes metrics; results are returned, not drawn.
@@ -707,10 +712,20 @@ def run_suites(
                 CheckResult(suite.name, QUERY_CHECK, "error", "failed", None, None, str(exc), run_id)
             )
             continue
-        suite_results = [
-            _run_check(suite, check, outcome, batch_definition, ExpectationConfiguration, run_id)
-            for check, outcome in zip(suite.checks, evaluated, strict=True)
-        ]
+        done: dict[int, CheckResult] = {}
+        sharing: dict[int, list[int]] = {}  # the checks of each frame, by the frame's identity
+        for i, (check, outcome) in enumerate(zip(suite.checks, evaluated, strict=True)):
+            if outcome.frame is None:
+                # A check that cannot be evaluated (e.g. on a column the query does not return) has not passed.
+                details = CANNOT_EVALUATE + " ".join(str(outcome.error).split())
+                done[i] = CheckResult(
+                    suite.name, check.meta["check"], "error", "failed", None, None, details, run_id
+                )
+            else:
+                sharing.setdefault(id(outcome.frame), []).append(i)
+        for positions in sharing.values():
+            done |= _validate(suite, positions, evaluated, batch_definition, gx, run_id)
+        suite_results = [done[i] for i in range(len(suite.checks))]
         logger.info(
             "suite %s: %d rows, %s",
             suite.name,
@@ -723,34 +738,44 @@ def run_suites(
     return results
 
 
-def _run_check(
+def _validate(
     suite: Suite,
-    check: PushedCheck,
-    outcome: Evaluated,
+    positions: Sequence[int],
+    evaluated: Sequence[Evaluated],
     batch_definition: Any,
-    configuration: type,
+    gx: Any,
     run_id: str,
-) -> CheckResult:
-    """GX on one expectation's bounded result."""
-    if outcome.frame is None:
-        # A check that cannot be evaluated (e.g. on a column the query does not return) has not passed.
-        details = CANNOT_EVALUATE + " ".join(str(outcome.error).split())
-        return CheckResult(suite.name, check.meta["check"], "error", "failed", None, None, details, run_id)
-    frame = _numpy_frame(outcome.frame)
+) -> dict[int, CheckResult]:
+    """GX on the suite's checks at `positions`, which share one bounded frame: one validation of them all
+    (GX's cost is per validation more than per expectation)."""
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    frame = _numpy_frame(evaluated[positions[0]].frame)
+    checks = {i: suite.checks[i] for i in positions}
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    expectation = configuration(**check.runs_as).to_domain_obj()
     result_format: dict[str, Any] = {"result_format": "COMPLETE"}
     present = [key for key in suite.keys if key in frame.columns]
-    if check.kind == "rows" and present:
+    if present and any(check.kind == "rows" for check in checks.values()):
         result_format["unexpected_index_column_names"] = present
-    result = batch.validate(expectation, result_format=result_format)
-    if outcome.counts is not None:
-        # GX saw only the offending rows (at most MAX_LISTED_ROWS): the counts are DuckDB's.
-        checked, failing = outcome.counts
-        result.result = {**result.result, "element_count": checked, "unexpected_count": failing}
-        if failing and result.success:  # DuckDB and GX must agree that the rows break it
-            result.success = False
-    return _check_result(suite, check, result, run_id)
+    expectations = [ExpectationConfiguration(**check.runs_as).to_domain_obj() for check in checks.values()]
+    if len(expectations) == 1:
+        validated = [batch.validate(expectations[0], result_format=result_format)]
+    else:
+        together = gx.ExpectationSuite(name=suite.name, expectations=expectations)
+        validated = batch.validate(together, result_format=result_format).results
+    by_check = {result.expectation_config.meta["check"]: result for result in validated}
+    done = {}
+    for i, check in checks.items():
+        result = by_check[check.meta["check"]]
+        counts = evaluated[i].counts
+        if counts is not None:
+            # GX saw only the offending rows (at most MAX_LISTED_ROWS): the counts are DuckDB's.
+            checked, failing = counts
+            result.result = {**result.result, "element_count": checked, "unexpected_count": failing}
+            if failing and result.success:  # DuckDB and GX must agree that the rows break it
+                result.success = False
+        done[i] = _check_result(suite, check, result, run_id)
+    return done
 
 
 def _numpy_frame(frame: pd.DataFrame) -> pd.DataFrame:
