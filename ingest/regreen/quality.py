@@ -347,15 +347,18 @@ def _build_expectation(path: Path, index: int, item: Any) -> Expectation:
 #
 # The suite's query result is never fetched, nor stored. A suite runs as ONE DuckDB query (`suite_sql`)
 # that streams the query's rows into aggregates: for a row-level expectation, the count of the rows it
-# checks, the count of those that break it and the first MAX_LISTED_ROWS of those in key order (a
-# bounded top-N); for an aggregate expectation, the one aggregate it tests. That one-row result is kept
-# in a temp table, each expectation's bounded frame is read out of it, and GX runs the expectation on
-# that frame (row-level: on the listed offending rows; aggregate: the same or an equivalent expectation on
-# the aggregate). So what passes and what is reported is still GX's verdict, on a frame whose size does
-# not grow with the data, and the data are read once per suite however many expectations it holds.
+# checks and the count of those that break it; for an aggregate expectation, the one aggregate it tests.
+# Only when a row-level expectation fails is the query run again, for the first MAX_LISTED_ROWS rows that
+# break each failing one, in key order (a bounded top-N). That one-row result is kept in a temp table,
+# each expectation's bounded frame is read out of it, and GX runs the expectation on that frame
+# (row-level: on the listed offending rows; aggregate: the same or an equivalent expectation on the
+# aggregate). So what passes and what is reported is still GX's verdict, on a frame whose size does not
+# grow with the data, and the data are read once per suite (twice when a row-level check fails) however
+# many expectations it holds.
 
 SUITE_CHECKS = "regreen_suite_checks"  # the temp table holding the running suite's one-row result
 CANNOT_EVALUATE = "GX 无法执行此检查 / GX could not evaluate this check: "
+SCALARS = -1  # the frame of a suite's scalar aggregates, which share it, among the frames by check position
 
 
 @dataclass(frozen=True)
@@ -637,7 +640,7 @@ def evaluate_suite(con: duckdb.DuckDBPyConnection, suite: Suite) -> tuple[int, l
         if check.unnest
     }
     if scalars:
-        selects[-1] = f"select {', '.join(scalars)} from {SUITE_CHECKS}"
+        selects[SCALARS] = f"select {', '.join(scalars)} from {SUITE_CHECKS}"
     figures, frames = _suite_result(con, *suite_sql(suite.query, suite.keys, runnable), selects)
     failing = {
         i: check for i, check in runnable.items() if check.kind == "rows" and figures[f"regreen_failing_{i}"]
@@ -652,7 +655,7 @@ def evaluate_suite(con: duckdb.DuckDBPyConnection, suite: Suite) -> tuple[int, l
     unbroken = con.execute(f"select * from {query} limit 0").df()
     for i, check in runnable.items():
         if check.kind == "aggregate":
-            evaluated[i] = Evaluated(frames[i if check.unnest else -1])
+            evaluated[i] = Evaluated(frames[i if check.unnest else SCALARS])
         else:
             counts = (figures[f"regreen_checked_{i}"], figures[f"regreen_failing_{i}"])
             evaluated[i] = Evaluated(frames.get(i, unbroken), counts)
