@@ -197,35 +197,37 @@ def time_suites(warehouse: Path) -> dict[str, float]:
         "regreen_cpu_seconds": round(sum(r["cpu_seconds"] for r in runs["regreen"]) / 2, 2),
         "peak_mb": round(max(r["peak_mb"] for r in runs["regreen"]), 1),
         "sql_peak_mb": round(max(r["peak_mb"] for r in runs["sql"]), 1),
+        "failed_checks": max(r["failed"] for r in runs["regreen"]),
         "child_wall": round(time.perf_counter() - started, 2),
     }
 
 
 def suites_child(kind: str, warehouse: Path) -> None:
     """One pass over the suites on `warehouse` (`kind` 'regreen' or 'sql'); prints its seconds as JSON."""
-    if kind == "regreen":
-        import great_expectations  # noqa: F401  (imported before timing: the nightly preloads it during dbt)
-
     from regreen.config import load_config
+    from regreen.project import CONTRACTS_DIR
     from regreen.quality import evaluate_suite, find_contract, load_suites, run_suites
 
     data_dir = DataDir(warehouse.parent)
     with open_read_only(warehouse) as con:
         (document_number,) = con.execute("select document_number from raw.plan_documents").fetchone()
-        suites = load_suites(contract=find_contract(document_number, [data_dir.contracts]))
+        # Loading the suites imports GX, before the timing (the nightly imports it while dbt runs).
+        suites = load_suites(contract=find_contract(document_number, [data_dir.contracts, CONTRACTS_DIR]))
         limit = load_config(data_dir.root).get("quality", "suite_memory_limit")
         # spilled as the nightly's file-backed connection spills: beside the database, not in the cwd
         con.execute("set temp_directory = ?", [f"{warehouse}.tmp"])
         con.execute("set memory_limit = ?", [limit])
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu, failed = time.perf_counter(), time.process_time(), 0
         if kind == "regreen":
-            results = run_suites(con, "bench", suites=suites, memory_limit=limit)
-            assert not [r for r in results if r.status == "failed"], "a suite failed on the bench's data"
+            failed = sum(
+                r.status == "failed" for r in run_suites(con, "bench", suites=suites, memory_limit=limit)
+            )
         else:
             for suite in suites:
                 evaluate_suite(con, suite)
         seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
-    print(json.dumps({"seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2)}))
+    # A failed row-level check costs a second pass over its suite's rows: the figures say whether any did.
+    print(json.dumps({"seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2), "failed": failed}))
 
 
 def measure(root: Path, size: int) -> SizeResult:
