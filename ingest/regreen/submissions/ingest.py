@@ -371,6 +371,7 @@ def _is_sample(name: str, report: FileReport) -> bool:
 # above its cost per row. Small enough that a crash costs little work to redo.
 BATCH_FILES = 50
 BATCH_ROWS = 20_000
+_CHECKPOINT_AFTER = "4GB"  # of write-ahead log; see ingest_inbox
 
 
 def open_landing(path: Path) -> duckdb.DuckDBPyConnection:
@@ -775,6 +776,11 @@ def ingest_inbox(
     settings = settings or IngestSettings.from_config()
     data_dir.ensure()
     with open_landing(data_dir.landing) as con:
+        # DuckDB checkpoints the database whenever its write-ahead log passes the threshold (16 MB), which
+        # a batch of 20,000 rows nearly does: the batches' commits would rewrite the table over and over.
+        # The log of committed batches is as durable as the database file (a reopen replays it), so the
+        # checkpoint is left to the end of the run (closing the connection), once.
+        con.execute(f"set checkpoint_threshold = '{_CHECKPOINT_AFTER}'")
         ensure_landing(con)
         _remove_leftovers(data_dir)
         run = _Run(con, data_dir, reference, today, settings, run_id or new_run_id(), after_first_batch)

@@ -259,6 +259,8 @@ class _Plan:
             [self._township_index[p.township_name] for p in projects], dtype=np.int64
         )
         self.plan_year = np.array([p.plan_year for p in projects], dtype=np.int64)
+        # The names as printed in the plan, which a project column mostly repeats: none is a 合计 label.
+        self.plain_names = frozenset(p.name for p in projects if not _is_total_label(p.name))
         self._position = {p.project_code: index for index, p in enumerate(projects)}
         self._townships: dict[str, int] = {}
         self._projects: dict[tuple[str | None, str], tuple[str | None, str, int]] = {}
@@ -631,7 +633,9 @@ class _FileValidation:
         totals = np.zeros(len(self.table.row_numbers), dtype=bool)
         for position in positions:
             distinct = self._column(position)
-            totals |= distinct.spread([_is_total_label(text) for text in distinct.texts], False, bool)
+            plain = self.plan.plain_names
+            labels = [text not in plain and _is_total_label(text) for text in distinct.texts]
+            totals |= distinct.spread(labels, False, bool)
         return totals
 
     def _column(self, position: int) -> _Distinct:
