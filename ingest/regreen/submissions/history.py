@@ -81,8 +81,8 @@ class History:
     source: Path | None = None
     stages: list[str] = field(default_factory=list)
     files: list[tuple[str, datetime]] = field(default_factory=list)  # name and arrival
-    _ids: dict[str, int] = field(default_factory=dict)  # project code -> grid row
-    _codes: list[str] = field(default_factory=list)
+    _codes: list[str] = field(default_factory=list)  # of each grid row
+    _lookup: pd.Index | None = None  # _codes, hashed
     _first: int = 0  # the ordinal of the grids' first column
     _area: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     _patches: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
@@ -116,13 +116,15 @@ class History:
 
     def ids(self, codes: Sequence[str], add: bool = False) -> np.ndarray:
         """The grid row of each project code (-1 for one never received, unless `add`)."""
-        if add:
-            for code in codes:
-                if code not in self._ids:
-                    self._ids[code] = len(self._codes)
-                    self._codes.append(code)
-        found = self._ids.get
-        return np.fromiter((found(code, -1) for code in codes), dtype=np.int64, count=len(codes))
+        if self._lookup is None:
+            self._lookup = pd.Index(self._codes, dtype=object)  # a hash table, rebuilt only as codes come
+        asked = pd.Index(codes, dtype=object)
+        found = self._lookup.get_indexer(asked)
+        if add and (found < 0).any():
+            self._codes.extend(dict.fromkeys(asked[found < 0].tolist()))
+            self._lookup = None
+            return self.ids(codes)
+        return found.astype(np.int64)
 
     def _stage_index(self, stage: str) -> int:
         if stage not in self.stages:
@@ -177,9 +179,8 @@ class History:
     def add_rows(self, rows: pd.DataFrame, file_name: str, submitted_at: datetime) -> None:
         """Take an accepted file's rows (FileReport.rows) as the current versions of their months."""
         file_index = self.add_file(file_name, submitted_at)
-        ordinals = np.fromiter(
-            (month_ordinal(m) for m in rows["report_month"].tolist()), dtype=np.int64, count=len(rows)
-        )
+        months, distinct = pd.factorize(rows["report_month"])  # a file reports a few months
+        ordinals = np.array([month_ordinal(m) for m in distinct], dtype=np.int64)[months]
         self.add_columns(
             rows["project_code"].tolist(),
             ordinals,

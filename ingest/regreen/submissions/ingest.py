@@ -370,7 +370,7 @@ def _is_sample(name: str, report: FileReport) -> bool:
 # A batch of files lands in one transaction: DuckDB's cost per transaction and per statement is far
 # above its cost per row. Small enough that a crash costs little work to redo.
 BATCH_FILES = 50
-BATCH_ROWS = 20_000
+BATCH_ROWS = 100_000
 _CHECKPOINT_AFTER = "4GB"  # of write-ahead log; see ingest_inbox
 
 
@@ -777,7 +777,7 @@ def ingest_inbox(
     data_dir.ensure()
     with open_landing(data_dir.landing) as con:
         # DuckDB checkpoints the database whenever its write-ahead log passes the threshold (16 MB), which
-        # a batch of 20,000 rows nearly does: the batches' commits would rewrite the table over and over.
+        # a batch of rows passes: the batches' commits would rewrite the table over and over.
         # The log of committed batches is as durable as the database file (a reopen replays it), so the
         # checkpoint is left to the end of the run (closing the connection), once.
         con.execute(f"set checkpoint_threshold = '{_CHECKPOINT_AFTER}'")

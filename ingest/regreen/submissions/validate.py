@@ -261,9 +261,27 @@ class _Plan:
         self.plan_year = np.array([p.plan_year for p in projects], dtype=np.int64)
         # The names as printed in the plan, which a project column mostly repeats: none is a 合计 label.
         self.plain_names = frozenset(p.name for p in projects if not _is_total_label(p.name))
+        # Each printed name that is the only one of its spelling in the plan and, folded, in its township:
+        # written in that township, it resolves to its project (PlanReference.resolve_project).
+        folded = Counter((p.township_name, fold(p.name)) for p in projects)
+        printed = Counter(p.name for p in projects)
+        unique = [
+            i
+            for i, p in enumerate(projects)
+            if printed[p.name] == 1 and folded[(p.township_name, fold(p.name))] == 1
+        ]
+        self._printed = pd.Index([projects[i].name for i in unique], dtype=object)
+        self._printed_at = np.array(unique, dtype=np.int64)
         self._position = {p.project_code: index for index, p in enumerate(projects)}
         self._townships: dict[str, int] = {}
         self._projects: dict[tuple[str | None, str], tuple[str | None, str, int]] = {}
+
+    def printed_positions(self, names: Sequence[str | None]) -> np.ndarray:
+        """For each name, the index in reference.projects of the project printed so (see _printed), or -1."""
+        found = self._printed.get_indexer(pd.Index(names, dtype=object))
+        return np.where(
+            found >= 0, self._printed_at[np.maximum(found, 0)] if len(self._printed_at) else -1, -1
+        )
 
     def township(self, text: str | None) -> int:
         """The index in reference.townships of the township `text` names, or -1."""
@@ -501,9 +519,7 @@ class _FileValidation:
             return
         picked = np.flatnonzero(mask)
         raw = self.raw.get(key)
-        values = (
-            _Distinct.of(raw[picked]).text().tolist() if raw is not None else [None] * len(picked)
-        )
+        values = _Distinct.of(raw[picked]).text().tolist() if raw is not None else [None] * len(picked)
         names = list(context)
         columns = [context[name][picked].tolist() for name in names]
         fields = list(zip(*columns, strict=True)) if names else [()] * len(picked)
@@ -805,10 +821,16 @@ class _FileValidation:
         distinct = self._distinct("project_name")
         names = distinct.texts
         base = len(names) + 1
-        # One resolution per distinct (township, name) pair, not per row.
-        codes, pairs = pd.factorize((township + 1) * base + distinct.codes + 1)
+        # A name as printed in the plan, in its project's township, is that project; the other rows are
+        # resolved once per distinct (township, name) pair, not per row.
+        at = distinct.spread(self.plan.printed_positions(names), -1, np.int64)
+        printed = (at >= 0) & (self.plan.project_township[np.maximum(at, 0)] == township)
+        codes, pairs = pd.factorize(np.where(printed, -1, (township + 1) * base + distinct.codes + 1))
         resolutions = []
         for pair in pairs.tolist():
+            if pair < 0:
+                resolutions.append((None, "", -1))
+                continue
             township_code, name_code = divmod(pair, base)
             name = names[name_code - 1] if name_code else None
             resolutions.append(
@@ -849,7 +871,7 @@ class _FileValidation:
             "this project belongs to another township: {candidates}, not to {township}",
             **context,
         )
-        return np.array([r[2] for r in resolutions], dtype=np.int64)[codes]
+        return np.where(printed, at, np.array([r[2] for r in resolutions], dtype=np.int64)[codes])
 
     def _check_figures(
         self, numbers: np.ndarray, unreadable: np.ndarray, project: np.ndarray
@@ -1116,13 +1138,15 @@ class _FileValidation:
         previous_stage[now] = stage[before]
         first_in_file = np.setdiff1d(monthly, now)
         history = self.history
-        ids = history.ids(self.plan.codes[project[first_in_file]].tolist())
+        ids = history.ids(self.plan.codes[project[first_in_file]])
         earlier = history.values(history.previous_cells(ids, month_ordinal[first_in_file]))
         held = earlier["ordinal"] >= 0
         index, files = first_in_file[held], earlier["file"][held]
         if len(index):
             ordinals, month_of = np.unique(earlier["ordinal"][held], return_inverse=True)
-            previous_month[index] = _with_missing([month_from_ordinal(o) for o in ordinals.tolist()])[month_of]
+            previous_month[index] = _with_missing([month_from_ordinal(o) for o in ordinals.tolist()])[
+                month_of
+            ]
             # Labelled once per file the history holds them from, not once per row.
             file_codes, file_ids = pd.factorize(files)
             labels = [history.files[i] for i in file_ids.tolist()]
@@ -1177,7 +1201,7 @@ class _FileValidation:
         """A project-month already received: this file restates it, and the clerk is told which version
         it replaces. Built row by row without _flag: a township resending a quarter restates every row."""
         history = self.history
-        cells = history.cells(history.ids(self.plan.codes[project[monthly]].tolist()), month_ordinal[monthly])
+        cells = history.cells(history.ids(self.plan.codes[project[monthly]]), month_ordinal[monthly])
         restated = cells >= 0
         if not restated.any():
             return
@@ -1242,7 +1266,7 @@ class _FileValidation:
         np.minimum.at(accepted_in, project[accepted], month_ordinal[accepted])
         # The history is asked only about the projects some month would miss, not the whole plan.
         candidates = np.flatnonzero(missing.any(axis=0))
-        earlier = self.history.accepted_ordinals(plan.codes[candidates].tolist())
+        earlier = self.history.accepted_ordinals(plan.codes[candidates])
         accepted_in[candidates] = np.minimum(accepted_in[candidates], earlier)
         missing &= accepted_in >= key_ordinal[:, None]
         for key_index, index in zip(*np.nonzero(missing), strict=True):
