@@ -346,7 +346,9 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"ratio {name:<22} {ratio['value']:>9.2f}× (target ≥ {ratio['target']}×: {verdict})")
         flat = size["rows_per_second_vs_smallest"]
         verdict = "met" if flat["met"] else "MISSED"
-        lines.append(f"ingest rows/s vs the smallest size {flat['change']:>+8.1%} (target within ±20 %: {verdict})")
+        lines.append(
+            f"ingest rows/s vs the smallest size {flat['change']:>+8.1%} (target within ±20 %: {verdict})"
+        )
     return "\n".join(lines)
 
 
@@ -355,10 +357,17 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--rows", type=int, nargs="+", default=[100_000, 1_000_000], help="sizes in rows (default 100000 1000000)"
+        "--rows",
+        type=int,
+        nargs="+",
+        default=[100_000, 1_000_000],
+        help="sizes in rows (default 100000 1000000)",
     )
     parser.add_argument(
-        "--xlsx-rows", type=int, default=100_000, help="also .xlsx at sizes up to this many rows (default 100000)"
+        "--xlsx-rows",
+        type=int,
+        default=100_000,
+        help="also .xlsx at sizes up to this many rows (default 100000)",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile our ingests and print the top")
     parser.add_argument("--measure", choices=("ingest", "duckdb", "openpyxl"), help=argparse.SUPPRESS)

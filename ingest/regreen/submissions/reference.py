@@ -161,7 +161,9 @@ class PlanReference:
     # per file, and the field-wise hash walks every project of the plan.
     @cached_property
     def _hash(self) -> int:
-        return hash((self.issued_on, self.projects, self.townships, self.township_spellings, self.replacements))
+        return hash(
+            (self.issued_on, self.projects, self.townships, self.township_spellings, self.replacements)
+        )
 
     def __hash__(self) -> int:
         return self._hash
