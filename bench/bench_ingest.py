@@ -83,9 +83,30 @@ def _cells(entry: dict[str, object]) -> list[object]:
     ]
 
 
-def submissions(rows: int, work: Path) -> tuple[Path, list[tuple[str, datetime, list[list[object]]]]]:
-    """A generated notice for about `rows` rows, and the files that arrive: (name, arrival, rows), in
-    order of arrival."""
+def _write_csv(path: Path, cells: list[list[object]], arrived: datetime) -> None:
+    """A file as CSV (UTF-8 with BOM, as the sample's), modified when it arrived."""
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(_headers())
+        writer.writerows(cells)
+    os.utime(path, (arrived.timestamp(), arrived.timestamp()))
+
+
+def _write_xlsx(path: Path, cells: list[list[object]], arrived: datetime) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("月度进展")
+    sheet.append(_headers())
+    for row in cells:
+        sheet.append([None if cell == "" else cell for cell in row])
+    workbook.save(path)
+    os.utime(path, (arrived.timestamp(), arrived.timestamp()))
+
+
+def generate(rows: int, work: Path, xlsx: bool) -> dict[str, Any]:
+    """A generated notice for about `rows` rows in `work`, and the files that arrive in `work`/csv (and
+    `work`/xlsx), written a month at a time so that 10 M rows never sit in memory."""
     from regreen.submissions.reference import load_reference
 
     projects = max(YEARLY_TABLES, round(rows / ROWS_PER_PROJECT / (1 + 1 / RESEND_EVERY)))
@@ -93,52 +114,27 @@ def submissions(rows: int, work: Path) -> tuple[Path, list[tuple[str, datetime, 
         work / "notice.txt", projects, SEED, work / "contracts", per_table=-(-projects // YEARLY_TABLES)
     )
     reference = load_reference(notice)
+    writers = {"csv": _write_csv} | ({"xlsx": _write_xlsx} if xlsx else {})
+    for kind in writers:
+        (work / kind).mkdir()
+    notes = _headers().index("备注")
     count = (PROVINCE_LAST.year - PROVINCE_FIRST.year) * 12 + PROVINCE_LAST.month - PROVINCE_FIRST.month + 1
-    months = township_months(reference, [add_months(PROVINCE_FIRST, n) for n in range(count)])
-    files = []
-    for number, ((township, month), entries) in enumerate(months.items()):
-        arrived = datetime.combine(add_months(month, 1).replace(day=5), clock_time(9))
-        cells = [_cells(entry) for entry in entries]
-        files.append((f"{township}-{month:%Y-%m}-月度进展", arrived + timedelta(seconds=number), cells))
-        if number % RESEND_EVERY == RESEND_EVERY - 1:  # the same month again, a note corrected
-            notes = _headers().index("备注")
-            again = [[*row[:notes], f"{row[notes]}（更正）", *row[notes + 1 :]] for row in cells]
-            files.append((f"{township}-{month:%Y-%m}-月度进展-更正", arrived + timedelta(days=15), again))
-    files.sort(key=lambda f: f[1])
-    return notice, files
-
-
-def write_csv(files: list[tuple[str, datetime, list[list[object]]]], folder: Path) -> list[Path]:
-    """The files as CSV (UTF-8 with BOM, as the sample's), modified when they arrived."""
-    headers = _headers()
-    paths = []
-    for name, arrived, cells in files:
-        path = folder / f"{name}.csv"
-        with path.open("w", encoding="utf-8-sig", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(headers)
-            writer.writerows(cells)
-        os.utime(path, (arrived.timestamp(), arrived.timestamp()))
-        paths.append(path)
-    return paths
-
-
-def write_xlsx(files: list[tuple[str, datetime, list[list[object]]]], folder: Path) -> list[Path]:
-    from openpyxl import Workbook
-
-    headers = _headers()
-    paths = []
-    for name, arrived, cells in files:
-        workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet("月度进展")
-        sheet.append(headers)
-        for row in cells:
-            sheet.append([None if cell == "" else cell for cell in row])
-        path = folder / f"{name}.xlsx"
-        workbook.save(path)
-        os.utime(path, (arrived.timestamp(), arrived.timestamp()))
-        paths.append(path)
-    return paths
+    written, files, resent = 0, 0, 0
+    for month in (add_months(PROVINCE_FIRST, n) for n in range(count)):
+        for (township, _), entries in township_months(reference, [month]).items():
+            arrived = datetime.combine(add_months(month, 1).replace(day=5), clock_time(9))
+            cells = [_cells(entry) for entry in entries]
+            sent = [(f"{township}-{month:%Y-%m}-月度进展", arrived + timedelta(seconds=files), cells)]
+            if files % RESEND_EVERY == RESEND_EVERY - 1:  # the same month again a fortnight later, corrected
+                again = [[*row[:notes], f"{row[notes]}（更正）", *row[notes + 1 :]] for row in cells]
+                sent.append((f"{township}-{month:%Y-%m}-月度进展-更正", arrived + timedelta(days=15), again))
+                resent += 1
+            for name, at, lines in sent:
+                for kind, write in writers.items():
+                    write(work / kind / f"{name}.{kind}", lines, at)
+                written += len(lines)
+            files += 1
+    return {"notice": str(notice), "rows": written, "files": files + resent, "restatement_files": resent}
 
 
 def stage_inbox(files: list[Path], root: Path) -> Path:
@@ -240,12 +236,21 @@ def measure_openpyxl(root: Path) -> dict[str, Any]:
     }
 
 
-def _child(kind: str, root: Path, notice: Path | None = None, profile: bool = False) -> dict[str, Any]:
+def _child(
+    kind: str,
+    root: Path,
+    notice: Path | None = None,
+    profile: bool = False,
+    rows: int = 0,
+    xlsx: bool = False,
+) -> dict[str, Any]:
     command = [sys.executable, __file__, "--measure", kind, "--root", str(root)]
     if notice:
         command += ["--notice", str(notice)]
     if profile:
         command.append("--profile")
+    if rows:
+        command += ["--rows", str(rows), "--xlsx-rows", str(rows if xlsx else 0)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{done.stderr}")
@@ -266,21 +271,22 @@ def _load() -> float:
 def run_size(rows: int, xlsx: bool, profile: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="regreen-bench-ingest-") as scratch:
         work = Path(scratch)
-        notice, files = submissions(rows, work)
-        expected = sum(len(cells) for _, _, cells in files)
-        print(f"{expected} rows in {len(files)} files …", file=sys.stderr)
-        (work / "csv").mkdir()
-        csv_files = write_csv(files, work / "csv")
+        # Generated in a child of its own: a process's peak memory counts its parent's at the fork.
+        made = _child("generate", work, rows=rows, xlsx=xlsx)
+        notice, expected = Path(made["notice"]), made["rows"]
+        print(f"{expected} rows in {made['files']} files …", file=sys.stderr)
+        csv_files = sorted((work / "csv").iterdir())
         results = {
-            "ingest_csv": _child("ingest", stage_inbox(csv_files, work / "ingest-csv"), notice, profile),
+            "ingest_csv": _child(
+                "ingest", stage_inbox(csv_files, work / "ingest-csv"), notice, profile=profile
+            ),
             "duckdb_read_csv": _child("duckdb", stage_inbox(csv_files, work / "duckdb")),
         }
         results["ingest_csv"]["load_average"] = _load()
         if xlsx:
-            (work / "xlsx").mkdir()
-            xlsx_files = write_xlsx(files, work / "xlsx")
+            xlsx_files = sorted((work / "xlsx").iterdir())
             results["ingest_xlsx"] = _child(
-                "ingest", stage_inbox(xlsx_files, work / "ingest-xlsx"), notice, profile
+                "ingest", stage_inbox(xlsx_files, work / "ingest-xlsx"), notice, profile=profile
             )
             results["pandas_read_excel_openpyxl"] = _child("openpyxl", stage_inbox(xlsx_files, work / "xl"))
     for name, result in results.items():
@@ -291,9 +297,9 @@ def run_size(rows: int, xlsx: bool, profile: bool) -> dict[str, Any]:
         ratios["xlsx_vs_openpyxl"] = _ratio(results, "ingest_xlsx", "pandas_read_excel_openpyxl", XLSX_TARGET)
     return {
         "rows": expected,
-        "files": len(files),
-        "rows_per_file": expected / len(files),
-        "restatement_files": sum(name.endswith("更正") for name, _, _ in files),
+        "files": made["files"],
+        "rows_per_file": expected / made["files"],
+        "restatement_files": made["restatement_files"],
         "load_average_after": _load(),
         "results": results,
         "ratios": ratios,
@@ -370,12 +376,15 @@ def main() -> int:
         help="also .xlsx at sizes up to this many rows (default 100000)",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile our ingests and print the top")
-    parser.add_argument("--measure", choices=("ingest", "duckdb", "openpyxl"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--measure", choices=("generate", "ingest", "duckdb", "openpyxl"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--notice", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         measures = {
+            "generate": lambda: generate(args.rows[0], args.root, args.xlsx_rows >= args.rows[0]),
             "ingest": lambda: measure_ingest(args.root, args.notice, args.profile),
             "duckdb": lambda: measure_duckdb(args.root),
             "openpyxl": lambda: measure_openpyxl(args.root),
