@@ -710,6 +710,20 @@ def test_every_error_level_progress_check_is_shown_failing() -> None:
     assert shown == ERROR_CHECKS
 
 
+def test_a_project_numbered_100_or_more_in_its_year_is_matched_to_the_plan(
+    progress: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # A plan of over 99 projects a year (the scale bench's): the suite must spell 2023-100 as the
+    # models do, not cut it to 2023-10.
+    progress.execute("update raw.plan_projects set seq = 100 where plan_year = 2023 and seq = 1")
+    for table in ("raw.submission_rows", "marts.fct_project_month"):
+        progress.execute(f"update {table} set project_code = '2023-100' where project_code = '2023-01'")
+
+    results = run_suites(progress, RUN_ID, suites(tmp_path, "progress_monthly"))
+
+    assert progress_outcomes(results) == BASELINE
+
+
 def test_offending_rows_are_listed_in_key_order_whatever_order_the_table_holds(
     progress: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
