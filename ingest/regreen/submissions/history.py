@@ -52,7 +52,7 @@ class Version(NamedTuple):
     report_month: date
     area_done_mu: float | None
     patches_done: int | None
-    stage: str
+    stage: str | None
     file_name: str  # the name the file had in the inbox
     submitted_at: datetime  # when it arrived
 
@@ -150,7 +150,8 @@ class History:
         self._grow(len(self._codes), int(ordinals.min()), int(ordinals.max()))
         columns = ordinals - self._first
         stage_codes, stage_names = pd.factorize(np.asarray(stages, dtype=object))
-        vocabulary = np.array([self._stage_index(s) for s in stage_names], dtype=np.int16)
+        # A missing stage (factorised as -1) stays -1.
+        vocabulary = np.array([*(self._stage_index(s) for s in stage_names), -1], dtype=np.int16)
         self._area[ids, columns] = area
         self._patches[ids, columns] = patches
         self._stage[ids, columns] = vocabulary[stage_codes]
@@ -254,7 +255,7 @@ class History:
             month_from_ordinal(found["ordinal"]),
             None if math.isnan(area) else area,
             None if math.isnan(patches) else int(patches),
-            self.stages[found["stage"]],
+            self.stages[found["stage"]] if found["stage"] >= 0 else None,
             name,
             submitted_at,
         )

@@ -371,7 +371,7 @@ def _is_sample(name: str, report: FileReport) -> bool:
 # above its cost per row. Small enough that a crash costs little work to redo.
 BATCH_FILES = 50
 BATCH_ROWS = 100_000
-_CHECKPOINT_AFTER = "4GB"  # of write-ahead log; see ingest_inbox
+_CHECKPOINT_AFTER = "256MB"  # of write-ahead log; see ingest_inbox
 
 
 def open_landing(path: Path) -> duckdb.DuckDBPyConnection:

@@ -1158,7 +1158,7 @@ class _FileValidation:
             ]
             previous["area_done_mu"][index] = earlier["area_done_mu"][held]
             previous["patches_done"][index] = earlier["patches_done"][held]
-            stage_of = np.array([STAGES.index(stage) for stage in history.stages], dtype=np.int64)
+            stage_of = np.array([*(STAGES.index(stage) for stage in history.stages), -1], dtype=np.int64)
             previous_stage[index] = stage_of[earlier["stage"][held]]
         for key, zh_name, en_name in (
             ("area_done_mu", "累计治理面积", "area done"),
