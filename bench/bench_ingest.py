@@ -20,7 +20,7 @@ smallest size to each larger one, and writes the lot as JSON to bench/results/.
     .venv/bin/python bench/bench_ingest.py --rows 100000 --profile    # also cProfile our ingests
     .venv/bin/python bench/bench_ingest.py --rows 100000 10000000 --xlsx-rows 0   # the flatness check
 
-A township's month grows with the plan: past 10 MB (the default `max_file_bytes`, reached near 5 M rows)
+A township's month grows with the plan: past 10 MB (the default `max_file_bytes`, reached near 7 M rows)
 the bench's data directory gets a regreen.toml raising [limits] so that the normal case stays accepted.
 """
 
