@@ -13,8 +13,9 @@ For each size (1× = 1,300 generated projects reporting every month from a start
 4. bare SQL: the two large facts (fct_submission_versions, fct_project_month, 29 and 32 columns) built
    by hand-written DuckDB SQL from the published warehouse's raw tables, timed and compared with the
    marts row for row (`except all` both ways), the dbt stage's ratio to it printed;
-5. the suites again in a child process, once as regreen runs them (pushed down, GX on bounded results)
-   and once as the same SQL without GX, for the suites' ratio and the stage's peak memory;
+5. the suites again, as regreen runs them (pushed down, GX on bounded results) and as the same DuckDB
+   queries without GX, each pass in a child process of its own (SQL, regreen, regreen, SQL), for the
+   suites' ratio and the stage's peak memory;
 6. the next month's files in the inbox and `regreen nightly` again: an incremental night.
 
 usage: .venv/bin/python bench/bench_scale.py [--sizes 1 10] [--huge] [--keep]
@@ -173,44 +174,60 @@ def time_bare_sql(warehouse: Path, scratch: Path) -> tuple[float, bool]:
 
 
 def time_suites(warehouse: Path) -> dict[str, float]:
-    """The suites run by regreen (pushed down, GX on bounded results) and as the same SQL without GX, in
-    a child process whose peak memory is the suite stage's."""
+    """The suites as regreen runs them (GX on DuckDB's bounded results) against the same checks as plain
+    SQL: exactly the DuckDB queries regreen runs (`evaluate_suite`), without GX. Each pass runs in a child
+    process of its own, on a fresh connection with the configured memory limit, in the order SQL, regreen,
+    regreen, SQL so that a drift in the shared machine's load falls on both alike; the seconds are the
+    means, the peak memory the larger of the regreen children's (the suite stage's)."""
+    runs: dict[str, list[dict[str, float]]] = {"sql": [], "regreen": []}
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, __file__, "--suites-child", str(warehouse)], stdout=subprocess.PIPE, text=True
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, "the suites child failed"
-    timings = json.loads(process.stdout.read())
-    timings["child_wall"] = round(time.perf_counter() - started, 2)
-    timings["peak_mb"] = round(usage.ru_maxrss / 1024, 1)
-    return timings
+    for kind in ("sql", "regreen", "regreen", "sql"):
+        process = subprocess.Popen(
+            [sys.executable, __file__, "--suites-child", kind, str(warehouse)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, f"the suites child ({kind}) failed"
+        runs[kind].append({**json.loads(process.stdout.read()), "peak_mb": usage.ru_maxrss / 1024})
+    return {
+        "sql_seconds": round(sum(r["seconds"] for r in runs["sql"]) / 2, 2),
+        "regreen_seconds": round(sum(r["seconds"] for r in runs["regreen"]) / 2, 2),
+        "sql_cpu_seconds": round(sum(r["cpu_seconds"] for r in runs["sql"]) / 2, 2),
+        "regreen_cpu_seconds": round(sum(r["cpu_seconds"] for r in runs["regreen"]) / 2, 2),
+        "peak_mb": round(max(r["peak_mb"] for r in runs["regreen"]), 1),
+        "sql_peak_mb": round(max(r["peak_mb"] for r in runs["sql"]), 1),
+        "failed_checks": max(r["failed"] for r in runs["regreen"]),
+        "child_wall": round(time.perf_counter() - started, 2),
+    }
 
 
-def suites_child(warehouse: Path) -> None:
-    import great_expectations  # noqa: F401  (imported before timing: the nightly preloads it during dbt)
+def suites_child(kind: str, warehouse: Path) -> None:
+    """One pass over the suites on `warehouse` (`kind` 'regreen' or 'sql'); prints its seconds as JSON."""
+    from regreen.config import load_config
+    from regreen.project import CONTRACTS_DIR
+    from regreen.quality import evaluate_suite, find_contract, load_suites, run_suites
 
-    from regreen.quality import SUITE_ROWS, load_suites, run_suites
-
-    suites = load_suites()  # the bundled folder; the plan suites' figures do not change the work per row
+    data_dir = DataDir(warehouse.parent)
     with open_read_only(warehouse) as con:
-        started = time.perf_counter()
-        for suite in suites:
-            con.execute(f"create or replace temp table {SUITE_ROWS} as {suite.query}")
-            for check in suite.checks:
-                if check.kind == "rows":
-                    con.execute(
-                        f"select count(*), count(*) filter (where v) from (select {check.violating} as v "
-                        f"from {SUITE_ROWS} where {check.where})",
-                        list(check.frame_params),
-                    ).fetchall()
-                con.execute(check.frame_sql, list(check.frame_params)).fetchall()
-            con.execute(f"drop table {SUITE_ROWS}")
-        sql_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        run_suites(con, "bench", suites=suites)
-        gx_seconds = time.perf_counter() - started
-    print(json.dumps({"sql_seconds": round(sql_seconds, 2), "regreen_seconds": round(gx_seconds, 2)}))
+        (document_number,) = con.execute("select document_number from raw.plan_documents").fetchone()
+        # Loading the suites imports GX, before the timing (the nightly imports it while dbt runs).
+        suites = load_suites(contract=find_contract(document_number, [data_dir.contracts, CONTRACTS_DIR]))
+        limit = load_config(data_dir.root).get("quality", "suite_memory_limit")
+        # spilled as the nightly's file-backed connection spills: beside the database, not in the cwd
+        con.execute("set temp_directory = ?", [f"{warehouse}.tmp"])
+        con.execute("set memory_limit = ?", [limit])
+        started, cpu, failed = time.perf_counter(), time.process_time(), 0
+        if kind == "regreen":
+            failed = sum(
+                r.status == "failed" for r in run_suites(con, "bench", suites=suites, memory_limit=limit)
+            )
+        else:
+            for suite in suites:
+                evaluate_suite(con, suite)
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    # A failed row-level check costs a second pass over its suite's rows: the figures say whether any did.
+    print(json.dumps({"seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2), "failed": failed}))
 
 
 def measure(root: Path, size: int) -> SizeResult:
@@ -281,10 +298,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10], help="multiples of 1,300 projects")
     parser.add_argument("--huge", action="store_true", help="add 100× (130,000 projects)")
     parser.add_argument("--keep", action="store_true", help="keep the data directories (printed)")
-    parser.add_argument("--suites-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--suites-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.suites_child:
-        suites_child(args.suites_child)
+        suites_child(args.suites_child[0], Path(args.suites_child[1]))
         return
     sizes = [*args.sizes, *([100] if args.huge else [])]
     with scratch_root("regreen-bench-scale-", keep=args.keep) as root:
