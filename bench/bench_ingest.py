@@ -1,18 +1,27 @@
-"""Benchmark `regreen ingest` against the tools it is built on.
+"""Benchmark `regreen ingest` against the tools it is built on, at several sizes in one run.
 
-Generates valid monthly submissions for the plan's 14 projects — ROWS rows over files of 20 to 500 rows
-each — once as CSV and once as .xlsx, then measures in one run, each in its own process:
+For each size (rows of submissions; default 100,000 and 1,000,000), a generated plan of as many projects
+as that takes (the scale bench's generator: 14 yearly tables, the four townships, each project reporting
+every month from a start between 2023-06 and 2024-05 to 2026-09) and the normal case of what arrives:
+each township's monthly file once (one row per project and month), in order of the months, plus a few
+restatements (every RESEND_EVERY-th file sent again a fortnight later with a corrected note, so each of
+its rows restates a project-month, with a warning). Then, each in its own process and in the same run:
 
-- our ingest (archive, validate, load into the landing DuckDB) of the CSV files, and of the .xlsx files;
+- our ingest (archive, validate, load into the landing DuckDB) of the CSV files;
 - DuckDB's own read_csv loading the same CSV files into a table (the CSV baseline);
-- pandas.read_excel(engine="openpyxl") reading the same .xlsx files (the .xlsx baseline).
+- at sizes up to --xlsx-rows, our ingest of the same files as .xlsx, and pandas.read_excel
+  (engine="openpyxl") reading them (the .xlsx baseline).
 
-Prints rows/s, peak memory (ru_maxrss) and the two ratios against their targets, and writes the lot as
-JSON to bench/results/.
+Prints rows/s, peak memory (ru_maxrss), the ratios against their targets and how rows/s moves from the
+smallest size to each larger one, and writes the lot as JSON to bench/results/.
 
-    .venv/bin/python bench/bench_ingest.py             # 100,000 rows
-    .venv/bin/python bench/bench_ingest.py --rows 5000 # a quick run
-    .venv/bin/python bench/bench_ingest.py --profile   # also cProfile our two ingests (top functions)
+    .venv/bin/python bench/bench_ingest.py                            # 100,000 and 1,000,000 rows
+    .venv/bin/python bench/bench_ingest.py --rows 5000                # a quick run
+    .venv/bin/python bench/bench_ingest.py --rows 100000 --profile    # also cProfile our ingests
+    .venv/bin/python bench/bench_ingest.py --rows 100000 10000000 --xlsx-rows 0   # the flatness check
+
+A township's month grows with the plan: past 10 MB (the default `max_file_bytes`, reached near 7 M rows)
+the bench's data directory gets a regreen.toml raising [limits] so that the normal case stays accepted.
 """
 
 from __future__ import annotations
@@ -22,115 +31,41 @@ import cProfile
 import csv
 import io
 import json
+import math
 import os
 import platform
 import pstats
-import random
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
+from bench_nightly import (
+    PROVINCE_FIRST,
+    PROVINCE_LAST,
+    SEED,
+    add_months,
+    synthetic_notice,
+    township_months,
+)
+
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
-TODAY = date(2026, 11, 28)  # fixed, so that every run validates the same months
-FILE_ROWS = (20, 500)
-CSV_TARGET = 0.25  # our CSV ingest at least a quarter of DuckDB's read_csv
+TODAY = date(2026, 10, 15)  # fixed, so that every run validates the same months (the last is 2026-09)
+ROWS_PER_PROJECT = 34.55  # each generated project's months from its start to PROVINCE_LAST, on average
+YEARLY_TABLES = 14  # as the scale bench's plan: only the number of projects grows with the size
+RESEND_EVERY = 40  # one township-month in 40 is sent again: a few restatements, not one per row
+CSV_TARGET = 0.5  # our CSV ingest at least half of DuckDB's read_csv
 XLSX_TARGET = 3.0  # our .xlsx ingest at least three times pandas.read_excel(engine="openpyxl")
+FLAT_WITHIN = 0.2  # rows/s at every size within 20 % of the smallest size's
 
 
 # --- the data -----------------------------------------------------------------------------------------
-
-
-def _months(first: date, last: date) -> list[date]:
-    months = []
-    month = first
-    while month <= last:
-        months.append(month)
-        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
-    return months
-
-
-@dataclass(frozen=True)
-class _Line:
-    project: object  # ProjectRef
-    month: date
-    index: int  # the month's place since the first month
-
-
-def _accepted_on(index: int) -> str:
-    """The 15th of the month `index` months after 2023-06."""
-    months = 5 + index
-    return f"{2023 + months // 12}-{months % 12 + 1:02d}-15"
-
-
-def _row(line: _Line, headers: list[str], file_number: int) -> list[object]:
-    """One valid, monotone line: a project's figures at the end of a month."""
-    p = line.project
-    start = 4 + (p.plan_year - 2023) * 12  # construction starts in the plan year's spring
-    done = min(1.0, max(0.0, (line.index - start + 1) / 9))
-    if line.index < start - 3:
-        stage = "方案编制"
-    elif line.index < start - 1:
-        stage = "方案评审"
-    elif line.index < start:
-        stage = "已下达"
-    elif done < 1:
-        stage = "施工中"
-    elif line.index < start + 10:
-        stage = "已完工"
-    else:
-        stage = "已验收"
-    area = round(float(p.area_planned_mu) * done, 1)
-    invested = round(area * 3.1, 2)
-    values = {
-        "填报月份": f"{line.month:%Y-%m}",
-        "乡镇": p.township_name,
-        "项目名称": p.name,
-        "累计完成图斑(个)": int(p.patches_planned * done),
-        "累计治理面积(亩)": area,
-        "其中林地(亩)": round(area * 0.6, 1),
-        "其中耕地(亩)": round(area * 0.2, 1),
-        "其中草地(亩)": round(area * 0.15, 1),
-        "项目阶段": stage,
-        "累计完成投资(万元)": invested,
-        "上级资金(万元)": round(invested * 0.2, 2),
-        "区财政资金(万元)": round(invested * 0.5, 2),
-        "废石处置收入(万元)": round(invested * 0.3, 2),
-        "社会资本(万元)": 0,
-        "废石处置量(万立方米)": round(area * 0.05, 2),
-        "监理单位": "示例监理有限公司" if stage in ("施工中", "已完工", "已验收") else None,
-        "验收日期": _accepted_on(start + 10) if stage == "已验收" else None,
-        "备注": f"示例数据（基准测试，第 {file_number} 号文件）",  # no two files alike
-        "填报人": "示例填报人",
-        "联系电话": "000-0000-0000",
-    }
-    return [values[h] for h in headers]
-
-
-def _files(rows: int, seed: int) -> list[list[_Line]]:
-    """Files of 20 to 500 lines, each a run of (month, project) pairs: every project of each month
-    listed, no project twice in a month, so the files are valid."""
-    from regreen.project import BUNDLED_NOTICE
-    from regreen.submissions.reference import load_reference
-
-    reference = load_reference(BUNDLED_NOTICE)
-    months = _months(date(2023, 6, 1), TODAY.replace(day=1))
-    pairs = [_Line(p, m, i) for i, m in enumerate(months) for p in reference.projects]
-    rng = random.Random(seed)
-    files, left = [], rows
-    while left > 0:
-        size = min(left, rng.randint(*FILE_ROWS))
-        start = rng.randrange(0, len(pairs) - size + 1, len(reference.projects))
-        files.append(pairs[start : start + size])
-        left -= size
-    return files
 
 
 def _headers() -> list[str]:
@@ -139,46 +74,86 @@ def _headers() -> list[str]:
     return [c.header for c in COLUMNS]
 
 
-def write_csv(files: list[list[_Line]], folder: Path) -> list[Path]:
-    headers = _headers()
-    paths = []
-    for number, lines in enumerate(files):
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\r\n")
-        writer.writerow(headers)
-        writer.writerows(_row(line, headers, number) for line in lines)
-        path = folder / f"bench-{number:05d}.csv"
-        path.write_text(text.getvalue(), encoding="utf-8")
-        paths.append(path)
-    return paths
+def _cells(entry: dict[str, object]) -> list[object]:
+    from regreen.submissions.columns import COLUMNS
+
+    return [
+        f"{entry['report_month']:%Y-%m}" if c.key == "report_month" else entry.get(c.key, "")
+        for c in COLUMNS  # 已完成图斑编号 is optional: left blank
+    ]
 
 
-def write_xlsx(files: list[list[_Line]], folder: Path) -> list[Path]:
+def _write_csv(path: Path, cells: list[list[object]], arrived: datetime) -> None:
+    """A file as CSV (UTF-8 with BOM, as the sample's), modified when it arrived."""
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(_headers())
+        writer.writerows(cells)
+    os.utime(path, (arrived.timestamp(), arrived.timestamp()))
+
+
+def _write_xlsx(path: Path, cells: list[list[object]], arrived: datetime) -> None:
     from openpyxl import Workbook
 
-    headers = _headers()
-    paths = []
-    for number, lines in enumerate(files):
-        workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet("月度进展")
-        sheet.append(headers)
-        for line in lines:
-            sheet.append(_row(line, headers, number))
-        path = folder / f"bench-{number:05d}.xlsx"
-        workbook.save(path)
-        paths.append(path)
-    return paths
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("月度进展")
+    sheet.append(_headers())
+    for row in cells:
+        sheet.append([None if cell == "" else cell for cell in row])
+    workbook.save(path)
+    os.utime(path, (arrived.timestamp(), arrived.timestamp()))
+
+
+def generate(rows: int, work: Path, xlsx: bool) -> dict[str, Any]:
+    """A generated notice for about `rows` rows in `work`, and the files that arrive in `work`/csv (and
+    `work`/xlsx), written a month at a time so that 10 M rows never sit in memory."""
+    from regreen.submissions.reference import load_reference
+
+    projects = max(YEARLY_TABLES, round(rows / ROWS_PER_PROJECT / (1 + 1 / RESEND_EVERY)))
+    notice = synthetic_notice(
+        work / "notice.txt", projects, SEED, work / "contracts", per_table=-(-projects // YEARLY_TABLES)
+    )
+    reference = load_reference(notice)
+    writers = {"csv": _write_csv} | ({"xlsx": _write_xlsx} if xlsx else {})
+    for kind in writers:
+        (work / kind).mkdir()
+    notes = _headers().index("备注")
+    count = (PROVINCE_LAST.year - PROVINCE_FIRST.year) * 12 + PROVINCE_LAST.month - PROVINCE_FIRST.month + 1
+    written, files, resent = 0, 0, 0
+    for month in (add_months(PROVINCE_FIRST, n) for n in range(count)):
+        for (township, _), entries in township_months(reference, [month]).items():
+            arrived = datetime.combine(add_months(month, 1).replace(day=5), clock_time(9))
+            cells = [_cells(entry) for entry in entries]
+            sent = [(f"{township}-{month:%Y-%m}-月度进展", arrived + timedelta(seconds=files), cells)]
+            if files % RESEND_EVERY == RESEND_EVERY - 1:  # the same month again a fortnight later, corrected
+                again = [[*row[:notes], f"{row[notes]}（更正）", *row[notes + 1 :]] for row in cells]
+                sent.append((f"{township}-{month:%Y-%m}-月度进展-更正", arrived + timedelta(days=15), again))
+                resent += 1
+            for name, at, lines in sent:
+                for kind, write in writers.items():
+                    write(work / kind / f"{name}.{kind}", lines, at)
+                written += len(lines)
+            files += 1
+    return {"notice": str(notice), "rows": written, "files": files + resent, "restatement_files": resent}
 
 
 def stage_inbox(files: list[Path], root: Path) -> Path:
-    """A fresh data directory whose inbox holds copies of `files`, arriving one second apart."""
+    """A fresh data directory whose inbox holds hard links to `files` (their times kept), with a
+    regreen.toml raising [limits] when a file is larger than the defaults allow."""
+    from regreen.config import default_config
+
     inbox = root / "inbox"
     inbox.mkdir(parents=True)
-    start = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
-    for offset, path in enumerate(files):
-        copy = inbox / path.name
-        shutil.copyfile(path, copy)
-        os.utime(copy, (start + offset, start + offset))
+    for path in files:
+        os.link(path, inbox / path.name)
+    biggest = max(path.stat().st_size for path in files)
+    config = default_config()
+    if biggest > config.get("limits", "max_file_bytes"):
+        rows = max(sum(1 for _ in path.open("rb")) for path in files)
+        (root / "regreen.toml").write_text(
+            f"[limits]\nmax_file_bytes = {2 * biggest}\nmax_rows = {2 * rows}\nmax_cells = {60 * rows}\n",
+            encoding="utf-8",
+        )
     return root
 
 
@@ -189,32 +164,38 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def measure_ingest(root: Path, profile: bool) -> dict[str, Any]:
-    from regreen.project import BUNDLED_NOTICE, DataDir
-    from regreen.submissions.ingest import ingest_inbox
+def measure_ingest(root: Path, notice: Path, profile: bool) -> dict[str, Any]:
+    from regreen.config import load_config
+    from regreen.project import DataDir
+    from regreen.submissions.ingest import IngestSettings, ingest_inbox
     from regreen.submissions.reference import load_reference
 
-    reference = load_reference(BUNDLED_NOTICE)
+    reference = load_reference(notice)
+    settings = IngestSettings.from_config(load_config(root))
     before = _peak_mib()
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
     if profiler:
         profiler.enable()
-    summary = ingest_inbox(DataDir(root), reference, TODAY)
+    summary = ingest_inbox(DataDir(root), reference, TODAY, settings)
     if profiler:
         profiler.disable()
     seconds = time.perf_counter() - started
+    warnings = sum(f.warnings for f in summary.files)
     result: dict[str, Any] = {
         "rows": summary.rows_loaded,
         "files": summary.accepted,
         "rejected_files": summary.rejected,
+        "warnings": warnings,
         "seconds": seconds,
         "peak_mib": _peak_mib(),
         "peak_mib_before": before,
     }
     if profiler:
         text = io.StringIO()
-        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(25)
+        stats = pstats.Stats(profiler, stream=text)
+        stats.sort_stats("cumulative").print_stats(30)
+        stats.sort_stats("tottime").print_stats(20)
         result["profile"] = text.getvalue()
     return result
 
@@ -255,10 +236,21 @@ def measure_openpyxl(root: Path) -> dict[str, Any]:
     }
 
 
-def _child(kind: str, root: Path, profile: bool = False) -> dict[str, Any]:
+def _child(
+    kind: str,
+    root: Path,
+    notice: Path | None = None,
+    profile: bool = False,
+    rows: int = 0,
+    xlsx: bool = False,
+) -> dict[str, Any]:
     command = [sys.executable, __file__, "--measure", kind, "--root", str(root)]
+    if notice:
+        command += ["--notice", str(notice)]
     if profile:
         command.append("--profile")
+    if rows:
+        command += ["--rows", str(rows), "--xlsx-rows", str(rows if xlsx else 0)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{done.stderr}")
@@ -272,62 +264,97 @@ def _rate(result: dict[str, Any]) -> float:
     return float(result["rows"]) / float(result["seconds"])
 
 
-def run(rows: int, seed: int, profile: bool) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="regreen-bench-") as scratch:
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def run_size(rows: int, xlsx: bool, profile: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="regreen-bench-ingest-") as scratch:
         work = Path(scratch)
-        sources = {kind: work / f"source-{kind}" for kind in ("csv", "xlsx")}
-        for folder in sources.values():
-            folder.mkdir()
-        files = _files(rows, seed)
-        print(f"generating {rows} rows in {len(files)} files (CSV and .xlsx) …", file=sys.stderr)
-        csv_files = write_csv(files, sources["csv"])
-        xlsx_files = write_xlsx(files, sources["xlsx"])
+        # Generated in a child of its own: a process's peak memory counts its parent's at the fork.
+        made = _child("generate", work, rows=rows, xlsx=xlsx)
+        notice, expected = Path(made["notice"]), made["rows"]
+        print(f"{expected} rows in {made['files']} files …", file=sys.stderr)
+        csv_files = sorted((work / "csv").iterdir())
         results = {
-            "ingest_csv": _child("ingest", stage_inbox(csv_files, work / "ingest-csv"), profile),
+            "ingest_csv": _child(
+                "ingest", stage_inbox(csv_files, work / "ingest-csv"), notice, profile=profile
+            ),
             "duckdb_read_csv": _child("duckdb", stage_inbox(csv_files, work / "duckdb")),
-            "ingest_xlsx": _child("ingest", stage_inbox(xlsx_files, work / "ingest-xlsx"), profile),
-            "pandas_read_excel_openpyxl": _child("openpyxl", stage_inbox(xlsx_files, work / "openpyxl")),
         }
+        results["ingest_csv"]["load_average"] = _load()
+        if xlsx:
+            xlsx_files = sorted((work / "xlsx").iterdir())
+            results["ingest_xlsx"] = _child(
+                "ingest", stage_inbox(xlsx_files, work / "ingest-xlsx"), notice, profile=profile
+            )
+            results["pandas_read_excel_openpyxl"] = _child("openpyxl", stage_inbox(xlsx_files, work / "xl"))
     for name, result in results.items():
-        if result["rows"] != rows:
-            raise SystemExit(f"{name} read {result['rows']} rows, expected {rows}: {result}")
-    csv_ratio = _rate(results["ingest_csv"]) / _rate(results["duckdb_read_csv"])
-    xlsx_ratio = _rate(results["ingest_xlsx"]) / _rate(results["pandas_read_excel_openpyxl"])
+        if result["rows"] != expected or result.get("rejected_files"):
+            raise SystemExit(f"{name} read {result['rows']} rows, expected {expected}: {result}")
+    ratios = {"csv_vs_duckdb": _ratio(results, "ingest_csv", "duckdb_read_csv", CSV_TARGET)}
+    if xlsx:
+        ratios["xlsx_vs_openpyxl"] = _ratio(results, "ingest_xlsx", "pandas_read_excel_openpyxl", XLSX_TARGET)
+    return {
+        "rows": expected,
+        "files": made["files"],
+        "rows_per_file": expected / made["files"],
+        "restatement_files": made["restatement_files"],
+        "load_average_after": _load(),
+        "results": results,
+        "ratios": ratios,
+    }
+
+
+def _ratio(results: dict[str, Any], ours: str, theirs: str, target: float) -> dict[str, Any]:
+    value = _rate(results[ours]) / _rate(results[theirs])
+    return {"value": value, "target": target, "met": value >= target}
+
+
+def run(sizes: list[int], xlsx_rows: int, profile: bool) -> dict[str, Any]:
+    runs = []
+    for rows in sizes:
+        print(f"size {rows} (load average {_load():.2f}) …", file=sys.stderr)
+        runs.append(run_size(rows, rows <= xlsx_rows, profile))
+    smallest = _rate(runs[0]["results"]["ingest_csv"])
+    for size in runs:
+        change = _rate(size["results"]["ingest_csv"]) / smallest - 1
+        size["rows_per_second_vs_smallest"] = {
+            "change": change,
+            "target": FLAT_WITHIN,
+            "met": math.fabs(change) <= FLAT_WITHIN,
+        }
     return {
         "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "rows": rows,
-        "files": len(files),
-        "seed": seed,
         "machine": {
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
         },
-        "results": results,
-        "ratios": {
-            "csv_vs_duckdb": {"value": csv_ratio, "target": CSV_TARGET, "met": csv_ratio >= CSV_TARGET},
-            "xlsx_vs_openpyxl": {
-                "value": xlsx_ratio,
-                "target": XLSX_TARGET,
-                "met": xlsx_ratio >= XLSX_TARGET,
-            },
-        },
+        "sizes": runs,
     }
 
 
 def render(report: dict[str, Any]) -> str:
-    results = report["results"]
-    lines = [
-        f"{report['rows']} rows in {report['files']} files",
-        f"{'measurement':<28} {'seconds':>9} {'rows/s':>10} {'peak MiB':>9}",
-    ]
-    for name, result in results.items():
+    lines = []
+    for size in report["sizes"]:
+        lines += [
+            f"\n{size['rows']} rows in {size['files']} files ({size['rows_per_file']:.0f} rows a file, "
+            f"{size['restatement_files']} sent again); load average {size['results']['ingest_csv']['load_average']:.2f}",
+            f"{'measurement':<28} {'seconds':>9} {'rows/s':>10} {'peak MiB':>9}",
+        ]
+        for name, result in size["results"].items():
+            lines.append(
+                f"{name:<28} {result['seconds']:>9.2f} {_rate(result):>10.0f} {result['peak_mib']:>9.0f}"
+            )
+        for name, ratio in size["ratios"].items():
+            verdict = "met" if ratio["met"] else "MISSED"
+            lines.append(f"ratio {name:<22} {ratio['value']:>9.2f}× (target ≥ {ratio['target']}×: {verdict})")
+        flat = size["rows_per_second_vs_smallest"]
+        verdict = "met" if flat["met"] else "MISSED"
         lines.append(
-            f"{name:<28} {result['seconds']:>9.2f} {_rate(result):>10.0f} {result['peak_mib']:>9.0f}"
+            f"ingest rows/s vs the smallest size {flat['change']:>+8.1%} (target within ±20 %: {verdict})"
         )
-    for name, ratio in report["ratios"].items():
-        verdict = "met" if ratio["met"] else "MISSED"
-        lines.append(f"ratio {name:<22} {ratio['value']:>9.2f}× (target ≥ {ratio['target']}×: {verdict})")
     return "\n".join(lines)
 
 
@@ -335,29 +362,49 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rows", type=int, default=100_000, help="rows to generate (default 100000)")
-    parser.add_argument("--seed", type=int, default=1, help="seed for file sizes and placement")
+    parser.add_argument(
+        "--rows",
+        type=int,
+        nargs="+",
+        default=[100_000, 1_000_000],
+        help="sizes in rows (default 100000 1000000)",
+    )
+    parser.add_argument(
+        "--xlsx-rows",
+        type=int,
+        default=100_000,
+        help="also .xlsx at sizes up to this many rows (default 100000)",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile our ingests and print the top")
-    parser.add_argument("--measure", choices=("ingest", "duckdb", "openpyxl"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--measure", choices=("generate", "ingest", "duckdb", "openpyxl"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--notice", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         measures = {
-            "ingest": lambda: measure_ingest(args.root, args.profile),
+            "generate": lambda: generate(args.rows[0], args.root, args.xlsx_rows >= args.rows[0]),
+            "ingest": lambda: measure_ingest(args.root, args.notice, args.profile),
             "duckdb": lambda: measure_duckdb(args.root),
             "openpyxl": lambda: measure_openpyxl(args.root),
         }
         print(json.dumps(measures[args.measure]()))
         return 0
-    report = run(args.rows, args.seed, args.profile)
-    profiles = {name: report["results"][name].pop("profile", None) for name in ("ingest_csv", "ingest_xlsx")}
+    report = run(sorted(args.rows), args.xlsx_rows, args.profile)
+    profiles = [
+        (size["rows"], name, size["results"][name].pop("profile", None))
+        for size in report["sizes"]
+        for name in ("ingest_csv", "ingest_xlsx")
+        if name in size["results"]
+    ]
     RESULTS_DIR.mkdir(exist_ok=True)
     out = RESULTS_DIR / f"bench_ingest-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(render(report))
-    for name, profile in profiles.items():
+    for rows, name, profile in profiles:
         if profile:
-            print(f"\n--- cProfile of {name} ---\n{profile}")
+            print(f"\n--- cProfile of {name} at {rows} rows ---\n{profile}")
     print(f"written to {out}", file=sys.stderr)
     return 0
 

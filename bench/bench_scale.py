@@ -10,11 +10,14 @@ For each size (1× = 1,300 generated projects reporting every month from a start
    DuckDB's own `read_csv` of the same files timed as the ingest baseline;
 3. `regreen nightly` (real ingest, load, dbt, suites, publish), timed per stage by the nightly itself,
    peak memory from wait4's rusage of the nightly and its dbt child;
-4. bare SQL: the two large facts (fct_submission_versions, fct_project_month, 29 and 32 columns) built
+4. bare SQL: the two large facts (fct_submission_versions, fct_project_month, 30 and 32 columns) built
    by hand-written DuckDB SQL from the published warehouse's raw tables, timed and compared with the
-   marts row for row (`except all` both ways), the dbt stage's ratio to it printed;
-5. the suites again in a child process, once as regreen runs them (pushed down, GX on bounded results)
-   and once as the same SQL without GX, for the suites' ratio and the stage's peak memory;
+   marts row for row (`except all` both ways); printed against it: the whole dbt stage (which also
+   builds ~45 small relations and runs ~250 tests) and dbt's own time on the nodes that build the same
+   two facts (FACT_NODES), with the dbt build split into models, tests and dbt's time between nodes;
+5. the suites again, as regreen runs them (pushed down, GX on bounded results) and as the same DuckDB
+   queries without GX, each pass in a child process of its own (SQL, regreen, regreen, SQL), for the
+   suites' ratio and the stage's peak memory;
 6. the next month's files in the inbox and `regreen nightly` again: an incremental night; with
    `--nights N`, N such nights, one generated month each (the full night then lands N - 1 months fewer,
    so the last night brings the same month as with one), each printed with its wall, its ratio to the
@@ -79,7 +82,9 @@ select
     cast(r.fund_district as decimal(14, 4)) as fund_district,
     cast(r.fund_waste_rock as decimal(14, 4)) as fund_waste_rock,
     cast(r.fund_social as decimal(14, 4)) as fund_social,
-    cast(r.waste_rock_10k_m3 as decimal(14, 4)) as waste_rock_10k_m3, r.supervisor, r.accepted_on
+    cast(r.waste_rock_10k_m3 as decimal(14, 4)) as waste_rock_10k_m3, r.supervisor, r.accepted_on,
+    lag(r.file_id) over key_order as replaces_file_id, lag(f.original_name) over key_order as replaces_original_name,
+    lag(f.submitted_at) over key_order as replaces_submitted_at
 from raw.submission_rows as r
 inner join raw.submission_files as f on r.file_id = f.file_id
 window key_order as (partition by r.project_code, r.report_month order by f.submitted_at, r.file_id, r.row_number);
@@ -116,6 +121,17 @@ select
 from with_previous;
 """
 BARE_PAIRS = (("versions", "fct_submission_versions"), ("project_months", "fct_project_month"))
+# The dbt nodes that build the same two facts from the same raw tables: their time in the nightly's dbt
+# build against BARE_SQL's compares like with like (the whole stage also builds ~45 other relations and
+# runs ~250 tests, whose fixed cost per node dominates at small sizes).
+FACT_NODES = (
+    "stg_submissions__rows",
+    "stg_submissions__files",
+    "int_submission_rows_versioned",
+    "fct_submission_versions",
+    "int_project_months_completed",
+    "fct_project_month",
+)
 
 
 @dataclass
@@ -172,7 +188,12 @@ def time_read_csv(files: list[Path], scratch: Path) -> float:
 
 
 def time_bare_sql(warehouse: Path, scratch: Path) -> tuple[float, bool]:
-    """Seconds of BARE_SQL on a copy of the published warehouse, and whether it equals the marts."""
+    """Seconds of BARE_SQL on a copy of the published warehouse, and whether it equals the marts.
+
+    Also prints dbt's own time on FACT_NODES in the nightly that built `warehouse` (its run_results.json,
+    in the data directory's work/dbt-target) beside the bare SQL's, and how the dbt stage splits into
+    models, tests and dbt's own time between nodes."""
+    results = json.loads((warehouse.parent / "work" / "dbt-target" / "run_results.json").read_text())
     shutil.copyfile(warehouse, scratch)
     with duckdb.connect(str(scratch)) as con:
         started = time.perf_counter()
@@ -187,48 +208,74 @@ def time_bare_sql(warehouse: Path, scratch: Path) -> tuple[float, bool]:
             for bare, mart in BARE_PAIRS
         )
     scratch.unlink()
+    timed = [(r["unique_id"], r["execution_time"]) for r in results["results"]]
+    tests = [t for node, t in timed if node.startswith("test.")]
+    models = sum(t for node, t in timed) - sum(tests)
+    facts = sum(t for node, t in timed if node.startswith("model.") and node.split(".")[-1] in FACT_NODES)
+    print(
+        f"dbt on the two facts' nodes {facts:.1f} s against bare SQL {seconds:.1f} s: {facts / seconds:.1f}×; "
+        f"dbt build {results['elapsed_time']:.1f} s = models and seeds {models:.1f} s + {len(tests)} tests "
+        f"{sum(tests):.1f} s + between nodes {results['elapsed_time'] - models - sum(tests):.1f} s",
+        flush=True,
+    )
     return seconds, equal
 
 
 def time_suites(warehouse: Path) -> dict[str, float]:
-    """The suites run by regreen (pushed down, GX on bounded results) and as the same SQL without GX, in
-    a child process whose peak memory is the suite stage's."""
+    """The suites as regreen runs them (GX on DuckDB's bounded results) against the same checks as plain
+    SQL: exactly the DuckDB queries regreen runs (`evaluate_suite`), without GX. Each pass runs in a child
+    process of its own, on a fresh connection with the configured memory limit, in the order SQL, regreen,
+    regreen, SQL so that a drift in the shared machine's load falls on both alike; the seconds are the
+    means, the peak memory the larger of the regreen children's (the suite stage's)."""
+    runs: dict[str, list[dict[str, float]]] = {"sql": [], "regreen": []}
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, __file__, "--suites-child", str(warehouse)], stdout=subprocess.PIPE, text=True
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, "the suites child failed"
-    timings = json.loads(process.stdout.read())
-    timings["child_wall"] = round(time.perf_counter() - started, 2)
-    timings["peak_mb"] = round(usage.ru_maxrss / 1024, 1)
-    return timings
+    for kind in ("sql", "regreen", "regreen", "sql"):
+        process = subprocess.Popen(
+            [sys.executable, __file__, "--suites-child", kind, str(warehouse)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, f"the suites child ({kind}) failed"
+        runs[kind].append({**json.loads(process.stdout.read()), "peak_mb": usage.ru_maxrss / 1024})
+    return {
+        "sql_seconds": round(sum(r["seconds"] for r in runs["sql"]) / 2, 2),
+        "regreen_seconds": round(sum(r["seconds"] for r in runs["regreen"]) / 2, 2),
+        "sql_cpu_seconds": round(sum(r["cpu_seconds"] for r in runs["sql"]) / 2, 2),
+        "regreen_cpu_seconds": round(sum(r["cpu_seconds"] for r in runs["regreen"]) / 2, 2),
+        "peak_mb": round(max(r["peak_mb"] for r in runs["regreen"]), 1),
+        "sql_peak_mb": round(max(r["peak_mb"] for r in runs["sql"]), 1),
+        "failed_checks": max(r["failed"] for r in runs["regreen"]),
+        "child_wall": round(time.perf_counter() - started, 2),
+    }
 
 
-def suites_child(warehouse: Path) -> None:
-    import great_expectations  # noqa: F401  (imported before timing: the nightly preloads it during dbt)
+def suites_child(kind: str, warehouse: Path) -> None:
+    """One pass over the suites on `warehouse` (`kind` 'regreen' or 'sql'); prints its seconds as JSON."""
+    from regreen.config import load_config
+    from regreen.project import CONTRACTS_DIR
+    from regreen.quality import evaluate_suite, find_contract, load_suites, run_suites
 
-    from regreen.quality import SUITE_ROWS, load_suites, run_suites
-
-    suites = load_suites()  # the bundled folder; the plan suites' figures do not change the work per row
+    data_dir = DataDir(warehouse.parent)
     with open_read_only(warehouse) as con:
-        started = time.perf_counter()
-        for suite in suites:
-            con.execute(f"create or replace temp table {SUITE_ROWS} as {suite.query}")
-            for check in suite.checks:
-                if check.kind == "rows":
-                    con.execute(
-                        f"select count(*), count(*) filter (where v) from (select {check.violating} as v "
-                        f"from {SUITE_ROWS} where {check.where})",
-                        list(check.frame_params),
-                    ).fetchall()
-                con.execute(check.frame_sql, list(check.frame_params)).fetchall()
-            con.execute(f"drop table {SUITE_ROWS}")
-        sql_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        run_suites(con, "bench", suites=suites)
-        gx_seconds = time.perf_counter() - started
-    print(json.dumps({"sql_seconds": round(sql_seconds, 2), "regreen_seconds": round(gx_seconds, 2)}))
+        (document_number,) = con.execute("select document_number from raw.plan_documents").fetchone()
+        # Loading the suites imports GX, before the timing (the nightly imports it while dbt runs).
+        suites = load_suites(contract=find_contract(document_number, [data_dir.contracts, CONTRACTS_DIR]))
+        limit = load_config(data_dir.root).get("quality", "suite_memory_limit")
+        # spilled as the nightly's file-backed connection spills: beside the database, not in the cwd
+        con.execute("set temp_directory = ?", [f"{warehouse}.tmp"])
+        con.execute("set memory_limit = ?", [limit])
+        started, cpu, failed = time.perf_counter(), time.process_time(), 0
+        if kind == "regreen":
+            failed = sum(
+                r.status == "failed" for r in run_suites(con, "bench", suites=suites, memory_limit=limit)
+            )
+        else:
+            for suite in suites:
+                evaluate_suite(con, suite)
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    # A failed row-level check costs a second pass over its suite's rows: the figures say whether any did.
+    print(json.dumps({"seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2), "failed": failed}))
 
 
 def rebuild_in_full(data_dir: DataDir, notice: Path) -> tuple[float, Path]:
@@ -352,10 +399,10 @@ def main() -> None:
     parser.add_argument(
         "--nights", type=int, default=1, help="incremental nights after the full one, one month each"
     )
-    parser.add_argument("--suites-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--suites-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.suites_child:
-        suites_child(args.suites_child)
+        suites_child(args.suites_child[0], Path(args.suites_child[1]))
         return
     if args.nights < 1:
         parser.error("--nights must be at least 1")

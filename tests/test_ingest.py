@@ -105,6 +105,10 @@ def ingested(tmp_path_factory: pytest.TempPathFactory, reference: PlanReference)
     return Ingested(data_dir, received, summary, "\n".join(handler_records))
 
 
+def folder_hashes(path: Path) -> dict[str, str]:
+    return {p.name: sha256(p.read_bytes()) for p in sorted(path.iterdir())}
+
+
 def landed_state(data_dir: DataDir) -> dict[str, Any]:
     """Everything an ingest leaves behind, without run ids, ids and clock times."""
     files = query(
@@ -129,17 +133,14 @@ def landed_state(data_dir: DataDir) -> dict[str, Any]:
         "join raw.submission_files f using (file_id) order by all",
     )
 
-    def folder(path: Path) -> dict[str, str]:
-        return {p.name: sha256(p.read_bytes()) for p in sorted(path.iterdir())}
-
     return {
         "files": files,
         "receipts": receipts,
         "rows": rows,
         "issues": issues,
-        "archive": folder(data_dir.archive),
-        "quarantine": folder(data_dir.quarantine),
-        "inbox": folder(data_dir.inbox),
+        "archive": folder_hashes(data_dir.archive),
+        "quarantine": folder_hashes(data_dir.quarantine),
+        "inbox": folder_hashes(data_dir.inbox),
     }
 
 
@@ -538,3 +539,46 @@ def test_killing_the_ingest_mid_way_then_rerunning_equals_one_clean_run(
     for secret in PHONES:
         assert secret not in clean_out + clean_err
     assert "accepted" in clean_err  # -v logs each file's outcome
+
+
+def test_killing_the_ingest_before_its_first_batch_lands_loses_nothing_and_loads_nothing_twice(
+    tmp_path: Path, reference: PlanReference
+) -> None:
+    """Archive copies are written unsynced and synced together when their batch lands: a process killed
+    while it archives and judges the first batch (no commit yet) leaves every file in the inbox and the
+    landing empty, and the rerun lands what one clean run lands."""
+    today = date.today()
+    clean = sample_dir(tmp_path / "clean", reference, today)
+    killed = sample_dir(tmp_path / "killed", reference, today)
+    before = folder_hashes(killed.inbox)
+    process = run_cli("ingest", "--data-dir", str(killed.root))
+    deadline = time.monotonic() + 300
+    while len(archived_copies(killed)) < 5 and process.poll() is None:
+        assert time.monotonic() < deadline, "the ingest archived nothing"
+        time.sleep(0.002)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    assert process.returncode == -signal.SIGKILL, "the ingest finished before it could be killed"
+    assert folder_hashes(killed.inbox) == before  # nothing left the inbox
+    archived = archived_copies(killed)
+    assert len(archived) >= 5
+    assert query(killed, "select count(*) from raw.submission_receipts") == [(0,)]
+    assert query(killed, "select count(*) from raw.submission_rows") == [(0,)]
+    rerun = run_cli("ingest", "--data-dir", str(killed.root))
+    _, err = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, err
+    once = run_cli("ingest", "--data-dir", str(clean.root))
+    _, clean_err = once.communicate(timeout=600)
+    assert once.returncode == 0, clean_err
+    state = landed_state(clean)
+    assert landed_state(killed) == state
+    # Every received file is kept byte for byte: each archive copy hashes to its name.
+    assert all(name.startswith(digest) for name, digest in state["archive"].items())
+    assert set(state["archive"]) >= archived
+    assert {digest for name, digest in before.items() if name not in NOT_SUBMISSIONS} <= set(
+        state["archive"].values()
+    )
+
+
+def archived_copies(data_dir: DataDir) -> set[str]:
+    return {p.name for p in data_dir.archive.iterdir() if not p.name.endswith(".partial")}

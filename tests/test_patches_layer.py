@@ -264,3 +264,34 @@ def test_patches_load_installs_the_layer_and_refuses_one_without_crs(
     assert str(shp) in refused.stderr and " / patch layer " in refused.stderr
     # Nothing changed: the register still holds the layer loaded before.
     assert sorted(p.name for p in patches_dir(data_dir).iterdir()) == [sample_layer.name]
+
+
+def test_patches_load_is_refused_while_a_nightly_holds_the_lock(tmp_path: Path, sample_layer) -> None:
+    data_dir = DataDir(tmp_path / "data").ensure()
+    lock = data_dir.root / "nightly.lock"
+    # A real second process holds the nightly's flock, as a running nightly does.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+            str(lock),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        refused = run("patches", "load", sample_layer, "--data-dir", data_dir.root)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert refused.returncode == 75, refused.stderr
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert str(lock) in refused.stderr
+    assert not patches_dir(data_dir).exists() or not any(patches_dir(data_dir).iterdir())
+
+    loaded = run("patches", "load", sample_layer, "--data-dir", data_dir.root)
+    assert loaded.returncode == 0, loaded.stderr
+    assert sorted(p.name for p in patches_dir(data_dir).iterdir()) == [sample_layer.name]

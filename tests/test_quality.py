@@ -710,6 +710,20 @@ def test_every_error_level_progress_check_is_shown_failing() -> None:
     assert shown == ERROR_CHECKS
 
 
+def test_a_project_numbered_100_or_more_in_its_year_is_matched_to_the_plan(
+    progress: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # A plan of over 99 projects a year (the scale bench's): the suite must spell 2023-100 as the
+    # models do, not cut it to 2023-10.
+    progress.execute("update raw.plan_projects set seq = 100 where plan_year = 2023 and seq = 1")
+    for table in ("raw.submission_rows", "marts.fct_project_month"):
+        progress.execute(f"update {table} set project_code = '2023-100' where project_code = '2023-01'")
+
+    results = run_suites(progress, RUN_ID, suites(tmp_path, "progress_monthly"))
+
+    assert progress_outcomes(results) == BASELINE
+
+
 def test_offending_rows_are_listed_in_key_order_whatever_order_the_table_holds(
     progress: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
@@ -885,6 +899,55 @@ def test_a_row_level_check_counts_every_row_in_duckdb_and_lists_the_first_in_key
         "200; 200; 200; 200; 200; …",
         "≤ 139; ≤ 139; ≤ 139; ≤ 139; ≤ 139; …",
     )
+
+
+def test_a_suite_reads_its_rows_once_for_all_its_checks_and_again_only_to_list_offending_rows(
+    tmp_path: Path,
+) -> None:
+    # A DuckDB function with a side effect counts the rows the suite's query produces, pass by pass.
+    con = duckdb.connect(str(tmp_path / "rows.duckdb"))
+    produced: list[int] = []
+    con.create_function("produced", lambda n: produced.append(n) or n, [int], int, side_effects=True)
+    con.execute("create table months as select i as n, i % 7 as weekday from range(1000) as t(i)")
+    expectations = [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "n"}},
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "n"}},
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "weekday", "max_value": 6}},
+        {"type": "expect_column_sum_to_be_between", "kwargs": {"column": "n", "min_value": 499500}},
+        {"type": "expect_table_row_count_to_equal", "kwargs": {"value": 1000}},
+    ]
+    suite = {
+        "name": "months",
+        "expectations": [
+            {**e, "meta": {"check": f"check {i} / check {i}", "severity": "error"}}
+            for i, e in enumerate(expectations)
+        ],
+        "meta": {
+            "regreen": {
+                "query": "select produced(n) as n, weekday from months",
+                "description": "every row",
+                "keys": ["n"],
+            }
+        },
+    }
+    folder = tmp_path / "suites"
+    folder.mkdir()
+    (folder / "months.json").write_text(json.dumps(suite), encoding="utf-8")
+
+    results = run_suites(con, RUN_ID, folder)
+
+    assert [r.status for r in results] == ["passed"] * 5
+    assert len(produced) == 1000  # the query ran once for the five checks, not once per check
+
+    produced.clear()
+    con.execute("update months set weekday = 9 where n in (3, 500)")
+    results = run_suites(con, RUN_ID, folder)
+
+    assert [r.status for r in results] == ["passed", "passed", "failed", "passed", "passed"]
+    assert results[2].details == (
+        "检查 1000 行，2 行不符 / 1000 rows checked, 2 failed: n=3: weekday=9; n=500: weekday=9"
+    )
+    assert len(produced) == 2000  # and once more, to list the rows that break the failing one
 
 
 def test_an_expectation_that_cannot_run_in_duckdb_is_refused(tmp_path: Path) -> None:

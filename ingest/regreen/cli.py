@@ -183,11 +183,17 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _patches_load(args: argparse.Namespace) -> int:
+    from regreen.clock import new_run_id
+    from regreen.nightly import hold_lock, lock_path
     from regreen.patches.register import install_layer, patches_dir
     from regreen.submissions.reference import load_reference
 
     data_dir = DataDir(args.data_dir).ensure()
-    layer = install_layer(args.file, data_dir, load_reference(args.notice))
+    # Under the nightly's lock: a build reads the register twice (its fingerprint, then its layers), and a
+    # swap between the two would publish one layer's patches under the other's fingerprint.
+    with hold_lock(lock_path(data_dir), new_run_id()) as lock:
+        lock.note_stage("patches load")
+        layer = install_layer(args.file, data_dir, load_reference(args.notice))
     print(
         f"已载入图斑图层 {args.file}（{layer.crs_name}）：{len(layer.patches)} 个图斑，{layer.area_mu:,.1f} 亩，"
         f"下次构建生效 / loaded patch layer {args.file} ({layer.crs_name}): {len(layer.patches)} patches, "

@@ -65,7 +65,8 @@ SETTINGS: dict[str, dict[str, Setting]] = {
     },
     "quality": {
         "suite_memory_limit": Setting(
-            "512MB", "DuckDB memory limit while the suites run (beyond it their query results spill to disk)"
+            "512MB",
+            "DuckDB memory limit while the suites run (beyond it their queries' joins and windows spill)",
         ),
     },
     "storage": {

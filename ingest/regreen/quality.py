@@ -8,10 +8,10 @@ column-pair expectation, optionally `observed_column` (default column_B): the co
 reported as observed, the other column being what they are held against.
 
 The suite runs through GX's pandas datasource, because GX's SQL datasource over duckdb-engine returns
-empty results (GX issue 11579), but never on the whole query result: the result stays in a DuckDB temp
-table and each expectation is pushed down to SQL over it (see `pushdown`), GX running it on what that
-SQL returns — the counts and the first MAX_LISTED_ROWS offending rows, or one aggregate — so what
-reaches pandas does not grow with the data.
+empty results (GX issue 11579), but never on the whole query result: each expectation is pushed down to
+SQL (see `pushdown`), all of a suite's in one DuckDB query over the suite's query (`suite_sql`), and GX
+runs it on what that SQL returns — the counts and the first MAX_LISTED_ROWS offending rows, or one
+aggregate — so what reaches pandas does not grow with the data, and the query result is never stored.
 
 A string "{{name}}" anywhere in a suite is the figure `name` of the plan's contract
 (expectations/contracts/, or <data-dir>/contracts/ for a notice regreen does not bundle; see
@@ -32,7 +32,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -305,10 +305,7 @@ def _load_suite(path: Path, contract: PlanContract) -> Suite:
         suite = gx.ExpectationSuite(**{**data, "expectations": expectations})
     except (TypeError, ValueError) as exc:
         raise SuiteFileError(path, f"GX 无法读取：{exc}", f"GX cannot read it: {exc}") from exc
-    pushed = tuple(
-        pushdown(path, f"expectations[{index}]", item, keys)
-        for index, item in enumerate(data["expectations"])
-    )
+    pushed = tuple(pushdown(path, index, item, keys) for index, item in enumerate(data["expectations"]))
     return Suite(
         name=suite.name,
         query=query,
@@ -348,32 +345,46 @@ def _build_expectation(path: Path, index: int, item: Any) -> Expectation:
 
 # --- pushing an expectation down to DuckDB -----------------------------------------------------------
 #
-# The suite's query result is never fetched whole. It is materialised once per suite in a DuckDB temp
-# table, and each expectation is turned into SQL over it: a row-level expectation into a count of the
-# rows it checks and of the rows that break it, plus the first MAX_LISTED_ROWS of those rows in key
-# order; an aggregate expectation into the one aggregate it tests. GX then runs the expectation on that
-# bounded result (row-level: on the violating rows; aggregate: the same or an equivalent expectation on
-# the aggregate), so what passes and what is reported is still GX's verdict, on a frame whose size does
-# not grow with the data.
+# The suite's query result is never fetched, nor stored. A suite runs as ONE DuckDB query (`suite_sql`)
+# that streams the query's rows into aggregates: for a row-level expectation, the count of the rows it
+# checks and the count of those that break it; for an aggregate expectation, the one aggregate it tests.
+# Only when a row-level expectation fails is the query run again, for the first MAX_LISTED_ROWS rows that
+# break each failing one, in key order (a bounded top-N). That one-row result is kept in a temp table,
+# each expectation's bounded frame is read out of it, and GX runs the expectation on that frame
+# (row-level: on the listed offending rows; aggregate: the same or an equivalent expectation on the
+# aggregate). So what passes and what is reported is still GX's verdict, on a frame whose size does not
+# grow with the data, and the data are read once per suite (twice when a row-level check fails) however
+# many expectations it holds.
 
-SUITE_ROWS = "regreen_suite_rows"  # the temp table holding the running suite's query result
+SUITE_CHECKS = "regreen_suite_checks"  # the temp table holding the running suite's one-row result
+CANNOT_EVALUATE = "GX 无法执行此检查 / GX could not evaluate this check: "
+SCALARS = -1  # the frame of a suite's scalar aggregates, which share it, among the frames by check position
 
 
 @dataclass(frozen=True)
 class PushedCheck:
-    """One expectation as SQL over SUITE_ROWS and the expectation GX runs on that SQL's result."""
+    """One expectation as SQL over the suite's rows, and the expectation GX runs on its bounded result."""
 
-    kind: str  # 'rows': checked and violating rows; 'aggregate': one bounded result
-    where: str  # the row condition, as SQL ('true' when none)
-    params: tuple[Any, ...]  # the parameters of `where`
-    violating: str  # rows: the SQL condition a row breaks it by; aggregate: ''
-    frame_sql: str  # rows: the violating rows' columns; aggregate: the whole bounded result query
-    frame_params: tuple[Any, ...]
+    kind: str  # 'rows': checked and offending rows; 'aggregate': one bounded aggregate
+    selects: str  # SQL true for the rows it checks (rows) or aggregates (aggregate): its row condition
+    selects_params: tuple[Any, ...]
+    violating: str  # rows: the SQL a checked row breaks it by; aggregate: ''
+    violating_params: tuple[Any, ...]
+    # uniqueness: a checked row breaks it only if these columns' value repeats among the checked rows
+    repeated_in: tuple[str, ...]
+    listed: tuple[str, ...]  # rows: the columns shown for an offending row (the keys, then its columns)
+    aggregate: str  # aggregate: the SQL aggregate, `{rows}` standing for its FILTER clause; rows: ''
+    unnest: bool  # aggregate: the aggregate is a list, one row of GX's frame per value
     columns: tuple[str, ...]  # the columns the expectation reads
     runs_as: dict[str, Any]  # the expectation GX runs on the bounded result (no row_condition)
     meta: Mapping[str, Any]
     type: str
     kwargs: Mapping[str, Any]
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The columns the suite's query must return for this check to run."""
+        return self.listed if self.kind == "rows" else self.columns
 
 
 _OPERATORS = {"==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -415,18 +426,20 @@ def _condition_sql(path: Path, where: str, condition: Any) -> tuple[str, list[An
 
 def _row_violation(
     kwargs: Mapping[str, Any], expectation_type: str
-) -> tuple[str, list[Any], tuple[str, ...]]:
-    """For a row-level expectation: (the SQL a row breaks it by, its parameters, the columns it reads),
-    following GX's pandas semantics (a column map skips nulls; a pair skips by ignore_row_if)."""
+) -> tuple[str, list[Any], tuple[str, ...], tuple[str, ...]]:
+    """For a row-level expectation: (the SQL a row breaks it by, its parameters, the columns it reads,
+    the columns whose repeated value also breaks it), following GX's pandas semantics (a column map
+    skips nulls; a pair skips by ignore_row_if)."""
     if expectation_type in ("expect_column_values_to_not_be_null",):
         column = _ident(kwargs["column"])
-        return f"{column} is null", [], (kwargs["column"],)
+        return f"{column} is null", [], (kwargs["column"],), ()
     if expectation_type == "expect_column_values_to_be_in_set":
         column = _ident(kwargs["column"])
         return (
             f"{column} is not null and not list_contains(?, {column})",
             [list(kwargs["value_set"])],
             (kwargs["column"],),
+            (),
         )
     if expectation_type == "expect_column_values_to_be_between":
         column = _ident(kwargs["column"])
@@ -437,13 +450,12 @@ def _row_violation(
         if kwargs.get("max_value") is not None:
             tests.append(f"{column} {'>=' if kwargs.get('strict_max') else '>'} ?")
             params.append(kwargs["max_value"])
-        return f"{column} is not null and ({' or '.join(tests) or 'false'})", params, (kwargs["column"],)
+        return f"{column} is not null and ({' or '.join(tests) or 'false'})", params, (kwargs["column"],), ()
     if expectation_type in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
         names = (kwargs["column"],) if "column" in kwargs else tuple(kwargs["column_list"])
-        columns = ", ".join(_ident(n) for n in names)
-        # GX skips a row whose (compound) value is wholly missing.
+        # GX skips a row whose (compound) value is wholly missing; the others break it when repeated.
         present = " or ".join(f"{_ident(n)} is not null" for n in names)
-        return f"({present}) and count(*) over (partition by {columns}) > 1", [], names
+        return present, [], names, names
     a, b = kwargs["column_A"], kwargs["column_B"]
     col_a, col_b = _ident(a), _ident(b)
     ignore = kwargs.get("ignore_row_if", "both_values_are_missing")
@@ -456,7 +468,7 @@ def _row_violation(
         broken = f"{col_a} is distinct from {col_b}"
     else:
         broken = f"not coalesce({col_a} {'>=' if kwargs.get('or_equal') else '>'} {col_b}, false)"
-    return f"not {skipped} and {broken}", [], (a, b)
+    return f"not {skipped} and {broken}", [], (a, b), ()
 
 
 ROW_TYPES = (
@@ -476,81 +488,192 @@ AGGREGATE_TYPES = (
 )
 
 
-def pushdown(path: Path, where: str, item: Mapping[str, Any], keys: Sequence[str]) -> PushedCheck:
-    """The SQL an expectation of the suite at `path` runs as, and what GX runs on its result."""
+def pushdown(path: Path, index: int, item: Mapping[str, Any], keys: Sequence[str]) -> PushedCheck:
+    """The SQL the suite's `index`th expectation runs as, and what GX runs on its result."""
+    where = f"expectations[{index}]"
     expectation_type, kwargs = item["type"], dict(item["kwargs"])
     condition, params = _condition_sql(path, where, kwargs.pop("row_condition", None))
     kwargs.pop("condition_parser", None)
     meta = item.get("meta", {})
-    ordered = ", ".join(f"{_ident(key)} nulls last" for key in keys)
+    runs_as: dict[str, Any] = {"type": expectation_type, "kwargs": kwargs, "meta": meta}
     if expectation_type in ROW_TYPES:
-        violating, violating_params, columns = _row_violation(kwargs, expectation_type)
-        listed = list(dict.fromkeys([*keys, *columns]))
-        frame_sql = (
-            f"select {', '.join(_ident(c) for c in listed)} from (select *, {violating} as regreen_violates "
-            f"from {SUITE_ROWS} where {condition}) where regreen_violates order by {ordered} "
-            f"limit {MAX_LISTED_ROWS}"
-        )
+        violating, violating_params, columns, repeated_in = _row_violation(kwargs, expectation_type)
+        listed = tuple(dict.fromkeys([*keys, *columns]))
         return PushedCheck(
-            "rows",
-            condition,
-            tuple(params),
-            violating,
-            frame_sql,
-            (*violating_params, *params),
-            columns,
-            {"type": expectation_type, "kwargs": kwargs, "meta": meta},
-            meta,
-            expectation_type,
-            item["kwargs"],
+            "rows", condition, tuple(params), violating, tuple(violating_params), repeated_in, listed,
+            "", False, columns, runs_as, meta, expectation_type, item["kwargs"],
+        )  # fmt: skip
+    if expectation_type not in AGGREGATE_TYPES:
+        supported = ", ".join(ROW_TYPES + AGGREGATE_TYPES)
+        raise SuiteFileError(
+            path,
+            f"{where} 的类型 {expectation_type} 不能下推到 DuckDB；可用：{supported}",
+            f"{where}: {expectation_type} cannot be pushed down to DuckDB; use one of: {supported}",
         )
-    if expectation_type in AGGREGATE_TYPES:
-        runs_as: dict[str, Any] = {"type": expectation_type, "kwargs": kwargs, "meta": meta}
-        frame_params: list[Any] = []
+    # GX reads the aggregate as column regreen_value_<index> (as suite_sql names it): the suite's scalar
+    # aggregates share one frame, two of them on one column under different row conditions included.
+    value, unnest, columns = f"regreen_value_{index}", False, ()
+    if expectation_type == "expect_table_row_count_to_equal":
+        aggregate = "count(*) {rows}"
+        runs_as = {
+            "type": "expect_column_sum_to_be_between",
+            "kwargs": {"column": value, "min_value": kwargs["value"], "max_value": kwargs["value"]},
+            "meta": meta,
+        }
+    else:
+        columns, column = (kwargs["column"],), _ident(kwargs["column"])
+        runs_as["kwargs"] = {**kwargs, "column": value}
         if expectation_type == "expect_column_sum_to_be_between":
-            column = _ident(kwargs["column"])
-            select, columns = f"coalesce(sum({column}), 0) as {column}", (kwargs["column"],)
+            aggregate = f"coalesce(sum({column}) {{rows}}, 0)"
         elif expectation_type == "expect_column_unique_value_count_to_be_between":
             # The distinct values grow with the data; their count does not: GX checks the count.
-            column = _ident(kwargs["column"])
-            select, columns = f"count(distinct {column}) as {column}", (kwargs["column"],)
+            aggregate = f"count(distinct {column}) {{rows}}"
             runs_as["type"] = "expect_column_sum_to_be_between"
-        elif expectation_type == "expect_table_row_count_to_equal":
-            select, columns = "count(*) as row_count", ()
-            runs_as = {
-                "type": "expect_column_sum_to_be_between",
-                "kwargs": {"column": "row_count", "min_value": kwargs["value"], "max_value": kwargs["value"]},
-                "meta": meta,
-            }
         else:  # distinct values to contain a set: only the set's own values can be found, so it is bounded
-            column = _ident(kwargs["column"])
-            columns = (kwargs["column"],)
-            frame_sql = (
-                f"select distinct {column} from {SUITE_ROWS} where ({condition}) "
-                f"and list_contains(?, {column}) order by 1"
+            condition = f"({condition}) and list_contains(?, {column})"
+            params = [*params, list(kwargs["value_set"])]
+            aggregate, unnest = f"list_sort(list(distinct {column}) {{rows}})", True
+    return PushedCheck(
+        "aggregate", condition, tuple(params), "", (), (), (), aggregate, unnest, columns, runs_as, meta,
+        expectation_type, item["kwargs"],
+    )  # fmt: skip
+
+
+def suite_sql(
+    query: str, keys: Sequence[str], checks: Mapping[int, PushedCheck], listed: Collection[int] = ()
+) -> tuple[str, list[Any]]:
+    """The one query that runs `checks` (by their position in the suite) over the suite's `query`, and its
+    parameters: one row, whose `regreen_*_<position>` columns hold each check's bounded result — and for
+    the row-level checks in `listed`, their first offending rows as `regreen_row` structs."""
+    marks: list[str] = []  # per row: whether each check reads it, and whether it breaks it
+    params: list[Any] = []
+    repeats: list[str] = []  # per row, for a uniqueness check: how many checked rows share its value
+    results = ["count(*) as regreen_rows"]
+    columns: dict[str, None] = {}
+    for i, check in checks.items():
+        marks.append(f"({check.selects}) as regreen_in_{i}")
+        params.extend(check.selects_params)
+        if check.kind == "aggregate":
+            filtered = check.aggregate.replace("{rows}", f"filter (where regreen_in_{i})")
+            results.append(f"{filtered} as regreen_value_{i}")
+            continue
+        marks.append(f"({check.violating}) as regreen_bad_{i}")
+        params.extend(check.violating_params)
+        breaks = f"regreen_in_{i} and regreen_bad_{i}"
+        if check.repeated_in:
+            partition = ", ".join(_ident(column) for column in check.repeated_in)
+            repeats.append(
+                f"count(*) filter (where regreen_in_{i}) over (partition by {partition}) as regreen_n_{i}"
             )
-            frame_params = [list(kwargs["value_set"])]
-        if expectation_type != "expect_column_distinct_values_to_contain_set":
-            frame_sql = f"select {select} from {SUITE_ROWS} where {condition}"
-        return PushedCheck(
-            "aggregate",
-            condition,
-            tuple(params),
-            "",
-            frame_sql,
-            (*params, *frame_params),
-            columns,
-            runs_as,
-            meta,
-            expectation_type,
-            item["kwargs"],
+            breaks += f" and regreen_n_{i} > 1"
+        results += [
+            f"count(*) filter (where regreen_in_{i}) as regreen_checked_{i}",
+            f"count(*) filter (where {breaks}) as regreen_failing_{i}",
+        ]
+        if i in listed:
+            # the first offending rows in key order: a top-N, whatever the number of offending rows
+            results.append(
+                f"arg_min(regreen_row, regreen_order, {MAX_LISTED_ROWS}) filter (where {breaks}) "
+                f"as regreen_listed_{i}"
+            )
+            columns.update(dict.fromkeys(check.listed))
+    if columns:
+        # One struct per row that the listing checks take their rows from.
+        row = ", ".join(f"{_ident(column)} := {_ident(column)}" for column in columns)
+        order = ", ".join(
+            f"regreen_null_{n} := {_ident(key)} is null, regreen_key_{n} := {_ident(key)}"  # nulls last
+            for n, key in enumerate(keys)
         )
-    supported = ", ".join(ROW_TYPES + AGGREGATE_TYPES)
-    raise SuiteFileError(
-        path,
-        f"{where} 的类型 {expectation_type} 不能下推到 DuckDB；可用：{supported}",
-        f"{where}: {expectation_type} cannot be pushed down to DuckDB; use one of: {supported}",
-    )
+        marks += [f"struct_pack({row}) as regreen_row", f"struct_pack({order}) as regreen_order"]
+    rows = _subquery(query)
+    if marks:
+        rows = f"(select *, {', '.join(marks)} from {rows})"
+    if repeats:
+        rows = f"(select *, {', '.join(repeats)} from {rows})"
+    return f"select {', '.join(results)} from {rows}", params
+
+
+def _subquery(query: str) -> str:
+    """A suite's query in parentheses, on lines of its own: it may end in a comment or a semicolon."""
+    return f"(\n{query.strip().rstrip(';')}\n)"
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """What DuckDB gives GX for one check: its bounded frame and, for a row-level check, the counts of the
+    rows it checked and of those that break it; or why it could not be evaluated."""
+
+    frame: pd.DataFrame | None = None
+    counts: tuple[int, int] | None = None
+    error: str | None = None
+
+
+def evaluate_suite(con: duckdb.DuckDBPyConnection, suite: Suite) -> tuple[int, list[Evaluated]]:
+    """The suite's rows counted and every check's bounded result, in suite order: all of DuckDB's part of
+    running the suite (GX's part is `run_suites`). The query's rows are read once for every check's
+    counts and aggregates, and once more only if some row-level check fails, to list its first offending
+    rows: building those lists for every check on every row would cost more than the query. A check on
+    a column the query does not return is not evaluated (the others are). Raises duckdb.Error when the
+    query cannot run."""
+    query = _subquery(suite.query)
+    returned = set(con.sql(f"select * from {query}").columns)  # binds the query without running it
+    evaluated: dict[int, Evaluated] = {}
+    runnable: dict[int, PushedCheck] = {}
+    for i, check in enumerate(suite.checks):
+        missing = [column for column in check.needs if column not in returned]
+        if missing:
+            names = ", ".join(missing)
+            evaluated[i] = Evaluated(error=f"查询结果中没有列 {names} / the query returns no column {names}")
+        else:
+            runnable[i] = check
+    # The checks that can share a frame share it, and GX runs them in one validation (see run_suites): the
+    # scalar aggregates, one column each in one row; the row-level checks no row breaks, on no rows typed
+    # as the query's columns (LIMIT 0 runs nothing). A list aggregate, or a check that rows break, has its own.
+    scalars = [
+        f"regreen_value_{i}"
+        for i, check in runnable.items()
+        if check.kind == "aggregate" and not check.unnest
+    ]
+    selects = {
+        i: f"select unnest(regreen_value_{i}) as regreen_value_{i} from {SUITE_CHECKS}"
+        for i, check in runnable.items()
+        if check.unnest
+    }
+    if scalars:
+        selects[SCALARS] = f"select {', '.join(scalars)} from {SUITE_CHECKS}"
+    figures, frames = _suite_result(con, *suite_sql(suite.query, suite.keys, runnable), selects)
+    failing = {
+        i: check for i, check in runnable.items() if check.kind == "rows" and figures[f"regreen_failing_{i}"]
+    }
+    if failing:
+        listings = {
+            i: f"select {', '.join(f'regreen_row.{_ident(column)}' for column in check.listed)} "
+            f"from (select unnest(regreen_listed_{i}) as regreen_row from {SUITE_CHECKS})"
+            for i, check in failing.items()
+        }
+        frames |= _suite_result(con, *suite_sql(suite.query, suite.keys, failing, failing), listings)[1]
+    unbroken = con.execute(f"select * from {query} limit 0").df()
+    for i, check in runnable.items():
+        if check.kind == "aggregate":
+            evaluated[i] = Evaluated(frames[i if check.unnest else SCALARS])
+        else:
+            counts = (figures[f"regreen_checked_{i}"], figures[f"regreen_failing_{i}"])
+            evaluated[i] = Evaluated(frames.get(i, unbroken), counts)
+    return figures["regreen_rows"], [evaluated[i] for i in range(len(suite.checks))]
+
+
+def _suite_result(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any], frames: Mapping[int, str]
+) -> tuple[dict[str, int], dict[int, pd.DataFrame]]:
+    """Run a `suite_sql` query into SUITE_CHECKS; return its counts by column name, and the frames the
+    `frames` queries read out of its one row."""
+    con.execute(f"create or replace temp table {SUITE_CHECKS} as {sql}", params)
+    try:
+        cursor = con.execute(f"select columns('^regreen_(rows|checked_|failing_)') from {SUITE_CHECKS}")
+        counts = dict(zip([column[0] for column in cursor.description], cursor.fetchone(), strict=True))
+        return counts, {i: con.execute(select).df() for i, select in frames.items()}
+    finally:
+        con.execute(f"drop table if exists {SUITE_CHECKS}")
 
 
 # --- running --------------------------------------------------------------------------------------
@@ -564,8 +687,8 @@ def run_suites(
     memory_limit: str | None = None,
 ) -> list[CheckResult]:
     """Run every suite in `folder` (or just `suites`) on `con`; one CheckResult per expectation, in
-    suite file order. `memory_limit` (e.g. "512MB") bounds DuckDB while they run: a suite's query result
-    is held in a temp table, which spills to disk beyond it instead of growing with the data.
+    suite file order. `memory_limit` (e.g. "512MB") bounds DuckDB while they run: the joins, windows and
+    aggregates of a suite's query spill to disk beyond it instead of growing with the data.
 
     A suite whose query fails gives one failed error-level result carrying DuckDB's message.
     """
@@ -573,7 +696,6 @@ def run_suites(
         con.execute("set memory_limit = ?", [memory_limit])
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     context = gx.get_context(mode="ephemeral")
     # GX draws tqdm bars on stderr while it computes metrics; results are returned, not drawn.
@@ -586,21 +708,27 @@ def run_suites(
     results: list[CheckResult] = []
     for suite in load_suites(folder) if suites is None else suites:
         try:
-            con.execute(f"create or replace temp table {SUITE_ROWS} as {suite.query}")
+            rows, evaluated = evaluate_suite(con, suite)
         except duckdb.Error as exc:
             logger.info("suite %s: query failed: %s", suite.name, exc)
             results.append(
                 CheckResult(suite.name, QUERY_CHECK, "error", "failed", None, None, str(exc), run_id)
             )
             continue
-        try:
-            suite_results = [
-                _run_check(con, suite, check, batch_definition, ExpectationConfiguration, run_id)
-                for check in suite.checks
-            ]
-            (rows,) = con.execute(f"select count(*) from {SUITE_ROWS}").fetchone()
-        finally:
-            con.execute(f"drop table if exists {SUITE_ROWS}")
+        done: dict[int, CheckResult] = {}
+        sharing: dict[int, list[int]] = {}  # the checks of each frame, by the frame's identity
+        for i, (check, outcome) in enumerate(zip(suite.checks, evaluated, strict=True)):
+            if outcome.frame is None:
+                # A check that cannot be evaluated (e.g. on a column the query does not return) has not passed.
+                details = CANNOT_EVALUATE + " ".join(str(outcome.error).split())
+                done[i] = CheckResult(
+                    suite.name, check.meta["check"], "error", "failed", None, None, details, run_id
+                )
+            else:
+                sharing.setdefault(id(outcome.frame), []).append(i)
+        for positions in sharing.values():
+            done |= _validate(suite, positions, evaluated, batch_definition, gx, run_id)
+        suite_results = [done[i] for i in range(len(suite.checks))]
         logger.info(
             "suite %s: %d rows, %s",
             suite.name,
@@ -613,45 +741,44 @@ def run_suites(
     return results
 
 
-def _run_check(
-    con: duckdb.DuckDBPyConnection,
+def _validate(
     suite: Suite,
-    check: PushedCheck,
+    positions: Sequence[int],
+    evaluated: Sequence[Evaluated],
     batch_definition: Any,
-    configuration: type,
+    gx: Any,
     run_id: str,
-) -> CheckResult:
-    """One expectation: its SQL in DuckDB, then GX on the bounded result."""
-    name = check.meta["check"]
-    try:
-        counts = None
-        if check.kind == "rows":
-            counts = con.execute(
-                f"select count(*), count(*) filter (where regreen_violates) from (select {check.violating} "
-                f"as regreen_violates from {SUITE_ROWS} where {check.where})",
-                list(check.frame_params),  # the violating condition's parameters, then the row condition's
-            ).fetchone()
-        frame = _numpy_frame(con.execute(check.frame_sql, list(check.frame_params)).df())
-    except duckdb.Error as exc:
-        # A check that cannot be evaluated (e.g. on a column the query does not return) has not passed.
-        details = "GX 无法执行此检查 / GX could not evaluate this check: " + " ".join(str(exc).split())
-        return CheckResult(suite.name, name, "error", "failed", None, None, details, run_id)
+) -> dict[int, CheckResult]:
+    """GX on the suite's checks at `positions`, which share one bounded frame: one validation of them all
+    (GX's cost is per validation more than per expectation)."""
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    frame = _numpy_frame(evaluated[positions[0]].frame)
+    checks = {i: suite.checks[i] for i in positions}
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    expectation = configuration(**check.runs_as).to_domain_obj()
     result_format: dict[str, Any] = {"result_format": "COMPLETE"}
     present = [key for key in suite.keys if key in frame.columns]
-    if check.kind == "rows" and present:
+    if present and any(check.kind == "rows" for check in checks.values()):
         result_format["unexpected_index_column_names"] = present
-    result = batch.validate(expectation, result_format=result_format)
-    if counts is not None:
-        # GX saw only the violating rows (at most MAX_LISTED_ROWS): the counts are DuckDB's.
-        checked, failing = counts
-        outcome = dict(result.result)
-        outcome.update(element_count=checked, unexpected_count=failing)
-        result.result = outcome
-        if failing and result.success:  # DuckDB and GX must agree that the rows break it
-            result.success = False
-    return _check_result(suite, check, result, run_id)
+    expectations = [ExpectationConfiguration(**check.runs_as).to_domain_obj() for check in checks.values()]
+    if len(expectations) == 1:
+        validated = [batch.validate(expectations[0], result_format=result_format)]
+    else:
+        together = gx.ExpectationSuite(name=suite.name, expectations=expectations)
+        validated = batch.validate(together, result_format=result_format).results
+    by_check = {result.expectation_config.meta["check"]: result for result in validated}
+    done = {}
+    for i, check in checks.items():
+        result = by_check[check.meta["check"]]
+        counts = evaluated[i].counts
+        if counts is not None:
+            # GX saw only the offending rows (at most MAX_LISTED_ROWS): the counts are DuckDB's.
+            checked, failing = counts
+            result.result = {**result.result, "element_count": checked, "unexpected_count": failing}
+            if failing and result.success:  # DuckDB and GX must agree that the rows break it
+                result.success = False
+        done[i] = _check_result(suite, check, result, run_id)
+    return done
 
 
 def _numpy_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -675,7 +802,7 @@ def _check_result(
     errors = _exception_messages(result.exception_info)
     if errors:
         # A check GX could not evaluate has not passed; it blocks whatever its severity.
-        details = "GX 无法执行此检查 / GX could not evaluate this check: " + "; ".join(errors)
+        details = CANNOT_EVALUATE + "; ".join(errors)
         return CheckResult(suite.name, check, "error", "failed", None, None, details, run_id)
     status = "passed" if result.success else ("failed" if severity == "error" else "warned")
     observed, expected, details = _describe(

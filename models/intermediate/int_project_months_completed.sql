@@ -6,7 +6,8 @@
 
 with
 
-submission_rows as (
+-- Read by three CTEs below, each taking a few of its columns: not materialised as a whole copy.
+submission_rows as not materialized (
     select * from {{ ref('int_submission_rows_versioned') }}
 ),
 
@@ -20,33 +21,53 @@ stages as (
 
 -- The newest file with a row for each project, whatever its version: what tells a later night which
 -- projects new files touched.
-project_files as (
-    select
-        project_code,
-        max(file_id) as project_last_file_id
-    from submission_rows
-    group by project_code
-),
-
 {% if is_incremental() %}
     touched_projects as (
+        -- Only rows of files newer than any this table saw (file ids only grow): a touched project's
+        -- newest file is among them, and the other projects are not read at all.
         select
-            project_files.project_code,
-            project_files.project_last_file_id
-        from project_files
-        where project_files.project_last_file_id > (
-            select coalesce(max(loaded.project_last_file_id), 0) from {{ this }} as loaded
-        )
+            project_code,
+            max(file_id) as project_last_file_id
+        from submission_rows
+        where file_id > (select coalesce(max(loaded.project_last_file_id), 0) from {{ this }} as loaded)
+        group by project_code
     ),
 {% else %}
     touched_projects as (
-        select * from project_files
+        select
+            project_code,
+            max(file_id) as project_last_file_id
+        from submission_rows
+        group by project_code
     ),
 {% endif %}
 
-current_rows as (
+-- The current version's figures and where it came from; not what the version was written as (names,
+-- file name, arrival), which fct_submission_versions keeps: every column here is written once per
+-- project-month, and the marts read none of those.
+current_rows as not materialized (
     select
-        submission_rows.*,
+        submission_rows.project_code,
+        submission_rows.report_month,
+        submission_rows.file_id,
+        submission_rows.sheet,
+        submission_rows.row_number,
+        submission_rows.version_count,
+        submission_rows.is_sample,
+        submission_rows.patches_done,
+        submission_rows.area_done_mu,
+        submission_rows.forest_mu,
+        submission_rows.farmland_mu,
+        submission_rows.grassland_mu,
+        submission_rows.stage,
+        submission_rows.invested_10k_yuan,
+        submission_rows.fund_higher_level,
+        submission_rows.fund_district,
+        submission_rows.fund_waste_rock,
+        submission_rows.fund_social,
+        submission_rows.waste_rock_10k_m3,
+        submission_rows.supervisor,
+        submission_rows.accepted_on,
         stages.stage_rank,
         stages.is_completed,
         stages.is_accepted,
@@ -66,9 +87,12 @@ current_rows as (
     where submission_rows.is_current
 ),
 
-rows_with_previous as (
+-- The window over the few columns it compares (a project-month is one current row), joined back after:
+-- sorting whole rows costs several times more.
+previous_figures as (
     select
-        *,
+        project_code,
+        report_month,
         lag(report_month) over project_history as previous_report_month,
         -- Compared with the last figure the project gave, skipping a month that left it blank.
         lag(patches_done ignore nulls) over project_history as previous_patches_done,
@@ -76,6 +100,20 @@ rows_with_previous as (
         lag(stage_rank ignore nulls) over project_history as previous_stage_rank
     from current_rows
     window project_history as (partition by project_code order by report_month)
+),
+
+rows_with_previous as (
+    select
+        current_rows.*,
+        previous_figures.previous_report_month,
+        previous_figures.previous_patches_done,
+        previous_figures.previous_area_done_mu,
+        previous_figures.previous_stage_rank
+    from current_rows
+    inner join previous_figures
+        on
+            current_rows.project_code = previous_figures.project_code
+            and current_rows.report_month = previous_figures.report_month
 ),
 
 final as (

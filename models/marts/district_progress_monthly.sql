@@ -15,7 +15,8 @@ projects as (
     select * from {{ ref('int_projects_resolved') }}
 ),
 
-project_months as (
+-- Read twice for a few of its columns: not materialised as a whole copy.
+project_months as not materialized (
     select * from {{ ref('int_project_months_completed') }}
 ),
 
@@ -30,24 +31,33 @@ months as (
     {{ month_series('bounds', 'first_month', 'last_month') }}
 ),
 
-project_areas_carried as (
+-- What each reported month changes in the sum that month carries: a project counts from its first
+-- report, with the last area it gave (a blank month keeps the figure before it). Summed over the months
+-- so far, these changes give each month's total without joining every month to every earlier report.
+carried_changes as (
     select
-        months.month_start,
-        project_months.project_code,
-        arg_max(project_months.area_done_mu, project_months.report_month) as area_done_mu
-    from months
-    inner join project_months
-        on months.month_start >= project_months.report_month
-    group by months.month_start, project_months.project_code
+        -- A report before the first month counts from the first month.
+        greatest(project_months.report_month, bounds.first_month) as month_start,
+        count(*) filter (where project_months.previous_report_month is null) as projects_starting,
+        sum(
+            coalesce(project_months.area_done_mu, project_months.previous_area_done_mu, 0)
+            - coalesce(project_months.previous_area_done_mu, 0)
+        ) as restored_change_mu
+    from project_months
+    cross join bounds
+    group by greatest(project_months.report_month, bounds.first_month)
 ),
 
 restored_areas as (
     select
-        month_start,
-        count(*) as projects_reported,
-        sum(coalesce(area_done_mu, 0)) as restored_mu
-    from project_areas_carried
-    group by month_start
+        months.month_start,
+        cast(sum(coalesce(carried_changes.projects_starting, 0)) over months_so_far as bigint)
+            as projects_reported,
+        sum(coalesce(carried_changes.restored_change_mu, 0)) over months_so_far as restored_mu
+    from months
+    left join carried_changes
+        on months.month_start = carried_changes.month_start
+    window months_so_far as (order by months.month_start)
 ),
 
 planned_milestones as (

@@ -1,3 +1,5 @@
+-- Every version of every project-month, as int_submission_rows_versioned numbers them (with the version
+-- each replaces): the mart takes its columns, with no window of its own.
 -- Incremental: a night replaces the project-months that rows of new files touch (file ids only grow).
 {{ config(
     materialized='incremental', unique_key=['project_code', 'report_month'], incremental_strategy='delete+insert'
@@ -18,17 +20,6 @@ versioned_rows as (
         select * from versioned_rows
     ),
 {% endif %}
-
--- A restatement: the version each row replaces (the previous arrival for the same project and month).
-versions_with_replaced as (
-    select
-        *,
-        lag(file_id) over project_month as replaces_file_id,
-        lag(original_name) over project_month as replaces_original_name,
-        lag(submitted_at) over project_month as replaces_submitted_at
-    from submission_rows
-    window project_month as (partition by project_code, report_month order by version_number)
-),
 
 final as (
     select
@@ -62,7 +53,7 @@ final as (
         replaces_file_id,
         replaces_original_name,
         replaces_submitted_at
-    from versions_with_replaced
+    from submission_rows
 )
 
 select * from final

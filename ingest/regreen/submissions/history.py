@@ -10,14 +10,15 @@ reported 已验收. A file judged without a history (no published warehouse yet)
 
 from __future__ import annotations
 
-import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import NamedTuple
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from regreen.errors import RegreenError
@@ -45,86 +46,257 @@ order by project_code, report_month
 
 
 class Version(NamedTuple):
-    """The current version of one project-month (a NamedTuple: an ingest makes one per row it lands)."""
+    """The current version of one project-month."""
 
     project_code: str
     report_month: date
     area_done_mu: float | None
     patches_done: int | None
-    stage: str
+    stage: str | None
     file_name: str  # the name the file had in the inbox
     submitted_at: datetime  # when it arrived
+
+
+def month_ordinal(month: date) -> int:
+    return month.year * 12 + month.month - 1
+
+
+def month_from_ordinal(ordinal: int) -> date:
+    return date(ordinal // 12, ordinal % 12 + 1, 1)
+
+
+_NO_MONTH = np.iinfo(np.int64).max  # "never": the accepted month of a project never reported 已验收
 
 
 @dataclass
 class History:
     """Every project-month received so far; see the module docstring. `source` is where it was read
-    (None: an empty history, the file judged alone)."""
+    (None: an empty history, the file judged alone).
+
+    Held as grids, one row per project code and one column per month, so that a file is judged and
+    added over whole columns (an ingest adds millions of rows): the figures, the stage (an index into
+    `stages`) and the file each current version came in (an index into `files`), -1 where no version
+    was received."""
 
     source: Path | None = None
-    _versions: dict[tuple[str, date], Version] = field(default_factory=dict)
-    _months: dict[str, list[date]] = field(default_factory=dict)  # each project's months, ascending
-    _accepted: dict[str, date] = field(default_factory=dict)  # first month reported 已验收
+    stages: list[str] = field(default_factory=list)
+    files: list[tuple[str, datetime]] = field(default_factory=list)  # name and arrival
+    _codes: list[str] = field(default_factory=list)  # of each grid row
+    _lookup: pd.Index | None = None  # _codes, hashed
+    _first: int = 0  # the ordinal of the grids' first column
+    _area: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    _patches: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    _stage: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=np.int16))
+    _file: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=np.int32))
+    _accepted: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # first 已验收 ordinal
+
+    # --- growing the grids
+
+    def _grow(self, projects: int, first: int, last: int) -> None:
+        """Room for `projects` rows and the months first..last (ordinals)."""
+        rows, width = self._file.shape
+        if width:
+            first, last = min(first, self._first), max(last, self._first + width - 1)
+        new_width = last - first + 1
+        new_rows = rows if projects <= rows else max(projects, 2 * rows, 64)
+        if new_rows == rows and new_width == width and (not width or first == self._first):
+            return
+        offset = self._first - first if width else 0
+
+        def grown(old: np.ndarray, fill: object) -> np.ndarray:
+            array = np.full((new_rows, new_width), fill, dtype=old.dtype)
+            array[:rows, offset : offset + width] = old
+            return array
+
+        self._area, self._patches = grown(self._area, np.nan), grown(self._patches, np.nan)
+        self._stage, self._file = grown(self._stage, -1), grown(self._file, -1)
+        accepted = np.full(new_rows, _NO_MONTH, dtype=np.int64)
+        accepted[:rows] = self._accepted
+        self._accepted, self._first = accepted, first
+
+    def ids(self, codes: Sequence[str], add: bool = False) -> np.ndarray:
+        """The grid row of each project code (-1 for one never received, unless `add`)."""
+        if self._lookup is None:
+            self._lookup = pd.Index(self._codes, dtype=object)  # a hash table, rebuilt only as codes come
+        asked = pd.Index(codes, dtype=object)
+        found = self._lookup.get_indexer(asked)
+        if add and (found < 0).any():
+            self._codes.extend(dict.fromkeys(asked[found < 0].tolist()))
+            self._lookup = None
+            return self.ids(codes)
+        return found.astype(np.int64)
+
+    def _stage_index(self, stage: str) -> int:
+        if stage not in self.stages:
+            self.stages.append(stage)
+        return self.stages.index(stage)
+
+    # --- adding
+
+    def add_columns(
+        self,
+        codes: Sequence[str],
+        ordinals: np.ndarray,
+        area: np.ndarray,
+        patches: np.ndarray,
+        stages: Sequence[str],
+        file_index: np.ndarray,
+    ) -> None:
+        """Take these versions (one per project-month, month ordinals, NaN for a missing figure, file
+        indices into `files`) as the current ones: they arrived after what is held."""
+        if not len(codes):
+            return
+        ids = self.ids(codes, add=True)
+        self._grow(len(self._codes), int(ordinals.min()), int(ordinals.max()))
+        columns = ordinals - self._first
+        stage_codes, stage_names = pd.factorize(np.asarray(stages, dtype=object))
+        # A missing stage (factorised as -1) stays -1.
+        vocabulary = np.array([*(self._stage_index(s) for s in stage_names), -1], dtype=np.int16)
+        self._area[ids, columns] = area
+        self._patches[ids, columns] = patches
+        self._stage[ids, columns] = vocabulary[stage_codes]
+        self._file[ids, columns] = file_index
+        if ACCEPTED in self.stages:
+            accepted = self._stage[ids, columns] == self.stages.index(ACCEPTED)
+            np.minimum.at(self._accepted, ids[accepted], ordinals[accepted])
+
+    def add_file(self, name: str, submitted_at: datetime) -> int:
+        """A received file, by which its versions are added; its index in `files`."""
+        self.files.append((name, submitted_at))
+        return len(self.files) - 1
 
     def add(self, version: Version) -> None:
         """Take `version` as the current one for its project-month (it arrived after what is held)."""
-        key = (version.project_code, version.report_month)
-        if key not in self._versions:
-            bisect.insort(self._months.setdefault(version.project_code, []), version.report_month)
-        self._versions[key] = version
-        if version.stage == ACCEPTED:
-            known = self._accepted.get(version.project_code)
-            if known is None or version.report_month < known:
-                self._accepted[version.project_code] = version.report_month
+        patches = math.nan if version.patches_done is None else version.patches_done
+        self.add_columns(
+            [version.project_code],
+            np.array([month_ordinal(version.report_month)]),
+            np.array([math.nan if version.area_done_mu is None else version.area_done_mu]),
+            np.array([patches], dtype=np.float64),
+            [version.stage],
+            np.array([self.add_file(version.file_name, version.submitted_at)]),
+        )
 
     def add_rows(self, rows: pd.DataFrame, file_name: str, submitted_at: datetime) -> None:
         """Take an accepted file's rows (FileReport.rows) as the current versions of their months."""
-        areas = rows["area_done_mu"].to_numpy(dtype=float, na_value=math.nan).tolist()
-        patches = rows["patches_done"].to_numpy(dtype=float, na_value=math.nan).tolist()
-        for code, month, area, done, stage in zip(
+        file_index = self.add_file(file_name, submitted_at)
+        months, distinct = pd.factorize(rows["report_month"])  # a file reports a few months
+        ordinals = np.array([month_ordinal(m) for m in distinct], dtype=np.int64)[months]
+        self.add_columns(
             rows["project_code"].tolist(),
-            rows["report_month"].tolist(),
-            areas,
-            patches,
+            ordinals,
+            rows["area_done_mu"].to_numpy(dtype=float, na_value=math.nan),
+            rows["patches_done"].to_numpy(dtype=float, na_value=math.nan),
             rows["stage"].tolist(),
-            strict=True,
-        ):
-            self.add(
-                Version(
-                    code,
-                    month,
-                    None if math.isnan(area) else area,
-                    None if math.isnan(done) else int(done),
-                    stage,
-                    file_name,
-                    submitted_at,
-                )
-            )
+            np.full(len(rows), file_index, dtype=np.int32),
+        )
+
+    # --- looking up, over whole columns
+
+    def cells(self, ids: np.ndarray, ordinals: np.ndarray) -> np.ndarray:
+        """For each (grid row, month ordinal), its place in the flattened grids, or -1 when no version of
+        it was received."""
+        rows, width = self._file.shape
+        columns = ordinals - self._first
+        inside = (ids >= 0) & (columns >= 0) & (columns < width)
+        flat = np.where(inside, ids * width + np.where(inside, columns, 0), -1)
+        held = np.zeros(len(flat), dtype=bool)
+        held[inside] = self._file.ravel()[flat[inside]] >= 0
+        return np.where(held, flat, -1)
+
+    def previous_cells(self, ids: np.ndarray, ordinals: np.ndarray) -> np.ndarray:
+        """For each (grid row, month ordinal), the cell of the project's latest month received before
+        that month, or -1."""
+        width = self._file.shape[1]
+        known = np.flatnonzero(ids >= 0)
+        found = np.full(len(ids), -1, dtype=np.int64)
+        if not width or not len(known):
+            return found
+        limit = np.clip(ordinals[known] - self._first, 0, width)  # columns before this one
+        held = (self._file[ids[known]] >= 0) & (np.arange(width) < limit[:, None])
+        last = width - 1 - np.argmax(held[:, ::-1], axis=1)
+        any_held = held.any(axis=1)
+        found[known[any_held]] = ids[known][any_held] * width + last[any_held]
+        return found
+
+    def values(self, cells: np.ndarray) -> dict[str, np.ndarray]:
+        """The versions at `cells` (from `cells` or `previous_cells`; -1 gives NaN / -1): month ordinal,
+        area, patches, stage (index into `stages`) and file (index into `files`)."""
+        width = max(self._file.shape[1], 1)
+        held = cells >= 0
+        at = np.where(held, cells, 0)
+
+        def pick(grid: np.ndarray, missing: object) -> np.ndarray:
+            return np.where(held, grid.ravel()[at] if grid.size else missing, missing)
+
+        return {
+            "ordinal": np.where(held, self._first + at % width, -1),
+            "area_done_mu": pick(self._area, np.nan),
+            "patches_done": pick(self._patches, np.nan),
+            "stage": pick(self._stage, -1),
+            "file": pick(self._file, -1),
+        }
+
+    def accepted_ordinals(self, codes: Sequence[str]) -> np.ndarray:
+        """The month ordinal each project was first reported 已验收 in (a very large number if never)."""
+        ids = self.ids(codes)
+        return np.where(ids >= 0, self._accepted[np.maximum(ids, 0)] if len(self._accepted) else 0, _NO_MONTH)
+
+    # --- one at a time
+
+    def _version(self, code: str, cell: int) -> Version | None:
+        if cell < 0:
+            return None
+        found = {key: values[0].item() for key, values in self.values(np.array([cell])).items()}
+        name, submitted_at = self.files[found["file"]]
+        area, patches = found["area_done_mu"], found["patches_done"]
+        return Version(
+            code,
+            month_from_ordinal(found["ordinal"]),
+            None if math.isnan(area) else area,
+            None if math.isnan(patches) else int(patches),
+            self.stages[found["stage"]] if found["stage"] >= 0 else None,
+            name,
+            submitted_at,
+        )
 
     def version(self, project_code: str, month: date) -> Version | None:
         """The version of `project_code` for `month` already received, if any."""
-        return self._versions.get((project_code, month))
+        cell = self.cells(self.ids([project_code]), np.array([month_ordinal(month)]))[0]
+        return self._version(project_code, int(cell))
 
     def previous(self, project_code: str, month: date) -> Version | None:
         """The latest month of `project_code` received before `month`, if any."""
-        months = self._months.get(project_code, [])
-        position = bisect.bisect_left(months, month)
-        return self._versions[(project_code, months[position - 1])] if position else None
+        cell = self.previous_cells(self.ids([project_code]), np.array([month_ordinal(month)]))[0]
+        return self._version(project_code, int(cell))
 
     def accepted_month(self, project_code: str) -> date | None:
         """The first month `project_code` was reported 已验收, if it was."""
-        return self._accepted.get(project_code)
+        ordinal = int(self.accepted_ordinals([project_code])[0])
+        return None if ordinal == _NO_MONTH else month_from_ordinal(ordinal)
 
     @property
     def accepted_months(self) -> dict[str, date]:
-        return dict(self._accepted)
+        held = np.flatnonzero(self._accepted[: len(self._codes)] != _NO_MONTH)
+        return {self._codes[i]: month_from_ordinal(int(self._accepted[i])) for i in held.tolist()}
 
 
 def read_history(con: duckdb.DuckDBPyConnection, source: Path) -> History:
     """The history held in `con`'s raw tables (the landing zone, or a published warehouse)."""
     history = History(source)
-    for code, month, area, patches, stage, name, submitted_at in con.execute(_CURRENT_VERSIONS).fetchall():
-        history.add(Version(code, month, area, patches, stage, name, submitted_at))
+    frame = con.execute(_CURRENT_VERSIONS).df()
+    if not len(frame):
+        return history
+    files, file_index = pd.factorize(pd.MultiIndex.from_frame(frame[["original_name", "submitted_at"]]))
+    history.files = [(name, at.to_pydatetime()) for name, at in file_index.tolist()]
+    history.add_columns(
+        frame["project_code"].tolist(),
+        (frame["report_month"].dt.year * 12 + frame["report_month"].dt.month - 1).to_numpy(dtype=np.int64),
+        frame["area_done_mu"].to_numpy(dtype=float, na_value=math.nan),
+        frame["patches_done"].to_numpy(dtype=float, na_value=math.nan),
+        frame["stage"].tolist(),
+        files.astype(np.int32),
+    )
     return history
 
 

@@ -18,16 +18,16 @@ Files are taken in order of arrival (modification time, then name). What is take
 For each file taken:
 
 1. read its bytes and hash them;
-2. archive them to `archive/<sha256><suffix>` (temp file, fsync, rename; an existing copy is kept if its
+2. archive them to `archive/<sha256><suffix>` (temp file, rename; an existing copy is kept if its
    bytes hash the same), then hash the archive copy again: a file leaves the inbox only once a copy of
-   exactly the bytes judged is archived;
+   exactly the bytes judged is archived, and synced (step 5);
 3. same bytes already received: a receipt with outcome 'duplicate', nothing reloaded;
 4. else validate exactly those bytes, under the clerk's file name: accepted → its rows are to land in
    raw.submission_rows; rejected → the file (a hard link to its archive copy) and its clerk-readable
    report are written to `quarantine/`. Either way a raw.submission_files row, its issues (at most
    `max_issues_per_file`, personal data masked) and a receipt are to land.
-5. Files land in batches (BATCH_FILES, BATCH_ROWS), one transaction each. Before it, the archive and
-   quarantine folders are synced; only after it committed are the batch's files removed from the inbox
+5. Files land in batches (BATCH_FILES, BATCH_ROWS), one transaction each. Before it, every archive
+   and quarantine file of the batch is synced (all at once, then the folders); only after it committed are the batch's files removed from the inbox
    (each unless it was replaced or rewritten since it was read: that is a new arrival, taken next run).
 
 No superseding happens here: every version stays, the warehouse picks the latest per project and month.
@@ -39,7 +39,9 @@ What a crash (power loss, SIGKILL) at each point leaves, and what the next run d
 
 - while archiving or writing to quarantine: the inbox still holds the file; at most a `.partial` temp
   file, which the next run deletes. The file is processed afresh.
-- after archiving, before or during the batch's transaction: the archive (and quarantine) hold the
+- after archiving, before the batch's sync: the inbox still holds every file of the batch. After a
+  power loss an archive copy may be damaged: the next run finds its hash wrong and archives it again.
+- after the sync, before or during the batch's transaction: the archive (and quarantine) hold the
   bytes, the landing holds nothing of the batch (DuckDB rolls an uncommitted transaction back), the
   inbox still holds every file of it. The next run finds the archive copy in place, rewrites the same
   quarantine files, and lands the batch as if for the first time.
@@ -60,7 +62,8 @@ import io
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -231,18 +234,12 @@ class IngestSummary:
 # --- files on disk ----------------------------------------------------------------------------------
 
 
-def _fsync_dir(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def _write_durably(path: Path, data: bytes | io.BufferedReader) -> str:
-    """Write `data` (bytes, or a file to copy in chunks) to `path` so that it is either absent or
-    complete, even after a crash; returns the sha256 of what was written. Its folder is synced once per
-    batch (see _Batch.commit), before any file of the batch leaves the inbox."""
+    """Write `data` (bytes, or a file to copy in chunks) to `path` (a temp file renamed into place), and
+    return the sha256 of what was written. Not synced here: the batch syncs every file it wrote at once
+    (see _sync_files) before any of its files leaves the inbox. Until then a power loss can leave `path`
+    damaged, but the inbox still holds the file: the next run finds the archive copy's hash wrong and
+    writes it again, and writes the quarantine files afresh."""
     temp = path.with_name(f".{path.name}{_PARTIAL}")
     digest = hashlib.sha256()
     with temp.open("wb") as handle:
@@ -253,10 +250,29 @@ def _write_durably(path: Path, data: bytes | io.BufferedReader) -> str:
             while chunk := data.read(_COPY_CHUNK):
                 handle.write(chunk)
                 digest.update(chunk)
-        handle.flush()
-        os.fsync(handle.fileno())
     os.replace(temp, path)
     return digest.hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+# fsync waits for the disk and releases the GIL: syncing a batch's files together lets the file system
+# commit them in a few journal transactions instead of one per file (5× faster here for 160 files).
+_SYNC_THREADS = 8
+
+
+def _sync_files(paths: Iterable[Path], folders: Iterable[Path]) -> None:
+    """Make `paths`, then their `folders` (the names), durable."""
+    with ThreadPoolExecutor(_SYNC_THREADS) as pool:
+        list(pool.map(_fsync_file, dict.fromkeys(paths)))
+    for folder in folders:
+        _fsync_file(folder)
 
 
 def _file_sha256(path: Path) -> str | None:
@@ -354,7 +370,8 @@ def _is_sample(name: str, report: FileReport) -> bool:
 # A batch of files lands in one transaction: DuckDB's cost per transaction and per statement is far
 # above its cost per row. Small enough that a crash costs little work to redo.
 BATCH_FILES = 50
-BATCH_ROWS = 20_000
+BATCH_ROWS = 100_000
+_CHECKPOINT_AFTER = "256MB"  # of write-ahead log; see ingest_inbox
 
 
 def open_landing(path: Path) -> duckdb.DuckDBPyConnection:
@@ -452,6 +469,7 @@ class _Batch:
         self.new: dict[str, _NewFile] = {}  # by sha256
         self.receipts: list[tuple[_Arrival, FileOutcome]] = []  # in order of arrival
         self.row_count = 0
+        self.written: list[Path] = []  # archive and quarantine files, synced before the batch lands
 
     @property
     def full(self) -> bool:
@@ -474,9 +492,9 @@ class _Batch:
     ) -> None:
         if not self.receipts:
             return
-        # The archive and quarantine copies must outlive a crash before their inbox files go.
-        _fsync_dir(data_dir.archive)
-        _fsync_dir(data_dir.quarantine)
+        # The archive and quarantine copies must outlive a crash before the landing refers to them and
+        # their inbox files go. A copy found in place is synced too: a killed run may have left it unsynced.
+        _sync_files(self.written, (data_dir.archive, data_dir.quarantine))
         now = datetime.now(CHINA_TZ).replace(tzinfo=None)
         con.begin()
         try:
@@ -634,6 +652,7 @@ class _Run:
         if taken is None:
             return self._skipped(name, "读取时仍在改动，下次再收 / changed while being read; taken next run")
         arrival, archived = taken
+        self.batch.written.append(archived)
         if self.batches_landed and self.after_first_batch is not None:
             hook, self.after_first_batch = self.after_first_batch, None
             hook()  # the fault tests' pause: one batch landed, this file archived, not landed
@@ -718,6 +737,7 @@ class _Run:
             name = _quarantine_name(quarantine, safe_name(arrival.path.name), arrival.sha256)
             _link_durably(archived, quarantine / name)
             _write_durably(quarantine / f"{name}.errors.txt", (report.render() + "\n").encode("utf-8"))
+            self.batch.written += [quarantine / name, quarantine / f"{name}.errors.txt"]
             report_path = (quarantine / f"{name}.errors.txt").relative_to(self.data_dir.root).as_posix()
         # The bytes are archived and judged: the batch need not hold them until it lands.
         kept = replace(arrival, data=None)
@@ -756,6 +776,11 @@ def ingest_inbox(
     settings = settings or IngestSettings.from_config()
     data_dir.ensure()
     with open_landing(data_dir.landing) as con:
+        # DuckDB checkpoints the database whenever its write-ahead log passes the threshold (16 MB), which
+        # a batch of rows passes: the batches' commits would rewrite the table over and over.
+        # The log of committed batches is as durable as the database file (a reopen replays it), so the
+        # checkpoint is left to the end of the run (closing the connection), once.
+        con.execute(f"set checkpoint_threshold = '{_CHECKPOINT_AFTER}'")
         ensure_landing(con)
         _remove_leftovers(data_dir)
         run = _Run(con, data_dir, reference, today, settings, run_id or new_run_id(), after_first_batch)

@@ -157,6 +157,17 @@ class PlanReference:
     township_short_names: tuple[tuple[str, str], ...]  # canonical township → short name
     replacements: tuple[tuple[str, str], ...]  # see name_replacements
 
+    # Hashed once: the checks keep what they derive from a reference in a cache keyed by it, asked once
+    # per file, and the field-wise hash walks every project of the plan.
+    @cached_property
+    def _hash(self) -> int:
+        return hash(
+            (self.issued_on, self.projects, self.townships, self.township_spellings, self.replacements)
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
+
     @cached_property
     def _spelling_map(self) -> dict[str, str]:
         return dict(self.township_spellings)

@@ -50,7 +50,7 @@ from regreen.submissions.columns import (
     is_reference_header,
     match_header,
 )
-from regreen.submissions.history import History
+from regreen.submissions.history import History, month_from_ordinal
 from regreen.submissions.landing import PERSONAL_COLUMNS
 from regreen.submissions.names import display_name
 from regreen.submissions.personal import mask_all, mask_personal
@@ -188,10 +188,12 @@ class FileReport:
 
 
 class _Distinct:
-    """A column's distinct values, so Python runs once per distinct value rather than once per row."""
+    """A column's distinct values, so Python runs once per distinct value rather than once per row.
+    Subsets share what was worked out per value (its text), so that each is worked out once per file."""
 
-    def __init__(self, codes: np.ndarray, values: Sequence[object]) -> None:
+    def __init__(self, codes: np.ndarray, values: Sequence[object], texts: list | None = None) -> None:
         self.codes, self.values = codes, values
+        self._texts = [] if texts is None else texts  # [the values' texts], once worked out
 
     @classmethod
     def of(cls, column: np.ndarray) -> _Distinct:
@@ -199,7 +201,26 @@ class _Distinct:
 
     def subset(self, rows: np.ndarray | slice) -> _Distinct:
         """The same distinct values, for the rows `rows` selects (a mask or indices) only."""
-        return _Distinct(self.codes[rows], self.values)
+        return _Distinct(self.codes[rows], self.values, self._texts)
+
+    @property
+    def texts(self) -> list[str | None]:
+        """cell_text of each distinct value."""
+        if not self._texts:
+            values = self.values
+            if pd.api.types.infer_dtype(values, skipna=False) == "string":
+                self._texts.append([value.strip() or None for value in values])
+            else:
+                self._texts.append([cell_text(value) for value in values])
+        return self._texts[0]
+
+    def text(self) -> np.ndarray:
+        """Each row's cell_text (None where the cell is missing)."""
+        return self.spread(self.texts)
+
+    def written(self) -> np.ndarray:
+        """Where a row's cell is written (not blank)."""
+        return self.spread([text is not None for text in self.texts], False, bool)
 
     def map(
         self, func: Callable[[object], object], missing: object = None, dtype: object = object
@@ -238,9 +259,29 @@ class _Plan:
             [self._township_index[p.township_name] for p in projects], dtype=np.int64
         )
         self.plan_year = np.array([p.plan_year for p in projects], dtype=np.int64)
+        # The names as printed in the plan, which a project column mostly repeats: none is a 合计 label.
+        self.plain_names = frozenset(p.name for p in projects if not _is_total_label(p.name))
+        # Each printed name that is the only one of its spelling in the plan and, folded, in its township:
+        # written in that township, it resolves to its project (PlanReference.resolve_project).
+        folded = Counter((p.township_name, fold(p.name)) for p in projects)
+        printed = Counter(p.name for p in projects)
+        unique = [
+            i
+            for i, p in enumerate(projects)
+            if printed[p.name] == 1 and folded[(p.township_name, fold(p.name))] == 1
+        ]
+        self._printed = pd.Index([projects[i].name for i in unique], dtype=object)
+        self._printed_at = np.array(unique, dtype=np.int64)
         self._position = {p.project_code: index for index, p in enumerate(projects)}
         self._townships: dict[str, int] = {}
         self._projects: dict[tuple[str | None, str], tuple[str | None, str, int]] = {}
+
+    def printed_positions(self, names: Sequence[str | None]) -> np.ndarray:
+        """For each name, the index in reference.projects of the project printed so (see _printed), or -1."""
+        found = self._printed.get_indexer(pd.Index(names, dtype=object))
+        return np.where(
+            found >= 0, self._printed_at[np.maximum(found, 0)] if len(self._printed_at) else -1, -1
+        )
 
     def township(self, text: str | None) -> int:
         """The index in reference.townships of the township `text` names, or -1."""
@@ -376,8 +417,7 @@ def parse_stage(value: object) -> str | None:
     return None if text is None else STAGE_ALIASES.get(fold(text).lower())
 
 
-def _is_total_label(value: object) -> bool:
-    text = cell_text(value)
+def _is_total_label(text: str | None) -> bool:
     return text is not None and fold(text).lower().rstrip(":") in TOTAL_LABELS
 
 
@@ -479,9 +519,7 @@ class _FileValidation:
             return
         picked = np.flatnonzero(mask)
         raw = self.raw.get(key)
-        values = (
-            _Distinct.of(raw[picked]).map(cell_text).tolist() if raw is not None else [None] * len(picked)
-        )
+        values = _Distinct.of(raw[picked]).text().tolist() if raw is not None else [None] * len(picked)
         names = list(context)
         columns = [context[name][picked].tolist() for name in names]
         fields = list(zip(*columns, strict=True)) if names else [()] * len(picked)
@@ -592,7 +630,7 @@ class _FileValidation:
         """Rows whose every cell is blank or spaces (the reader already left out the wholly empty)."""
         blank = np.ones(len(self.table.row_numbers), dtype=bool)
         for key in REQUIRED_KEYS:
-            blank &= self._column(self.matches[key][0]).map(_is_blank, True, bool)
+            blank &= ~self._column(self.matches[key][0]).written()
         # Only rows already blank in every required column are looked at cell by cell; the template's
         # reference columns are not the clerk's and do not count.
         read = [
@@ -610,7 +648,10 @@ class _FileValidation:
         positions = {0} | {self.matches[k][0] for k in labelled if k in self.matches}
         totals = np.zeros(len(self.table.row_numbers), dtype=bool)
         for position in positions:
-            totals |= self._column(position).map(_is_total_label, False, bool)
+            distinct = self._column(position)
+            plain = self.plan.plain_names
+            labels = [text not in plain and _is_total_label(text) for text in distinct.texts]
+            totals |= distinct.spread(labels, False, bool)
         return totals
 
     def _column(self, position: int) -> _Distinct:
@@ -675,7 +716,7 @@ class _FileValidation:
 
     def _check_rows(self, total_rows: np.ndarray, total_cells: dict[str, np.ndarray]) -> pd.DataFrame:
         text = {
-            key: self._distinct(key).map(cell_text)
+            key: self._distinct(key).text()
             for key in (
                 "township",
                 "project_name",
@@ -721,7 +762,7 @@ class _FileValidation:
     def _check_month(self) -> tuple[np.ndarray, np.ndarray]:
         """The month of each row (a date, or None) and its ordinal (year * 12 + month - 1, or -1)."""
         distinct = self._distinct("report_month")
-        written = distinct.map(_is_written, False, bool)
+        written = distinct.written()
         months = [parse_month(value) for value in distinct.values]
         month = distinct.spread(months)
         ordinal = distinct.spread([_month_ordinal(m) for m in months], -1, np.int64)
@@ -759,7 +800,8 @@ class _FileValidation:
 
     def _check_township(self, written: np.ndarray) -> np.ndarray:
         """The index of each row's township in reference.townships, or -1."""
-        township = self._distinct("township").map(lambda v: self.plan.township(cell_text(v)), -1, np.int64)
+        distinct = self._distinct("township")
+        township = distinct.spread([self.plan.township(text) for text in distinct.texts], -1, np.int64)
         listed = "、".join(self.reference.townships)
         missing = pd.isna(written)
         self._flag(missing, "township", "township_missing", "乡镇为必填项", "the township is required")
@@ -777,12 +819,18 @@ class _FileValidation:
         resolve."""
         townships = self.reference.townships
         distinct = self._distinct("project_name")
-        names = [cell_text(value) for value in distinct.values]
+        names = distinct.texts
         base = len(names) + 1
-        # One resolution per distinct (township, name) pair, not per row.
-        codes, pairs = pd.factorize((township + 1) * base + distinct.codes + 1)
+        # A name as printed in the plan, in its project's township, is that project; the other rows are
+        # resolved once per distinct (township, name) pair, not per row.
+        at = distinct.spread(self.plan.printed_positions(names), -1, np.int64)
+        printed = (at >= 0) & (self.plan.project_township[np.maximum(at, 0)] == township)
+        codes, pairs = pd.factorize(np.where(printed, -1, (township + 1) * base + distinct.codes + 1))
         resolutions = []
         for pair in pairs.tolist():
+            if pair < 0:
+                resolutions.append((None, "", -1))
+                continue
             township_code, name_code = divmod(pair, base)
             name = names[name_code - 1] if name_code else None
             resolutions.append(
@@ -823,7 +871,7 @@ class _FileValidation:
             "this project belongs to another township: {candidates}, not to {township}",
             **context,
         )
-        return np.array([r[2] for r in resolutions], dtype=np.int64)[codes]
+        return np.where(printed, at, np.array([r[2] for r in resolutions], dtype=np.int64)[codes])
 
     def _check_figures(
         self, numbers: np.ndarray, unreadable: np.ndarray, project: np.ndarray
@@ -939,7 +987,7 @@ class _FileValidation:
     def _check_stage(self, supervisor: np.ndarray) -> np.ndarray:
         """The index of each row's stage in STAGES, or -1."""
         distinct = self._distinct("stage")
-        written = distinct.map(_is_written, False, bool)
+        written = distinct.written()
         stage = distinct.map(_stage_index, -1, np.int64)
         listed = "、".join(STAGES)
         self._flag(~written, "stage", "stage_missing", "项目阶段为必填项", "the stage is required")
@@ -962,7 +1010,7 @@ class _FileValidation:
 
     def _check_accepted_on(self, stage: np.ndarray) -> np.ndarray:
         distinct = self._distinct("accepted_on")
-        written = distinct.map(_is_written, False, bool)
+        written = distinct.written()
         days = [parse_date(value) for value in distinct.values]
         accepted_on = distinct.spread(days)
         future = distinct.spread([day is not None and day > self.today for day in days], False, bool)
@@ -1089,18 +1137,29 @@ class _FileValidation:
         previous_stage = np.full(n, -1, dtype=np.int64)
         previous_stage[now] = stage[before]
         first_in_file = np.setdiff1d(monthly, now)
-        codes = self.plan.codes[project[first_in_file]].tolist()
-        firsts = zip(first_in_file.tolist(), codes, month[first_in_file].tolist(), strict=True)
-        for index, code, this_month in firsts:
-            earlier = self.history.previous(code, this_month)
-            if earlier is None:
-                continue
-            previous_month[index] = earlier.report_month
-            where_zh[index] = f"{earlier.submitted_at:%Y-%m-%d %H:%M} 收到的“{earlier.file_name}”"
-            where_en[index] = f"{earlier.file_name}, received {earlier.submitted_at:%Y-%m-%d %H:%M}"
-            previous["area_done_mu"][index] = np.nan if earlier.area_done_mu is None else earlier.area_done_mu
-            previous["patches_done"][index] = np.nan if earlier.patches_done is None else earlier.patches_done
-            previous_stage[index] = STAGES.index(earlier.stage)
+        history = self.history
+        ids = history.ids(self.plan.codes[project[first_in_file]])
+        earlier = history.values(history.previous_cells(ids, month_ordinal[first_in_file]))
+        held = earlier["ordinal"] >= 0
+        index, files = first_in_file[held], earlier["file"][held]
+        if len(index):
+            ordinals, month_of = np.unique(earlier["ordinal"][held], return_inverse=True)
+            previous_month[index] = _with_missing([month_from_ordinal(o) for o in ordinals.tolist()])[
+                month_of
+            ]
+            # Labelled once per file the history holds them from, not once per row.
+            file_codes, file_ids = pd.factorize(files)
+            labels = [history.files[i] for i in file_ids.tolist()]
+            where_zh[index] = _with_missing([f"{at:%Y-%m-%d %H:%M} 收到的“{name}”" for name, at in labels])[
+                file_codes
+            ]
+            where_en[index] = _with_missing([f"{name}, received {at:%Y-%m-%d %H:%M}" for name, at in labels])[
+                file_codes
+            ]
+            previous["area_done_mu"][index] = earlier["area_done_mu"][held]
+            previous["patches_done"][index] = earlier["patches_done"][held]
+            stage_of = np.array([*(STAGES.index(stage) for stage in history.stages), -1], dtype=np.int64)
+            previous_stage[index] = stage_of[earlier["stage"][held]]
         for key, zh_name, en_name in (
             ("area_done_mu", "累计治理面积", "area done"),
             ("patches_done", "累计完成图斑", "patches done"),
@@ -1134,28 +1193,36 @@ class _FileValidation:
             where_en=where_en,
             stage=_with_missing(STAGES)[previous_stage],
         )
-        self._check_restatements(project, month, monthly)
+        self._check_restatements(project, month, month_ordinal, monthly)
 
-    def _check_restatements(self, project: np.ndarray, month: np.ndarray, monthly: np.ndarray) -> None:
+    def _check_restatements(
+        self, project: np.ndarray, month: np.ndarray, month_ordinal: np.ndarray, monthly: np.ndarray
+    ) -> None:
         """A project-month already received: this file restates it, and the clerk is told which version
         it replaces. Built row by row without _flag: a township resending a quarter restates every row."""
-        rows = monthly.tolist()
-        codes = self.plan.codes[project[monthly]].tolist()
-        months = month[monthly].tolist()
-        replaced = [self.history.version(code, when) for code, when in zip(codes, months, strict=True)]
-        if not any(replaced):
+        history = self.history
+        cells = history.cells(history.ids(self.plan.codes[project[monthly]]), month_ordinal[monthly])
+        restated = cells >= 0
+        if not restated.any():
             return
+        old = history.values(cells[restated])
         header, written = self._header("project_name"), self.raw.get("project_name")
         path, sheet = self.table.path, self.table.sheet
         row_numbers = self.rows.tolist()
-        arrivals: dict[datetime, str] = {}  # a restated file's rows share a few replaced files
-        for index, code, when, old in zip(rows, codes, months, replaced, strict=True):
-            if old is None:
-                continue
-            received = arrivals.get(old.submitted_at)
+        arrivals: dict[int, str] = {}  # a restated file's rows share a few replaced files
+        for index, code, when, file, old_area in zip(
+            monthly[restated].tolist(),
+            self.plan.codes[project[monthly[restated]]].tolist(),
+            month[monthly[restated]].tolist(),
+            old["file"].tolist(),
+            old["area_done_mu"].tolist(),
+            strict=True,
+        ):
+            file_name, submitted_at = history.files[file]
+            received = arrivals.get(file)
             if received is None:
-                received = arrivals[old.submitted_at] = f"{old.submitted_at:%Y-%m-%d %H:%M}"
-            area = "—" if old.area_done_mu is None else _figure(old.area_done_mu)
+                received = arrivals[file] = f"{submitted_at:%Y-%m-%d %H:%M}"
+            area = "—" if math.isnan(old_area) else _figure(old_area)
             self.issues.append(
                 Issue(
                     row_numbers[index],
@@ -1163,9 +1230,9 @@ class _FileValidation:
                     None if written is None else cell_text(written[index]),
                     "warning",
                     "restatement",
-                    f"重报：{code} {when:%Y-%m} 已于 {received} 在“{old.file_name}”中收到（累计治理面积 {area} 亩），"
+                    f"重报：{code} {when:%Y-%m} 已于 {received} 在“{file_name}”中收到（累计治理面积 {area} 亩），"
                     "本行将取代该版本",
-                    f"restatement: {code} {when:%Y-%m} was received on {received} in {old.file_name} "
+                    f"restatement: {code} {when:%Y-%m} was received on {received} in {file_name} "
                     f"(area done {area} mu); this row replaces that version",
                     path,
                     sheet,
@@ -1197,8 +1264,10 @@ class _FileValidation:
         accepted = (stage == ACCEPTED_INDEX) & (project >= 0) & (month_ordinal >= 0)
         accepted_in = np.full(len(projects), months, dtype=np.int64)
         np.minimum.at(accepted_in, project[accepted], month_ordinal[accepted])
-        earlier = [self.history.accepted_month(p.project_code) for p in projects]
-        accepted_in = np.minimum(accepted_in, [months if e is None else _month_ordinal(e) for e in earlier])
+        # The history is asked only about the projects some month would miss, not the whole plan.
+        candidates = np.flatnonzero(missing.any(axis=0))
+        earlier = self.history.accepted_ordinals(plan.codes[candidates])
+        accepted_in[candidates] = np.minimum(accepted_in[candidates], earlier)
         missing &= accepted_in >= key_ordinal[:, None]
         for key_index, index in zip(*np.nonzero(missing), strict=True):
             name = self.reference.townships[key_township[key_index]]
