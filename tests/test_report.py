@@ -27,6 +27,7 @@ from report_warehouse import AS_OF, CHECKED_RUN, CHECKS, EARLIER_RUN, LATEST_RUN
 
 from regreen.project import PROJECT_ROOT, DataDir
 from regreen.report import (
+    BurnupChart,
     ProjectStatus,
     WarehouseMissingError,
     WarehouseOutdatedError,
@@ -194,6 +195,29 @@ def test_each_project_row_shows_stage_share_staleness_and_flags(pages: dict[str,
     assert rows["2023-05"][4] == "5/6 已完工" and rows["2023-05"][9] == "16"
     assert rows["2024-05"][11].startswith("面积超计划 area above plan ×")
     assert rows["2025-03"][7] == "0.0%" and rows["2025-03"][9] == "—"
+
+
+def test_the_per_project_tables_stop_at_project_rows_and_say_where_the_rest_are(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    index = write_report(warehouse, tmp_path / "report", ZONE, project_rows=3).read_text(encoding="utf-8")
+    _, _, projects = tables(index, "plan")
+    assert sorted(rows_by_code(projects)) == ["2023-01", "2023-02", "2023-03"]
+    [funding] = tables(index, "funding")
+    assert [row[0] for row in funding[1:]] == ["2023-01", "2023-02", "2023-03"]
+    assert index.count("共 14 个；全部项目见") == 2
+    assert "export/csv/plan_vs_actual_project.csv" in index and "export/csv/funding_by_source.csv" in index
+    # Under the default every one of the 14 is listed, with no note.
+    assert write_report(warehouse, tmp_path / "all", ZONE).read_text(encoding="utf-8").count("共 14 个") == 0
+
+
+@pytest.mark.parametrize(
+    ("top", "step"),
+    [(3126 * 1.08, 500), (4_000, 500), (4_001, 1_000), (1_080_000, 200_000), (7, 1), (0.5, 1)],
+)
+def test_the_burnup_chart_keeps_to_eight_gridlines_at_any_size(top: float, step: int) -> None:
+    # A step of 500 mu whatever the total drew 13,000 gridlines (12 MB) for a province's plan.
+    assert BurnupChart.tick_step(top) == step
 
 
 def test_projects_at_risk_are_those_the_data_put_at_risk(pages: dict[str, str]) -> None:

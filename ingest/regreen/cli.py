@@ -217,9 +217,9 @@ def _report(args: argparse.Namespace) -> int:
     from regreen.report import report_dir, write_report
 
     data_dir = DataDir(args.data_dir)
-    print(
-        write_report(data_dir.warehouse, report_dir(data_dir), _config(args).zone, latest_failure(data_dir))
-    )
+    config = _config(args)
+    rows = config.get("report", "project_rows")
+    print(write_report(data_dir.warehouse, report_dir(data_dir), config.zone, latest_failure(data_dir), rows))
     return 0
 
 

@@ -69,6 +69,13 @@ SETTINGS: dict[str, dict[str, Setting]] = {
             "DuckDB memory limit while the suites run (beyond it their queries' joins and windows spill)",
         ),
     },
+    "report": {
+        "project_rows": Setting(
+            500,
+            "the report's per-project tables list at most this many projects; every project is in "
+            "export/csv/plan_vs_actual_project.csv and funding_by_source.csv",
+        ),
+    },
     "storage": {
         "duckdb_storage_version": Setting(
             "v1.1.0",

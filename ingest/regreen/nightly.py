@@ -853,7 +853,13 @@ def refresh_report(data_dir: DataDir, config: Config) -> None:
     if not data_dir.warehouse.exists():
         return  # nothing published yet: no report to show
     try:
-        write_report(data_dir.warehouse, report_dir(data_dir), config.zone, latest_failure(data_dir))
+        write_report(
+            data_dir.warehouse,
+            report_dir(data_dir),
+            config.zone,
+            latest_failure(data_dir),
+            config.get("report", "project_rows"),
+        )
     except RegreenError as exc:
         logger.warning("未能更新进展报告 / the report was not refreshed: %s", exc)
 

@@ -32,6 +32,7 @@ import markupsafe
 from regreen import __version__
 from regreen.check_names import check_sentence
 from regreen.clock import as_utc, local_time, utc_now
+from regreen.config import SETTINGS
 from regreen.dbt import dbt_docs_generate
 from regreen.errors import RegreenError
 from regreen.log import logger
@@ -459,11 +460,18 @@ def report_dir(data_dir: DataDir) -> Path:
     return data_dir.root / REPORT_FOLDER
 
 
-def write_report(warehouse: Path, out_dir: Path, zone: ZoneInfo, failed: FailedRun | None = None) -> Path:
+def write_report(
+    warehouse: Path,
+    out_dir: Path,
+    zone: ZoneInfo,
+    failed: FailedRun | None = None,
+    project_rows: int = SETTINGS["report"]["project_rows"].default,
+) -> Path:
     """Write index.html (the progress report) and quality.html into `out_dir`; returns index.html.
 
     Times are shown in `zone`, with its name. With `failed` (the latest run did not publish), both pages
-    open with a red banner saying which run, when and why, above the last good data."""
+    open with a red banner saying which run, when and why, above the last good data. The per-project
+    tables list at most `project_rows` projects (config report.project_rows)."""
     if not warehouse.exists():
         raise WarehouseMissingError(warehouse)
     try:
@@ -473,7 +481,7 @@ def write_report(warehouse: Path, out_dir: Path, zone: ZoneInfo, failed: FailedR
         raise WarehouseOutdatedError(warehouse, str(exc).splitlines()[0]) from exc
     except duckdb.Error as exc:
         raise WarehouseUnreadableError(warehouse, str(exc).splitlines()[0]) from exc
-    page = Page(utc_now(), zone, failed)
+    page = Page(utc_now(), zone, failed, project_rows)
     out_dir.mkdir(parents=True, exist_ok=True)
     index = out_dir / "index.html"
     _write_text(index, render_report(data, page))
@@ -539,8 +547,9 @@ class BurnupChart:
 
     first: date
     last: date  # the later of the latest report and the plan's last year end
-    y_max: int  # mu at the top, a round 500 above the highest line
+    y_max: int  # mu at the top: the first tick above the highest line
     milestones: tuple[tuple[int, Decimal], ...]
+    y_step: int = 500  # mu between gridlines
     width: int = 760
     height: int = 380
     left: int = 62
@@ -553,7 +562,19 @@ class BurnupChart:
         first = data.burnup[0][0]
         last = max(data.burnup[-1][0], *(date(year, 12, 1) for year, _ in data.milestones))
         peak = max([float(data.task_mu), float(data.planned_mu), *(float(v) for _, v in data.burnup)])
-        return cls(first, last, math.ceil(peak * 1.08 / 500) * 500, tuple(data.milestones))
+        step = cls.tick_step(peak * 1.08)
+        return cls(first, last, max(math.ceil(peak * 1.08 / step), 1) * step, tuple(data.milestones), step)
+
+    @staticmethod
+    def tick_step(top: float, most: int = 8) -> int:
+        """The smallest step of 1, 2 or 5 × 10^k mu that reaches `top` in at most `most` gridlines: 500
+        for the district's 3,000-mu task, 200,000 for a province's million (not thousands of lines)."""
+        magnitude = 1
+        while True:
+            for factor in (1, 2, 5):
+                if math.ceil(top / (factor * magnitude)) <= most:
+                    return factor * magnitude
+            magnitude *= 10
 
     @property
     def span(self) -> int:
@@ -574,7 +595,7 @@ class BurnupChart:
         return self.top + (self.base - self.top) * (1 - float(value) / self.y_max)
 
     def y_ticks(self) -> range:
-        return range(0, self.y_max + 1, 500)
+        return range(0, self.y_max + 1, self.y_step)
 
     def month_ticks(self) -> list[tuple[date, int, bool]]:
         """(month, tick length, labelled): January and July are labelled, and the first month when no
@@ -738,6 +759,9 @@ class Page:
     generated_at: datetime  # UTC
     zone: ZoneInfo
     failed: FailedRun | None = None
+    # The per-project tables stop here: a page listing a province's 130,000 projects is 194 MB and takes
+    # minutes to write, and nobody reads it; the exports hold every project.
+    project_rows: int = SETTINGS["report"]["project_rows"].default
 
 
 FAILED_STATUS_LABELS = {
@@ -790,6 +814,7 @@ RISK_REASONS = {
 
 def render_report(data: ReportData, page: Page) -> str:
     """The progress report page (report_templates/index.html.j2)."""
+    funding = funding_rows(data)
     return (
         _templates(page.zone)
         .get_template("index.html.j2")
@@ -798,7 +823,9 @@ def render_report(data: ReportData, page: Page) -> str:
             page=page,
             chart=BurnupChart.of(data) if data.burnup else None,
             grid=submission_grid(data),
-            funding=funding_rows(data),
+            projects=data.projects[: page.project_rows],
+            funding=funding[: page.project_rows],
+            alarms=[row for row in funding if row["alarm"]],
             patch_map=markupsafe.Markup(patch_map_svg(data.patches)),
         )
     )
