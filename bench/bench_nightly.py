@@ -46,6 +46,7 @@ from datetime import UTC, date, datetime
 from datetime import time as clock_time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -301,29 +302,55 @@ def write_province_month(data_dir: DataDir, reference: PlanReference, month: dat
     return written
 
 
+# Linux carries a parent's resident high-water mark into a child it forks (through exec), so a child of a
+# bench that holds gigabytes (DuckDB after a baseline) reports them as its own peak. A small launcher
+# process starts the measured one and reports its wait4 rusage: the launcher's memory is all it inherits.
+_LAUNCHER = (
+    "import os, subprocess, sys; child = subprocess.Popen(sys.argv[2:]); _, status, usage = os.wait4(child.pid, 0); "
+    "os.write(int(sys.argv[1]), f'{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}'.encode())"
+)
+
+
+def run_measured(args: list[str], **popen: Any) -> tuple[int, float]:
+    """Run `args` (Popen keywords as given: stdout, stderr…) to its end; its exit code and peak resident
+    memory in MiB, its own and its children's (wait4's rusage), whatever this process holds."""
+    read, write = os.pipe()
+    try:
+        launcher = subprocess.Popen(
+            [sys.executable, "-c", _LAUNCHER, str(write), *args], pass_fds=[write], **popen
+        )
+        os.close(write)
+        write = -1
+        launcher.wait()
+        code, kib = os.read(read, 100).decode().split()
+    finally:
+        os.close(read)
+        if write >= 0:
+            os.close(write)
+    return int(code), int(kib) / 1024  # Linux reports kilobytes
+
+
 def run_nightly(scenario: str, data_dir: DataDir, notice: Path) -> Measured:
     log = data_dir.root / f"bench-{scenario.replace(' ', '-')}.log"
     with log.open("w", encoding="utf-8") as stderr, tempfile.TemporaryFile("w+", encoding="utf-8") as stdout:
         started = time.perf_counter()
-        process = subprocess.Popen(
+        exit_code, peak_mb = run_measured(
             [str(REGREEN), "nightly", "--data-dir", str(data_dir.root), "--notice", str(notice), "--json"],
             stdout=stdout,
             stderr=stderr,
         )
-        _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
         stdout.seek(0)
         printed = stdout.read().strip()
     if not printed:
-        raise SystemExit(f"{scenario}: nightly exited {process.returncode} without a run record; see {log}")
+        raise SystemExit(f"{scenario}: nightly exited {exit_code} without a run record; see {log}")
     record = RunRecord.from_mapping(json.loads(printed.splitlines()[-1]))
     measured = Measured(
         scenario=scenario,
         build_mode=record.build_mode or "?",
-        exit_code=process.returncode,
+        exit_code=exit_code,
         wall_seconds=round(wall, 2),
-        peak_rss_mb=round(usage.ru_maxrss / 1024, 1),  # Linux reports kilobytes
+        peak_rss_mb=round(peak_mb, 1),
         files_received=record.files_received or 0,
         rows_loaded=record.rows_loaded or 0,
         project_months=0,

@@ -33,10 +33,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,6 +49,7 @@ from bench_nightly import (
     SEED,
     Measured,
     add_months,
+    run_measured,
     run_nightly,
     scratch_root,
     synthetic_notice,
@@ -230,14 +231,13 @@ def time_suites(warehouse: Path) -> dict[str, float]:
     runs: dict[str, list[dict[str, float]]] = {"sql": [], "regreen": []}
     started = time.perf_counter()
     for kind in ("sql", "regreen", "regreen", "sql"):
-        process = subprocess.Popen(
-            [sys.executable, __file__, "--suites-child", kind, str(warehouse)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0, f"the suites child ({kind}) failed"
-        runs[kind].append({**json.loads(process.stdout.read()), "peak_mb": usage.ru_maxrss / 1024})
+        with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
+            code, peak_mb = run_measured(
+                [sys.executable, __file__, "--suites-child", kind, str(warehouse)], stdout=out
+            )
+            assert code == 0, f"the suites child ({kind}) failed"
+            out.seek(0)
+            runs[kind].append({**json.loads(out.read()), "peak_mb": peak_mb})
     return {
         "sql_seconds": round(sum(r["seconds"] for r in runs["sql"]) / 2, 2),
         "regreen_seconds": round(sum(r["seconds"] for r in runs["regreen"]) / 2, 2),
