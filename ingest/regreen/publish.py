@@ -42,7 +42,7 @@ from regreen.patches.export import (
     export_patches,
     has_patches,
 )
-from regreen.project import DataDir
+from regreen.project import DataDir, fsync_path
 
 # First characters that make Excel, LibreOffice and WPS read a cell as a formula (OWASP "CSV injection").
 FORMULA_TRIGGERS = "=+-@\t\r"
@@ -292,7 +292,7 @@ def swap_exports(new: Path, export: Path) -> None:
         export.rename(old)
         new.rename(export)
         shutil.rmtree(old)
-    _fsync_dir(export.parent)
+    fsync_path(export.parent)
 
 
 def _exchange(first: Path, second: Path) -> bool:
@@ -308,21 +308,13 @@ def _exchange(first: Path, second: Path) -> bool:
     raise OSError(code, os.strerror(code), str(first), None, str(second))
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_tree(folder: Path) -> None:
     for path in folder.rglob("*"):
         if path.is_file():
             with path.open("rb") as handle:
                 os.fsync(handle.fileno())
     for path in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
-        _fsync_dir(path)
+        fsync_path(path)
 
 
 # --- publishing -----------------------------------------------------------------------------------
@@ -347,7 +339,7 @@ def commit_warehouse(data_dir: DataDir, sealed: Path) -> None:
     with sealed.open("rb") as handle:
         os.fsync(handle.fileno())
     _rename_into_place(sealed, data_dir.warehouse)
-    _fsync_dir(data_dir.root)
+    fsync_path(data_dir.root)
 
 
 def prune_history(data_dir: DataDir, keep: int) -> list[Path]:

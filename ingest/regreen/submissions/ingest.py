@@ -77,7 +77,7 @@ from regreen.clock import new_run_id
 from regreen.config import Config, default_config
 from regreen.errors import EXIT_LOCKED, RegreenError
 from regreen.log import logger
-from regreen.project import DataDir
+from regreen.project import DataDir, fsync_path
 from regreen.submissions.history import read_history
 from regreen.submissions.landing import ensure_landing
 from regreen.submissions.names import display_name, safe_name
@@ -254,14 +254,6 @@ def _write_durably(path: Path, data: bytes | io.BufferedReader) -> str:
     return digest.hexdigest()
 
 
-def _fsync_file(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 # fsync waits for the disk and releases the GIL: syncing a batch's files together lets the file system
 # commit them in a few journal transactions instead of one per file (5× faster here for 160 files).
 _SYNC_THREADS = 8
@@ -270,9 +262,9 @@ _SYNC_THREADS = 8
 def _sync_files(paths: Iterable[Path], folders: Iterable[Path]) -> None:
     """Make `paths`, then their `folders` (the names), durable."""
     with ThreadPoolExecutor(_SYNC_THREADS) as pool:
-        list(pool.map(_fsync_file, dict.fromkeys(paths)))
+        list(pool.map(fsync_path, dict.fromkeys(paths)))
     for folder in folders:
-        _fsync_file(folder)
+        fsync_path(folder)
 
 
 def _file_sha256(path: Path) -> str | None:
