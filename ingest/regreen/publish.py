@@ -24,13 +24,16 @@ import json
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
+import regreen.parquet_append as parquet_append
 import regreen.patches.export as patches_export
 from regreen.log import logger
+from regreen.parquet_append import ParquetAppendError, append_parquet
 from regreen.patches.export import (
     EXPORT_SQL as PATCHES_SQL,
 )
@@ -147,40 +150,48 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _neutralised(column: str, data_type: str) -> str:
-    """A select expression that defuses a text cell Excel would run as a formula, by prefixing a '."""
+def _neutralised(column: str, data_type: str, table: str) -> str:
+    """A select expression for `table`'s `column` that defuses a text cell Excel would run as a formula,
+    by prefixing a '."""
     quoted = '"' + column.replace('"', '""') + '"'
+    value = f"{table}.{quoted}"
     if data_type != "VARCHAR":
-        return quoted
+        return value
     triggers = ", ".join(f"chr({ord(c)})" for c in FORMULA_TRIGGERS)
-    return f"case when left({quoted}, 1) in ({triggers}) then '''' || {quoted} else {quoted} end as {quoted}"
+    return f"case when left({value}, 1) in ({triggers}) then '''' || {value} else {value} end as {quoted}"
 
 
 def _export_code() -> str:
     """What else the bytes of an export depend on: the code that writes them and DuckDB's writers."""
     digest = hashlib.sha256(duckdb.__version__.encode())
-    for module in (__file__, patches_export.__file__):
+    for module in (__file__, patches_export.__file__, parquet_append.__file__):
         digest.update(Path(module).read_bytes())
     return digest.hexdigest()
 
 
-def _fingerprint(
-    con: duckdb.DuckDBPyConnection, query: str, columns: list[tuple[str, str]], code: str
-) -> str:
-    """The content of `query`'s result as one value: its columns, its row count and the sum of its rows'
+def _fingerprint(code: str, columns: list[tuple[str, str]], count: int, hashes: object) -> str:
+    """The content of a query's result as one value: its columns, its row count and the sum of its rows'
     hashes (order-free, computed by DuckDB in one scan), with the export code (`_export_code`)."""
-    count, hashes = con.execute(f"select count(*), sum(hash(q)) from ({query}) as q").fetchone()
     return hashlib.sha256(json.dumps([code, columns, count, str(hashes)]).encode()).hexdigest()
 
 
-def _reusable(previous: Path | None) -> dict[str, str]:
-    """name -> fingerprint of the files in the export folder `previous` (its `_run.json`), if any."""
+def _scan(
+    con: duckdb.DuckDBPyConnection, query: str, columns: list[tuple[str, str]], code: str
+) -> tuple[int, str]:
+    """`query`'s row count and fingerprint (`_fingerprint`), in one scan."""
+    count, hashes = con.execute(f"select count(*), sum(hash(q)) from ({query}) as q").fetchone()
+    return count, _fingerprint(code, columns, count, hashes)
+
+
+def _manifest(previous: Path | None) -> dict:
+    """The `_run.json` of the export folder `previous`, if any ({} when there is none or it is unreadable)."""
     if previous is None:
         return {}
     try:
-        return dict(json.loads((previous / EXPORT_MANIFEST).read_text(encoding="utf-8"))["fingerprints"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}  # none yet, or written before fingerprints were kept: everything is written
+        manifest = json.loads((previous / EXPORT_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
 
 
 def _link_previous(previous: Path | None, target: Path, files: list[str]) -> bool:
@@ -193,6 +204,92 @@ def _link_previous(previous: Path | None, target: Path, files: list[str]) -> boo
     return True
 
 
+# The marts that grow by months: exported in this order (their month first, then the grain their dbt
+# tests hold unique, so the order is total and a full build and a chain of nights write the same bytes),
+# so that a night that only adds later months adds rows at the end of each file (`_append_months`).
+MONTHLY_EXPORTS = {
+    "fct_project_month": ("report_month", "project_code"),
+    "fct_submission_versions": ("report_month", "project_code", "version_number"),
+}
+# DuckDB's Parquet row group (rows); an appended Parquet file is written whole again once it holds more
+# than twice the row groups a whole write gives it, plus this many (each night's rows add one or more).
+PARQUET_ROW_GROUP_ROWS = 122_880
+PARQUET_EXTRA_ROW_GROUPS = 8
+
+
+@dataclass(frozen=True)
+class _Mart:
+    name: str
+    columns: list[tuple[str, str]]
+
+    @property
+    def relation(self) -> str:
+        return f'marts."{self.name}"'
+
+    @property
+    def files(self) -> list[str]:
+        return [f"{self.name}.parquet", f"csv/{self.name}.csv"]
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        return MONTHLY_EXPORTS.get(self.name, ())
+
+    def select(self, csv: bool, where: str = "") -> str:
+        """The query whose rows go to the file: for CSV, binary columns left out (a patch's WKB geometry
+        means nothing in a spreadsheet: Parquet and gis/ have it) and formulas defused."""
+        listed = "r.*"
+        if csv:
+            listed = ", ".join(_neutralised(c, t, "r") for c, t in self.columns if t != "BLOB")
+        order = " order by " + ", ".join(f'r."{c}" nulls last' for c in self.order) if self.order else ""
+        return f"select {listed} from {self.relation} as r{where}{order}"
+
+
+def _write_whole(con: duckdb.DuckDBPyConnection, mart: _Mart, target: Path) -> None:
+    con.execute(
+        f"copy ({mart.select(csv=False)}) to {_sql_string(str(target / mart.files[0]))} (format parquet)"
+    )
+    plain = target / "csv" / f"{mart.name}.csv.part"
+    con.execute(f"copy ({mart.select(csv=True)}) to {_sql_string(str(plain))} (header)")
+    with (target / mart.files[1]).open("wb") as out, plain.open("rb") as source:
+        out.write(UTF8_BOM)
+        shutil.copyfileobj(source, out)
+    plain.unlink()
+
+
+def _append_months(
+    con: duckdb.DuckDBPyConnection, mart: _Mart, target: Path, previous: Path, through: str, rows: int
+) -> bool:
+    """Write `mart`'s files as `previous`'s followed by its rows of months after `through` (in
+    MONTHLY_EXPORTS order, the same bytes as a whole write for the CSV, the same rows in the same order for
+    Parquet); False, with nothing written, when `previous`'s files are missing or its Parquet cannot take
+    row groups appended (`append_parquet`). The caller has proven that the rows up to `through` are
+    exactly those `previous` holds."""
+    if not all((previous / name).is_file() for name in mart.files):
+        return False
+    month = mart.order[0]
+    later = f' where not (r."{month}" <= date {_sql_string(through)}) or r."{month}" is null'
+    parquet_tail = target / f"{mart.name}.parquet.part"
+    con.execute(
+        f"copy ({mart.select(csv=False, where=later)}) to {_sql_string(str(parquet_tail))} (format parquet)"
+    )
+    most = 2 * -(-rows // PARQUET_ROW_GROUP_ROWS) + PARQUET_EXTRA_ROW_GROUPS
+    try:
+        append_parquet(previous / mart.files[0], parquet_tail, target / mart.files[0], most)
+    except ParquetAppendError as exc:
+        logger.info("export %s: written whole (%s)", mart.name, exc)
+        (target / mart.files[0]).unlink(missing_ok=True)
+        return False
+    finally:
+        parquet_tail.unlink()
+    csv_tail = target / "csv" / f"{mart.name}.csv.part"
+    con.execute(f"copy ({mart.select(csv=True, where=later)}) to {_sql_string(str(csv_tail))} (header false)")
+    copy_database(previous / mart.files[1], target / mart.files[1])
+    with (target / mart.files[1]).open("ab") as out, csv_tail.open("rb") as source:
+        shutil.copyfileobj(source, out)
+    csv_tail.unlink()
+    return True
+
+
 def export_marts(
     con: duckdb.DuckDBPyConnection, target: Path, run_id: str, previous: Path | None = None
 ) -> dict[str, int]:
@@ -202,13 +299,18 @@ def export_marts(
     Excel reads the Chinese right) and every text cell that starts with = + - @ or a tab/CR is prefixed
     with ' so no spreadsheet runs it as a formula. The patches go to `gis/` as a GeoPackage and GeoParquet
     in EPSG:4490 (regreen.patches.export). `_run.json` names the run the files belong to, each mart's row
-    count and each one's content fingerprint (`_fingerprint`).
+    count and each one's content fingerprint (`_fingerprint`), and for the marts that grow by months
+    (MONTHLY_EXPORTS, written in month order) the latest month they hold.
 
-    A mart whose fingerprint equals the one `previous/_run.json` (the export folder published now) gives
-    for it is not written again: its files are hard links to `previous`'s, the same bytes, which outlive
-    `previous` when the swap removes it. Those fingerprints describe the files beside them whatever run
-    wrote them (an export folder is only ever swapped in whole, `_run.json` last), so this holds for a
-    repair or a rollback too. Most nights change a few marts; the others cost one hashing scan each.
+    What the export folder published now (`previous`) already holds is not written again. A mart whose
+    fingerprint equals the one `previous/_run.json` gives for it is hard-linked: the same bytes, which
+    outlive `previous` when the swap removes it. A monthly mart whose rows up to the latest month
+    `previous` holds have that fingerprint (only later months were added) is `previous`'s files with the
+    new months' rows appended (`_append_months`: the CSV copied, by reflink where the filesystem can, and
+    its tail added; the Parquet file's row groups kept and the new ones added after them); any other
+    change (a restated month, a late file) writes the mart whole. Those fingerprints describe the files
+    beside them whatever run wrote them (an export folder is only ever swapped in whole, `_run.json`
+    last), so this holds for a repair or a rollback too.
     """
     (target / "csv").mkdir(parents=True)
     database = con.execute("select current_database()").fetchone()[0]
@@ -221,47 +323,59 @@ def export_marts(
         ).fetchall()
     ]
     code = _export_code()
-    reusable = _reusable(previous)
+    before = _manifest(previous)
+    reusable = before.get("fingerprints") if isinstance(before.get("fingerprints"), dict) else {}
+    reusable_through = before.get("through") if isinstance(before.get("through"), dict) else {}
     counts: dict[str, int] = {}
     fingerprints: dict[str, str] = {}
+    through: dict[str, str | None] = {}
     for name in relations:
-        relation = f'marts."{name}"'
         columns = con.execute(
             "select column_name, data_type from information_schema.columns "
             "where table_catalog = ? and table_schema = 'marts' and table_name = ? order by ordinal_position",
             [database, name],
         ).fetchall()
-        fingerprints[name] = _fingerprint(con, f"select * from {relation}", columns, code)
-        counts[name] = con.execute(f"select count(*) from {relation}").fetchone()[0]
-        files = [f"{name}.parquet", f"csv/{name}.csv"]
-        if reusable.get(name) == fingerprints[name] and _link_previous(previous, target, files):
+        mart = _Mart(name, columns)
+        if not mart.order:
+            counts[name], fingerprints[name] = _scan(con, f"select * from {mart.relation}", columns, code)
+            if reusable.get(name) == fingerprints[name] and _link_previous(previous, target, mart.files):
+                continue
+            _write_whole(con, mart, target)
             continue
-        con.execute(f"copy {relation} to {_sql_string(str(target / files[0]))} (format parquet)")
-        # Binary columns (a patch's geometry as WKB) mean nothing in a spreadsheet: Parquet and gis/ have them.
-        select = ", ".join(
-            _neutralised(column, data_type) for column, data_type in columns if data_type != "BLOB"
-        )
-        plain = target / "csv" / f"{name}.csv.part"
-        con.execute(f"copy (select {select} from {relation}) to {_sql_string(str(plain))} (header)")
-        with (target / files[1]).open("wb") as out, plain.open("rb") as source:
-            out.write(UTF8_BOM)
-            shutil.copyfileobj(source, out)
-        plain.unlink()
+        month = f'"{mart.order[0]}"'
+        earlier = reusable_through.get(name)
+        bound = f"date {_sql_string(earlier)}" if isinstance(earlier, str) else "null"
+        count, hashes, latest, prefix_count, prefix_hashes = con.execute(
+            f"select count(*), sum(hash(q)), max({month}), count(*) filter ({month} <= {bound}), "
+            f"sum(hash(q)) filter ({month} <= {bound}) from (select * from {mart.relation}) as q"
+        ).fetchone()
+        counts[name], fingerprints[name] = count, _fingerprint(code, columns, count, hashes)
+        through[name] = None if latest is None else latest.isoformat()
+        if reusable.get(name) == fingerprints[name] and _link_previous(previous, target, mart.files):
+            continue
+        prefix = _fingerprint(code, columns, prefix_count, prefix_hashes)
+        if (
+            isinstance(earlier, str)
+            and reusable.get(name) == prefix
+            and _append_months(con, mart, target, previous, earlier, count)
+        ):
+            logger.info("export %s: %d rows after %s appended", name, count - prefix_count, earlier)
+            continue
+        _write_whole(con, mart, target)
     if has_patches(con):
         layer = f"{GIS_FOLDER}/{LAYER_NAME}"
         cursor = con.execute(f"select * from ({PATCHES_SQL}) limit 0")
         columns = [(column[0], str(column[1])) for column in cursor.description]
-        fingerprints[layer] = _fingerprint(con, PATCHES_SQL, columns, code)
+        counts[layer], fingerprints[layer] = _scan(con, PATCHES_SQL, columns, code)
         files = [f"{GIS_FOLDER}/{GEOPACKAGE}", f"{GIS_FOLDER}/{GEOPARQUET}"]
-        if reusable.get(layer) == fingerprints[layer] and _link_previous(previous, target, files):
-            counts[layer] = con.execute(f"select count(*) from ({PATCHES_SQL})").fetchone()[0]
-        else:
-            counts[layer] = export_patches(con, target)
+        if not (reusable.get(layer) == fingerprints[layer] and _link_previous(previous, target, files)):
+            export_patches(con, target)
     manifest = {
         "run_id": run_id,
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "rows": counts,
         "fingerprints": fingerprints,
+        "through": through,
     }
     (target / EXPORT_MANIFEST).write_text(
         json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8"

@@ -1,0 +1,223 @@
+"""Exports of the marts that grow by months: a night that only adds later months appends their rows to
+the previous files (the CSV byte for byte as a whole write gives it, the Parquet file's row groups kept
+and the new rows after them), and any other change writes the files whole. Real DuckDB files and, for
+the chain, real nightly builds with dbt and the suites."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import struct
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from regreen.parquet_append import ParquetAppendError, append_parquet
+from regreen.project import PROJECT_ROOT, DataDir
+from regreen.publish import EXPORT_MANIFEST, MONTHLY_EXPORTS, UTF8_BOM, export_marts, open_read_only
+from regreen.submissions.reference import load_reference
+
+sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+import bench_nightly  # noqa: E402  (the bench's generator of province-sized plans and months)
+
+sys.path.insert(0, str(PROJECT_ROOT / "tests"))
+from test_incremental_chain import night  # noqa: E402
+
+
+def footer_start(data: bytes) -> int:
+    """Where a Parquet file's footer starts: the bytes before it are its row groups."""
+    (length,) = struct.unpack("<I", data[-8:-4])
+    return len(data) - 8 - length
+
+
+def row_groups(path: Path) -> int:
+    with duckdb.connect() as con:
+        return con.execute(f"select count(distinct row_group_id) from parquet_metadata('{path}')").fetchone()[
+            0
+        ]
+
+
+def rows_in_file_order(path: Path) -> list[tuple]:
+    with duckdb.connect() as con:
+        return con.execute(
+            f"select * from read_parquet('{path}', file_row_number = true) order by file_row_number"
+        ).fetchall()
+
+
+def export(database: Path, target: Path, previous: Path | None = None) -> dict:
+    with open_read_only(database) as con:
+        export_marts(con, target, target.name, previous=previous)
+    return json.loads((target / EXPORT_MANIFEST).read_text(encoding="utf-8"))
+
+
+def assert_same_monthly_files(exported: Path, fresh: Path) -> None:
+    """`exported`'s monthly marts hold the bytes (CSV) and the rows in order (Parquet) of `fresh`'s."""
+    names = [name for name in MONTHLY_EXPORTS if (fresh / f"{name}.parquet").exists()]
+    assert names
+    for name in names:
+        assert (exported / "csv" / f"{name}.csv").read_bytes() == (
+            fresh / "csv" / f"{name}.csv"
+        ).read_bytes(), name
+        assert rows_in_file_order(exported / f"{name}.parquet") == rows_in_file_order(
+            fresh / f"{name}.parquet"
+        ), name
+
+
+def warehouse(path: Path, months: list[date], projects: int = 5) -> Path:
+    """A closed warehouse holding marts.fct_project_month for `months` (rows inserted latest month first,
+    so the table's order is not the export's) and a mart that is not monthly."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema if not exists raw")
+        con.execute("create or replace table raw.plan_documents as select 'r' as run_id")
+        con.execute("create schema if not exists marts")
+        con.execute(
+            "create or replace table marts.fct_project_month "
+            "(project_code varchar, report_month date, area_done_mu decimal(12, 2), note varchar)"
+        )
+        for month in sorted(months, reverse=True):
+            con.executemany(
+                "insert into marts.fct_project_month values (?, ?, ?, ?)",
+                [
+                    [f"P{p:03d}", month, p + month.month / 100, f"=SUM({p})" if p == 2 else "ok"]
+                    for p in range(projects)
+                ],
+            )
+        con.execute("create or replace table marts.dim_project as select 'P000' as project_code")
+        con.execute("checkpoint")
+    return path
+
+
+def test_a_month_added_is_appended_and_equals_a_whole_export(tmp_path: Path) -> None:
+    months = [date(2023, m, 1) for m in (1, 2, 3)]
+    database = warehouse(tmp_path / "w.duckdb", months)
+    first = export(database, tmp_path / "first")
+    assert first["through"] == {"fct_project_month": "2023-03-01"}
+
+    warehouse(database, [*months, date(2023, 4, 1)])
+    second = export(database, tmp_path / "second", previous=tmp_path / "first")
+    fresh = export(database, tmp_path / "fresh")
+    assert second["fingerprints"] == fresh["fingerprints"] and second["rows"] == fresh["rows"] == {
+        "dim_project": 1,
+        "fct_project_month": 20,
+    }
+    assert_same_monthly_files(tmp_path / "second", tmp_path / "fresh")
+    # Appended, not rewritten: the previous bytes come first, then the new month's.
+    old_parquet, new_parquet = (tmp_path / d / "fct_project_month.parquet" for d in ("first", "second"))
+    start = footer_start(old_parquet.read_bytes())
+    assert new_parquet.read_bytes()[:start] == old_parquet.read_bytes()[:start]
+    assert (row_groups(old_parquet), row_groups(new_parquet)) == (1, 2)
+    old_csv = (tmp_path / "first" / "csv" / "fct_project_month.csv").read_bytes()
+    new_csv = (tmp_path / "second" / "csv" / "fct_project_month.csv").read_bytes()
+    assert new_csv.startswith(old_csv) and new_csv.startswith(UTF8_BOM)
+    with (tmp_path / "second" / "csv" / "fct_project_month.csv").open(
+        encoding="utf-8-sig", newline=""
+    ) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["report_month"] for row in rows] == [f"2023-0{m}-01" for m in (1, 2, 3, 4) for _ in range(5)]
+    assert {row["note"] for row in rows} == {"ok", "'=SUM(2)"}  # the new month's formula defused too
+    # An unchanged mart is linked, not written.
+    assert (tmp_path / "second" / "dim_project.parquet").stat().st_ino == (
+        tmp_path / "first" / "dim_project.parquet"
+    ).stat().st_ino
+
+
+def test_a_changed_earlier_month_writes_the_file_whole(tmp_path: Path) -> None:
+    months = [date(2023, m, 1) for m in (1, 2, 3)]
+    database = warehouse(tmp_path / "w.duckdb", months)
+    export(database, tmp_path / "first")
+    warehouse(database, [*months, date(2023, 4, 1)])
+    with duckdb.connect(str(database)) as con:  # a restatement: an earlier month's figure changed
+        con.execute(
+            "update marts.fct_project_month set area_done_mu = 99 where report_month = '2023-02-01' and project_code = 'P001'"
+        )
+    second = export(database, tmp_path / "second", previous=tmp_path / "first")
+    export(database, tmp_path / "fresh")
+    assert_same_monthly_files(tmp_path / "second", tmp_path / "fresh")
+    assert row_groups(tmp_path / "second" / "fct_project_month.parquet") == 1
+    assert second["through"] == {"fct_project_month": "2023-04-01"}
+
+    # A late month (earlier than the latest exported) is a change to the rows below the boundary too.
+    warehouse(database, [date(2022, 12, 1), *months, date(2023, 4, 1)])
+    export(database, tmp_path / "third", previous=tmp_path / "second")
+    export(database, tmp_path / "fresh3")
+    assert_same_monthly_files(tmp_path / "third", tmp_path / "fresh3")
+    assert row_groups(tmp_path / "third" / "fct_project_month.parquet") == 1
+
+
+def test_parquet_append_refuses_other_schemas_and_too_many_row_groups(tmp_path: Path) -> None:
+    with duckdb.connect() as con:
+        con.execute(f"copy (select 1 as a) to '{tmp_path / 'a.parquet'}' (format parquet)")
+        con.execute(f"copy (select 'x' as a) to '{tmp_path / 'b.parquet'}' (format parquet)")
+        con.execute(f"copy (select 2 as a) to '{tmp_path / 'c.parquet'}' (format parquet)")
+    with pytest.raises(ParquetAppendError, match="schema"):
+        append_parquet(tmp_path / "a.parquet", tmp_path / "b.parquet", tmp_path / "out.parquet", 10)
+    with pytest.raises(ParquetAppendError, match="row groups"):
+        append_parquet(tmp_path / "a.parquet", tmp_path / "c.parquet", tmp_path / "out.parquet", 1)
+    (tmp_path / "not.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(ParquetAppendError, match="not a Parquet file"):
+        append_parquet(tmp_path / "not.parquet", tmp_path / "c.parquet", tmp_path / "out.parquet", 10)
+    append_parquet(tmp_path / "a.parquet", tmp_path / "c.parquet", tmp_path / "out.parquet", 2)
+    assert rows_in_file_order(tmp_path / "out.parquet") == [(1, 0), (2, 1)]
+
+
+def restate(data_dir: DataDir, reference, month: date) -> None:
+    """The townships' files for `month` again, each with a note added: new versions of those months."""
+    bench_nightly.write_province_month(data_dir, reference, month)
+    for path in data_dir.inbox.glob(f"*-{month:%Y-%m}-月度进展.csv"):
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.reader(handle))
+        note = rows[0].index("备注")
+        for row in rows[1:]:
+            row[note] = "更正 / corrected"
+        with path.open("w", encoding="utf-8-sig", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+
+
+def full_build_exports(chained: DataDir, root: Path, notice: Path) -> Path:
+    """The exports of a full build of `chained`'s landing zone, written whole (no previous export)."""
+    full = DataDir(root)
+    shutil.copytree(chained.root, full.root, ignore=shutil.ignore_patterns("export", "history"))
+    assert night(full, notice, "--full") == "full"
+    return full.root / "export"
+
+
+def test_a_chain_of_nights_exports_what_a_full_build_exports(tmp_path: Path) -> None:
+    data_dir = DataDir(tmp_path / "chained").ensure()
+    notice = bench_nightly.synthetic_notice(tmp_path / "notice.txt", 30, seed=5, contracts=data_dir.contracts)
+    reference = load_reference(notice)
+    export = data_dir.root / "export"
+    for month in (date(2023, 6, 1), date(2023, 7, 1), date(2023, 8, 1)):
+        bench_nightly.write_province_month(data_dir, reference, month)
+    assert night(data_dir, notice) == "full"
+    groups = {name: row_groups(export / f"{name}.parquet") for name in MONTHLY_EXPORTS}
+
+    for number, month in enumerate((date(2023, 9, 1), date(2023, 10, 1)), start=1):
+        previous = {name: (export / f"{name}.parquet").read_bytes() for name in MONTHLY_EXPORTS}
+        previous_csv = {name: (export / "csv" / f"{name}.csv").read_bytes() for name in MONTHLY_EXPORTS}
+        bench_nightly.write_province_month(data_dir, reference, month)
+        assert night(data_dir, notice) == "incremental"
+        for name in MONTHLY_EXPORTS:
+            start = footer_start(previous[name])
+            assert (export / f"{name}.parquet").read_bytes()[:start] == previous[name][:start], name
+            assert (export / "csv" / f"{name}.csv").read_bytes().startswith(previous_csv[name]), name
+            assert row_groups(export / f"{name}.parquet") == groups[name] + number, name
+        fresh = tmp_path / f"fresh-{number}"
+        with open_read_only(data_dir.warehouse) as con:
+            export_marts(con, fresh, "fresh")
+        assert_same_monthly_files(export, fresh)
+
+    # A restated month: the files are written whole, as a full build's.
+    restate(data_dir, reference, date(2023, 7, 1))
+    assert night(data_dir, notice) == "incremental"
+    assert all(row_groups(export / f"{name}.parquet") == groups[name] for name in MONTHLY_EXPORTS)
+    assert_same_monthly_files(export, full_build_exports(data_dir, tmp_path / "full", notice))
+
+    # After it, a month added is appended again; and the chain's files still equal a full build's.
+    bench_nightly.write_province_month(data_dir, reference, date(2023, 11, 1))
+    assert night(data_dir, notice) == "incremental"
+    assert all(row_groups(export / f"{name}.parquet") == groups[name] + 1 for name in MONTHLY_EXPORTS)
+    assert_same_monthly_files(export, full_build_exports(data_dir, tmp_path / "full-2", notice))
