@@ -193,12 +193,16 @@ class ReportData:
     district: dict[str, Any]
     by_year: list[dict[str, Any]]
     by_township: list[dict[str, Any]]
-    projects: list[ProjectStatus]
-    risks: list[Risk]
+    projects: list[ProjectStatus]  # the first [report] project_rows by code
+    project_count: int  # all of them
+    risks: list[Risk]  # marts.projects_behind_schedule, the first project_rows by code
+    risk_count: int
     townships: list[tuple[str, str]]  # (township_name, name_en) in the plan's order
     submissions: list[dict[str, Any]]
-    funding: list[dict[str, Any]]
-    waste_rock_median: Decimal | None
+    funding: list[dict[str, Any]]  # the first project_rows by code
+    funding_count: int
+    waste_rock_median: Decimal | None  # over every project
+    waste_rock_alarms: list[dict[str, Any]]  # every project above WASTE_ROCK_ALARM_RATIO × the median
     run: RunInfo | None
     checks: list[dict[str, Any]]
     sample_data: bool  # some progress rows come from `regreen sample`
@@ -214,46 +218,64 @@ def add_months(month: date, count: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def projects_at_risk(projects: Iterable[ProjectStatus], as_of: date) -> list[Risk]:
-    """Projects that will not, or did not, finish their plan year's work, as of the month `as_of`.
+def risk_reason(project: ProjectStatus, as_of: date) -> str | None:
+    """Why `project` will not, or did not, finish its plan year's work as of the month `as_of`, or None:
 
     - not_accepted: its plan year has ended and it has no accepted completion;
     - not_started: its plan year has begun and no area has been restored;
     - pace: restoring at its pace since its first progress, it would not reach its planned area by
       December of its plan year.
-    """
-    risks = []
-    for project in projects:
-        year_end = date(project.plan_year, 12, 1)
-        if project.accepted:
-            continue
-        if as_of > year_end:
-            risks.append(Risk(project, "not_accepted"))
-        elif project.completed or as_of.year < project.plan_year:
-            continue
-        elif project.first_progress is None:
-            risks.append(Risk(project, "not_started"))
-        else:
-            done = project.area_done or Decimal(0)
-            pace = done / (months_between(project.first_progress, as_of) + 1)
-            remaining = months_between(as_of, year_end)
-            projected = done + pace * remaining
-            if projected < project.area_planned:
-                needed = (project.area_planned - done) / remaining if remaining else None
-                risks.append(Risk(project, "pace", pace, needed, projected))
-    return risks
+
+    marts.projects_behind_schedule holds the same list for the whole district (the report reads it);
+    tests/test_queries.py and tests/test_marts_questions.py hold the two to the same projects."""
+    year_end = date(project.plan_year, 12, 1)
+    if project.accepted:
+        return None
+    if as_of > year_end:
+        return "not_accepted"
+    if project.completed or as_of.year < project.plan_year:
+        return None
+    if project.first_progress is None:
+        return "not_started"
+    _, _, projected = _pace(project, as_of)
+    return "pace" if projected < project.area_planned else None
 
 
-def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
-    """Everything the report shows, from the marts and the latest run's checks."""
+def _pace(project: ProjectStatus, as_of: date) -> tuple[Decimal, Decimal | None, Decimal]:
+    """A started project's mu a month since its first progress, the mu a month it needs from now to
+    finish by December of its plan year (None in December), and where its pace takes it by then."""
+    done = project.area_done or Decimal(0)
+    pace = done / (months_between(project.first_progress, as_of) + 1)
+    remaining = months_between(as_of, date(project.plan_year, 12, 1))
+    needed = (project.area_planned - done) / remaining if remaining else None
+    return pace, needed, done + pace * remaining
+
+
+def at_risk(project: ProjectStatus, reason: str, as_of: date) -> Risk:
+    """`project` at risk for `reason`, with its pace figures when the reason is its pace."""
+    return Risk(project, reason, *_pace(project, as_of)) if reason == "pace" else Risk(project, reason)
+
+
+def projects_at_risk(projects: Iterable[ProjectStatus], as_of: date) -> list[Risk]:
+    """The projects among `projects` at risk as of the month `as_of` (`risk_reason`)."""
+    return [at_risk(p, reason, as_of) for p in projects if (reason := risk_reason(p, as_of)) is not None]
+
+
+def load_report_data(
+    con: duckdb.DuckDBPyConnection, project_rows: int = SETTINGS["report"]["project_rows"].default
+) -> ReportData:
+    """Everything the report shows, from the marts and the latest run's checks: the per-project tables'
+    first `project_rows` projects and how many there are, the at-risk list from
+    marts.projects_behind_schedule, totals and the waste-rock median computed by DuckDB."""
     burnup = [(row["report_month"], row["restored_mu"]) for row in _rows(con, BURNUP_SQL)]
     targets = _rows(con, TARGETS_SQL)
-    projects = [_project_status(row) for row in _rows(con, PROJECTS_SQL)]
     as_of = burnup[-1][0] if burnup else None
-    funding = _rows(con, FUNDING_SQL)
-    ratios = [
-        row["waste_rock_10k_m3_per_mu"] for row in funding if row["waste_rock_10k_m3_per_mu"] is not None
-    ]
+    projects = {
+        row["project_code"]: _project_status(row) for row in _rows(con, PROJECTS_SQL, [project_rows] * 2)
+    }
+    listed = [code for (code,) in con.execute(FIRST_PROJECTS_SQL, [project_rows]).fetchall()]
+    behind = con.execute(AT_RISK_SQL, [project_rows]).fetchall()
+    median = _waste_rock_median(con)
     run, checks = _latest_run(con)
     return ReportData(
         as_of=as_of,
@@ -264,17 +286,46 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         district=(_rows(con, DISTRICT_SQL) or [{}])[0],
         by_year=_rows(con, BY_YEAR_SQL),
         by_township=_rows(con, BY_TOWNSHIP_SQL),
-        projects=projects,
-        risks=projects_at_risk(projects, as_of) if as_of else [],
+        projects=[projects[code] for code in listed],
+        project_count=con.execute("select count(*) from marts.dim_project").fetchone()[0],
+        risks=[at_risk(projects[code], reason, as_of) for code, reason in behind] if as_of else [],
+        risk_count=con.execute("select count(*) from marts.projects_behind_schedule").fetchone()[0]
+        if as_of
+        else 0,
         townships=[(row["township_name"], row["name_en"]) for row in _rows(con, TOWNSHIPS_SQL)],
         submissions=_rows(con, SUBMISSIONS_SQL),
-        funding=funding,
-        waste_rock_median=Decimal(str(statistics.median(ratios))) if ratios else None,
+        funding=_rows(con, FUNDING_SQL.format(where="", limit="limit ?"), [project_rows]),
+        funding_count=con.execute("select count(*) from marts.funding_by_source").fetchone()[0],
+        waste_rock_median=median,
+        waste_rock_alarms=_waste_rock_alarms(con, median),
         run=run,
         checks=checks,
         sample_data=con.execute(SAMPLE_SQL).fetchone()[0],
         patches=_map_patches(con),
     )
+
+
+def _waste_rock_median(con: duckdb.DuckDBPyConnection) -> Decimal | None:
+    """The median waste rock per mu over every project, as `statistics.median` gives it: DuckDB finds
+    the middle value or two, Python averages them."""
+    (count,) = con.execute(f"select count({_RATIO}) from marts.funding_by_source").fetchone()
+    if not count:
+        return None
+    middle = con.execute(
+        f"select {_RATIO} from marts.funding_by_source where {_RATIO} is not null order by 1 limit ? offset ?",
+        [2 - count % 2, (count - 1) // 2],
+    ).fetchall()
+    return Decimal(str(statistics.median(value for (value,) in middle)))
+
+
+def _waste_rock_alarms(con: duckdb.DuckDBPyConnection, median: Decimal | None) -> list[dict[str, Any]]:
+    """The funding rows above WASTE_ROCK_ALARM_RATIO times `median`: DuckDB keeps those within a hair of
+    it (a double compared with a decimal), the exact comparison is `funding_rows`'."""
+    if not median:
+        return []
+    near = float(median * WASTE_ROCK_ALARM_RATIO) * (1 - 1e-9)
+    rows = _rows(con, FUNDING_SQL.format(where=f"where f.{_RATIO} > ?", limit=""), [near])
+    return [row for row in funding_rows(rows, median) if row["alarm"]]
 
 
 def _map_patches(con: duckdb.DuckDBPyConnection) -> list[MapPatch]:
@@ -333,14 +384,24 @@ TOWNSHIPS_SQL = "select township_name, name_en from marts.dim_township order by 
 _FLAG_MONTHS = ",\n        ".join(
     f"list(report_month order by report_month) filter (where {flag}) as {flag}" for flag in FLAG_LABELS
 )
+# The projects a page shows: the first `project_rows` by code, and the first at risk.
+FIRST_PROJECTS_SQL = "select project_code from marts.dim_project order by project_code limit ?"
+AT_RISK_SQL = "select project_code, reason from marts.projects_behind_schedule order by project_code limit ?"
+# Their status, each project's months read alone (not the whole fact table's).
 PROJECTS_SQL = f"""
-with months as (
+with shown as (
+    (select project_code from marts.dim_project order by project_code limit ?)
+    union
+    (select project_code from marts.projects_behind_schedule order by project_code limit ?)
+),
+months as (
     select
         *,
         area_done_mu > coalesce(lag(area_done_mu) over project_months, 0)
         or patches_done > coalesce(lag(patches_done) over project_months, 0)
         or stage_rank > lag(stage_rank) over project_months as went_forward
     from marts.fct_project_month
+    where project_code in (select project_code from shown)
     window project_months as (partition by project_code order by report_month)
 ),
 latest as (
@@ -361,6 +422,7 @@ select
     l.patches_done, l.area_done_mu, l.stage, l.stage_rank, l.report_month as latest_month,
     h.first_progress, h.last_progress, {", ".join(f"h.{flag}" for flag in FLAG_LABELS)}
 from marts.dim_project as p
+inner join shown on p.project_code = shown.project_code
 left join latest as l on p.project_code = l.project_code
 left join history as h on p.project_code = h.project_code
 order by p.project_code
@@ -370,6 +432,7 @@ select township_name, report_month, expected, status, due_date, first_submitted_
 from marts.submission_timeliness
 order by report_month, township_name
 """
+_RATIO = "waste_rock_10k_m3_per_mu"
 FUNDING_SQL = """
 select
     f.project_code, p.project_name, f.fund_higher_level, f.fund_district, f.fund_waste_rock, f.fund_social,
@@ -377,7 +440,9 @@ select
     f.waste_rock_10k_m3_per_mu
 from marts.funding_by_source as f
 join marts.dim_project as p on f.project_code = p.project_code
+{where}
 order by f.project_code
+{limit}
 """
 
 
@@ -476,7 +541,7 @@ def write_report(
         raise WarehouseMissingError(warehouse)
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            data = load_report_data(con)
+            data = load_report_data(con, project_rows)
     except (duckdb.CatalogException, duckdb.BinderException) as exc:
         raise WarehouseOutdatedError(warehouse, str(exc).splitlines()[0]) from exc
     except duckdb.Error as exc:
@@ -688,12 +753,11 @@ FUND_SOURCES = (
 )
 
 
-def funding_rows(data: ReportData) -> list[dict[str, Any]]:
-    """Each project's funds by source, and its waste rock per mu against the district's median."""
-    median = data.waste_rock_median
+def funding_rows(funding: Iterable[dict[str, Any]], median: Decimal | None) -> list[dict[str, Any]]:
+    """Each project's funds by source, and its waste rock per mu against the district's `median`."""
     threshold = median * WASTE_ROCK_ALARM_RATIO if median else None
     rows = []
-    for row in data.funding:
+    for row in funding:
         ratio = row["waste_rock_10k_m3_per_mu"]
         times = Decimal(str(ratio)) / median if ratio is not None and median else None
         sources = [(row[column], cls, label) for column, cls, label in FUND_SOURCES]
@@ -814,7 +878,6 @@ RISK_REASONS = {
 
 def render_report(data: ReportData, page: Page) -> str:
     """The progress report page (report_templates/index.html.j2)."""
-    funding = funding_rows(data)
     return (
         _templates(page.zone)
         .get_template("index.html.j2")
@@ -824,8 +887,8 @@ def render_report(data: ReportData, page: Page) -> str:
             chart=BurnupChart.of(data) if data.burnup else None,
             grid=submission_grid(data),
             projects=data.projects[: page.project_rows],
-            funding=funding[: page.project_rows],
-            alarms=[row for row in funding if row["alarm"]],
+            funding=funding_rows(data.funding[: page.project_rows], data.waste_rock_median),
+            alarms=data.waste_rock_alarms,
             patch_map=markupsafe.Markup(patch_map_svg(data.patches)),
         )
     )
