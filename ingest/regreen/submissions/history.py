@@ -1,11 +1,16 @@
 """What was received before a file: the history a submission is judged against.
 
 `regreen check` reads it from the published warehouse, `regreen ingest` from the landing zone; both
-read the same `raw` tables with the same query (`load_history`), and both judge a file with
+read the same `raw` tables with the same query (`_VERSIONS`), and both judge a file with
 `regreen.submissions.validate.Judge`, so that one file gets one verdict whichever command reads it.
 The history holds, for every project and month, the current version (the latest accepted arrival):
 its figures and stage, the file it came in and when it arrived; and when each project was first
 reported 已验收. A file judged without a history (no published warehouse yet) is judged alone.
+
+`regreen check` reads it whole (`load_history`). The ingest reads each project's latest month and when
+it was first reported 已验收 (`read_history`), and a project's earlier months only when a file reaches
+back to them (a restated or late month): a night's files add each project's next month, and reading
+every version of every project (4.4 million at the scale bench's 100×) took longer than judging them.
 """
 
 from __future__ import annotations
@@ -24,25 +29,85 @@ import pandas as pd
 from regreen.errors import RegreenError
 from regreen.submissions.columns import ACCEPTED
 
-# The current version of each project-month: the latest accepted arrival, as the warehouse's
-# int_submission_rows_versioned orders versions (submitted_at, then file_id, then row number).
-_CURRENT_VERSIONS = """
-select project_code, report_month, area_done_mu, patches_done, stage, original_name, submitted_at
-from (
-    select
-        r.project_code, r.report_month, cast(r.area_done_mu as double) as area_done_mu, r.patches_done,
-        r.stage, f.original_name, f.submitted_at,
-        row_number() over (
-            partition by r.project_code, r.report_month
-            order by f.submitted_at desc, r.file_id desc, r.row_number desc
-        ) as newest
-    from raw.submission_rows as r
-    inner join raw.submission_files as f on r.file_id = f.file_id
-    where f.status = 'accepted'
-)
-where newest = 1
-order by project_code, report_month
+# The rows of accepted files; `_VERSIONS`: the current version of each project-month among those
+# `{months}` keeps, the latest accepted arrival, as the warehouse's int_submission_rows_versioned orders
+# versions (submitted_at, then file_id, then row number).
+_HELD = """
+select r.project_code, r.report_month, r.area_done_mu, r.patches_done, r.stage, r.file_id, r.row_number, f.submitted_at
+from raw.submission_rows as r
+inner join raw.submission_files as f on r.file_id = f.file_id
+where f.status = 'accepted'
 """
+_ORDINAL = "(year({month}) * 12 + month({month}) - 1)"
+_VERSIONS = f"""
+with
+held as ({_HELD}),
+current as (
+    select * from held {{months}}
+    qualify row_number() over (
+        partition by project_code, report_month order by submitted_at desc, file_id desc, row_number desc
+    ) = 1
+),
+versions as (
+    select
+        project_code, {_ORDINAL.format(month="report_month")} as ordinal,
+        cast(area_done_mu as double) as area_done_mu, cast(patches_done as double) as patches_done, stage,
+        file_id, null as accepted, false as latest
+    from current
+)
+select * from versions
+"""
+# Each project's latest month's current version, and the first month some version of which says 已验收
+# with whether that month's current version does (it does unless a later version of the month said
+# otherwise; then no earlier month can be the first, and `_FIRST_ACCEPTED` looks further).
+_LATEST = f"""
+with
+held as ({_HELD}),
+bounds as (
+    select project_code, max(report_month) as latest, min(report_month) filter (stage = '{ACCEPTED}') as first_any
+    from held group by project_code
+),
+at_latest as (
+    select held.project_code, arg_max(held, (submitted_at, file_id, row_number)) as newest
+    from held inner join bounds on held.project_code = bounds.project_code and held.report_month = bounds.latest
+    group by held.project_code
+),
+at_first as (
+    select held.project_code, arg_max(held.stage, (submitted_at, file_id, row_number)) = '{ACCEPTED}' as holds
+    from held inner join bounds on held.project_code = bounds.project_code and held.report_month = bounds.first_any
+    group by held.project_code
+)
+select
+    at_latest.project_code, {_ORDINAL.format(month="bounds.latest")} as ordinal,
+    cast(newest.area_done_mu as double) as area_done_mu, cast(newest.patches_done as double) as patches_done,
+    newest.stage, newest.file_id, true as latest,
+    case when at_first.holds then {_ORDINAL.format(month="bounds.first_any")} end as accepted,
+    coalesce(not at_first.holds, false) as look_further
+from at_latest
+inner join bounds on at_latest.project_code = bounds.project_code
+left join at_first on at_latest.project_code = at_first.project_code
+"""
+# For the listed projects: the first month whose current version says 已验收.
+_FIRST_ACCEPTED = f"""
+with
+held as ({_HELD} and r.project_code in (select unnest(?::varchar[]))),
+current as (
+    select * from held
+    where stage = '{ACCEPTED}' or (project_code, report_month) in (select project_code, report_month from held where stage = '{ACCEPTED}')
+    qualify row_number() over (
+        partition by project_code, report_month order by submitted_at desc, file_id desc, row_number desc
+    ) = 1
+)
+select project_code, min({_ORDINAL.format(month="report_month")}) from current where stage = '{ACCEPTED}'
+group by project_code
+"""
+# The months before each listed project's floor.
+_EARLIER = """
+semi join (select unnest(?::varchar[]) as project_code, unnest(?::bigint[]) as floor) as below
+    on held.project_code = below.project_code
+    and year(held.report_month) * 12 + month(held.report_month) - 1 < below.floor
+"""
+_FILES = "select file_id, original_name, submitted_at from raw.submission_files where file_id in (select unnest(?))"
 
 
 class Version(NamedTuple):
@@ -66,6 +131,7 @@ def month_from_ordinal(ordinal: int) -> date:
 
 
 _NO_MONTH = np.iinfo(np.int64).max  # "never": the accepted month of a project never reported 已验收
+_COMPLETE = np.iinfo(np.int64).min  # the floor of a project whose every month received is in the grids
 
 
 @dataclass
@@ -76,9 +142,14 @@ class History:
     Held as grids, one row per project code and one column per month, so that a file is judged and
     added over whole columns (an ingest adds millions of rows): the figures, the stage (an index into
     `stages`) and the file each current version came in (an index into `files`), -1 where no version
-    was received."""
+    was received.
+
+    Read in part (`read_history`, with `con`): a project's row holds every month received from its
+    `_floor` on (its latest month when read); a lookup of a month before that, or a version added there,
+    first reads the project's earlier months (`_read_earlier`)."""
 
     source: Path | None = None
+    con: duckdb.DuckDBPyConnection | None = None  # where projects not read yet are read from
     stages: list[str] = field(default_factory=list)
     files: list[tuple[str, datetime]] = field(default_factory=list)  # name and arrival
     _codes: list[str] = field(default_factory=list)  # of each grid row
@@ -89,6 +160,8 @@ class History:
     _stage: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=np.int16))
     _file: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=np.int32))
     _accepted: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # first 已验收 ordinal
+    _floor: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # see the docstring
+    _file_index: dict[int, int] = field(default_factory=dict)  # raw file_id -> index into `files`
 
     # --- growing the grids
 
@@ -112,7 +185,9 @@ class History:
         self._stage, self._file = grown(self._stage, -1), grown(self._file, -1)
         accepted = np.full(new_rows, _NO_MONTH, dtype=np.int64)
         accepted[:rows] = self._accepted
-        self._accepted, self._first = accepted, first
+        floor = np.full(new_rows, _COMPLETE, dtype=np.int64)
+        floor[:rows] = self._floor
+        self._accepted, self._floor, self._first = accepted, floor, first
 
     def ids(self, codes: Sequence[str], add: bool = False) -> np.ndarray:
         """The grid row of each project code (-1 for one never received, unless `add`)."""
@@ -131,6 +206,67 @@ class History:
             self.stages.append(stage)
         return self.stages.index(stage)
 
+    # --- reading from `con`
+
+    def _read_latest(self) -> None:
+        """Read every project's latest month and when it was first reported 已验收."""
+        result = self.con.execute(_LATEST)
+        versions = _columns(result)
+        self._take(self.con, versions)
+        ids = self.ids(versions["project_code"].tolist())
+        self._floor[ids] = versions["ordinal"]
+        self._accepted[ids] = np.minimum(self._accepted[ids], versions["accepted"])
+        further = versions["project_code"][versions["look_further"]].tolist()
+        if further:
+            found = self.con.execute(_FIRST_ACCEPTED, [further]).fetchall()
+            if found:
+                codes, ordinals = zip(*found, strict=True)
+                ids = self.ids(list(codes))
+                self._accepted[ids] = np.minimum(self._accepted[ids], np.array(ordinals, dtype=np.int64))
+
+    def _read_earlier(self, ids: np.ndarray, ordinals: np.ndarray, before: bool) -> None:
+        """Read every month before their floor of the projects asked about at a month under their floor
+        (`before`: a month's own version is asked; else the latest before it, which may be under the
+        floor when the month is the floor)."""
+        if self.con is None or not len(self._floor):
+            return
+        known = ids >= 0
+        floors = self._floor[np.where(known, ids, 0)]
+        under = known & ((ordinals < floors) if before else (ordinals <= floors))
+        if not under.any():
+            return
+        rows = np.unique(ids[under])
+        codes = [self._codes[i] for i in rows.tolist()]
+        sql = _VERSIONS.format(months=_EARLIER)
+        versions = _columns(self.con.execute(sql, [codes, self._floor[rows].tolist()]))
+        self._floor[rows] = _COMPLETE
+        self._take(self.con, versions)
+
+    def _take(self, con: duckdb.DuckDBPyConnection, versions: dict[str, np.ndarray]) -> None:
+        """Add `versions` (`_VERSIONS` rows, fetched as columns) read from `con`: they are older than
+        anything added since, so they go in without reading further."""
+        if not len(versions["ordinal"]):
+            return
+        file_ids, inverse = np.unique(versions["file_id"], return_inverse=True)
+        new = [f for f in file_ids.tolist() if f not in self._file_index]
+        if new:
+            for file_id, name, submitted_at in con.execute(_FILES, [new]).fetchall():
+                self._file_index[file_id] = self.add_file(name, submitted_at)
+        index = np.array([self._file_index[f] for f in file_ids.tolist()], dtype=np.int32)[inverse]
+        codes = versions["project_code"].tolist()
+        saved, self.con = self.con, None  # what is added now is read: nothing to read before it
+        try:
+            self.add_columns(
+                codes,
+                versions["ordinal"],
+                versions["area_done_mu"],
+                versions["patches_done"],
+                versions["stage"].tolist(),
+                index,
+            )
+        finally:
+            self.con = saved
+
     # --- adding
 
     def add_columns(
@@ -147,6 +283,7 @@ class History:
         if not len(codes):
             return
         ids = self.ids(codes, add=True)
+        self._read_earlier(ids, ordinals, before=True)
         self._grow(len(self._codes), int(ordinals.min()), int(ordinals.max()))
         columns = ordinals - self._first
         stage_codes, stage_names = pd.factorize(np.asarray(stages, dtype=object))
@@ -196,6 +333,7 @@ class History:
     def cells(self, ids: np.ndarray, ordinals: np.ndarray) -> np.ndarray:
         """For each (grid row, month ordinal), its place in the flattened grids, or -1 when no version of
         it was received."""
+        self._read_earlier(ids, ordinals, before=True)
         rows, width = self._file.shape
         columns = ordinals - self._first
         inside = (ids >= 0) & (columns >= 0) & (columns < width)
@@ -207,6 +345,7 @@ class History:
     def previous_cells(self, ids: np.ndarray, ordinals: np.ndarray) -> np.ndarray:
         """For each (grid row, month ordinal), the cell of the project's latest month received before
         that month, or -1."""
+        self._read_earlier(ids, ordinals, before=False)
         width = self._file.shape[1]
         known = np.flatnonzero(ids >= 0)
         found = np.full(len(ids), -1, dtype=np.int64)
@@ -281,33 +420,52 @@ class History:
         return {self._codes[i]: month_from_ordinal(int(self._accepted[i])) for i in held.tolist()}
 
 
+def _filled(column: np.ndarray, dtype: type, missing: object) -> np.ndarray:
+    """A fetched column as a plain array, `missing` where it was NULL (fetchnumpy masks them)."""
+    data, missing_at = np.ma.getdata(column), np.ma.getmaskarray(column)
+    if data.dtype == object:
+        missing_at = missing_at | np.equal(data, None)
+    values = np.full(len(data), missing, dtype=dtype)
+    values[~missing_at] = data[~missing_at]
+    return values
+
+
+def _columns(cursor: duckdb.DuckDBPyConnection) -> dict[str, np.ndarray]:
+    """A `_VERSIONS` or `_LATEST` result as plain arrays: NaN for a missing figure, None for a missing
+    stage, _NO_MONTH for no month reported 已验收."""
+    result = cursor.fetchnumpy()
+    return {
+        "project_code": _filled(result["project_code"], object, None),
+        "ordinal": _filled(result["ordinal"], np.int64, 0),
+        "area_done_mu": _filled(result["area_done_mu"], float, math.nan),
+        "patches_done": _filled(result["patches_done"], float, math.nan),
+        "stage": _filled(result["stage"], object, None),
+        "file_id": _filled(result["file_id"], np.int64, 0),
+        "latest": _filled(result["latest"], bool, False),
+        "accepted": _filled(result["accepted"], np.int64, _NO_MONTH),
+        "look_further": _filled(result.get("look_further", np.zeros(len(result["ordinal"]))), bool, False),
+    }
+
+
 def read_history(con: duckdb.DuckDBPyConnection, source: Path) -> History:
-    """The history held in `con`'s raw tables (the landing zone, or a published warehouse)."""
-    history = History(source)
-    frame = con.execute(_CURRENT_VERSIONS).df()
-    if not len(frame):
-        return history
-    files, file_index = pd.factorize(pd.MultiIndex.from_frame(frame[["original_name", "submitted_at"]]))
-    history.files = [(name, at.to_pydatetime()) for name, at in file_index.tolist()]
-    history.add_columns(
-        frame["project_code"].tolist(),
-        (frame["report_month"].dt.year * 12 + frame["report_month"].dt.month - 1).to_numpy(dtype=np.int64),
-        frame["area_done_mu"].to_numpy(dtype=float, na_value=math.nan),
-        frame["patches_done"].to_numpy(dtype=float, na_value=math.nan),
-        frame["stage"].tolist(),
-        files.astype(np.int32),
-    )
+    """The history held in `con`'s raw tables (the landing zone): each project's latest month, the rest
+    as files ask (see the module docstring); `con` must stay open while it is used."""
+    history = History(source, con=con)
+    history._read_latest()
     return history
 
 
 def load_history(warehouse: Path) -> History:
-    """The history of the published warehouse at `warehouse`, opened read-only; an empty one (the file
-    judged alone) when there is none yet."""
+    """The whole history of the published warehouse at `warehouse`, opened read-only; an empty one (the
+    file judged alone) when there is none yet."""
     if not warehouse.exists():
         return History()
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            return read_history(con, warehouse)
+            history = History(warehouse)
+            versions = _columns(con.execute(_VERSIONS.format(months="")))
+            history._take(con, versions)
+            return history
     except duckdb.Error as exc:
         raise HistoryUnreadableError(warehouse, str(exc).splitlines()[0]) from exc
 
