@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import struct
 import sys
@@ -25,7 +26,7 @@ sys.path.insert(0, str(PROJECT_ROOT / "bench"))
 import bench_nightly  # noqa: E402  (the bench's generator of province-sized plans and months)
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
-from test_incremental_chain import night  # noqa: E402
+from test_incremental_chain import night, query  # noqa: E402
 
 
 def footer_start(data: bytes) -> int:
@@ -168,6 +169,7 @@ def restate(data_dir: DataDir, reference, month: date) -> None:
     """The townships' files for `month` again, each with a note added: new versions of those months."""
     bench_nightly.write_province_month(data_dir, reference, month)
     for path in data_dir.inbox.glob(f"*-{month:%Y-%m}-月度进展.csv"):
+        arrived = path.stat().st_mtime  # the month's arrival; a file changed just now would wait to settle
         with path.open(encoding="utf-8-sig", newline="") as handle:
             rows = list(csv.reader(handle))
         note = rows[0].index("备注")
@@ -175,6 +177,7 @@ def restate(data_dir: DataDir, reference, month: date) -> None:
             row[note] = "更正 / corrected"
         with path.open("w", encoding="utf-8-sig", newline="") as handle:
             csv.writer(handle).writerows(rows)
+        os.utime(path, (arrived, arrived))
 
 
 def full_build_exports(chained: DataDir, root: Path, notice: Path) -> Path:
@@ -214,6 +217,10 @@ def test_a_chain_of_nights_exports_what_a_full_build_exports(tmp_path: Path) -> 
     # version count), so that file is written whole, as a full build writes it.
     restate(data_dir, reference, date(2023, 7, 1))
     assert night(data_dir, notice) == "incremental"
+    assert (
+        query(data_dir, "select count(*) from marts.fct_submission_versions where version_number > 1")[0][0]
+        > 0
+    )
     assert row_groups(export / "fct_submission_versions.parquet") == groups["fct_submission_versions"]
     assert_same_monthly_files(export, full_build_exports(data_dir, tmp_path / "full", notice))
 
