@@ -97,7 +97,8 @@ comment on column meta.build.relations_rebuilt is 'dbt 本次构建的表与视�
 comment on column meta.build.built_at is '构建时间（UTC）/ when it was built (UTC)';
 comment on column meta.build.compact_blocks is
     '本构建链上一次紧凑文件（全量构建或压缩）的块数 / blocks of the last compact file of this chain (its full '
-    'build or its last compaction): an incremental build whose file outgrows it by more than '
+    'build or its last compaction), or those its tables used on the last night that outgrew it with data: '
+    'an incremental build whose file outgrows it, and the blocks its tables use, by more than '
     '[storage] compact_slack is compacted';
 """
 
@@ -202,9 +203,12 @@ def stage_build(
     the one built, with no conversion; an incremental build inherits the format of the warehouse it copies,
     and is rewritten into a fresh file in that format (`compact`) when its blocks (free ones included)
     exceed by more than `compact_slack` (config storage.compact_slack) those of the last compact file of
-    its chain (its full build or its last compaction, recorded in meta.build). Submissions are only ever
-    added, so a compact file of today's data is at least that large: the file published is never more
-    than 1 + compact_slack times a compact one.
+    its chain (its full build, its last compaction, or the blocks its tables used on the last night that
+    outgrew it with data, recorded in meta.build), and by more than `compact_slack` the blocks its tables
+    use now (`_live_blocks`, about what a compaction would write): a night that only appends rows grows
+    the file with them and is not compacted. Submissions are only ever added, so a compact file of
+    today's data is at least that large: the file published stays within about 1 + compact_slack times a
+    compact one.
 
     `on_stage("dbt")`, `on_stage("expectations")` and, when the build is compacted, `on_stage("compact")`
     are called as those steps begin (the nightly times its stages with them).
