@@ -162,15 +162,17 @@ def test_parquet_append_refuses_other_schemas_and_too_many_row_groups(tmp_path: 
         con.execute(f"copy (select 1 as a) to '{tmp_path / 'a.parquet'}' (format parquet)")
         con.execute(f"copy (select 'x' as a) to '{tmp_path / 'b.parquet'}' (format parquet)")
         con.execute(f"copy (select 2 as a) to '{tmp_path / 'c.parquet'}' (format parquet)")
+    before = (tmp_path / "a.parquet").read_bytes()
     with pytest.raises(ParquetAppendError, match="schema"):
-        append_parquet(tmp_path / "a.parquet", tmp_path / "b.parquet", tmp_path / "out.parquet", 10)
+        append_parquet(tmp_path / "a.parquet", tmp_path / "b.parquet", 10)
     with pytest.raises(ParquetAppendError, match="row groups"):
-        append_parquet(tmp_path / "a.parquet", tmp_path / "c.parquet", tmp_path / "out.parquet", 1)
+        append_parquet(tmp_path / "a.parquet", tmp_path / "c.parquet", 1)
+    assert (tmp_path / "a.parquet").read_bytes() == before  # refused: left as it was
     (tmp_path / "not.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(ParquetAppendError, match="not a Parquet file"):
-        append_parquet(tmp_path / "not.parquet", tmp_path / "c.parquet", tmp_path / "out.parquet", 10)
-    append_parquet(tmp_path / "a.parquet", tmp_path / "c.parquet", tmp_path / "out.parquet", 2)
-    assert rows_in_file_order(tmp_path / "out.parquet") == [(1, 0), (2, 1)]
+        append_parquet(tmp_path / "not.parquet", tmp_path / "c.parquet", 10)
+    append_parquet(tmp_path / "a.parquet", tmp_path / "c.parquet", 2)
+    assert rows_in_file_order(tmp_path / "a.parquet") == [(1, 0), (2, 1)]
 
 
 def restate(data_dir: DataDir, reference, month: date) -> None:

@@ -201,30 +201,32 @@ def _moved_row_group(group: list[Field], shift: int, ordinal: int) -> list[Field
     return _replaced(group, _ROW_GROUP_ORDINAL, ordinal)
 
 
-def append_parquet(head: Path, tail: Path, target: Path, max_row_groups: int) -> None:
-    """Write to `target` the rows of Parquet file `head` followed by those of `tail` (the same schema).
-    Raises ParquetAppendError, writing nothing, when the schemas or the files' other metadata differ or
+def append_parquet(target: Path, tail: Path, max_row_groups: int) -> None:
+    """Append the rows of Parquet file `tail` (the same schema) to the Parquet file `target`, in place:
+    `target`'s bytes up to its footer are kept (a copy made by reflink shares them with its original).
+    Raises ParquetAppendError, changing nothing, when the schemas or the files' other metadata differ or
     the result would hold more than `max_row_groups` row groups (each append adds at least one, however
     few its rows): then write `target` whole instead."""
-    head_end, head_meta = _footer(head)
+    head_end, head_meta = _footer(target)
     tail_end, tail_meta = _footer(tail)
     kept = [(n, kind, value) for n, kind, value in head_meta if n not in (_FILE_NUM_ROWS, _FILE_ROW_GROUPS)]
     if kept != [
         (n, kind, value) for n, kind, value in tail_meta if n not in (_FILE_NUM_ROWS, _FILE_ROW_GROUPS)
     ]:
-        raise ParquetAppendError(f"{head} and {tail} differ in schema or metadata")
+        raise ParquetAppendError(f"{target} and {tail} differ in schema or metadata")
     element, groups = _get(head_meta, _FILE_ROW_GROUPS)
     _, added = _get(tail_meta, _FILE_ROW_GROUPS)
-    shift = head_end - len(MAGIC)  # the tail's bytes after its magic start where the head's footer did
     if len(groups) + len(added) > max_row_groups:
         raise ParquetAppendError(f"{len(groups) + len(added)} row groups: more than {max_row_groups}")
+    shift = head_end - len(MAGIC)  # the tail's bytes after its magic start where the head's footer did
     groups = groups + [_moved_row_group(group, shift, len(groups) + i) for i, group in enumerate(added)]
     meta = _replaced(head_meta, _FILE_ROW_GROUPS, (element, groups))
     meta = _replaced(meta, _FILE_NUM_ROWS, _get(head_meta, _FILE_NUM_ROWS) + _get(tail_meta, _FILE_NUM_ROWS))
     writer = _Writer()
     writer.struct(meta)
-    with head.open("rb") as source, tail.open("rb") as rest, target.open("wb", buffering=0) as out:
-        copy_range(source.fileno(), out.fileno(), 0, head_end)
+    with tail.open("rb") as rest, target.open("r+b", buffering=0) as out:
+        out.truncate(head_end)
+        out.seek(head_end)
         copy_range(rest.fileno(), out.fileno(), len(MAGIC), tail_end - len(MAGIC))
         out.write(bytes(writer.out) + struct.pack("<I", len(writer.out)) + MAGIC)
 

@@ -271,7 +271,8 @@ def _append_months(
     )
     most = 2 * -(-rows // PARQUET_ROW_GROUP_ROWS) + PARQUET_EXTRA_ROW_GROUPS
     try:
-        append_parquet(previous / mart.files[0], parquet_tail, target / mart.files[0], most)
+        copy_database(previous / mart.files[0], target / mart.files[0])
+        append_parquet(target / mart.files[0], parquet_tail, most)
     except ParquetAppendError as exc:
         logger.info("export %s: written whole (%s)", mart.name, exc)
         (target / mart.files[0]).unlink(missing_ok=True)
