@@ -17,7 +17,7 @@ from regreen.submissions.history import load_history, month_ordinal, read_histor
 MONTHS = [date(2024, m, 1) for m in range(1, 9)]
 
 
-def landing(path: Path) -> Path:
+def landing(path: Path, projects: int = 5) -> Path:
     """raw.submission_files / submission_rows as the history reads them: five projects over eight months,
     with months sent again (restated), a rejected file, a month missing, and acceptances taken back."""
     with duckdb.connect(str(path)) as con:
@@ -48,7 +48,7 @@ def landing(path: Path) -> Path:
 
         for index, month in enumerate(MONTHS):
             rows = []
-            for project in range(5):
+            for project in range(projects):
                 if project == 3 and month == MONTHS[4]:
                     continue  # a month it did not report
                 stage = (
@@ -93,21 +93,21 @@ def test_the_history_read_in_part_answers_as_the_whole_history(tmp_path: Path) -
 
 
 def test_a_version_added_under_the_floor_reads_the_earlier_months_first(tmp_path: Path) -> None:
-    path = landing(tmp_path / "landing.duckdb")
+    path = landing(tmp_path / "landing.duckdb", projects=64)  # the grids' first size: full
     with duckdb.connect(str(path), read_only=True) as con:
         partial = read_history(con, path)
         whole = load_history(path)
-        late = [("P3", MONTHS[4])]  # the month P3 did not report, arriving late
+        late = [("P3", MONTHS[4]), ("P99", MONTHS[4])]  # a month P3 did not report, late; a new project
         for history in (partial, whole):
             index = history.add_file("late.csv", datetime(2024, 12, 1))
             history.add_columns(
                 [code for code, _ in late],
                 np.array([month_ordinal(m) for _, m in late]),
-                np.array([44.0]),
-                np.array([4.0]),
-                ["施工中"],
-                np.array([index], dtype=np.int32),
+                np.array([44.0, 1.0]),
+                np.array([4.0, 1.0]),
+                ["施工中", "施工中"],
+                np.array([index, index], dtype=np.int32),
             )
-        for month in MONTHS:
-            assert partial.version("P3", month) == whole.version("P3", month), month
-            assert partial.previous("P3", month) == whole.previous("P3", month), month
+        for code, month in itertools.product(("P3", "P99"), MONTHS):
+            assert partial.version(code, month) == whole.version(code, month), month
+            assert partial.previous(code, month) == whole.previous(code, month), month

@@ -230,7 +230,7 @@ class History:
         floor when the month is the floor)."""
         if self.con is None or not len(self._floor):
             return
-        known = ids >= 0
+        known = (ids >= 0) & (ids < len(self._floor))  # a code added just now has no row yet: nothing to read
         floors = self._floor[np.where(known, ids, 0)]
         under = known & ((ordinals < floors) if before else (ordinals <= floors))
         if not under.any():
