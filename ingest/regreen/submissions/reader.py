@@ -478,7 +478,7 @@ def _plain_cells(body: str, width: int) -> np.ndarray | None:
     fields = body.count(",", 0, len(lines[0])) + 1
     if not body or fields > width or body.count(",") != (fields - 1) * len(lines):
         return None
-    if any(line.count(",") != fields - 1 for line in lines):  # the same total, spread unevenly
+    if set(map(str.count, lines, itertools.repeat(","))) != {fields - 1}:  # the same total, spread unevenly
         return None
     if max(map(len, lines)) > csv.field_size_limit():  # a field the csv module would refuse, maybe
         return None
