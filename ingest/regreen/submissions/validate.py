@@ -1339,12 +1339,10 @@ _mask = functools.lru_cache(maxsize=4096)(mask_personal)
 def _masked(issue: Issue) -> Issue:
     """The issue as it may leave the landing zone: personal data in its value and messages masked."""
     value = mask_all(issue.value) if _is_personal_column(issue.column) else _mask(issue.value)
-    return replace(
-        issue,
-        value=value,
-        message_zh=_mask(issue.message_zh),
-        message_en=_mask(issue.message_en),
-    )
+    zh, en = _mask(issue.message_zh), _mask(issue.message_en)
+    if value == issue.value and zh == issue.message_zh and en == issue.message_en:
+        return issue  # nothing personal in it (most issues): no copy
+    return replace(issue, value=value, message_zh=zh, message_en=en)
 
 
 def _report(
