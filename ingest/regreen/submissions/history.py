@@ -238,9 +238,12 @@ class History:
         rows = np.unique(ids[under])
         codes = [self._codes[i] for i in rows.tolist()]
         sql = _VERSIONS.format(months=_EARLIER)
-        versions = _columns(self.con.execute(sql, [codes, self._floor[rows].tolist()]))
-        self._floor[rows] = _COMPLETE
-        self._take(self.con, versions)
+        # A cursor of its own: the ingest lands a batch on another thread through `con` meanwhile. What
+        # lies under a floor was landed before this history was read, so that batch does not matter.
+        with self.con.cursor() as cursor:
+            versions = _columns(cursor.execute(sql, [codes, self._floor[rows].tolist()]))
+            self._floor[rows] = _COMPLETE
+            self._take(cursor, versions)
 
     def _take(self, con: duckdb.DuckDBPyConnection, versions: dict[str, np.ndarray]) -> None:
         """Add `versions` (`_VERSIONS` rows, fetched as columns) read from `con`: they are older than
