@@ -11,8 +11,9 @@ Four scenarios, each a real `regreen nightly` process on its own data directory:
 - province, incremental: the four townships' 2026-10 files (~1,300 rows) put in the inbox as CSV, taken
   through the real ingest.
 
-Peak memory is the largest resident set of the nightly and its dbt child (from wait4's rusage). The stage
-seconds are the ones the nightly records itself (`meta.runs.stage_seconds`).
+Peak memory is the largest resident set of the nightly and its dbt child (from wait4's rusage, through a
+launcher: `run_measured`). The stage seconds and each stage's resident high-water mark are the ones the
+nightly records itself (`meta.runs.stage_seconds`, `stage_peak_mb`).
 
 The generated plan's projects are spread over yearly tables of at most 99 (2023, 2024, …), under its
 own document number (BENCH_DOCUMENT_NUMBER) with its own figure contract in the data directory's
@@ -87,6 +88,8 @@ class Measured:
     stage_seconds: dict[str, float]
     publish_timed_separately: bool = False
     notes: list[str] = field(default_factory=list)
+    # The nightly's own resident high-water mark per stage and its dbt child's (meta.runs.stage_peak_mb).
+    stage_peak_mb: dict[str, float] = field(default_factory=dict)
 
 
 def chinese_numeral(number: int) -> str:
@@ -355,6 +358,7 @@ def run_nightly(scenario: str, data_dir: DataDir, notice: Path) -> Measured:
         rows_loaded=record.rows_loaded or 0,
         project_months=0,
         stage_seconds=dict(record.stage_seconds),
+        stage_peak_mb=dict(record.stage_peak_mb),
     )
     if not record.published:
         measured.notes.append(record.error_message or record.status)
