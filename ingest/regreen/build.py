@@ -36,7 +36,7 @@ import duckdb
 from regreen.config import SETTINGS, Config, load_config
 from regreen.dbt import DbtNodeResult, DbtProcess, DbtRun
 from regreen.log import logger
-from regreen.memory import limit_connection
+from regreen.memory import limit_connection, memory_limit_of
 from regreen.patches.register import load_patches, patches_dir, read_register, register_inputs
 from regreen.plan import Plan
 from regreen.project import CONTRACTS_DIR, PROJECT_ROOT, DataDir
@@ -230,7 +230,9 @@ def stage_build(
     if changed is None:
         base_run = None
         with duckdb.connect(str(working), config={"storage_compatibility_version": storage_version}) as con:
-            limit_connection(con, memory_limit)
+            logger.info(
+                "full build, DuckDB memory limit %s", memory_limit_of(limit_connection(con, memory_limit))
+            )
             load_plan(con, plan, run_id)
             copy_submissions(con, data_dir.landing)
             reference = build_reference(plan.document.issued_on, plan.projects)
@@ -369,7 +371,7 @@ def _load_incremental(
     how = copy_database(data_dir.warehouse, working)
     logger.info("copied the published warehouse (%s) in %.2f s", how, time.perf_counter() - started)
     with duckdb.connect(str(working)) as con:
-        limit_connection(con, memory_limit)
+        logger.info("DuckDB memory limit %s", memory_limit_of(limit_connection(con, memory_limit)))
         changed = append_submissions(con, data_dir.landing)
         if changed is not None:
             # Every build stamps the plan with its run: that is how a published warehouse names its run.

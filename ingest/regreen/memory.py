@@ -39,6 +39,11 @@ def limit_connection(
     return con
 
 
+def memory_limit_of(con: duckdb.DuckDBPyConnection) -> str:
+    """The memory limit `con`'s database runs under, as DuckDB shows it ("953.6 MiB")."""
+    return con.execute("select current_setting('memory_limit')").fetchone()[0]
+
+
 def check_memory_limit(value: str) -> bool:
     """Whether DuckDB reads `value` as a memory limit ("1GB", "768MiB", "50%")."""
     with duckdb.connect() as con:
