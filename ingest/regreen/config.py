@@ -83,7 +83,7 @@ SETTINGS: dict[str, dict[str, Setting]] = {
             "latest only in clients as new as the pinned duckdb (docs/operations.md)",
         ),
         "memory_limit": Setting(
-            "1GB",
+            "512MB",
             "DuckDB memory limit of each database a build, its dbt, its exports and the report open "
             "(beyond it DuckDB spills beside the file); on a smaller machine, a quarter of its RAM",
         ),
