@@ -888,6 +888,7 @@ def refresh_report(data_dir: DataDir, config: Config) -> None:
             config.zone,
             latest_failure(data_dir),
             config.get("report", "project_rows"),
+            config.get("storage", "memory_limit"),
         )
     except RegreenError as exc:
         logger.warning("未能更新进展报告 / the report was not refreshed: %s", exc)
