@@ -19,6 +19,7 @@ from regreen.errors import ConfigError
 from regreen.memory import limit_connection, memory_limit_of, peak_rss_mb, reset_peak_rss
 from regreen.nightly import RunRecord
 from regreen.project import BUNDLED_NOTICE, DataDir
+from regreen.publish import published_run_id
 from regreen.submissions.reference import load_reference
 from regreen.submissions.sample import write_sample
 
@@ -125,3 +126,20 @@ def test_a_nightly_builds_under_the_limit_and_records_each_stage_peak(tmp_path: 
     assert record.stage_peak_mb["dbt_child"] > 100
     logged = json.loads((data_dir.logs / "runs.jsonl").read_text(encoding="utf-8").splitlines()[-1])
     assert logged["stage_peak_mb"] == record.stage_peak_mb
+
+    # A limit too small for what DuckDB must hold at once: one line naming the setting, nothing published.
+    published = published_run_id(data_dir)
+    (data_dir.root / "regreen.toml").write_text('[storage]\nmemory_limit = "2MB"\n', encoding="utf-8")
+    starved = subprocess.run(
+        [str(REGREEN), "build", "--full", "--data-dir", str(data_dir.root)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=600,
+    )
+    assert starved.returncode == 2
+    assert "Traceback" not in starved.stderr
+    assert "[storage] memory_limit" in starved.stderr.splitlines()[-1], starved.stderr
+    assert "Out of Memory" in starved.stderr.splitlines()[-1]
+    assert published_run_id(data_dir) == published

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+
+from regreen.errors import MemoryLimitError
 
 _HWM = re.compile(r"^VmHWM:\s+(\d+) kB$", re.MULTILINE)
 
@@ -37,6 +40,16 @@ def limit_connection(
     if not ordered:
         con.execute("set preserve_insertion_order = false")
     return con
+
+
+@contextlib.contextmanager
+def within_memory_limit(memory_limit: str) -> Iterator[None]:
+    """Report DuckDB running out of `memory_limit` (what it cannot spill: a hash table or a row larger
+    than the limit) as MemoryLimitError, which names the setting to raise."""
+    try:
+        yield
+    except duckdb.OutOfMemoryException as exc:
+        raise MemoryLimitError(memory_limit, str(exc).splitlines()[0]) from exc
 
 
 def memory_limit_of(con: duckdb.DuckDBPyConnection) -> str:

@@ -71,7 +71,7 @@ from regreen.errors import (
     WarehouseInUseError,
 )
 from regreen.log import logger
-from regreen.memory import limit_connection, peak_rss_mb, reset_peak_rss
+from regreen.memory import limit_connection, peak_rss_mb, reset_peak_rss, within_memory_limit
 from regreen.notify import compose_alert, overdue_townships, send_alert
 from regreen.plan import parse_notice
 from regreen.project import BUNDLED_NOTICE, DataDir
@@ -834,17 +834,18 @@ def _build_and_publish(
             record.status, record.build_base_run_id = "nothing_to_do", published
             return
         clock.enter("load")
-        staged = stage_build(
-            plan,
-            data_dir,
-            record.run_id,
-            dbt,
-            storage_version,
-            on_stage=clock.enter,
-            full=full or held,
-            compact_slack=run.config.get("storage", "compact_slack"),
-            memory_limit=memory_limit,
-        )
+        with within_memory_limit(memory_limit):
+            staged = stage_build(
+                plan,
+                data_dir,
+                record.run_id,
+                dbt,
+                storage_version,
+                on_stage=clock.enter,
+                full=full or held,
+                compact_slack=run.config.get("storage", "compact_slack"),
+                memory_limit=memory_limit,
+            )
         summary = staged.summary
         if summary.dbt_peak_mb is not None:
             record.stage_peak_mb["dbt_child"] = summary.dbt_peak_mb
@@ -863,7 +864,8 @@ def _build_and_publish(
             kept = staged.working.rename(staged.working.with_name(f"unpublished-{record.run_id}.duckdb"))
             raise WarehouseInUseError(data_dir.warehouse, holder or None, kept)
         clock.enter("publish")
-        publish_build(data_dir, staged.working, record, keep, clock, memory_limit)
+        with within_memory_limit(memory_limit):
+            publish_build(data_dir, staged.working, record, keep, clock, memory_limit)
         record.status = "published"
 
 

@@ -36,7 +36,7 @@ from regreen.config import SETTINGS
 from regreen.dbt import dbt_docs_generate
 from regreen.errors import RegreenError
 from regreen.log import logger
-from regreen.memory import limit_connection
+from regreen.memory import limit_connection, within_memory_limit
 from regreen.patchmap import MapPatch, patch_map_svg
 from regreen.project import DataDir
 
@@ -478,7 +478,7 @@ def write_report(
     if not warehouse.exists():
         raise WarehouseMissingError(warehouse)
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
+        with duckdb.connect(str(warehouse), read_only=True) as con, within_memory_limit(memory_limit):
             data = load_report_data(limit_connection(con, memory_limit))
     except (duckdb.CatalogException, duckdb.BinderException) as exc:
         raise WarehouseOutdatedError(warehouse, str(exc).splitlines()[0]) from exc
