@@ -942,7 +942,9 @@ def rollback(
             copy = data_dir.work / f"rollback-{run_id}.duckdb"
             copy_database(history_dir(data_dir) / f"{target}.duckdb", copy)
             exports = export_tmp_dir(data_dir, run_id)
-            with open_read_only(copy) as con:
+            memory_limit = config.get("storage", "memory_limit")
+            with open_read_only(copy) as con, within_memory_limit(memory_limit):
+                limit_connection(con, memory_limit, spill_to=copy.with_name(f"{copy.name}.tmp"))
                 export_marts(con, exports, target, previous=export_dir(data_dir))
             _publish(data_dir, copy, exports, record, keep, clock)
     refresh_report(data_dir, config)
