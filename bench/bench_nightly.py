@@ -353,7 +353,10 @@ def run_nightly(scenario: str, data_dir: DataDir, notice: Path) -> Measured:
         build_mode=record.build_mode or "?",
         exit_code=exit_code,
         wall_seconds=round(wall, 2),
-        peak_rss_mb=round(peak_mb, 1),
+        # The nightly resets its high-water mark as each stage begins (regreen.memory.reset_peak_rss),
+        # which resets what wait4 reports too: the launcher's figure is the peak since the last stage
+        # began (the report's included), the stages' own marks the peaks before it.
+        peak_rss_mb=round(max(peak_mb, *record.stage_peak_mb.values()), 1),
         files_received=record.files_received or 0,
         rows_loaded=record.rows_loaded or 0,
         project_months=0,

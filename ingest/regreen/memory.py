@@ -83,6 +83,9 @@ def peak_rss_mb() -> float | None:
 
 def reset_peak_rss() -> None:
     """Start the high-water mark again from the current resident size (Linux: clear_refs 5); where it
-    cannot be reset the mark keeps counting from the start, so a stage may show an earlier one's peak."""
+    cannot be reset the mark keeps counting from the start, so a stage may show an earlier one's peak.
+
+    Linux keeps one mark: the peak a parent reads from wait4 (ru_maxrss) is reset with it, so the
+    process's peak over its whole life is the largest of what it read between resets."""
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
