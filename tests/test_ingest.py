@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import pytest
 
 from regreen.errors import EXIT_LOCKED
 from regreen.project import BUNDLED_NOTICE, DataDir
+from regreen.submissions import ingest as ingest_module
 from regreen.submissions.ingest import IngestSummary, _Arrival, ingest_inbox
 from regreen.submissions.reference import PlanReference, load_reference
 from regreen.submissions.sample import CHINA_TZ, write_sample
@@ -445,6 +447,38 @@ def test_a_crash_after_the_commit_neither_loses_nor_doubles_the_file(
     again = drop(data_dir.inbox, "东园镇-2024-01(1).csv", content.decode(), day.replace(day=9))
     third = ingest_inbox(data_dir, reference, TODAY)
     assert [f.outcome for f in third.files] == ["duplicate"] and not again.exists()
+
+
+def test_a_copy_taken_while_its_original_is_landing_is_a_duplicate(
+    tmp_path: Path, reference: PlanReference, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch lands on its own thread while the next files are taken: the same bytes arriving then are
+    not in the landing yet, and must still be a receipt only, loaded once."""
+    monkeypatch.setattr(ingest_module, "BATCH_FILES", 1)  # every file its own batch
+    commit = ingest_module._Batch.commit
+    landing = threading.Event()
+
+    def slow_commit(self: Any, *args: Any) -> None:
+        landing.set()
+        time.sleep(0.5)  # still landing when the copy is taken
+        commit(self, *args)
+
+    monkeypatch.setattr(ingest_module._Batch, "commit", slow_commit)
+    data_dir = DataDir(tmp_path).ensure()
+    day = datetime(2024, 2, 3, 9, 0, tzinfo=CHINA_TZ)
+    text = f"{HEADER}\n{line('2024-01', '20')}\n"
+    drop(data_dir.inbox, "东园镇-2024-01.csv", text, day)
+    drop(data_dir.inbox, "东园镇-2024-01(1).csv", text, day.replace(day=4))
+    summary = ingest_inbox(data_dir, reference, TODAY)
+    assert landing.is_set()
+    assert [f.outcome for f in summary.files] == ["accepted", "duplicate"]
+    assert (summary.rows_read, summary.rows_loaded) == (1, 1)
+    assert query(data_dir, "select count(*) from raw.submission_files") == [(1,)]
+    assert query(data_dir, "select count(*) from raw.submission_rows") == [(1,)]
+    receipts = query(data_dir, "select outcome, file_id from raw.submission_receipts order by receipt_id")
+    assert [outcome for outcome, _ in receipts] == ["new", "duplicate"]
+    assert receipts[0][1] == receipts[1][1]
+    assert list(data_dir.inbox.iterdir()) == []
 
 
 def test_a_file_rewritten_after_it_was_read_stays_in_the_inbox(tmp_path: Path) -> None:

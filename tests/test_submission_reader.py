@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
 
 import openpyxl
 import pytest
 
 from regreen.submissions.columns import COLUMNS, match_header
+from regreen.submissions.reader import _plain_cells
 from regreen.submissions.validate import validate_file
 
 TODAY = date(2024, 4, 20)
@@ -238,3 +241,36 @@ def test_an_unclosed_quote_names_its_line(files, reference):
     report = validate_file(path, reference, TODAY)
     assert [(i.code, i.row, i.value) for i in report.errors] == [("unclosed_quote", 3, None)]
     assert report.rows_read == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "2024-03,张坂镇,甲, 1 ,,\r\n2024-03,张坂镇,乙,2,,x\r\n",
+        "2024-03,张坂镇,甲,1\n2024-04,张坂镇,甲,\n",
+        "a,b,c",  # no line end after the last line
+        "a,,\r\n,,\r\n",  # a line of empty fields is a line, not a blank one
+        "全角，逗号,ａｂ,\u3000\n x ,y,z\n",
+    ],
+)
+def test_plain_csv_is_split_as_the_csv_module_reads_it(body):
+    cells = _plain_cells(body, 10)
+    assert cells is not None
+    assert cells.T.tolist() == list(csv.reader(io.StringIO(body, newline="")))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        'a,"b,c",d\n',  # quoted: the csv module reads it
+        "a,b\n\na,b\n",  # a blank line is a record of no field
+        "a,b\na,b,c\n",  # ragged
+        "a,b,c\na,b\n",  # ragged the other way
+        "a,b\ra,b\r",  # old Mac line ends
+        "a,b\x00\n",
+        "a,b,c,d\n",  # wider than allowed
+        "",
+    ],
+)
+def test_csv_that_is_not_plain_goes_to_the_csv_module(body):
+    assert _plain_cells(body, 3) is None

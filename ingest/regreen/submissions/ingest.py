@@ -29,6 +29,8 @@ For each file taken:
 5. Files land in batches (BATCH_FILES, BATCH_ROWS), one transaction each. Before it, every archive
    and quarantine file of the batch is synced (all at once, then the folders); only after it committed are the batch's files removed from the inbox
    (each unless it was replaced or rewritten since it was read: that is a new arrival, taken next run).
+   A batch lands on a thread of its own while the next batch's files are read, archived and judged;
+   batches land one at a time, in order, and the run ends once the last has landed.
 
 No superseding happens here: every version stays, the warehouse picks the latest per project and month.
 
@@ -63,7 +65,7 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -606,6 +608,11 @@ class _Run:
         self.settings = settings
         self.run_id = run_id
         self.batch = _Batch()
+        # The batch before it, landing on a thread of its own while this one is read and judged: DuckDB's
+        # insert, commit and the syncs before it wait on the disk and on DuckDB's own threads, not on
+        # Python. At most one batch lands at a time, in order.
+        self._lander = ThreadPoolExecutor(1, thread_name_prefix="regreen-landing")
+        self._landing: tuple[_Batch, Future[None]] | None = None
         # Content already landed (sha256 → file_id), and every arrival already receipted: a crash after
         # a commit leaves those files in the inbox.
         self.known: dict[str, int] = dict(
@@ -645,7 +652,8 @@ class _Run:
             return self._skipped(name, "读取时仍在改动，下次再收 / changed while being read; taken next run")
         arrival, archived = taken
         self.batch.written.append(archived)
-        if self.batches_landed and self.after_first_batch is not None:
+        if self.after_first_batch is not None and (self.batches_landed or self._landing is not None):
+            self.wait_landed()
             hook, self.after_first_batch = self.after_first_batch, None
             hook()  # the fault tests' pause: one batch landed, this file archived, not landed
 
@@ -654,8 +662,12 @@ class _Run:
             # Landed by a run that crashed before it could clear the inbox: finish its work, add nothing.
             arrival.remove_from_inbox()
             logger.info("%s: landed by an interrupted run; removed from the inbox", arrival.name)
+            self.wait_landed()  # the connection is the landing thread's until then
             return _recovered(self.con, file_id, arrival.name)
-        if file_id is not None or arrival.sha256 in self.batch.new:
+        landing = self._landing[0].new if self._landing else {}
+        # Content of the batch still landing is not in `known` yet: a second copy is a duplicate all the
+        # same, receipted by a later batch, which lands after it.
+        if file_id is not None or arrival.sha256 in self.batch.new or arrival.sha256 in landing:
             outcome = self.batch.add_duplicate(arrival)
         else:
             outcome = self.batch.add_new(self._validate(arrival, archived))
@@ -664,9 +676,27 @@ class _Run:
         return outcome
 
     def finish_batch(self) -> None:
-        self.batch.commit(self.con, self.known, self.data_dir, self.run_id)
-        self.batch = _Batch()
+        """Hand the open batch to the landing thread, once the batch before it has landed."""
+        self.wait_landed()
+        batch, self.batch = self.batch, _Batch()
+        landed = self._lander.submit(batch.commit, self.con, self.known, self.data_dir, self.run_id)
+        self._landing = (batch, landed)
+
+    def wait_landed(self) -> None:
+        """Wait for the batch being landed, if any; its error, if it failed, is raised here."""
+        if self._landing is None:
+            return
+        landed, self._landing = self._landing[1], None
+        landed.result()
         self.batches_landed += 1
+
+    def close(self) -> None:
+        """Wait for the last batch to land (also when the run stops on an error: the connection closes
+        after it), and end the landing thread."""
+        try:
+            self.wait_landed()
+        finally:
+            self._lander.shutdown()
 
     def _skipped(self, name: str, reason: str, refused: bool = False) -> FileOutcome:
         """`name` left in the inbox; `refused`: it never will be taken (a symlink, a pipe), which the
@@ -776,6 +806,9 @@ def ingest_inbox(
         ensure_landing(con)
         _remove_leftovers(data_dir)
         run = _Run(con, data_dir, reference, today, settings, run_id or new_run_id(), after_first_batch)
-        outcomes = [run.take(path, before) for path, before in _arrivals(data_dir.inbox)]
-        run.finish_batch()
+        try:
+            outcomes = [run.take(path, before) for path, before in _arrivals(data_dir.inbox)]
+            run.finish_batch()
+        finally:
+            run.close()
     return IngestSummary(run.run_id, tuple(outcomes))

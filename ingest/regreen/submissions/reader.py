@@ -405,7 +405,7 @@ def _read_csv(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
             f"the file has {lines} lines, more than the limit of {limits.max_rows} data rows, and was not read",
         )
     text = decode_csv(path, data)
-    if not text.strip():
+    if not text or text.isspace():
         raise SubmissionReadError(path, "empty_file", "文件是空的", "the file is empty")
 
     try:
@@ -425,6 +425,11 @@ def _read_csv(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
             f"the header has {len(headers)} columns, more than the limit of {limits.max_columns}, and was not read",
             row=header_line,
         )
+    plain = _plain_cells(text[body_start:], len(headers) + CSV_SPARE_FIELDS)
+    if plain is not None:
+        written = plain.astype(bool)  # not ""
+        plain[~written] = None
+        return _table(path, None, header_line, headers, list(plain), list(written))
     # One more line, blank, after the text: it becomes a record of its own, unless the text ends inside
     # a quoted value, which then swallows it (the csv module returns an unclosed value without a word).
     records: list[list[str]] = []
@@ -454,6 +459,33 @@ def _read_csv(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
     written = cells.astype(bool)  # neither None (a short line) nor ""
     cells[~written] = None
     return _table(path, None, header_line, headers, list(cells), list(written))
+
+
+def _plain_cells(body: str, width: int) -> np.ndarray | None:
+    """The cells of `body` (the lines under the header), one row per field position, when the text is
+    plain: no quote, no NUL, no CR but in CR LF line ends, no blank line, every line of one number of
+    fields, at most `width`. Splitting such text at commas and line ends gives exactly the csv module's
+    records, in a few passes of C over the whole text instead of the csv module's work per field (half the
+    time of reading a file). None when it is not plain: the csv module reads it, and names what is wrong."""
+    if '"' in body or "\0" in body:
+        return None
+    if "\r" in body:
+        body = body.replace("\r\n", "\n")
+        if "\r" in body:
+            return None
+    body = body.removesuffix("\n")
+    lines = body.split("\n")
+    fields = body.count(",", 0, len(lines[0])) + 1
+    if not body or fields > width or body.count(",") != (fields - 1) * len(lines):
+        return None
+    if set(map(str.count, lines, itertools.repeat(","))) != {fields - 1}:  # the same total, spread unevenly
+        return None
+    if max(map(len, lines)) > csv.field_size_limit():  # a field the csv module would refuse, maybe
+        return None
+    if fields == 1 and not all(lines):  # a blank line: the csv module reads no field, not an empty one
+        return None
+    cells = np.array(body.replace("\n", ",").split(","), dtype=object)
+    return cells.reshape(len(lines), fields).T
 
 
 def _check_fields(path: Path, records: list[list[str]], header_line: int, columns: int) -> list[list[str]]:

@@ -18,6 +18,7 @@ are counted in one summary issue, so that a file of a million bad rows gives a r
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 import unicodedata
@@ -236,11 +237,7 @@ class _Distinct:
 
 def _with_missing(values: Sequence[object], missing: object = None, dtype: object = object) -> np.ndarray:
     """`values` and one more slot, `missing`, for an index of -1."""
-    array = np.empty(len(values) + 1, dtype=dtype)
-    for position, value in enumerate(values):
-        array[position] = value
-    array[-1] = missing
-    return array
+    return np.fromiter(itertools.chain(values, (missing,)), dtype=dtype, count=len(values) + 1)
 
 
 class _Plan:
@@ -733,7 +730,7 @@ class _FileValidation:
         numbers, unreadable = self._numbers()
         figures = self._check_figures(numbers, unreadable, project)
         stage = self._check_stage(text["supervisor"])
-        accepted_on = self._check_accepted_on(stage)
+        accepted_on, accepted_ordinal = self._check_accepted_on(stage)
         stage_names = _with_missing(STAGES)[stage]
         columns = {
             "sheet": np.full(len(self.rows), self.table.sheet, dtype=object),
@@ -754,7 +751,7 @@ class _FileValidation:
         }
         frame = pd.DataFrame({name: columns[name] for name in ROW_FRAME_COLUMNS})
         self._check_sequence(project, month, month_ordinal, stage, figures)
-        self._check_acceptance_month(project, month, month_ordinal, stage, accepted_on)
+        self._check_acceptance_month(project, month, month_ordinal, stage, accepted_ordinal)
         self._check_missing_projects(township, project, month_ordinal, stage)
         self._check_totals(numbers, total_rows, total_cells)
         return frame
@@ -1008,12 +1005,20 @@ class _FileValidation:
         )
         return stage
 
-    def _check_accepted_on(self, stage: np.ndarray) -> np.ndarray:
+    def _check_accepted_on(self, stage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The acceptance date of each row (a date, or None where it is missing, unreadable or in the
+        future) and its month's ordinal (-1 where there is none)."""
         distinct = self._distinct("accepted_on")
         written = distinct.written()
         days = [parse_date(value) for value in distinct.values]
         accepted_on = distinct.spread(days)
-        future = distinct.spread([day is not None and day > self.today for day in days], False, bool)
+        late = [day is not None and day > self.today for day in days]
+        future = distinct.spread(late, False, bool)
+        ordinal = distinct.spread(
+            [-1 if after else _month_ordinal(day) for day, after in zip(days, late, strict=True)],
+            -1,
+            np.int64,
+        )
         accepted = stage == ACCEPTED_INDEX
         self._flag(
             accepted & ~written,
@@ -1045,7 +1050,7 @@ class _FileValidation:
             f"the acceptance date is after today ({self.today:%Y-%m-%d})",
         )
         accepted_on[future] = None
-        return accepted_on
+        return accepted_on, ordinal
 
     def _check_acceptance_month(
         self,
@@ -1053,11 +1058,10 @@ class _FileValidation:
         month: np.ndarray,
         month_ordinal: np.ndarray,
         stage: np.ndarray,
-        accepted_on: np.ndarray,
+        accepted_ordinal: np.ndarray,
     ) -> None:
         """Acceptance comes in or after the month the project was completed: not after the month the row
         reports, nor in or before a month this file reports the project not yet completed."""
-        accepted_ordinal = np.array([_month_ordinal(day) for day in accepted_on], dtype=np.int64)
         dated = (stage == ACCEPTED_INDEX) & (accepted_ordinal >= 0) & (month_ordinal >= 0)
         self._flag(
             dated & (accepted_ordinal > month_ordinal),
@@ -1328,15 +1332,17 @@ def _is_personal_column(header: str | None) -> bool:
     return match is not None and match.column.key in PERSONAL_COLUMNS
 
 
+# Messages repeat from row to row and file to file (one template, a few contexts): each is masked once.
+_mask = functools.lru_cache(maxsize=4096)(mask_personal)
+
+
 def _masked(issue: Issue) -> Issue:
     """The issue as it may leave the landing zone: personal data in its value and messages masked."""
-    value = mask_all(issue.value) if _is_personal_column(issue.column) else mask_personal(issue.value)
-    return replace(
-        issue,
-        value=value,
-        message_zh=mask_personal(issue.message_zh),
-        message_en=mask_personal(issue.message_en),
-    )
+    value = mask_all(issue.value) if _is_personal_column(issue.column) else _mask(issue.value)
+    zh, en = _mask(issue.message_zh), _mask(issue.message_en)
+    if value == issue.value and zh == issue.message_zh and en == issue.message_en:
+        return issue  # nothing personal in it (most issues): no copy
+    return replace(issue, value=value, message_zh=zh, message_en=en)
 
 
 def _report(
