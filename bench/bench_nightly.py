@@ -286,23 +286,28 @@ def write_province_month(data_dir: DataDir, reference: PlanReference, month: dat
     """The townships' files for `month`, as CSV in the inbox (UTF-8 with BOM, like the sample's)."""
     written = 0
     for (township, _), entries in township_months(reference, [month]).items():
-        path = data_dir.inbox / f"{township}-{month:%Y-%m}-月度进展.csv"
-        with path.open("w", encoding="utf-8-sig", newline="") as handle:
-            out = csv.writer(handle)
-            out.writerow([column.header for column in COLUMNS])
-            for entry in entries:
-                out.writerow(
-                    [
-                        f"{entry['report_month']:%Y-%m}"
-                        if column.key == "report_month"
-                        else entry.get(column.key, "")  # 已完成图斑编号 is optional: left blank
-                        for column in COLUMNS
-                    ]
-                )
-        arrived = datetime.combine(add_months(month, 1).replace(day=5), clock_time(9)).timestamp()
-        os.utime(path, (arrived, arrived))
+        arrived = datetime.combine(add_months(month, 1).replace(day=5), clock_time(9))
+        write_township_file(data_dir.inbox / f"{township}-{month:%Y-%m}-月度进展.csv", entries, arrived)
         written += len(entries)
     return written
+
+
+def write_township_file(path: Path, entries: list[dict], arrived: datetime) -> None:
+    """`entries` (project_month's rows; a None figure is left blank) as a township's CSV file (UTF-8 with
+    BOM, like the sample's) that arrived at `arrived` (its modification time)."""
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow([column.header for column in COLUMNS])
+        for entry in entries:
+            out.writerow(
+                [
+                    f"{entry['report_month']:%Y-%m}"
+                    if column.key == "report_month"
+                    else entry.get(column.key, "")  # 已完成图斑编号 is optional: left blank
+                    for column in COLUMNS
+                ]
+            )
+    os.utime(path, (arrived.timestamp(), arrived.timestamp()))
 
 
 # Linux carries a parent's resident high-water mark into a child it forks (through exec), so a child of a
