@@ -11,8 +11,9 @@ Four scenarios, each a real `regreen nightly` process on its own data directory:
 - province, incremental: the four townships' 2026-10 files (~1,300 rows) put in the inbox as CSV, taken
   through the real ingest.
 
-Peak memory is the largest resident set of the nightly and its dbt child (from wait4's rusage). The stage
-seconds are the ones the nightly records itself (`meta.runs.stage_seconds`).
+Peak memory is the largest resident set of the nightly and its dbt child (from wait4's rusage, through a
+launcher: `run_measured`). The stage seconds and each stage's resident high-water mark are the ones the
+nightly records itself (`meta.runs.stage_seconds`, `stage_peak_mb`).
 
 The generated plan's projects are spread over yearly tables of at most 99 (2023, 2024, …), under its
 own document number (BENCH_DOCUMENT_NUMBER) with its own figure contract in the data directory's
@@ -87,6 +88,8 @@ class Measured:
     stage_seconds: dict[str, float]
     publish_timed_separately: bool = False
     notes: list[str] = field(default_factory=list)
+    # The nightly's own resident high-water mark per stage and its dbt child's (meta.runs.stage_peak_mb).
+    stage_peak_mb: dict[str, float] = field(default_factory=dict)
 
 
 def chinese_numeral(number: int) -> str:
@@ -283,23 +286,28 @@ def write_province_month(data_dir: DataDir, reference: PlanReference, month: dat
     """The townships' files for `month`, as CSV in the inbox (UTF-8 with BOM, like the sample's)."""
     written = 0
     for (township, _), entries in township_months(reference, [month]).items():
-        path = data_dir.inbox / f"{township}-{month:%Y-%m}-月度进展.csv"
-        with path.open("w", encoding="utf-8-sig", newline="") as handle:
-            out = csv.writer(handle)
-            out.writerow([column.header for column in COLUMNS])
-            for entry in entries:
-                out.writerow(
-                    [
-                        f"{entry['report_month']:%Y-%m}"
-                        if column.key == "report_month"
-                        else entry.get(column.key, "")  # 已完成图斑编号 is optional: left blank
-                        for column in COLUMNS
-                    ]
-                )
-        arrived = datetime.combine(add_months(month, 1).replace(day=5), clock_time(9)).timestamp()
-        os.utime(path, (arrived, arrived))
+        arrived = datetime.combine(add_months(month, 1).replace(day=5), clock_time(9))
+        write_township_file(data_dir.inbox / f"{township}-{month:%Y-%m}-月度进展.csv", entries, arrived)
         written += len(entries)
     return written
+
+
+def write_township_file(path: Path, entries: list[dict], arrived: datetime) -> None:
+    """`entries` (project_month's rows; a None figure is left blank) as a township's CSV file (UTF-8 with
+    BOM, like the sample's) that arrived at `arrived` (its modification time)."""
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow([column.header for column in COLUMNS])
+        for entry in entries:
+            out.writerow(
+                [
+                    f"{entry['report_month']:%Y-%m}"
+                    if column.key == "report_month"
+                    else entry.get(column.key, "")  # 已完成图斑编号 is optional: left blank
+                    for column in COLUMNS
+                ]
+            )
+    os.utime(path, (arrived.timestamp(), arrived.timestamp()))
 
 
 # Linux carries a parent's resident high-water mark into a child it forks (through exec), so a child of a
@@ -350,11 +358,15 @@ def run_nightly(scenario: str, data_dir: DataDir, notice: Path) -> Measured:
         build_mode=record.build_mode or "?",
         exit_code=exit_code,
         wall_seconds=round(wall, 2),
-        peak_rss_mb=round(peak_mb, 1),
+        # The nightly resets its high-water mark as each stage begins (regreen.memory.reset_peak_rss),
+        # which resets what wait4 reports too: the launcher's figure is the peak since the last stage
+        # began (the report's included), the stages' own marks the peaks before it.
+        peak_rss_mb=round(max(peak_mb, *record.stage_peak_mb.values()), 1),
         files_received=record.files_received or 0,
         rows_loaded=record.rows_loaded or 0,
         project_months=0,
         stage_seconds=dict(record.stage_seconds),
+        stage_peak_mb=dict(record.stage_peak_mb),
     )
     if not record.published:
         measured.notes.append(record.error_message or record.status)

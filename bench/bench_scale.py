@@ -22,7 +22,10 @@ For each size (1× = 1,300 generated projects reporting every month from a start
    `--nights N`, N such nights, one generated month each (the full night then lands N - 1 months fewer,
    so the last night brings the same month as with one), each printed with its wall, its ratio to the
    full night and its file size over the full build's; after them `regreen build --full` of the same
-   landing zone, for the file size (and wall) of a full build of what the nights hold.
+   landing zone, for the file size (and wall) of a full build of what the nights hold;
+7. memory: each night's resident high-water mark per stage as the nightly records it (its own process
+   and its dbt child), beside the whole run's through a launcher (`run_measured`), and `regreen report`
+   alone on the full night's warehouse.
 
 usage: .venv/bin/python bench/bench_scale.py [--sizes 1 10] [--huge] [--keep] [--nights N]
        (--huge adds 100×: ~4.5 M project-months, minutes and a few GB of disk; run it once)
@@ -160,6 +163,7 @@ class SizeResult:
     nights: list[Night] = field(default_factory=list)
     rebuilt_seconds: float = 0.0  # `regreen build --full` of the landing the nights ended with
     rebuilt_file_mb: float = 0.0
+    report: dict[str, float] = field(default_factory=dict)  # `regreen report` alone: seconds, peak MiB
 
     @property
     def ingest_rows_per_second(self) -> float:
@@ -278,6 +282,19 @@ def suites_child(kind: str, warehouse: Path) -> None:
     print(json.dumps({"seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2), "failed": failed}))
 
 
+def time_report(data_dir: DataDir) -> dict[str, float]:
+    """`regreen report` on the published warehouse in a process of its own: the nightly's last step (it
+    refreshes the report after its run record is written, so the record has no peak for it)."""
+    started = time.perf_counter()
+    code, peak_mb = run_measured(
+        [str(REGREEN), "report", "--data-dir", str(data_dir.root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert code == 0, "regreen report failed"
+    return {"seconds": round(time.perf_counter() - started, 2), "peak_mb": round(peak_mb, 1)}
+
+
 def rebuild_in_full(data_dir: DataDir, notice: Path) -> tuple[float, Path]:
     """Seconds of `regreen build --full` (same landing zone, a fresh file) and the file it built: the
     published warehouse, or the build it kept when a check failed."""
@@ -310,6 +327,7 @@ def measure(root: Path, size: int, nights: int = 1) -> SizeResult:
     full_mb = data_dir.warehouse.stat().st_size / 2**20
     bare, equal = time_bare_sql(data_dir.warehouse, root / "bare.duckdb")
     suites = time_suites(data_dir.warehouse)
+    report = time_report(data_dir)
     measured = []
     for night in range(1, nights + 1):
         month = add_months(PROVINCE_LAST, night + 1 - nights)
@@ -334,6 +352,7 @@ def measure(root: Path, size: int, nights: int = 1) -> SizeResult:
         bare_equal=equal,
         suites=suites,
         nights=measured,
+        report=report,
     )
     if nights > 1:
         result.rebuilt_seconds, rebuilt = rebuild_in_full(data_dir, notice)
@@ -360,6 +379,27 @@ def render_nights(results: list[SizeResult]) -> str:
                 f"{r.nights[-1].file_mb / r.rebuilt_file_mb:.2f}× that, its wall "
                 f"{r.nights[-1].measured.wall_seconds / r.rebuilt_seconds:.2f}× that"
             )
+    return "\n".join(lines)
+
+
+PEAK_STAGES = ("ingest", "load", "dbt", "dbt_child", "expectations", "compact", "publish")
+
+
+def render_peaks(results: list[SizeResult]) -> str:
+    """Each night's resident high-water mark per stage, MiB, as the nightly records it (its own process;
+    dbt_child: its dbt child), the whole run's through the launcher, and `regreen report` alone."""
+    header = f"{'size':>5}{'night':>14}{'wall s':>8}" + "".join(f"{stage:>13}" for stage in PEAK_STAGES)
+    header += f"{'whole run':>10}{'report':>8}"
+    lines = [header, "-" * len(header)]
+    for r in results:
+        for number, m in enumerate([r.full, *(n.measured for n in r.nights)]):
+            cells = "".join(
+                f"{m.stage_peak_mb[stage]:>13.0f}" if stage in m.stage_peak_mb else f"{'—':>13}"
+                for stage in PEAK_STAGES
+            )
+            report = f"{r.report['peak_mb']:>8.0f}" if number == 0 and r.report else f"{'':>8}"
+            name = "full" if number == 0 else f"incremental {number}"
+            lines.append(f"{r.size:>4}×{name:>14}{m.wall_seconds:>8.1f}{cells}{m.peak_rss_mb:>10.0f}{report}")
     return "\n".join(lines)
 
 
@@ -411,6 +451,7 @@ def main() -> None:
         results = [measure(root, size, args.nights) for size in sizes]
     print(render(results))
     print(render_nights(results))
+    print(render_peaks(results))
     write_results(
         "scale",
         {

@@ -17,3 +17,22 @@
             {{ rows }}.project_code = touched_months.project_code
             and {{ rows }}.report_month = touched_months.report_month
 {%- endmacro %}
+
+{#-
+    For an incremental model keyed on (project_code, report_month) whose months depend on the months
+    before them (increments, flags): each project that rows of new files touch, with the earliest month
+    they touch (`first_touched_month`); that month and every later one of the project must be computed
+    again, the months before it stand. Only the new files' rows are read. `loaded` (the model's own
+    table) holds the current version's file_id of each month it holds: a file above all of them is new
+    (file ids only grow). A new file none of whose rows became current stays above them and is counted
+    new again on a later night, which recomputes what it touched once more: more work, never a month
+    missed.
+-#}
+{% macro project_months_touched(rows, loaded) -%}
+    select
+        project_code,
+        min(report_month) as first_touched_month
+    from {{ rows }}
+    where file_id > (select coalesce(max(loaded.file_id), 0) from {{ loaded }} as loaded)
+    group by project_code
+{%- endmacro %}

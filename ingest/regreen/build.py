@@ -36,6 +36,7 @@ import duckdb
 from regreen.config import SETTINGS, Config, load_config
 from regreen.dbt import DbtNodeResult, DbtProcess, DbtRun
 from regreen.log import logger
+from regreen.memory import limit_connection, memory_limit_of
 from regreen.patches.register import load_patches, patches_dir, read_register, register_inputs
 from regreen.plan import Plan
 from regreen.project import CONTRACTS_DIR, PROJECT_ROOT, DataDir
@@ -110,6 +111,7 @@ class BuildSummary:
     mode: str = "full"  # full | incremental
     base_run_id: str | None = None  # the warehouse an incremental build started from
     checks: list[CheckResult] = field(default_factory=list)
+    dbt_peak_mb: float | None = None  # the dbt child's resident high-water mark
 
     @property
     def failed_checks(self) -> list[CheckResult]:
@@ -169,13 +171,16 @@ def dbt_vars(config: Config, first_due_month: date) -> dict[str, object]:
     }
 
 
-def start_dbt(data_dir: DataDir, variables: Mapping[str, object] | None = None) -> DbtProcess:
-    """The dbt child for the next build, started now so it imports dbt while the run does other work.
+def start_dbt(
+    data_dir: DataDir, variables: Mapping[str, object] | None = None, memory_limit: str | None = None
+) -> DbtProcess:
+    """The dbt child for the next build, started now so it imports dbt while the run does other work;
+    its DuckDB bounded by `memory_limit` (config storage.memory_limit).
 
     Called under the nightly's lock, after `sweep_leftovers` removed a killed run's working database
     and its write-ahead log (which would otherwise be replayed into the new file)."""
     data_dir.ensure()
-    return DbtProcess(working_database(data_dir), data_dir.work, variables)
+    return DbtProcess(working_database(data_dir), data_dir.work, variables, memory_limit)
 
 
 def plan_contract(plan: Plan, data_dir: DataDir) -> PlanContract:
@@ -193,6 +198,7 @@ def stage_build(
     on_stage: Callable[[str], None] | None = None,
     full: bool = False,
     compact_slack: float = SETTINGS["storage"]["compact_slack"].default,
+    memory_limit: str = SETTINGS["storage"]["memory_limit"].default,
 ) -> StagedBuild:
     """Build `plan` and the landing zone into the working database with `dbt` (from `start_dbt`; the
     caller ends it), incrementally when the published warehouse allows it and `full` is not asked for
@@ -212,6 +218,9 @@ def stage_build(
 
     `on_stage("dbt")`, `on_stage("expectations")` and, when the build is compacted, `on_stage("compact")`
     are called as those steps begin (the nightly times its stages with them).
+
+    Every DuckDB database opened here is bounded by `memory_limit` (config storage.memory_limit), the
+    suites' by their own `[quality] suite_memory_limit`.
     """
     working = dbt.database
     # Without the notice's figure contract nothing is built.
@@ -221,10 +230,13 @@ def stage_build(
         plan, dbt.variables, storage_version, register_inputs(register), contract.path
     )
     base_run = None if full else _incremental_base(data_dir, fingerprint)
-    changed = _load_incremental(working, data_dir, run_id, base_run) if base_run else None
+    changed = _load_incremental(working, data_dir, run_id, base_run, memory_limit) if base_run else None
     if changed is None:
         base_run = None
         with duckdb.connect(str(working), config={"storage_compatibility_version": storage_version}) as con:
+            logger.info(
+                "full build, DuckDB memory limit %s", memory_limit_of(limit_connection(con, memory_limit))
+            )
             load_plan(con, plan, run_id)
             copy_submissions(con, data_dir.landing)
             reference = build_reference(plan.document.issued_on, plan.projects)
@@ -279,9 +291,10 @@ def stage_build(
     if reference is None or blocks > (1 + compact_slack) * reference:
         if on_stage:
             on_stage("compact")
-        compact(working, storage_version)
+        compact(working, storage_version, memory_limit)
         reference = None
     with duckdb.connect(str(working)) as con:
+        limit_connection(con, memory_limit)
         reference = reference or _blocks(con)
         con.execute(BUILD_DDL)
         con.execute(
@@ -289,7 +302,7 @@ def stage_build(
             [run_id, mode, base_run, fingerprint, dbt_run.relations_built, reference],
         )
         con.execute("checkpoint")
-    summary = BuildSummary(run_id, dbt_run.relations_built, mode, base_run, checks)
+    summary = BuildSummary(run_id, dbt_run.relations_built, mode, base_run, checks, dbt_run.peak_mb)
     return StagedBuild(working, summary)
 
 
@@ -335,7 +348,9 @@ def _compact_blocks(con: duckdb.DuckDBPyConnection) -> int | None:
     return con.execute("select compact_blocks from meta.build").fetchone()[0]
 
 
-def compact(working: Path, storage_version: str) -> None:
+def compact(
+    working: Path, storage_version: str, memory_limit: str = SETTINGS["storage"]["memory_limit"].default
+) -> None:
     """Rewrite the closed database `working` into a fresh file with no free block, in `storage_version`,
     and put it in its place.
 
@@ -343,10 +358,13 @@ def compact(working: Path, storage_version: str) -> None:
     in the copied file; DuckDB reuses some and never gives them back, so the file would grow night after
     night. COPY FROM DATABASE writes every schema, table, view, sequence, macro and comment into a new
     file at the size a full build gives. The working path stays the same (dbt keys its saved parse on it);
-    a run killed halfway leaves `compact.duckdb`, which the next run's sweep removes."""
+    a run killed halfway leaves `compact.duckdb`, which the next run's sweep removes. DuckDB is bounded
+    by `memory_limit` and spills beside the new file; the rows of a table are copied in any order (a
+    table is a set: every reader orders what it reads), so that the copy need not hold them back."""
     fresh = working.with_name(COMPACT_NAME)
     fresh.unlink(missing_ok=True)
     with duckdb.connect() as con:
+        limit_connection(con, memory_limit, spill_to=fresh.with_name(f"{COMPACT_NAME}.tmp"), ordered=False)
         con.execute("attach ? as built (read_only)", [str(working)])
         con.execute("attach ? as fresh (storage_version ?)", [str(fresh), storage_version])
         con.execute("copy from database built to fresh")
@@ -379,7 +397,9 @@ def _incremental_base(data_dir: DataDir, fingerprint: str) -> str | None:
     return run_id
 
 
-def _load_incremental(working: Path, data_dir: DataDir, run_id: str, base_run: str) -> list[str] | None:
+def _load_incremental(
+    working: Path, data_dir: DataDir, run_id: str, base_run: str, memory_limit: str
+) -> list[str] | None:
     """Copy the published warehouse to `working` and append the landing rows it does not hold yet.
 
     Returns the landing tables that received rows, or None (and no `working`) when the landing zone
@@ -389,6 +409,7 @@ def _load_incremental(working: Path, data_dir: DataDir, run_id: str, base_run: s
     how = copy_database(data_dir.warehouse, working)
     logger.info("copied the published warehouse (%s) in %.2f s", how, time.perf_counter() - started)
     with duckdb.connect(str(working)) as con:
+        logger.info("DuckDB memory limit %s", memory_limit_of(limit_connection(con, memory_limit)))
         changed = append_submissions(con, data_dir.landing)
         if changed is not None:
             # Every build stamps the plan with its run: that is how a published warehouse names its run.

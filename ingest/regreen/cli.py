@@ -218,8 +218,9 @@ def _report(args: argparse.Namespace) -> int:
 
     data_dir = DataDir(args.data_dir)
     config = _config(args)
-    rows = config.get("report", "project_rows")
-    print(write_report(data_dir.warehouse, report_dir(data_dir), config.zone, latest_failure(data_dir), rows))
+    rows, limit = config.get("report", "project_rows"), config.get("storage", "memory_limit")
+    failed = latest_failure(data_dir)
+    print(write_report(data_dir.warehouse, report_dir(data_dir), config.zone, failed, rows, limit))
     return 0
 
 

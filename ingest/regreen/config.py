@@ -82,6 +82,11 @@ SETTINGS: dict[str, dict[str, Setting]] = {
             "DuckDB storage format of the published file: v1.1.0 opens in DuckDB 1.1 to 2.x clients, "
             "latest only in clients as new as the pinned duckdb (docs/operations.md)",
         ),
+        "memory_limit": Setting(
+            "512MB",
+            "DuckDB memory limit of each database a build, its dbt, its exports and the report open "
+            "(beyond it DuckDB spills beside the file); on a smaller machine, a quarter of its RAM",
+        ),
         "compact_slack": Setting(
             0.1,
             "an incremental build whose file has more blocks than the last compact file of its chain "
@@ -194,6 +199,21 @@ def _check_storage_version(path: Path, version: str) -> None:
             ) from None
 
 
+def _check_memory_limits(path: Path, config: Config) -> None:
+    """Every memory limit one DuckDB reads as such ("1GB", "768MiB", "25%")."""
+    from regreen.memory import check_memory_limit
+
+    for section, key in (("storage", "memory_limit"), ("quality", "suite_memory_limit")):
+        if not check_memory_limit(config.get(section, key)):
+            raise ConfigError(
+                path,
+                f"{section}.{key}",
+                repr(config.get(section, key)),
+                "不是 DuckDB 可识别的内存大小（如 1GB、768MiB、25%） / "
+                "is not a DuckDB memory size (such as 1GB, 768MiB or 25%)",
+            )
+
+
 def load_config(data_dir: Path, explicit: Path | None = None) -> Config:
     """The settings from `explicit` (which must exist) or `<data_dir>/regreen.toml` (which may not)."""
     path = explicit if explicit is not None else data_dir / CONFIG_FILE_NAME
@@ -230,6 +250,7 @@ def load_config(data_dir: Path, explicit: Path | None = None) -> Config:
             "应为 YYYY-MM / must be YYYY-MM, e.g. 2023-06",
         )
     _check_storage_version(path, config.get("storage", "duckdb_storage_version"))
+    _check_memory_limits(path, config)
     try:
         ZoneInfo(config.get("general", "timezone"))
     except (ZoneInfoNotFoundError, ValueError):

@@ -20,6 +20,12 @@ from regreen.errors import DbtBuildError
 from regreen.log import logger
 from regreen.project import PROJECT_ROOT
 
+# profiles.yml reads the DuckDB memory limit (config storage.memory_limit) from this variable; dbt run by
+# hand without it gets DuckDB's own default, 80 % of the machine's memory.
+MEMORY_LIMIT_ENV = "REGREEN_DUCKDB_MEMORY_LIMIT"
+# The file the child writes its resident high-water mark to (MiB) as it exits (regreen.dbt_child).
+PEAK_FILE_ENV = "REGREEN_DBT_PEAK_FILE"
+
 
 @dataclass(frozen=True)
 class DbtNodeResult:
@@ -37,6 +43,7 @@ class DbtNodeResult:
 class DbtRun:
     returncode: int
     nodes: tuple[DbtNodeResult, ...]
+    peak_mb: float | None = None  # the dbt child's resident high-water mark, when it said
 
     @property
     def relations_built(self) -> int:
@@ -70,14 +77,26 @@ class DbtProcess:
     block) is ended without having opened the database.
     """
 
-    def __init__(self, database: Path, work_dir: Path, variables: Mapping[str, object] | None = None) -> None:
+    def __init__(
+        self,
+        database: Path,
+        work_dir: Path,
+        variables: Mapping[str, object] | None = None,
+        memory_limit: str | None = None,
+    ) -> None:
+        """`memory_limit` (config storage.memory_limit) bounds the DuckDB database dbt opens (profiles.yml's
+        `settings:`); None leaves DuckDB's default."""
         # Absolute: dbt resolves a relative target path against the project folder, not our cwd.
         self.database = database = database.resolve()
         self.work_dir = work_dir = work_dir.resolve()
         # dbt vars from regreen.toml (dbt_vars): given to the parse as well as to the command.
         self.variables = dict(variables or {})
+        self.peak_file = work_dir / "dbt-peak-mb"
+        self.peak_file.unlink(missing_ok=True)
         env = {
             **os.environ,
+            PEAK_FILE_ENV: str(self.peak_file),
+            **({MEMORY_LIMIT_ENV: memory_limit} if memory_limit else {}),
             "REGREEN_DB_PATH": str(database),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DBT_TARGET_PATH": str(work_dir / "dbt-target"),
@@ -111,10 +130,20 @@ class DbtProcess:
         completed = self.run("build", *(["--select", *select] if select else []))
         if not results_file.exists():
             raise DbtBuildError(_output_tail(completed) or [f"dbt exited {completed.returncode}"])
-        run = DbtRun(completed.returncode, _read_results(results_file, target / "manifest.json"))
+        run = DbtRun(
+            completed.returncode, _read_results(results_file, target / "manifest.json"), self.peak_mb
+        )
         if run.broken:
             raise DbtBuildError(run.broken)
         return run
+
+    @property
+    def peak_mb(self) -> float | None:
+        """The child's resident high-water mark in MiB, once it has ended (None before, or if it did not say)."""
+        try:
+            return float(self.peak_file.read_text(encoding="ascii"))
+        except (OSError, ValueError):
+            return None
 
     def close(self) -> None:
         """End the child if it is still running (one never given a command has not opened the database)."""

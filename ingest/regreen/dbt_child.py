@@ -6,19 +6,33 @@ project (neither touches the database) overlap the run's other work. stdin then 
 JSON list of the command's arguments, run with the parsed project; an empty stdin means no command is
 needed and the child exits. Exit codes are the `dbt` command's: 0 success, 1 a node failed, 2 dbt could
 not run (a project it cannot parse included: the parse's messages are on stdout, as dbt prints them).
+Before it exits, the child writes its resident high-water mark (MiB) to the file PEAK_FILE_ENV names.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 
 # The slow part, done before waiting for the command: dbt itself and the DuckDB adapter it will load.
 import dbt.adapters.duckdb  # noqa: F401
 from dbt.cli.main import dbtRunner
 
+from regreen.dbt import PEAK_FILE_ENV
+from regreen.memory import peak_rss_mb
+
 
 def main(project_arguments: list[str]) -> int:
+    try:
+        return run(project_arguments)
+    finally:
+        if (peak_file := os.environ.get(PEAK_FILE_ENV)) and (peak := peak_rss_mb()) is not None:
+            Path(peak_file).write_text(str(peak), encoding="ascii")
+
+
+def run(project_arguments: list[str]) -> int:
     parsed = dbtRunner().invoke(["parse", *project_arguments])
     line = sys.stdin.readline()
     if not line.strip():

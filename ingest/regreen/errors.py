@@ -173,3 +173,17 @@ class WarehouseInUseError(RegreenError):
             "read-only (DBeaver: driver property duckdb.read_only=true; Python: "
             "duckdb.connect(path, read_only=True)); the next nightly publishes as usual",
         )
+
+
+class MemoryLimitError(RegreenError):
+    """DuckDB needed more memory at once than `[storage] memory_limit` allows, even spilling to disk."""
+
+    def __init__(self, memory_limit: str, reason: str) -> None:
+        self.memory_limit = memory_limit
+        self.reason = reason
+        super().__init__(
+            f"DuckDB 在内存上限 {memory_limit}（regreen.toml 的 [storage] memory_limit）内无法完成：{reason}；"
+            "请调高该上限（见 docs/operations.md）",
+            f"DuckDB could not finish within its memory limit {memory_limit} ([storage] memory_limit of "
+            f"regreen.toml): {reason}; raise the limit (see docs/operations.md)",
+        )

@@ -61,7 +61,7 @@ from regreen.build import (
     working_database,
 )
 from regreen.clock import as_utc, local_time, new_run_id, utc_now
-from regreen.config import Config, default_config
+from regreen.config import SETTINGS, Config, default_config
 from regreen.errors import (
     EXIT_CHECKS_FAILED,
     EXIT_LOCKED,
@@ -71,6 +71,7 @@ from regreen.errors import (
     WarehouseInUseError,
 )
 from regreen.log import logger
+from regreen.memory import limit_connection, peak_rss_mb, reset_peak_rss, within_memory_limit
 from regreen.notify import compose_alert, overdue_townships, send_alert
 from regreen.plan import parse_notice
 from regreen.project import BUNDLED_NOTICE, DataDir
@@ -191,6 +192,8 @@ class RunRecord:
     restored_run_id: str | None = None
     error_message: str | None = None
     command: str | None = None  # nightly | build | rollback (None in records written before it was kept)
+    # The run's resident high-water mark per stage, MiB (StageClock), and its dbt child's ("dbt_child").
+    stage_peak_mb: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.started_at = as_utc(self.started_at)
@@ -217,9 +220,10 @@ class RunRecord:
                 values[key] = _parse_utc(values[key])
             elif isinstance(values.get(key), datetime):
                 values[key] = as_utc(values[key])
-        if isinstance(values.get("stage_seconds"), str):
-            values["stage_seconds"] = json.loads(values["stage_seconds"])
-        values["stage_seconds"] = values.get("stage_seconds") or {}
+        for key in ("stage_seconds", "stage_peak_mb"):
+            if isinstance(values.get(key), str):
+                values[key] = json.loads(values[key])
+            values[key] = values.get(key) or {}
         return cls(**values)
 
     def take_ingest(self, summary: IngestSummary) -> None:
@@ -308,7 +312,8 @@ create or replace table meta.runs (
     stage_seconds json,
     restored_run_id varchar,
     error_message varchar,
-    command varchar
+    command varchar,
+    stage_peak_mb json
 );
 comment on table meta.runs is
     '夜间任务与回滚的运行记录，每次一行（含未发布与被中断的运行）/ one row per nightly run or rollback, '
@@ -345,6 +350,9 @@ comment on column meta.runs.stage_seconds is
 comment on column meta.runs.restored_run_id is '回滚时恢复到的运行 / for a rollback, the run restored';
 comment on column meta.runs.error_message is '失败原因（中文 / English）/ why it failed, in Chinese then English';
 comment on column meta.runs.command is '命令：nightly、build 或 rollback / the command: nightly, build or rollback';
+comment on column meta.runs.stage_peak_mb is
+    '各阶段常驻内存峰值（MiB，JSON；dbt_child 为 dbt 子进程）/ resident memory high-water mark per stage '
+    '(MiB, JSON; dbt_child: the dbt child process)';
 """
 
 
@@ -410,6 +418,7 @@ def write_meta(con: duckdb.DuckDBPyConnection, data_dir: DataDir, record: RunRec
     for run in sorted(runs.values(), key=lambda r: (r.started_at, r.run_id)):
         data = run.to_json_dict()
         data["stage_seconds"] = json.dumps(data["stage_seconds"])
+        data["stage_peak_mb"] = json.dumps(data["stage_peak_mb"])
         rows.append([data[name] for name in names])
     con.executemany(
         f"insert into meta.runs ({', '.join(names)}) values ({', '.join('?' for _ in names)})", rows
@@ -587,7 +596,8 @@ def _exclusive(data_dir: DataDir, run_id: str, keep: int, orphan_wait: float) ->
 
 
 class StageClock:
-    """Times a run's stages into its record, notes each in the lock file, and pauses where a test asks."""
+    """Times a run's stages into its record, with this process's resident high-water mark in each (the
+    mark is reset as a stage begins), notes each in the lock file, and pauses where a test asks."""
 
     def __init__(
         self, record: RunRecord, lock: NightlyLock | None = None, pause_at: str | None = None
@@ -601,6 +611,7 @@ class StageClock:
     def enter(self, stage: str) -> None:
         self.finish()
         self.current, self.since = stage, time.monotonic()
+        reset_peak_rss()
         if self.lock is not None:
             self.lock.note_stage(stage)
         logger.info("run %s: %s", self.record.run_id, stage)
@@ -614,7 +625,12 @@ class StageClock:
         return laps
 
     def finish(self) -> None:
+        """End the current stage: its seconds and its resident high-water mark into the record."""
         self.record.stage_seconds = self.lap()
+        peak = peak_rss_mb()
+        if self.current is not None and peak is not None:
+            peaks = self.record.stage_peak_mb
+            peaks[self.current] = max(peaks.get(self.current, 0.0), peak)
         self.current = None
 
     def pause(self, point: str) -> None:
@@ -651,14 +667,23 @@ def _publish(
     prune_history(data_dir, keep)
 
 
-def publish_build(data_dir: DataDir, working: Path, record: RunRecord, keep: int, clock: StageClock) -> None:
-    """Seal a checked build (the run history into meta.*, its exports beside it) and publish both."""
+def publish_build(
+    data_dir: DataDir,
+    working: Path,
+    record: RunRecord,
+    keep: int,
+    clock: StageClock,
+    memory_limit: str = SETTINGS["storage"]["memory_limit"].default,
+) -> None:
+    """Seal a checked build (the run history into meta.*, its exports beside it) and publish both;
+    DuckDB bounded by `memory_limit` (config storage.memory_limit)."""
     exports = export_tmp_dir(data_dir, record.run_id)
     # Sealed in as published: if the rename below does not happen, nobody ever sees this row.
     sealed = replace(
         record, status="published", published=True, ended_at=utc_now(), stage_seconds=clock.lap()
     )
     with duckdb.connect(str(working)) as con:
+        limit_connection(con, memory_limit)
         write_meta(con, data_dir, sealed)
         export_marts(con, exports, record.run_id, previous=export_dir(data_dir))
         con.execute("checkpoint")
@@ -790,7 +815,8 @@ def _build_and_publish(
     plan = parse_notice(notice)
     reference = build_reference(plan.document.issued_on, plan.projects)
     first_due = reference.first_due_month(run.config.get("submissions", "first_due_month"))
-    with start_dbt(data_dir, dbt_vars(run.config, first_due)) as dbt:
+    memory_limit = run.config.get("storage", "memory_limit")
+    with start_dbt(data_dir, dbt_vars(run.config, first_due), memory_limit) as dbt:
         if run.command == "nightly":
             settings = IngestSettings.from_config(run.config)
             pause = functools.partial(clock.pause, "ingest-batch")
@@ -808,17 +834,21 @@ def _build_and_publish(
             record.status, record.build_base_run_id = "nothing_to_do", published
             return
         clock.enter("load")
-        staged = stage_build(
-            plan,
-            data_dir,
-            record.run_id,
-            dbt,
-            storage_version,
-            on_stage=clock.enter,
-            full=full or held,
-            compact_slack=run.config.get("storage", "compact_slack"),
-        )
+        with within_memory_limit(memory_limit):
+            staged = stage_build(
+                plan,
+                data_dir,
+                record.run_id,
+                dbt,
+                storage_version,
+                on_stage=clock.enter,
+                full=full or held,
+                compact_slack=run.config.get("storage", "compact_slack"),
+                memory_limit=memory_limit,
+            )
         summary = staged.summary
+        if summary.dbt_peak_mb is not None:
+            record.stage_peak_mb["dbt_child"] = summary.dbt_peak_mb
         record.build_mode, record.build_base_run_id = summary.mode, summary.base_run_id
         run.relations_built, run.checks = summary.relations_built, summary.checks
         record.take_checks(summary.checks)
@@ -834,7 +864,8 @@ def _build_and_publish(
             kept = staged.working.rename(staged.working.with_name(f"unpublished-{record.run_id}.duckdb"))
             raise WarehouseInUseError(data_dir.warehouse, holder or None, kept)
         clock.enter("publish")
-        publish_build(data_dir, staged.working, record, keep, clock)
+        with within_memory_limit(memory_limit):
+            publish_build(data_dir, staged.working, record, keep, clock, memory_limit)
         record.status = "published"
 
 
@@ -859,6 +890,7 @@ def refresh_report(data_dir: DataDir, config: Config) -> None:
             config.zone,
             latest_failure(data_dir),
             config.get("report", "project_rows"),
+            config.get("storage", "memory_limit"),
         )
     except RegreenError as exc:
         logger.warning("未能更新进展报告 / the report was not refreshed: %s", exc)
@@ -910,7 +942,9 @@ def rollback(
             copy = data_dir.work / f"rollback-{run_id}.duckdb"
             copy_database(history_dir(data_dir) / f"{target}.duckdb", copy)
             exports = export_tmp_dir(data_dir, run_id)
-            with open_read_only(copy) as con:
+            memory_limit = config.get("storage", "memory_limit")
+            with open_read_only(copy) as con, within_memory_limit(memory_limit):
+                limit_connection(con, memory_limit, spill_to=copy.with_name(f"{copy.name}.tmp"))
                 export_marts(con, exports, target, previous=export_dir(data_dir))
             _publish(data_dir, copy, exports, record, keep, clock)
     refresh_report(data_dir, config)

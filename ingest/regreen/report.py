@@ -36,6 +36,7 @@ from regreen.config import SETTINGS
 from regreen.dbt import dbt_docs_generate
 from regreen.errors import RegreenError
 from regreen.log import logger
+from regreen.memory import limit_connection, within_memory_limit
 from regreen.patchmap import MapPatch, patch_map_svg
 from regreen.project import DataDir
 
@@ -531,17 +532,19 @@ def write_report(
     zone: ZoneInfo,
     failed: FailedRun | None = None,
     project_rows: int = SETTINGS["report"]["project_rows"].default,
+    memory_limit: str = SETTINGS["storage"]["memory_limit"].default,
 ) -> Path:
     """Write index.html (the progress report) and quality.html into `out_dir`; returns index.html.
 
     Times are shown in `zone`, with its name. With `failed` (the latest run did not publish), both pages
     open with a red banner saying which run, when and why, above the last good data. The per-project
-    tables list at most `project_rows` projects (config report.project_rows)."""
+    tables list at most `project_rows` projects (config report.project_rows). DuckDB is bounded by
+    `memory_limit` (config storage.memory_limit)."""
     if not warehouse.exists():
         raise WarehouseMissingError(warehouse)
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            data = load_report_data(con, project_rows)
+        with duckdb.connect(str(warehouse), read_only=True) as con, within_memory_limit(memory_limit):
+            data = load_report_data(limit_connection(con, memory_limit), project_rows)
     except (duckdb.CatalogException, duckdb.BinderException) as exc:
         raise WarehouseOutdatedError(warehouse, str(exc).splitlines()[0]) from exc
     except duckdb.Error as exc:

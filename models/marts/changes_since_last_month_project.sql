@@ -18,23 +18,28 @@ months as (
     from project_months
 ),
 
-figures_at as (
+-- Each project's latest figures up to each of the two months, in one pass over its months: a month up
+-- to the previous month counts for both, the latest month for the latest only. (Joining every month to
+-- the two months and grouping the pairs read the history twice.)
+figures as (
     select
-        compared.month_start,
         project_months.project_code,
-        max(project_months.report_month) as report_month,
-        arg_max(project_months.area_done_mu, project_months.report_month) as area_done_mu,
-        arg_max(project_months.patches_done, project_months.report_month) as patches_done,
-        arg_max(project_months.stage, project_months.report_month) as stage,
-        arg_max(project_months.invested_10k_yuan, project_months.report_month) as invested_10k_yuan
-    from (
-        select as_of_month as month_start from months
-        union all
-        select previous_month from months
-    ) as compared
-    inner join project_months
-        on compared.month_start >= project_months.report_month
-    group by compared.month_start, project_months.project_code
+        max(project_months.report_month) as now_report_month,
+        arg_max(project_months.area_done_mu, project_months.report_month) as now_area_done_mu,
+        arg_max(project_months.patches_done, project_months.report_month) as now_patches_done,
+        arg_max(project_months.stage, project_months.report_month) as now_stage,
+        arg_max(project_months.invested_10k_yuan, project_months.report_month) as now_invested_10k_yuan,
+        arg_max(project_months.area_done_mu, project_months.report_month)
+        filter (where project_months.report_month <= months.previous_month) as before_area_done_mu,
+        arg_max(project_months.patches_done, project_months.report_month)
+        filter (where project_months.report_month <= months.previous_month) as before_patches_done,
+        arg_max(project_months.stage, project_months.report_month)
+        filter (where project_months.report_month <= months.previous_month) as before_stage,
+        arg_max(project_months.invested_10k_yuan, project_months.report_month)
+        filter (where project_months.report_month <= months.previous_month) as before_invested_10k_yuan
+    from project_months
+    cross join months
+    group by project_months.project_code
 ),
 
 final as (
@@ -45,29 +50,23 @@ final as (
         projects.plan_year,
         months.as_of_month,
         months.previous_month,
-        coalesce(now_figures.report_month = months.as_of_month, false) as reported_in_month,
-        {{ hundredths('coalesce(now_figures.area_done_mu, 0)') }} as area_done_mu,
-        {{ hundredths('coalesce(now_figures.area_done_mu, 0) - coalesce(before_figures.area_done_mu, 0)') }}
+        coalesce(figures.now_report_month = months.as_of_month, false) as reported_in_month,
+        {{ hundredths('coalesce(figures.now_area_done_mu, 0)') }} as area_done_mu,
+        {{ hundredths('coalesce(figures.now_area_done_mu, 0) - coalesce(figures.before_area_done_mu, 0)') }}
             as area_change_mu,
-        coalesce(now_figures.patches_done, 0) as patches_done,
-        coalesce(now_figures.patches_done, 0) - coalesce(before_figures.patches_done, 0) as patches_change,
-        before_figures.stage as previous_stage,
-        now_figures.stage,
-        coalesce(now_figures.stage is distinct from before_figures.stage, false) as stage_changed,
-        {{ hundredths('now_figures.invested_10k_yuan') }} as invested_10k_yuan,
+        coalesce(figures.now_patches_done, 0) as patches_done,
+        coalesce(figures.now_patches_done, 0) - coalesce(figures.before_patches_done, 0) as patches_change,
+        figures.before_stage as previous_stage,
+        figures.now_stage as stage,
+        coalesce(figures.now_stage is distinct from figures.before_stage, false) as stage_changed,
+        {{ hundredths('figures.now_invested_10k_yuan') }} as invested_10k_yuan,
         -- Unknown when the latest report left the investment blank; from 0 for a first report.
-        {{ hundredths('now_figures.invested_10k_yuan - coalesce(before_figures.invested_10k_yuan, 0)') }}
+        {{ hundredths('figures.now_invested_10k_yuan - coalesce(figures.before_invested_10k_yuan, 0)') }}
             as invested_change_10k_yuan
     from projects
     cross join months
-    left join figures_at as now_figures
-        on
-            projects.project_code = now_figures.project_code
-            and months.as_of_month = now_figures.month_start
-    left join figures_at as before_figures
-        on
-            projects.project_code = before_figures.project_code
-            and months.previous_month = before_figures.month_start
+    left join figures
+        on projects.project_code = figures.project_code
 )
 
 select * from final

@@ -1,15 +1,39 @@
--- Incremental: a night replaces the months of the projects whose history new files touched (see
--- int_project_months_completed); a project touched holds a newer file than any row here.
-{{ config(materialized='incremental', unique_key='project_code', incremental_strategy='delete+insert') }}
+-- Incremental: a night replaces, for each project that rows of new files touch, the months from the
+-- earliest one they touch onward, as int_project_months_completed computed them again tonight (found
+-- the same way: among the rows of new files alone, against this table's files).
+-- depends_on: {{ ref('int_submission_rows_versioned') }}
+{{ config(
+    materialized='incremental', unique_key=['project_code', 'report_month'], incremental_strategy='delete+insert'
+) }}
 
 with
 
 project_months as (
     select * from {{ ref('int_project_months_completed') }}
-    {% if is_incremental() %}
-        where project_last_file_id > (select coalesce(max(loaded.file_id), 0) from {{ this }} as loaded)
-    {% endif %}
 ),
+
+{% if is_incremental() %}
+    submission_rows as (
+        select * from {{ ref('int_submission_rows_versioned') }}
+    ),
+
+    touched_projects as (
+        {{ project_months_touched('submission_rows', this) }}
+    ),
+
+    months_to_write as (
+        select project_months.*
+        from project_months
+        inner join touched_projects
+            on
+                project_months.project_code = touched_projects.project_code
+                and project_months.report_month >= touched_projects.first_touched_month
+    ),
+{% else %}
+    months_to_write as (
+        select * from project_months
+    ),
+{% endif %}
 
 final as (
     select
@@ -45,7 +69,7 @@ final as (
         flag_patches_decreased,
         flag_stage_backwards,
         flag_area_above_plan
-    from project_months
+    from months_to_write
 )
 
 select * from final

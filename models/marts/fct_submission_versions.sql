@@ -7,7 +7,9 @@
 
 with
 
-versioned_rows as (
+-- Not materialised: read twice on an incremental night (new rows, then the months they touch), and a
+-- copy of the whole table would cost more than the months replaced.
+versioned_rows as not materialized (
     select * from {{ ref('int_submission_rows_versioned') }}
 ),
 

@@ -76,9 +76,10 @@ import numpy as np
 import pandas as pd
 
 from regreen.clock import new_run_id
-from regreen.config import Config, default_config
+from regreen.config import SETTINGS, Config, default_config
 from regreen.errors import EXIT_LOCKED, RegreenError
 from regreen.log import logger
+from regreen.memory import limit_connection
 from regreen.project import DataDir, fsync_path
 from regreen.submissions.history import read_history
 from regreen.submissions.landing import ensure_landing
@@ -112,6 +113,7 @@ class IngestSettings:
     settle_seconds: float
     max_issues: int
     tolerance: float  # see validate_file
+    memory_limit: str = SETTINGS["storage"]["memory_limit"].default  # the landing's DuckDB (regreen.memory)
 
     @classmethod
     def from_config(cls, config: Config | None = None) -> IngestSettings:
@@ -121,6 +123,7 @@ class IngestSettings:
             config.get("submissions", "settle_seconds"),
             config.get("submissions", "max_issues_per_file"),
             config.get("submissions", "area_over_plan_tolerance"),
+            config.get("storage", "memory_limit"),
         )
 
 
@@ -803,6 +806,7 @@ def ingest_inbox(
         # The log of committed batches is as durable as the database file (a reopen replays it), so the
         # checkpoint is left to the end of the run (closing the connection), once.
         con.execute(f"set checkpoint_threshold = '{_CHECKPOINT_AFTER}'")
+        limit_connection(con, settings.memory_limit)
         ensure_landing(con)
         _remove_leftovers(data_dir)
         run = _Run(con, data_dir, reference, today, settings, run_id or new_run_id(), after_first_batch)
