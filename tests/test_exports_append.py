@@ -1,6 +1,6 @@
 """Exports of the marts that grow by months: a night that only adds later months appends their rows to
-the previous files (the previous bytes kept, the CSV's new lines and the Parquet file's new row groups
-after them), and any other change writes the files whole; either way the files hold the rows a whole
+the previous CSV (the previous bytes kept, the new lines after them) and writes the Parquet file whole,
+and any other change writes both whole; either way the files hold the rows a whole
 export of the same warehouse holds, and after a chain of nights those of a full build. Real DuckDB files
 and, for the chain, real nightly builds with dbt and the suites."""
 
@@ -10,15 +10,12 @@ import csv
 import json
 import os
 import shutil
-import struct
 import sys
 from datetime import date
 from pathlib import Path
 
 import duckdb
-import pytest
 
-from regreen.parquet_append import ParquetAppendError, append_parquet
 from regreen.project import PROJECT_ROOT, DataDir
 from regreen.publish import EXPORT_MANIFEST, MONTHLY_EXPORTS, UTF8_BOM, export_marts, open_read_only
 from regreen.submissions.reference import load_reference
@@ -30,24 +27,8 @@ sys.path.insert(0, str(PROJECT_ROOT / "tests"))
 from test_incremental_chain import night, query  # noqa: E402
 
 
-def footer_start(data: bytes) -> int:
-    """Where a Parquet file's footer starts: the bytes before it are its row groups."""
-    (length,) = struct.unpack("<I", data[-8:-4])
-    return len(data) - 8 - length
-
-
-def row_groups(path: Path) -> int:
-    with duckdb.connect() as con:
-        return con.execute(f"select count(distinct row_group_id) from parquet_metadata('{path}')").fetchone()[
-            0
-        ]
-
-
-def rows_in_file_order(path: Path) -> list[tuple]:
-    with duckdb.connect() as con:
-        return con.execute(
-            f"select * from read_parquet('{path}', file_row_number = true) order by file_row_number"
-        ).fetchall()
+def csv_bytes(export: Path, name: str = "fct_project_month") -> bytes:
+    return (export / "csv" / f"{name}.csv").read_bytes()
 
 
 def export(database: Path, target: Path, previous: Path | None = None) -> dict:
@@ -113,11 +94,7 @@ def test_a_month_added_is_appended_and_equals_a_whole_export(tmp_path: Path) -> 
         "fct_project_month": 20,
     }
     assert_same_monthly_files(tmp_path / "second", tmp_path / "fresh")
-    # Appended, not rewritten: the previous bytes come first, then the new month's.
-    old_parquet, new_parquet = (tmp_path / d / "fct_project_month.parquet" for d in ("first", "second"))
-    start = footer_start(old_parquet.read_bytes())
-    assert new_parquet.read_bytes()[:start] == old_parquet.read_bytes()[:start]
-    assert (row_groups(old_parquet), row_groups(new_parquet)) == (1, 2)
+    # The CSV appended, not rewritten: the previous bytes come first, then the new month's.
     old_csv = (tmp_path / "first" / "csv" / "fct_project_month.csv").read_bytes()
     new_csv = (tmp_path / "second" / "csv" / "fct_project_month.csv").read_bytes()
     assert new_csv.startswith(old_csv) and new_csv.startswith(UTF8_BOM)
@@ -126,7 +103,6 @@ def test_a_month_added_is_appended_and_equals_a_whole_export(tmp_path: Path) -> 
     ) as handle:
         rows = list(csv.DictReader(handle))
     assert [row["report_month"] for row in rows][-5:] == ["2023-04-01"] * 5  # the new month at the end
-    assert {row[1] for row in rows_in_file_order(new_parquet)[-5:]} == {date(2023, 4, 1)}
     assert {row["note"] for row in rows} == {"ok", "'=SUM(2)"}  # the new month's formula defused too
     # An unchanged mart is linked, not written.
     assert (tmp_path / "second" / "dim_project.parquet").stat().st_ino == (
@@ -146,7 +122,7 @@ def test_a_changed_earlier_month_writes_the_file_whole(tmp_path: Path) -> None:
     second = export(database, tmp_path / "second", previous=tmp_path / "first")
     export(database, tmp_path / "fresh")
     assert_same_monthly_files(tmp_path / "second", tmp_path / "fresh")
-    assert row_groups(tmp_path / "second" / "fct_project_month.parquet") == 1
+    assert csv_bytes(tmp_path / "second") == csv_bytes(tmp_path / "fresh")  # written whole
     assert second["through"] == {"fct_project_month": "2023-04-01"}
 
     # A late month (earlier than the latest exported) is a change to the rows below the boundary too.
@@ -154,25 +130,7 @@ def test_a_changed_earlier_month_writes_the_file_whole(tmp_path: Path) -> None:
     export(database, tmp_path / "third", previous=tmp_path / "second")
     export(database, tmp_path / "fresh3")
     assert_same_monthly_files(tmp_path / "third", tmp_path / "fresh3")
-    assert row_groups(tmp_path / "third" / "fct_project_month.parquet") == 1
-
-
-def test_parquet_append_refuses_other_schemas_and_too_many_row_groups(tmp_path: Path) -> None:
-    with duckdb.connect() as con:
-        con.execute(f"copy (select 1 as a) to '{tmp_path / 'a.parquet'}' (format parquet)")
-        con.execute(f"copy (select 'x' as a) to '{tmp_path / 'b.parquet'}' (format parquet)")
-        con.execute(f"copy (select 2 as a) to '{tmp_path / 'c.parquet'}' (format parquet)")
-    before = (tmp_path / "a.parquet").read_bytes()
-    with pytest.raises(ParquetAppendError, match="schema"):
-        append_parquet(tmp_path / "a.parquet", tmp_path / "b.parquet", 10)
-    with pytest.raises(ParquetAppendError, match="row groups"):
-        append_parquet(tmp_path / "a.parquet", tmp_path / "c.parquet", 1)
-    assert (tmp_path / "a.parquet").read_bytes() == before  # refused: left as it was
-    (tmp_path / "not.parquet").write_bytes(b"PAR1 not really")
-    with pytest.raises(ParquetAppendError, match="not a Parquet file"):
-        append_parquet(tmp_path / "not.parquet", tmp_path / "c.parquet", 10)
-    append_parquet(tmp_path / "a.parquet", tmp_path / "c.parquet", 2)
-    assert rows_in_file_order(tmp_path / "a.parquet") == [(1, 0), (2, 1)]
+    assert csv_bytes(tmp_path / "third") == csv_bytes(tmp_path / "fresh3")
 
 
 def restate(data_dir: DataDir, reference, month: date) -> None:
@@ -206,18 +164,14 @@ def test_a_chain_of_nights_exports_what_a_full_build_exports(tmp_path: Path) -> 
     for month in (date(2023, 6, 1), date(2023, 7, 1), date(2023, 8, 1)):
         bench_nightly.write_province_month(data_dir, reference, month)
     assert night(data_dir, notice) == "full"
-    groups = {name: row_groups(export / f"{name}.parquet") for name in MONTHLY_EXPORTS}
 
     for number, month in enumerate((date(2023, 9, 1), date(2023, 10, 1)), start=1):
-        previous = {name: (export / f"{name}.parquet").read_bytes() for name in MONTHLY_EXPORTS}
         previous_csv = {name: (export / "csv" / f"{name}.csv").read_bytes() for name in MONTHLY_EXPORTS}
         bench_nightly.write_province_month(data_dir, reference, month)
         assert night(data_dir, notice) == "incremental"
         for name in MONTHLY_EXPORTS:
-            start = footer_start(previous[name])
-            assert (export / f"{name}.parquet").read_bytes()[:start] == previous[name][:start], name
-            assert (export / "csv" / f"{name}.csv").read_bytes().startswith(previous_csv[name]), name
-            assert row_groups(export / f"{name}.parquet") == groups[name] + number, name
+            assert csv_bytes(export, name).startswith(previous_csv[name]), name
+            assert len(csv_bytes(export, name)) > len(previous_csv[name]), name
         fresh = tmp_path / f"fresh-{number}"
         with open_read_only(data_dir.warehouse) as con:
             export_marts(con, fresh, "fresh")
@@ -225,17 +179,19 @@ def test_a_chain_of_nights_exports_what_a_full_build_exports(tmp_path: Path) -> 
 
     # A month sent again: its new versions change the earlier rows of fct_submission_versions (their
     # version count), so that file is written whole, as a full build writes it.
+    before_restatement = csv_bytes(export, "fct_submission_versions")
     restate(data_dir, reference, date(2023, 7, 1))
     assert night(data_dir, notice) == "incremental"
     assert (
         query(data_dir, "select count(*) from marts.fct_submission_versions where version_number > 1")[0][0]
         > 0
     )
-    assert row_groups(export / "fct_submission_versions.parquet") == groups["fct_submission_versions"]
+    assert not csv_bytes(export, "fct_submission_versions").startswith(before_restatement)  # written whole
     assert_same_monthly_files(export, full_build_exports(data_dir, tmp_path / "full", notice))
 
     # After it, a month added is appended again; and the chain's files still equal a full build's.
+    before_month = csv_bytes(export, "fct_submission_versions")
     bench_nightly.write_province_month(data_dir, reference, date(2023, 11, 1))
     assert night(data_dir, notice) == "incremental"
-    assert row_groups(export / "fct_submission_versions.parquet") == groups["fct_submission_versions"] + 1
+    assert csv_bytes(export, "fct_submission_versions").startswith(before_month)
     assert_same_monthly_files(export, full_build_exports(data_dir, tmp_path / "full-2", notice))

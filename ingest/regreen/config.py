@@ -72,8 +72,9 @@ SETTINGS: dict[str, dict[str, Setting]] = {
     "report": {
         "project_rows": Setting(
             500,
-            "the report's per-project tables list at most this many projects; every project is in "
-            "export/csv/plan_vs_actual_project.csv and funding_by_source.csv",
+            "the report's per-project tables (by project, at risk, funding) list at most this many projects; "
+            "every project is in export/csv/plan_vs_actual_project.csv, projects_behind_schedule.csv and "
+            "funding_by_source.csv",
         ),
     },
     "storage": {

@@ -30,10 +30,8 @@ from pathlib import Path
 
 import duckdb
 
-import regreen.parquet_append as parquet_append
 import regreen.patches.export as patches_export
 from regreen.log import logger
-from regreen.parquet_append import ParquetAppendError, append_parquet
 from regreen.patches.export import (
     EXPORT_SQL as PATCHES_SQL,
 )
@@ -164,7 +162,7 @@ def _neutralised(column: str, data_type: str, table: str) -> str:
 def _export_code() -> str:
     """What else the bytes of an export depend on: the code that writes them and DuckDB's writers."""
     digest = hashlib.sha256(duckdb.__version__.encode())
-    for module in (__file__, patches_export.__file__, parquet_append.__file__):
+    for module in (__file__, patches_export.__file__):
         digest.update(Path(module).read_bytes())
     return digest.hexdigest()
 
@@ -205,15 +203,11 @@ def _link_previous(previous: Path | None, target: Path, files: list[str]) -> boo
 
 
 # The marts that grow by months, and their month column: a night that only adds later months appends
-# their rows to the previous files (`_append_months`). Files are written in the table's order: sorting
+# their rows to the previous CSV (`_append_months`). Files are written in the table's order: sorting
 # the 4.4 million rows of the 100× load by month took 1.6–2× the time of writing them (all exports of a
 # full night 107 s instead of 60 s), so a chain of nights and a full build write the same rows, not the
 # same order.
 MONTHLY_EXPORTS = {"fct_project_month": "report_month", "fct_submission_versions": "report_month"}
-# DuckDB's Parquet row group (rows); an appended Parquet file is written whole again once it holds more
-# than twice the row groups a whole write gives it, plus this many (each night's rows add one or more).
-PARQUET_ROW_GROUP_ROWS = 122_880
-PARQUET_EXTRA_ROW_GROUPS = 8
 
 
 @dataclass(frozen=True)
@@ -255,30 +249,19 @@ def _write_whole(con: duckdb.DuckDBPyConnection, mart: _Mart, target: Path) -> N
 
 
 def _append_months(
-    con: duckdb.DuckDBPyConnection, mart: _Mart, target: Path, previous: Path, through: str, rows: int
+    con: duckdb.DuckDBPyConnection, mart: _Mart, target: Path, previous: Path, through: str
 ) -> bool:
-    """Write `mart`'s files as `previous`'s followed by its rows of months after `through` (or with no
-    month): the previous bytes unchanged, then the new rows'; False, with nothing written, when
-    `previous`'s files are missing or its Parquet cannot take row groups appended (`append_parquet`).
-    The caller has proven that the rows up to `through` are exactly those `previous` holds."""
-    if not all((previous / name).is_file() for name in mart.files):
+    """Write `mart`'s CSV as `previous`'s followed by its rows of months after `through` (or with no
+    month): the previous bytes unchanged, then the new rows'; its Parquet file whole (DuckDB writes it in
+    a quarter of the CSV's time, and no well-kept library appends row groups to a Parquet file). False,
+    with nothing written, when `previous`'s CSV is missing. The caller has proven that the rows up to
+    `through` are exactly those `previous` holds."""
+    if not (previous / mart.files[1]).is_file():
         return False
-    month = mart.month
-    later = f' where not (r."{month}" <= date {_sql_string(through)}) or r."{month}" is null'
-    parquet_tail = target / f"{mart.name}.parquet.part"
     con.execute(
-        f"copy ({mart.select(csv=False, where=later)}) to {_sql_string(str(parquet_tail))} (format parquet)"
+        f"copy ({mart.select(csv=False)}) to {_sql_string(str(target / mart.files[0]))} (format parquet)"
     )
-    most = 2 * -(-rows // PARQUET_ROW_GROUP_ROWS) + PARQUET_EXTRA_ROW_GROUPS
-    try:
-        copy_database(previous / mart.files[0], target / mart.files[0])
-        append_parquet(target / mart.files[0], parquet_tail, most)
-    except ParquetAppendError as exc:
-        logger.info("export %s: written whole (%s)", mart.name, exc)
-        (target / mart.files[0]).unlink(missing_ok=True)
-        return False
-    finally:
-        parquet_tail.unlink()
+    later = f' where not (r."{mart.month}" <= date {_sql_string(through)}) or r."{mart.month}" is null'
     csv_tail = target / "csv" / f"{mart.name}.csv.part"
     con.execute(f"copy ({mart.select(csv=True, where=later)}) to {_sql_string(str(csv_tail))} (header false)")
     copy_database(previous / mart.files[1], target / mart.files[1])
@@ -303,9 +286,9 @@ def export_marts(
     What the export folder published now (`previous`) already holds is not written again. A mart whose
     fingerprint equals the one `previous/_run.json` gives for it is hard-linked: the same bytes, which
     outlive `previous` when the swap removes it. A monthly mart whose rows up to the latest month
-    `previous` holds have that fingerprint (only later months were added) is `previous`'s files with the
-    new months' rows appended (`_append_months`: the CSV copied, by reflink where the filesystem can, and
-    its tail added; the Parquet file's row groups kept and the new ones added after them); any other
+    `previous` holds have that fingerprint (only later months were added) is `previous`'s CSV with the
+    new months' rows appended (`_append_months`: copied, by reflink where the filesystem can, and its
+    tail added) and its Parquet file written whole; any other
     change (a restated month, a late file) writes the mart whole. Those fingerprints describe the files
     beside them whatever run wrote them (an export folder is only ever swapped in whole, `_run.json`
     last), so this holds for a repair or a rollback too.
@@ -355,7 +338,7 @@ def export_marts(
         if (
             isinstance(earlier, str)
             and reusable.get(name) == prefix
-            and _append_months(con, mart, target, previous, earlier, count)
+            and _append_months(con, mart, target, previous, earlier)
         ):
             logger.info("export %s: %d rows after %s appended", name, count - prefix_count, earlier)
             continue
