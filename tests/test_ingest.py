@@ -575,6 +575,21 @@ def test_killing_the_ingest_mid_way_then_rerunning_equals_one_clean_run(
     assert "accepted" in clean_err  # -v logs each file's outcome
 
 
+def test_a_quarantine_name_already_linked_to_the_archived_file_leaves_no_temp_behind(tmp_path: Path) -> None:
+    """A run killed before its batch landed has already linked the rejected file into quarantine; the
+    rerun links the same archived file again. Renaming a second link of one file onto the other does
+    nothing (POSIX), so the temp name must not be made: it was the flake of the kill test above."""
+    archived = tmp_path / "archive" / "f.xlsx"
+    archived.parent.mkdir()
+    archived.write_bytes(b"rejected bytes")
+    quarantine = tmp_path / "quarantine"
+    quarantine.mkdir()
+    for _ in range(2):  # the killed run, then the rerun
+        ingest_module._link_durably(archived, quarantine / "f.xlsx")
+    assert sorted(p.name for p in quarantine.iterdir()) == ["f.xlsx"]
+    assert (quarantine / "f.xlsx").stat().st_ino == archived.stat().st_ino
+
+
 def test_killing_the_ingest_before_its_first_batch_lands_loses_nothing_and_loads_nothing_twice(
     tmp_path: Path, reference: PlanReference
 ) -> None:

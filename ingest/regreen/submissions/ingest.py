@@ -283,6 +283,11 @@ def _file_sha256(path: Path) -> str | None:
 
 def _link_durably(source: Path, path: Path) -> None:
     """Give the archived file `source` the second name `path` (a copy where links are not possible)."""
+    # Already so named: a run killed before its batch landed linked it, and the rerun judged the same
+    # archived file again. Renaming a second link of the same file onto it would do nothing (POSIX
+    # rename), leaving the temp name behind.
+    if path.exists() and os.path.samefile(source, path):
+        return
     temp = path.with_name(f".{path.name}{_PARTIAL}")
     temp.unlink(missing_ok=True)
     try:
