@@ -391,9 +391,9 @@ AT_RISK_SQL = "select project_code, reason from marts.projects_behind_schedule o
 # Their status, each project's months read alone (not the whole fact table's).
 PROJECTS_SQL = f"""
 with shown as (
-    (select project_code from marts.dim_project order by project_code limit ?)
+    ({FIRST_PROJECTS_SQL})
     union
-    (select project_code from marts.projects_behind_schedule order by project_code limit ?)
+    (select project_code from ({AT_RISK_SQL}))
 ),
 months as (
     select
