@@ -105,22 +105,25 @@ def test_a_restated_old_month_that_breaks_tests_fails_them_on_the_night_as_a_who
     database = tmp_path / "build.duckdb"
     shutil.copyfile(before, database)
     with duckdb.connect(str(database)) as con:
-        # A row of tonight's files restating a month older than its project's latest: the models write
-        # that project's months from it onward. Its stage is one the seeds do not know.
+        # One of tonight's files restates the first month of a project that reported later months too
+        # (a row appended as ingest appends it): the models write that project's months from it onward.
+        # Its stage is one the seeds do not know.
         restated = con.execute(
-            "select new.project_code, new.report_month from raw.submission_rows as new "
-            "where new.file_id > ? and new.report_month < (select max(old.report_month) from raw.submission_rows "
-            "as old where old.project_code = new.project_code and old.file_id <= ?) "
-            "order by new.report_month limit 1",
-            [mark, mark],
+            "select project_code, min(report_month) from raw.submission_rows where file_id <= ? "
+            "group by project_code having count(distinct report_month) > 2 order by all limit 1",
+            [mark],
         ).fetchone()
-        assert restated is not None, "the sample's second night restates no month"
         con.execute(
-            "update raw.submission_rows set stage = '施工准备' "
-            "where file_id > ? and project_code = ? and report_month = ?",
-            [mark, *restated],
+            "insert into raw.submission_rows by name select * replace ("
+            "(select max(file_id) from raw.submission_rows) as file_id, 100000 as row_number, "
+            "'施工准备' as stage) from raw.submission_rows "
+            "where project_code = ? and report_month = ? order by file_id desc limit 1",
+            list(restated),
         )
-    built = run_dbt(database, "build", "--select", *selection)
+        con.execute("insert into meta.night_keys values ('raw.submission_rows', ?, ?)", list(restated))
+    # Built, then tested: `dbt build` would skip the marts once the staging test of the stage fails.
+    run_dbt(database, "run", "--select", *selection)
+    tested = run_dbt(database, "test", "--select", *selection)
     with duckdb.connect(str(database), read_only=True) as con:
         noted = con.execute(
             "select count(*) from meta.night_keys where written_to = 'marts.fct_project_month' "
@@ -128,7 +131,7 @@ def test_a_restated_old_month_that_breaks_tests_fails_them_on_the_night_as_a_who
             list(restated),
         ).fetchone()[0]
     assert noted == 1  # the model's delete+insert noted the restated month it wrote
-    night_outcomes = outcomes(built)
+    night_outcomes = outcomes(tested)
     assert {name for name in NARROWED if narrowed_sql(database, name)} == NARROWED
     failed = {name for name, (status, _) in night_outcomes.items() if status == "fail"}
     assert {
