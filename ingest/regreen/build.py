@@ -185,7 +185,7 @@ def start_dbt(
     Called under the nightly's lock, after `sweep_leftovers` removed a killed run's working database
     and its write-ahead log (which would otherwise be replayed into the new file)."""
     data_dir.ensure()
-    return DbtProcess(working_database(data_dir), data_dir.work, variables, memory_limit)
+    return DbtProcess(working_database(data_dir), data_dir.work, variables, memory_limit, manifest=False)
 
 
 def plan_contract(plan: Plan, data_dir: DataDir) -> PlanContract:
