@@ -310,6 +310,11 @@ def _plan(reference: PlanReference) -> _Plan:
     return _Plan(reference)
 
 
+def prepare_checks(reference: PlanReference) -> None:
+    """Work out now what the checks need of `reference` (it is kept for the files judged against it)."""
+    _plan(reference)
+
+
 def _parse_numbers(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The numbers of `cells` (text, or a mix; any shape), NaN when blank or unreadable, and where a cell
     was written but is not a number. Each distinct cell is parsed once: by pandas' C parser, then, for what
