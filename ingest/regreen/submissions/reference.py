@@ -162,13 +162,12 @@ class PlanReference:
     township_short_names: tuple[tuple[str, str], ...]  # canonical township → short name
     replacements: tuple[tuple[str, str], ...]  # see name_replacements
 
-    # Hashed once, and by a summary: the checks keep what they derive from a reference in a cache keyed
-    # by it, asked once per file, and a hash of every project walks 130,000 of them at the scale bench's
-    # 100×. Equal references have equal summaries, so the hash agrees with ==, which settles a collision.
+    # Hashed once: the checks keep what they derive from a reference in a cache keyed by it, asked once
+    # per file, and the field-wise hash walks every project of the plan.
     @cached_property
     def _hash(self) -> int:
         return hash(
-            (self.issued_on, len(self.projects), self.townships, self.township_spellings, self.replacements)
+            (self.issued_on, self.projects, self.townships, self.township_spellings, self.replacements)
         )
 
     def __hash__(self) -> int:
