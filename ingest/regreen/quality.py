@@ -720,7 +720,8 @@ def narrow_suite(con: duckdb.DuckDBPyConnection, suite: Suite, base_run: str) ->
        appended to, in a copy of the base, and the window holds every project-month with a new row and
        every later month of its project, whose drops and last open month that row changes);
     3. the checks run on the window alone are those the rows outside it pass then (`_runs_on_window`),
-       and `outside` returns every column that a check run on the whole reads.
+       and `outside` returns every column that a check run on the whole reads (none of which has a row
+       condition, whose columns are not listed).
     Warnings are never narrowed: their counts are reported, so they count every row. Otherwise the suite
     runs on its whole query (logged, with the reason)."""
     spec = suite.incremental
@@ -745,11 +746,11 @@ def _narrowed(con: duckdb.DuckDBPyConnection, suite: Suite, spec: Incremental, b
         return False
     con.execute(f"create or replace temp table {TOUCHED} as {_subquery(spec.touched)}")
     given = set(con.sql(f"select * from {_subquery(spec.outside)}").columns)
-    needed = {c for check in suite.checks if not _runs_on_window(check, spec) for c in check.needs}
-    if not needed <= given:
-        logger.info(
-            "suite %s: run whole (outside gives no %s)", suite.name, ", ".join(sorted(needed - given))
-        )
+    on_whole = [check for check in suite.checks if not _runs_on_window(check, spec)]
+    needed = {column for check in on_whole for column in check.needs}
+    if not needed <= given or any(check.selects != "true" for check in on_whole):
+        # a column outside lacks would be null there (union by name): a row condition's columns too
+        logger.info("suite %s: run whole (outside gives not every column its checks read)", suite.name)
         return False
     (home,) = con.execute("select current_database()").fetchone()
     con.execute("use base")
