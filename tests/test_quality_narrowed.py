@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import pytest
-from test_quality import BASELINE, PROGRESS_CHANGES, RUN_ID, progress_outcomes, suites
+from test_quality import BASELINE, PROGRESS_CHANGES, RUN_ID, edit_suite, progress_outcomes, suites
 
-from regreen.quality import CheckResult, run_suites, store_check_results
+from regreen.quality import CheckResult, SuiteFileError, load_suites, run_suites, store_check_results
 
 BASE_RUN = "base-run"
 NEW_FILE = 1000  # above every file id of the base: a file the base has not seen
@@ -182,3 +183,24 @@ def test_a_base_that_failed_an_error_check_is_not_narrowed(
 
     assert "run whole (the base warehouse did not pass its error checks)" in log
     assert narrowed == whole
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda data: data["meta"]["regreen"]["incremental"].pop("outside"), id="no-outside"),
+        pytest.param(lambda data: data["meta"]["regreen"]["incremental"].update(by=[]), id="no-by"),
+        pytest.param(
+            lambda data: data["meta"]["regreen"].update(query="select * from marts.fct_project_month"),
+            id="no-final-cte",
+        ),
+    ],
+)
+def test_an_incremental_form_that_cannot_be_used_is_refused(
+    tmp_path: Path, change: Callable[[dict], object]
+) -> None:
+    folder = suites(tmp_path, "progress_monthly")
+    edit_suite(folder, "progress_monthly", change)
+
+    with pytest.raises(SuiteFileError, match="meta.regreen.incremental"):
+        load_suites(folder)
