@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -43,7 +43,7 @@ def base(known_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 @pytest.fixture
-def night(base: Path, tmp_path: Path) -> duckdb.DuckDBPyConnection:
+def night(base: Path, tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A copy of the base to which a new, later file resends the RESENT months as they stand (the version
     fct_project_month holds), the way an incremental build appends the landing's new rows."""
     working = tmp_path / "working.duckdb"
