@@ -271,7 +271,8 @@ def stage_build(
         if base_run is not None:
             con.execute("drop table meta.night_keys")  # dbt's alone (note_night_keys)
         limit = load_config(data_dir.root).get("quality", "suite_memory_limit")
-        checks += run_suites(con, run_id, suites=suites, memory_limit=limit)
+        base = None if base_run is None else (data_dir.warehouse, base_run)
+        checks += run_suites(con, run_id, suites=suites, memory_limit=limit, base=base)
         if base_run is not None:
             ran_tests = {c.check for c in checks if c.suite == "dbt"}
             ran_suites = {s.name for s in suites}
