@@ -265,7 +265,7 @@ def stage_build(
 
     if on_stage:
         on_stage("expectations")
-    beside = _in_background(working, beside_suites, memory_limit)
+    beside = in_background(working, beside_suites, memory_limit)
     gx_import.join()
     suites = load_suites(contract=contract)
     if base_run is not None:
@@ -320,7 +320,7 @@ def stage_build(
     return StagedBuild(working, summary)
 
 
-def _in_background(
+def in_background(
     working: Path, work: Callable[[duckdb.DuckDBPyConnection], object] | None, memory_limit: str
 ) -> Callable[[], None]:
     """Start `work` in a thread on its own connection to `working` (the same DuckDB instance as every
