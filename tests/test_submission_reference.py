@@ -145,3 +145,32 @@ def test_names_resolve_through_lookups_alike_in_a_plan_of_thousands():
     assert reference.resolve_project("东园镇", "阳光村第6号项目").project.project_code == "2040-01"
     assert [p.project_code for p in reference.township_projects("东园镇")] == ["2040-01"]
     assert reference.project("2025-1000").name == "张坂镇崧山村第2999号项目"
+
+
+def test_each_plan_project_belongs_to_the_township_its_longest_spelling_starts():
+    # Every spelling of every township (short, full, curated aliases), written with a full-width digit
+    # and a space as a notice may print them, starts a project name: each project belongs to the township
+    # that spelling names, its name is folded once for the lookups, and it resolves to itself.
+    spellings = {
+        "百崎": "百崎乡",
+        "百崎乡": "百崎乡",
+        "百崎回族乡": "百崎乡",
+        "东园": "东园镇",
+        "东园镇": "东园镇",
+        "洛阳": "洛阳镇",
+        "洛阳镇": "洛阳镇",
+        "张坂": "张坂镇",
+        "张坂镇": "张坂镇",
+    }
+    planned = [
+        PlanProject(2023, seq, f"{spelling} 某村第１{seq}号废弃矿山生态治理项目", 1, Decimal(1), "x")
+        for seq, spelling in enumerate(spellings, 1)
+    ]
+    reference = build_reference(date(2023, 5, 5), planned)
+    assert [p.township_name for p in reference.projects] == list(spellings.values())
+    assert reference.folded_names == tuple(
+        f"{s}某村第1{n}号废弃矿山生态治理项目" for n, s in enumerate(spellings, 1)
+    )
+    assert reference.projects[2].normalized_name == "百崎某村第13号"
+    for project in reference.projects:
+        assert reference.resolve_project(project.township_name, project.name).project == project

@@ -273,8 +273,9 @@ def stage_build(
         suites = [s for s in suites if (relations := suite_relations(s)) is None or relations & touched]
     with duckdb.connect(str(working)) as con:
         limit = load_config(data_dir.root).get("quality", "suite_memory_limit")
+        base = None if base_run is None else (data_dir.warehouse, base_run)
         try:
-            checks += run_suites(con, run_id, suites=suites, memory_limit=limit)
+            checks += run_suites(con, run_id, suites=suites, memory_limit=limit, base=base)
             if base_run is not None:
                 ran_tests = {c.check for c in checks if c.suite == "dbt"}
                 ran_suites = {s.name for s in suites}

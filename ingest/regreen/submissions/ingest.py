@@ -94,7 +94,7 @@ from regreen.submissions.reader import (
 )
 from regreen.submissions.reference import PlanReference
 from regreen.submissions.sample import CHINA_TZ, SAMPLE_NOTE, SAMPLE_PREFIXES
-from regreen.submissions.validate import FileReport, Judge, read_error_report
+from regreen.submissions.validate import FileReport, Judge, prepare_checks, read_error_report
 
 Outcome = Literal["accepted", "rejected", "duplicate", "skipped"]
 
@@ -630,8 +630,14 @@ class _Run:
             con.execute("select file_id, original_name, submitted_at from raw.submission_receipts").fetchall()
         )
         # One judge for check and ingest: what the landing holds is the history each file is judged
-        # against, and each accepted file joins it.
-        history = read_history(con, data_dir.landing)
+        # against, and each accepted file joins it. The history is read on the landing thread (idle until
+        # the first batch): DuckDB's query over every row landed leaves this thread free meanwhile to work
+        # out what the checks need of the plan, both in proportion to the plan's projects.
+        reading = self._lander.submit(read_history, con, data_dir.landing)
+        try:
+            prepare_checks(reference)
+        finally:
+            history = reading.result()
         self.judge = Judge(
             reference, today, history, settings.tolerance, settings.limits, settings.max_issues
         )

@@ -484,7 +484,9 @@ def _plain_cells(body: str, width: int) -> np.ndarray | None:
         return None
     if fields == 1 and not all(lines):  # a blank line: the csv module reads no field, not an empty one
         return None
-    cells = np.array(body.replace("\n", ",").split(","), dtype=object)
+    split = body.replace("\n", ",").split(",")
+    # fromiter copies the references: np.array would look into each of a million strings for a sequence.
+    cells = np.fromiter(split, dtype=object, count=len(split))
     return cells.reshape(len(lines), fields).T
 
 

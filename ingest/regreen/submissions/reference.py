@@ -95,7 +95,12 @@ def normalize_project_name(name: str, replacements: Sequence[tuple[str, str]]) -
     their short names (张坂镇 → 张坂) and village aliases to the canonical village (菘山村 → 崧山村); see
     `name_replacements`. '张坂镇菘山村二分区废弃矿山生态治理项目' → '张坂崧山村二分区'.
     """
-    text = _BOILERPLATE.sub("", fold(name))
+    return _normalize_folded(fold(name), replacements)
+
+
+def _normalize_folded(folded: str, replacements: Sequence[tuple[str, str]]) -> str:
+    """normalize_project_name of a name already folded."""
+    text = _BOILERPLATE.sub("", folded)
     for variant, canonical in replacements:
         text = text.replace(variant, canonical)
     return text
@@ -179,8 +184,16 @@ class PlanReference:
     # Lookups built once per reference, so that resolving a name costs the same at 14 projects as at
     # 130,000 (a scan of every project per distinct name made ingest quadratic in the plan's size).
     @cached_property
+    def folded_names(self) -> tuple[str, ...]:
+        """fold() of each project's printed name, in plan order."""
+        return tuple(fold(p.name) for p in self.projects)
+
+    @cached_property
     def _by_printed_name(self) -> dict[str, tuple[ProjectRef, ...]]:
-        return _group(self.projects, lambda p: fold(p.name))
+        groups: dict[str, list[ProjectRef]] = {}
+        for name, project in zip(self.folded_names, self.projects, strict=True):
+            groups.setdefault(name, []).append(project)
+        return {name: tuple(group) for name, group in groups.items()}
 
     @cached_property
     def _by_normalized_name(self) -> dict[str, tuple[ProjectRef, ...]]:
@@ -283,23 +296,29 @@ def build_reference(
     """The reference for a plan issued on `issued_on` with projects `planned`, names from `seeds_dir`."""
     townships = _townships(seeds_dir)
     replacements = name_replacements(seeds_dir)
-    # A project belongs to the township its printed name starts with (百崎莲埭… → 百崎乡).
-    prefixes = sorted(
+    # A project belongs to the township its printed name starts with (百崎莲埭… → 百崎乡), its longest
+    # spelling first: one regular expression tries them in that order (the first alternative that
+    # matches wins), instead of a scan of every spelling per project.
+    prefixes: dict[str, str] = {}
+    for spelling, name in sorted(
         ((fold(spelling), t.name) for t in townships for spelling in t.chinese), key=lambda p: -len(p[0])
-    )
+    ):
+        prefixes.setdefault(spelling, name)
+    starts = re.compile("|".join(map(re.escape, prefixes)))
     projects = []
     for p in planned:
         printed = fold(p.name)
-        township = next((name for prefix, name in prefixes if printed.startswith(prefix)), None)
-        if township is None:
+        found = starts.match(printed) if prefixes else None
+        if found is None:
             raise PlanTownshipError(p.name, seeds_dir)
+        township = prefixes[found.group()]
         projects.append(
             ProjectRef(
                 project_code=f"{p.plan_year}-{p.seq:02d}",
                 plan_year=p.plan_year,
                 seq=p.seq,
                 name=p.name,
-                normalized_name=normalize_project_name(p.name, replacements),
+                normalized_name=_normalize_folded(printed, replacements),
                 township_name=township,
                 patches_planned=p.patches,
                 area_planned_mu=p.area_mu,

@@ -257,16 +257,17 @@ class _Plan:
         )
         self.plan_year = np.array([p.plan_year for p in projects], dtype=np.int64)
         # The names as printed in the plan, which a project column mostly repeats: none is a 合计 label.
-        self.plain_names = frozenset(p.name for p in projects if not _is_total_label(p.name))
+        # Each name is folded once per reference (PlanReference.folded_names), not once per use.
+        names = reference.folded_names
+        self.plain_names = frozenset(
+            p.name for p, name in zip(projects, names, strict=True) if not _is_folded_total_label(name)
+        )
         # Each printed name that is the only one of its spelling in the plan and, folded, in its township:
         # written in that township, it resolves to its project (PlanReference.resolve_project).
-        folded = Counter((p.township_name, fold(p.name)) for p in projects)
+        keys = list(zip((p.township_name for p in projects), names, strict=True))
+        folded = Counter(keys)
         printed = Counter(p.name for p in projects)
-        unique = [
-            i
-            for i, p in enumerate(projects)
-            if printed[p.name] == 1 and folded[(p.township_name, fold(p.name))] == 1
-        ]
+        unique = [i for i, p in enumerate(projects) if printed[p.name] == 1 and folded[keys[i]] == 1]
         self._printed = pd.Index([projects[i].name for i in unique], dtype=object)
         self._printed_at = np.array(unique, dtype=np.int64)
         self._position = {p.project_code: index for index, p in enumerate(projects)}
@@ -307,6 +308,11 @@ def _plan(reference: PlanReference) -> _Plan:
     """The one _Plan of a reference: validate_file is called once per file with the same reference, and
     a PlanReference is frozen, so what is derived from it can be kept."""
     return _Plan(reference)
+
+
+def prepare_checks(reference: PlanReference) -> None:
+    """Work out now what the checks need of `reference` (it is kept for the files judged against it)."""
+    _plan(reference)
 
 
 def _parse_numbers(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -415,7 +421,11 @@ def parse_stage(value: object) -> str | None:
 
 
 def _is_total_label(text: str | None) -> bool:
-    return text is not None and fold(text).lower().rstrip(":") in TOTAL_LABELS
+    return text is not None and _is_folded_total_label(fold(text))
+
+
+def _is_folded_total_label(folded: str) -> bool:
+    return folded.lower().rstrip(":") in TOTAL_LABELS
 
 
 def _figure(value: float) -> str:
