@@ -224,9 +224,10 @@ def stage_build(
     Every DuckDB database opened here is bounded by `memory_limit` (config storage.memory_limit), the
     suites' by their own `[quality] suite_memory_limit`.
 
-    `beside_suites` (the nightly's exports, regreen.publish.StagedExports) is called in a thread, with
-    its own connection to the working database, once dbt is done and while the suites run: the marts do
-    not change after dbt (the suites and the rest write only quality.* and meta.*). It is joined, and
+    `beside_suites` (the nightly's exports, regreen.publish.StagedExports) is called, on an incremental
+    build, in a thread with its own connection to the working database, once dbt is done and while the
+    suites run: the marts do not change after dbt (the suites and the rest write only quality.* and
+    meta.*). It is joined, and
     its error raised, before the check results are stored and the file is checkpointed or compacted;
     sharing the database, it runs under the suites' memory limit while they run.
     """
@@ -265,7 +266,9 @@ def stage_build(
 
     if on_stage:
         on_stage("expectations")
-    beside = in_background(working, beside_suites, memory_limit)
+    # Only on an incremental build: on a full one every suite runs and every mart is written whole, and
+    # the two side by side under one memory limit took 198 s at 100× against 63 s one after the other.
+    beside = in_background(working, beside_suites if base_run is not None else None, memory_limit)
     gx_import.join()
     suites = load_suites(contract=contract)
     if base_run is not None:

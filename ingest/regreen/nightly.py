@@ -679,7 +679,7 @@ def publish_build(
 ) -> None:
     """Seal a checked build (the run history into meta.*, its exports beside it) and publish both;
     DuckDB bounded by `memory_limit` (config storage.memory_limit). The exports are those `staged`
-    already wrote while the build ran, else written now."""
+    already wrote beside the suites (an incremental build), else written now."""
     exports = export_tmp_dir(data_dir, record.run_id)
     # Sealed in as published: if the rename below does not happen, nobody ever sees this row.
     sealed = replace(
