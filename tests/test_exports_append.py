@@ -16,8 +16,18 @@ from pathlib import Path
 
 import duckdb
 
+from regreen.build import in_background
 from regreen.project import PROJECT_ROOT, DataDir
-from regreen.publish import EXPORT_MANIFEST, MONTHLY_EXPORTS, UTF8_BOM, export_marts, open_read_only
+from regreen.publish import (
+    EXPORT_MANIFEST,
+    MONTHLY_EXPORTS,
+    UTF8_BOM,
+    StagedExports,
+    export_dir,
+    export_marts,
+    open_read_only,
+    swap_exports,
+)
 from regreen.submissions.reference import load_reference
 
 sys.path.insert(0, str(PROJECT_ROOT / "bench"))
@@ -131,6 +141,69 @@ def test_a_changed_earlier_month_writes_the_file_whole(tmp_path: Path) -> None:
     export(database, tmp_path / "fresh3")
     assert_same_monthly_files(tmp_path / "third", tmp_path / "fresh3")
     assert csv_bytes(tmp_path / "third") == csv_bytes(tmp_path / "fresh3")
+
+
+def stage(data_dir: DataDir, database: Path, run_id: str) -> StagedExports:
+    """What a nightly does: the previous CSVs copied first (while dbt would run), then the marts
+    exported beside the suites, on a connection of the build's own (`in_background`)."""
+    staged = StagedExports(data_dir, run_id)
+    staged.prefetch()
+    in_background(database, staged.write, "256MB")()
+    return staged
+
+
+def test_staged_exports_append_to_a_copy_and_leave_the_published_files_alone(tmp_path: Path) -> None:
+    data_dir = DataDir(tmp_path / "data").ensure()
+    months = [date(2023, m, 1) for m in (1, 2, 3)]
+    database = warehouse(tmp_path / "w.duckdb", months)
+    export(database, tmp_path / "data" / "export")
+    published = export_dir(data_dir) / "csv" / "fct_project_month.csv"
+    before, inode = published.read_bytes(), published.stat().st_ino
+
+    warehouse(database, [*months, date(2023, 4, 1)])
+    staged = stage(data_dir, database, "r2")
+    assert staged.written
+    new_csv = staged.target / "csv" / "fct_project_month.csv"
+    # The staged CSV is a file of its own holding the previous bytes, then the new month's lines; the
+    # published file (readers may have it open) is as it was.
+    assert new_csv.stat().st_ino != inode and published.read_bytes() == before
+    assert new_csv.read_bytes().startswith(before) and len(new_csv.read_bytes()) > len(before)
+    # The folder holds the exports and nothing else (no copy left over), and equals a whole export.
+    assert sorted(p.name for p in (staged.target / "csv").iterdir()) == [
+        "dim_project.csv",
+        "fct_project_month.csv",
+    ]
+    export(database, tmp_path / "fresh")
+    assert_same_monthly_files(staged.target, tmp_path / "fresh")
+    swap_exports(staged.target, export_dir(data_dir))
+    staged.close()
+    assert (export_dir(data_dir) / "csv" / "fct_project_month.csv").read_bytes().startswith(before)
+
+    # A restated month: the file is written whole, the speculative copy removed, and a run that does
+    # not publish leaves no staged folder behind.
+    with duckdb.connect(str(database)) as con:
+        con.execute("update marts.fct_project_month set note = 'x' where report_month = '2023-01-01'")
+    staged = stage(data_dir, database, "r3")
+    export(database, tmp_path / "fresh3")
+    assert csv_bytes(staged.target) == csv_bytes(tmp_path / "fresh3")
+    assert not list(staged.target.rglob("*.previous"))
+    staged.close()
+    assert not staged.target.exists()
+
+
+def test_an_export_that_fails_beside_the_suites_fails_the_build(tmp_path: Path) -> None:
+    database = warehouse(tmp_path / "w.duckdb", [date(2023, 1, 1)])
+
+    def broken(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("copy (select * from marts.no_such_mart) to '/dev/null'")
+
+    join = in_background(database, broken, "256MB")
+    try:
+        join()
+    except duckdb.CatalogException as exc:
+        assert "no_such_mart" in str(exc)
+    else:
+        raise AssertionError("the export's error was not raised")
 
 
 def restate(data_dir: DataDir, reference, month: date) -> None:

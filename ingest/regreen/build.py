@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -204,6 +205,7 @@ def stage_build(
     full: bool = False,
     compact_slack: float = SETTINGS["storage"]["compact_slack"].default,
     memory_limit: str = SETTINGS["storage"]["memory_limit"].default,
+    beside_suites: Callable[[duckdb.DuckDBPyConnection], object] | None = None,
 ) -> StagedBuild:
     """Build `plan` and the landing zone into the working database with `dbt` (from `start_dbt`; the
     caller ends it), incrementally when the published warehouse allows it and `full` is not asked for
@@ -226,6 +228,13 @@ def stage_build(
 
     Every DuckDB database opened here is bounded by `memory_limit` (config storage.memory_limit), the
     suites' by their own `[quality] suite_memory_limit`.
+
+    `beside_suites` (the nightly's exports, regreen.publish.StagedExports) is called, on an incremental
+    build, in a thread with its own connection to the working database, once dbt is done and while the
+    suites run: the marts do not change after dbt (the suites and the rest write only quality.* and
+    meta.*). It is joined, and
+    its error raised, before the check results are stored and the file is checkpointed or compacted;
+    sharing the database, it runs under the suites' memory limit while they run.
     """
     working = dbt.database
     # Without the notice's figure contract nothing is built.
@@ -262,6 +271,9 @@ def stage_build(
 
     if on_stage:
         on_stage("expectations")
+    # Only on an incremental build: on a full one every suite runs and every mart is written whole, and
+    # the two side by side under one memory limit took 198 s at 100× against 63 s one after the other.
+    beside = in_background(working, beside_suites if base_run is not None else None, memory_limit)
     gx_import.join()
     suites = load_suites(contract=contract)
     if base_run is not None:
@@ -272,16 +284,21 @@ def stage_build(
             con.execute("drop table meta.night_keys")  # dbt's alone (note_night_keys)
         limit = load_config(data_dir.root).get("quality", "suite_memory_limit")
         base = None if base_run is None else (data_dir.warehouse, base_run)
-        checks += run_suites(con, run_id, suites=suites, memory_limit=limit, base=base)
-        if base_run is not None:
-            ran_tests = {c.check for c in checks if c.suite == "dbt"}
-            ran_suites = {s.name for s in suites}
-            checks += carried_checks(
-                con,
-                base_run,
-                run_id,
-                keep=lambda c: c.check not in ran_tests if c.suite == "dbt" else c.suite not in ran_suites,
-            )
+        try:
+            checks += run_suites(con, run_id, suites=suites, memory_limit=limit, base=base)
+            if base_run is not None:
+                ran_tests = {c.check for c in checks if c.suite == "dbt"}
+                ran_suites = {s.name for s in suites}
+                checks += carried_checks(
+                    con,
+                    base_run,
+                    run_id,
+                    keep=lambda c: (
+                        c.check not in ran_tests if c.suite == "dbt" else c.suite not in ran_suites
+                    ),
+                )
+        finally:
+            beside()
         store_check_results(con, checks)
         con.execute("checkpoint")
         blocks = _blocks(con)
@@ -312,6 +329,36 @@ def stage_build(
         con.execute("checkpoint")
     summary = BuildSummary(run_id, dbt_run.relations_built, mode, base_run, checks, dbt_run.peak_mb)
     return StagedBuild(working, summary)
+
+
+def in_background(
+    working: Path, work: Callable[[duckdb.DuckDBPyConnection], object] | None, memory_limit: str
+) -> Callable[[], None]:
+    """Start `work` in a thread on its own connection to `working` (the same DuckDB instance as every
+    other connection to it in this process, bounded by `memory_limit`); returns the function that waits
+    for it and raises what it raised."""
+    if work is None:
+        return lambda: None
+    con = limit_connection(duckdb.connect(str(working)), memory_limit)
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work(con)
+        except BaseException as exc:  # raised again in the build's thread, by join()
+            failed.append(exc)
+        finally:
+            con.close()
+
+    thread = threading.Thread(target=run, name="beside-suites", daemon=True)
+    thread.start()
+
+    def join() -> None:
+        thread.join()
+        if failed:
+            raise failed[0]
+
+    return join
 
 
 def _blocks(con: duckdb.DuckDBPyConnection) -> int:

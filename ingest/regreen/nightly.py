@@ -41,7 +41,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime
 from datetime import time as clock_time
@@ -76,6 +76,7 @@ from regreen.notify import compose_alert, overdue_townships, send_alert
 from regreen.plan import parse_notice
 from regreen.project import BUNDLED_NOTICE, DataDir
 from regreen.publish import (
+    StagedExports,
     commit_warehouse,
     copy_database,
     export_dir,
@@ -674,9 +675,11 @@ def publish_build(
     keep: int,
     clock: StageClock,
     memory_limit: str = SETTINGS["storage"]["memory_limit"].default,
+    staged: StagedExports | None = None,
 ) -> None:
     """Seal a checked build (the run history into meta.*, its exports beside it) and publish both;
-    DuckDB bounded by `memory_limit` (config storage.memory_limit)."""
+    DuckDB bounded by `memory_limit` (config storage.memory_limit). The exports are those `staged`
+    already wrote beside the suites (an incremental build), else written now."""
     exports = export_tmp_dir(data_dir, record.run_id)
     # Sealed in as published: if the rename below does not happen, nobody ever sees this row.
     sealed = replace(
@@ -685,7 +688,10 @@ def publish_build(
     with duckdb.connect(str(working)) as con:
         limit_connection(con, memory_limit)
         write_meta(con, data_dir, sealed)
-        export_marts(con, exports, record.run_id, previous=export_dir(data_dir))
+        if staged is None:
+            export_marts(con, exports, record.run_id, previous=export_dir(data_dir))
+        elif not staged.written:
+            staged.write(con)
         con.execute("checkpoint")
     _publish(data_dir, working, exports, record, keep, clock)
 
@@ -816,7 +822,7 @@ def _build_and_publish(
     reference = build_reference(plan.document.issued_on, plan.projects)
     first_due = reference.first_due_month(run.config.get("submissions", "first_due_month"))
     memory_limit = run.config.get("storage", "memory_limit")
-    with start_dbt(data_dir, dbt_vars(run.config, first_due), memory_limit) as dbt:
+    with ExitStack() as stack, start_dbt(data_dir, dbt_vars(run.config, first_due), memory_limit) as dbt:
         if run.command == "nightly":
             settings = IngestSettings.from_config(run.config)
             pause = functools.partial(clock.pause, "ingest-batch")
@@ -834,6 +840,15 @@ def _build_and_publish(
             record.status, record.build_base_run_id = "nothing_to_do", published
             return
         clock.enter("load")
+        # Exports staged while dbt and the suites run (StagedExports); removed unless swapped in.
+        exports = StagedExports(data_dir, record.run_id)
+        stack.callback(exports.close)
+
+        def on_stage(stage: str) -> None:
+            clock.enter(stage)
+            if stage == "dbt":
+                exports.prefetch()
+
         with within_memory_limit(memory_limit):
             staged = stage_build(
                 plan,
@@ -841,10 +856,11 @@ def _build_and_publish(
                 record.run_id,
                 dbt,
                 storage_version,
-                on_stage=clock.enter,
+                on_stage=on_stage,
                 full=full or held,
                 compact_slack=run.config.get("storage", "compact_slack"),
                 memory_limit=memory_limit,
+                beside_suites=exports.write,
             )
         summary = staged.summary
         if summary.dbt_peak_mb is not None:
@@ -865,7 +881,7 @@ def _build_and_publish(
             raise WarehouseInUseError(data_dir.warehouse, holder or None, kept)
         clock.enter("publish")
         with within_memory_limit(memory_limit):
-            publish_build(data_dir, staged.working, record, keep, clock, memory_limit)
+            publish_build(data_dir, staged.working, record, keep, clock, memory_limit, exports)
         record.status = "published"
 
 

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -249,12 +250,18 @@ def _write_whole(con: duckdb.DuckDBPyConnection, mart: _Mart, target: Path) -> N
 
 
 def _append_months(
-    con: duckdb.DuckDBPyConnection, mart: _Mart, target: Path, previous: Path, through: str
+    con: duckdb.DuckDBPyConnection,
+    mart: _Mart,
+    target: Path,
+    previous: Path,
+    through: str,
+    prefetched: PreviousCsv | None,
 ) -> bool:
     """Write `mart`'s CSV as `previous`'s followed by its rows of months after `through` (or with no
     month): the previous bytes unchanged, then the new rows'; its Parquet file whole (DuckDB writes it in
-    a quarter of the CSV's time, and no well-kept library appends row groups to a Parquet file). False,
-    with nothing written, when `previous`'s CSV is missing. The caller has proven that the rows up to
+    a quarter of the CSV's time, and no well-kept library appends row groups to a Parquet file). The
+    previous bytes are the copy `prefetched` made while the build ran, when it has one. False, with
+    nothing written, when `previous`'s CSV is missing. The caller has proven that the rows up to
     `through` are exactly those `previous` holds."""
     if not (previous / mart.files[1]).is_file():
         return False
@@ -264,15 +271,85 @@ def _append_months(
     later = f' where not (r."{mart.month}" <= date {_sql_string(through)}) or r."{mart.month}" is null'
     csv_tail = target / "csv" / f"{mart.name}.csv.part"
     con.execute(f"copy ({mart.select(csv=True, where=later)}) to {_sql_string(str(csv_tail))} (header false)")
-    copy_database(previous / mart.files[1], target / mart.files[1])
+    copied = prefetched.take(mart.name) if prefetched is not None else None
+    if copied is not None:
+        copied.rename(target / mart.files[1])
+    else:
+        copy_database(previous / mart.files[1], target / mart.files[1])
     with (target / mart.files[1]).open("ab") as out, csv_tail.open("rb") as source:
         shutil.copyfileobj(source, out)
     csv_tail.unlink()
     return True
 
 
+class PreviousCsv:
+    """Copies of the published export's CSV files of the marts that grow by months, made in the
+    background while the build runs (`start`), into the export folder being staged.
+
+    A night that only adds months publishes those files as the previous bytes with the new months'
+    lines appended (`_append_months`); the previous bytes never depend on what the night builds, only on
+    export/, which nothing changes while a run holds the lock. At 100× the two files are 2.3 GB: on a
+    filesystem without reflinks (ext4) copying and syncing them took 3–7 s of the publish stage, and a
+    core is mostly idle while dbt runs. The copy is speculative: a night that restates a month writes
+    those files whole and the copies are removed (`discard_unused`). Each copy is synced to disk as it
+    is made, so the publish's fsync of the folder only writes the appended lines.
+    """
+
+    SUFFIX = ".previous"
+
+    def __init__(self, previous: Path, target: Path) -> None:
+        self.previous = previous
+        self.target = target
+        self.names = [
+            name
+            for name in MONTHLY_EXPORTS
+            if isinstance(_manifest(previous).get("through", {}).get(name), str)
+            and (previous / "csv" / f"{name}.csv").is_file()
+        ]
+        self.copied: dict[str, Path] = {}
+        self.thread = threading.Thread(target=self._copy, name="previous-csv", daemon=True)
+
+    def start(self) -> None:
+        if self.names and self.thread.ident is None:
+            self.thread.start()
+
+    def _copy(self) -> None:
+        (self.target / "csv").mkdir(parents=True, exist_ok=True)
+        for name in self.names:
+            copy = self.target / "csv" / f"{name}.csv{self.SUFFIX}"
+            try:
+                copy_database(self.previous / "csv" / f"{name}.csv", copy)
+                with copy.open("rb") as handle:
+                    os.fsync(handle.fileno())
+            except OSError as exc:  # e.g. the disk full: the publish copies it itself, or says why
+                logger.warning("copy of the previous %s.csv failed: %s", name, exc)
+                copy.unlink(missing_ok=True)
+                return
+            self.copied[name] = copy
+
+    def join(self) -> None:
+        if self.thread.ident:
+            self.thread.join()
+
+    def take(self, name: str) -> Path | None:
+        """The finished copy of `name`'s previous CSV (it is the caller's now), or None."""
+        self.join()
+        return self.copied.pop(name, None)
+
+    def discard_unused(self) -> None:
+        """Remove the copies nobody took (a mart written whole or unchanged)."""
+        self.join()
+        for copy in self.copied.values():
+            copy.unlink(missing_ok=True)
+        self.copied.clear()
+
+
 def export_marts(
-    con: duckdb.DuckDBPyConnection, target: Path, run_id: str, previous: Path | None = None
+    con: duckdb.DuckDBPyConnection,
+    target: Path,
+    run_id: str,
+    previous: Path | None = None,
+    prefetched: PreviousCsv | None = None,
 ) -> dict[str, int]:
     """Write every marts.* relation of `con`'s database to `target`: Parquet, plus CSV for spreadsheets.
 
@@ -287,13 +364,14 @@ def export_marts(
     fingerprint equals the one `previous/_run.json` gives for it is hard-linked: the same bytes, which
     outlive `previous` when the swap removes it. A monthly mart whose rows up to the latest month
     `previous` holds have that fingerprint (only later months were added) is `previous`'s CSV with the
-    new months' rows appended (`_append_months`: copied, by reflink where the filesystem can, and its
-    tail added) and its Parquet file written whole; any other
+    new months' rows appended (`_append_months`: copied, by reflink where the filesystem can, or taken
+    from the copy `prefetched` made while the build ran, and its tail added) and its Parquet file
+    written whole; any other
     change (a restated month, a late file) writes the mart whole. Those fingerprints describe the files
     beside them whatever run wrote them (an export folder is only ever swapped in whole, `_run.json`
     last), so this holds for a repair or a rollback too.
     """
-    (target / "csv").mkdir(parents=True)
+    (target / "csv").mkdir(parents=True, exist_ok=True)  # `prefetched` may have made it
     database = con.execute("select current_database()").fetchone()[0]
     relations = [
         row[0]
@@ -338,11 +416,13 @@ def export_marts(
         if (
             isinstance(earlier, str)
             and reusable.get(name) == prefix
-            and _append_months(con, mart, target, previous, earlier)
+            and _append_months(con, mart, target, previous, earlier, prefetched)
         ):
             logger.info("export %s: %d rows after %s appended", name, count - prefix_count, earlier)
             continue
         _write_whole(con, mart, target)
+    if prefetched is not None:
+        prefetched.discard_unused()  # before the manifest: the folder holds the exports and nothing else
     if has_patches(con):
         layer = f"{GIS_FOLDER}/{LAYER_NAME}"
         cursor = con.execute(f"select * from ({PATCHES_SQL}) limit 0")
@@ -363,6 +443,37 @@ def export_marts(
     )
     _fsync_tree(target)
     return counts
+
+
+class StagedExports:
+    """A nightly's exports, staged in `export.tmp-<run>/` before its warehouse is published.
+
+    They take work off the publish stage: the previous monthly CSVs are copied while dbt runs
+    (`prefetch`, PreviousCsv), and the marts are exported (`write`) as soon as dbt has built them, in a
+    thread beside the suites (regreen.build `stage_build`), since nothing after dbt changes a mart. The
+    folder is only swapped in after the checks passed and the warehouse was renamed into place
+    (regreen.publish's order is unchanged); a run that does not publish removes it (`close`), a killed
+    run's is removed by the next run."""
+
+    def __init__(self, data_dir: DataDir, run_id: str) -> None:
+        self.run_id = run_id
+        self.previous = export_dir(data_dir)
+        self.target = export_tmp_dir(data_dir, run_id)
+        self.previous_csv = PreviousCsv(self.previous, self.target)
+        self.written = False
+
+    def prefetch(self) -> None:
+        self.previous_csv.start()
+
+    def write(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Export every mart of `con`'s database into the staging folder (`export_marts`)."""
+        export_marts(con, self.target, self.run_id, previous=self.previous, prefetched=self.previous_csv)
+        self.written = True
+
+    def close(self) -> None:
+        """Wait for the copies and remove what was not swapped in (nothing, once published)."""
+        self.previous_csv.join()
+        shutil.rmtree(self.target, ignore_errors=True)
 
 
 def export_run_id(export: Path) -> str | None:
