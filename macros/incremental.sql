@@ -36,3 +36,23 @@
     where file_id > (select coalesce(max(loaded.file_id), 0) from {{ loaded }} as loaded)
     group by project_code
 {%- endmacro %}
+
+{#-
+    The incremental models' delete+insert (dbt's own), and on an incremental night (the build made
+    meta.night_keys) the keys of every row it wrote, noted for the tests that read only what a night
+    wrote (macros/night_tests.sql). The keys it deletes are the keys it inserts, so these are all the
+    project-months whose rows differ from the warehouse the night copied. A model keyed otherwise notes
+    nothing, and its tests read it whole.
+-#}
+{% macro duckdb__get_incremental_delete_insert_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {{ default__get_incremental_delete_insert_sql(arg_dict) }}
+    {%- if arg_dict['unique_key'] | list == ['project_code', 'report_month'] and night_keys_exist() %};
+        insert into meta.night_keys
+        select distinct
+            '{{ target.schema }}.{{ target.identifier }}' as written_to,
+            project_code,
+            report_month
+        from {{ arg_dict['temp_relation'] }}
+    {%- endif %}
+{%- endmacro %}

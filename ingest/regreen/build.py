@@ -104,6 +104,11 @@ comment on column meta.build.compact_blocks is
     '[storage] compact_slack is compacted';
 """
 
+NIGHT_KEYS_DDL = """
+create schema if not exists meta;
+create or replace table meta.night_keys (written_to varchar not null, project_code varchar, report_month date);
+"""
+
 
 @dataclass
 class BuildSummary:
@@ -181,7 +186,7 @@ def start_dbt(
     Called under the nightly's lock, after `sweep_leftovers` removed a killed run's working database
     and its write-ahead log (which would otherwise be replayed into the new file)."""
     data_dir.ensure()
-    return DbtProcess(working_database(data_dir), data_dir.work, variables, memory_limit)
+    return DbtProcess(working_database(data_dir), data_dir.work, variables, memory_limit, manifest=False)
 
 
 def plan_contract(plan: Plan, data_dir: DataDir) -> PlanContract:
@@ -275,6 +280,8 @@ def stage_build(
         touched = dbt_run.rebuilt | {f"raw.{table}" for table in changed or ()}
         suites = [s for s in suites if (relations := suite_relations(s)) is None or relations & touched]
     with duckdb.connect(str(working)) as con:
+        if base_run is not None:
+            con.execute("drop table meta.night_keys")  # dbt's alone (note_night_keys)
         limit = load_config(data_dir.root).get("quality", "suite_memory_limit")
         base = None if base_run is None else (data_dir.warehouse, base_run)
         try:
@@ -526,9 +533,25 @@ def append_submissions(con: duckdb.DuckDBPyConnection, landing: Path) -> list[st
             ).fetchone()[0]
             if added:
                 changed.append(table)
+        note_night_keys(con, marks["submission_rows"][2])
         return changed
     finally:
         con.execute("detach landing")
+
+
+def note_night_keys(con: duckdb.DuckDBPyConnection, rows_mark: int) -> None:
+    """Make meta.night_keys for tonight's dbt run, holding the project-months of the raw rows appended
+    (file_id above `rows_mark`, the highest the warehouse held); each incremental model adds the keys it
+    writes. Its presence is what tells dbt's tests that this is an incremental night: on it, an error-level
+    test reads only the rows of the project-months written where that finds every failure a whole-table
+    run would (macros/night_tests.sql says when, docs/operations.md §9 why). `stage_build` drops it once
+    dbt is done, so no published warehouse holds one and a full build never sees one."""
+    con.execute(NIGHT_KEYS_DDL)
+    con.execute(
+        "insert into meta.night_keys select distinct 'raw.submission_rows', project_code, report_month "
+        "from raw.submission_rows where file_id > ?",
+        [rows_mark],
+    )
 
 
 def nothing_new(

@@ -25,6 +25,9 @@ from regreen.project import PROJECT_ROOT
 MEMORY_LIMIT_ENV = "REGREEN_DUCKDB_MEMORY_LIMIT"
 # The file the child writes its resident high-water mark to (MiB) as it exits (regreen.dbt_child).
 PEAK_FILE_ENV = "REGREEN_DBT_PEAK_FILE"
+# dbt's flag to write no JSON artifacts; with it the child writes run_results.json and NODES_FILE itself.
+NO_WRITE_JSON = "--no-write-json"
+NODES_FILE = "run_nodes.json"  # the nodes run, in manifest.json's shape: what _read_results reads of them
 
 
 @dataclass(frozen=True)
@@ -83,9 +86,11 @@ class DbtProcess:
         work_dir: Path,
         variables: Mapping[str, object] | None = None,
         memory_limit: str | None = None,
+        manifest: bool = True,
     ) -> None:
         """`memory_limit` (config storage.memory_limit) bounds the DuckDB database dbt opens (profiles.yml's
-        `settings:`); None leaves DuckDB's default."""
+        `settings:`); None leaves DuckDB's default. Without `manifest`, dbt writes no manifest.json (the
+        child writes run_results.json and what `build` reads of the nodes, regreen.dbt_child)."""
         # Absolute: dbt resolves a relative target path against the project folder, not our cwd.
         self.database = database = database.resolve()
         self.work_dir = work_dir = work_dir.resolve()
@@ -105,6 +110,9 @@ class DbtProcess:
         project = ["--project-dir", str(PROJECT_ROOT), "--profiles-dir", str(PROJECT_ROOT), "--no-use-colors"]
         if self.variables:
             project += ["--vars", json.dumps(self.variables, sort_keys=True)]
+        self.nodes_file = "manifest.json" if manifest else NODES_FILE
+        if not manifest:
+            project.append(NO_WRITE_JSON)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "regreen.dbt_child", *project],
             stdin=subprocess.PIPE,
@@ -127,11 +135,12 @@ class DbtProcess:
         results_file = target / "run_results.json"
         # A dbt that dies before writing its results must not be read as the results of an earlier run.
         results_file.unlink(missing_ok=True)
+        (target / self.nodes_file).unlink(missing_ok=True)
         completed = self.run("build", *(["--select", *select] if select else []))
         if not results_file.exists():
             raise DbtBuildError(_output_tail(completed) or [f"dbt exited {completed.returncode}"])
         run = DbtRun(
-            completed.returncode, _read_results(results_file, target / "manifest.json"), self.peak_mb
+            completed.returncode, _read_results(results_file, target / self.nodes_file), self.peak_mb
         )
         if run.broken:
             raise DbtBuildError(run.broken)
