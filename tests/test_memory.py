@@ -26,6 +26,8 @@ from regreen.submissions.sample import write_sample
 REGREEN = Path(sys.executable).with_name("regreen")
 LIMIT = "345MB"  # an unusual size, so that no default can pass for it
 LIMIT_SHOWN = "329.0 MiB"  # how DuckDB shows 345 MB
+SUITE_LIMIT = "456MB"  # [quality] suite_memory_limit's own, another unusual size
+SUITE_LIMIT_SHOWN = "434.8 MiB"
 
 
 def dbt_memory_limit(tmp_path: Path, memory_limit: str | None) -> str:
@@ -105,10 +107,24 @@ def test_the_peak_is_the_high_water_mark_since_the_last_reset() -> None:
 def test_a_nightly_builds_under_the_limit_and_records_each_stage_peak(tmp_path: Path) -> None:
     data_dir = DataDir(tmp_path / "data").ensure()
     write_sample(data_dir, load_reference(BUNDLED_NOTICE), seed=2023, today=date(2026, 5, 15))
-    (data_dir.root / "regreen.toml").write_text(f'[storage]\nmemory_limit = "{LIMIT}"\n', encoding="utf-8")
+    # Given by --config, from outside the data directory: every stage reads the run's own configuration.
+    config = tmp_path / "elsewhere.toml"
+    config.write_text(
+        f'[storage]\nmemory_limit = "{LIMIT}"\n[quality]\nsuite_memory_limit = "{SUITE_LIMIT}"\n',
+        encoding="utf-8",
+    )
     env = {key: value for key, value in os.environ.items() if key != MEMORY_LIMIT_ENV}
     run = subprocess.run(
-        [str(REGREEN), "--verbose", "nightly", "--data-dir", str(data_dir.root), "--json"],
+        [
+            str(REGREEN),
+            "--verbose",
+            "nightly",
+            "--data-dir",
+            str(data_dir.root),
+            "--config",
+            str(config),
+            "--json",
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -118,6 +134,7 @@ def test_a_nightly_builds_under_the_limit_and_records_each_stage_peak(tmp_path: 
     assert run.returncode in (0, 1), run.stderr[-3000:]
     # The build's own connection says which limit it runs under, as DuckDB read it.
     assert f"full build, DuckDB memory limit {LIMIT_SHOWN}" in run.stderr
+    assert f"suites, DuckDB memory limit {SUITE_LIMIT_SHOWN}" in run.stderr
     record = RunRecord.from_mapping(json.loads(run.stdout.strip().splitlines()[-1]))
     assert set(record.stage_peak_mb) >= {"ingest", "load", "dbt", "dbt_child", "expectations"}
     # Each a resident size a Python process with DuckDB loaded has: tens to hundreds of MiB.

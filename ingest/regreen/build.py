@@ -34,7 +34,7 @@ from typing import Any
 
 import duckdb
 
-from regreen.config import SETTINGS, Config, load_config
+from regreen.config import SETTINGS, Config
 from regreen.dbt import DbtNodeResult, DbtProcess, DbtRun
 from regreen.log import logger
 from regreen.memory import limit_connection, memory_limit_of
@@ -206,6 +206,7 @@ def stage_build(
     compact_slack: float = SETTINGS["storage"]["compact_slack"].default,
     memory_limit: str = SETTINGS["storage"]["memory_limit"].default,
     beside_suites: Callable[[duckdb.DuckDBPyConnection], object] | None = None,
+    suite_memory_limit: str = SETTINGS["quality"]["suite_memory_limit"].default,
 ) -> StagedBuild:
     """Build `plan` and the landing zone into the working database with `dbt` (from `start_dbt`; the
     caller ends it), incrementally when the published warehouse allows it and `full` is not asked for
@@ -227,7 +228,7 @@ def stage_build(
     are called as those steps begin (the nightly times its stages with them).
 
     Every DuckDB database opened here is bounded by `memory_limit` (config storage.memory_limit), the
-    suites' by their own `[quality] suite_memory_limit`.
+    suites' by their own `suite_memory_limit` (config quality.suite_memory_limit).
 
     `beside_suites` (the nightly's exports, regreen.publish.StagedExports) is called, on an incremental
     build, in a thread with its own connection to the working database, once dbt is done and while the
@@ -282,10 +283,9 @@ def stage_build(
     with duckdb.connect(str(working)) as con:
         if base_run is not None:
             con.execute("drop table meta.night_keys")  # dbt's alone (note_night_keys)
-        limit = load_config(data_dir.root).get("quality", "suite_memory_limit")
         base = None if base_run is None else (data_dir.warehouse, base_run)
         try:
-            checks += run_suites(con, run_id, suites=suites, memory_limit=limit, base=base)
+            checks += run_suites(con, run_id, suites=suites, memory_limit=suite_memory_limit, base=base)
             if base_run is not None:
                 ran_tests = {c.check for c in checks if c.suite == "dbt"}
                 ran_suites = {s.name for s in suites}

@@ -861,6 +861,7 @@ def _build_and_publish(
                 compact_slack=run.config.get("storage", "compact_slack"),
                 memory_limit=memory_limit,
                 beside_suites=exports.write,
+                suite_memory_limit=run.config.get("quality", "suite_memory_limit"),
             )
         summary = staged.summary
         if summary.dbt_peak_mb is not None:

@@ -43,6 +43,7 @@ import pandas as pd
 
 from regreen.errors import RegreenError
 from regreen.log import logger
+from regreen.memory import memory_limit_of
 from regreen.project import BUNDLED_CONTRACT, CONTRACTS_DIR, EXPECTATIONS_DIR
 
 if TYPE_CHECKING:
@@ -855,6 +856,7 @@ def run_suites(
     """
     if memory_limit:
         con.execute("set memory_limit = ?", [memory_limit])
+        logger.info("suites, DuckDB memory limit %s", memory_limit_of(con))
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
