@@ -87,6 +87,13 @@ def narrowed_sql(database: Path, test: str) -> bool:
     return "meta.night_keys" in code
 
 
+def copy_of(before: Path, tmp_path: Path) -> Path:
+    """The working database before the night's dbt run, copied for one test to change."""
+    database = tmp_path / "build.duckdb"
+    shutil.copyfile(before, database)
+    return database
+
+
 def whole_run(database: Path, selection: list[str]) -> dict[str, DbtNodeResult]:
     """The same tests on the same relations, whole: without meta.night_keys, as a full build runs them."""
     with duckdb.connect(str(database)) as con:
@@ -102,8 +109,7 @@ def test_a_restated_old_month_that_breaks_tests_fails_them_on_the_night_as_a_who
     night: tuple[Path, list[str], int], tmp_path: Path
 ) -> None:
     before, selection, mark = night
-    database = tmp_path / "build.duckdb"
-    shutil.copyfile(before, database)
+    database = copy_of(before, tmp_path)
     with duckdb.connect(str(database)) as con:
         # One of tonight's files restates the first month of a project that reported later months too
         # (a row appended as ingest appends it): the models write that project's months from it onward.
@@ -146,8 +152,7 @@ def test_a_written_row_that_repeats_an_unwritten_rows_key_fails_the_key_test_on_
     night: tuple[Path, list[str], int], tmp_path: Path
 ) -> None:
     before, selection, _ = night
-    database = tmp_path / "build.duckdb"
-    shutil.copyfile(before, database)
+    database = copy_of(before, tmp_path)
     built = run_dbt(database, "build", "--select", *selection)
     assert all(n.status in ("pass", "success", "warn") for n in built.values())
     with duckdb.connect(str(database)) as con:
