@@ -28,14 +28,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from regreen.config import SETTINGS, Config
-from regreen.dbt import DbtNodeResult, DbtProcess, DbtRun
+from regreen.config import SETTINGS
+from regreen.dbt import WORKING_NAME, DbtNodeResult, DbtProcess, DbtRun
+from regreen.errors import RegreenError
 from regreen.log import logger
 from regreen.memory import limit_connection, memory_limit_of
 from regreen.patches.register import load_patches, patches_dir, read_register, register_inputs
@@ -65,9 +65,6 @@ SUBMISSION_TABLES = {
     "submission_rows": ("rows", "file_id"),
     "submission_issues": ("issues", "file_id"),
 }
-# One fixed name for the build in progress: dbt keys its saved parse on the database path, and a new
-# name every night would make it parse the whole project again (seconds, every run).
-WORKING_NAME = "build.duckdb"
 COMPACT_NAME = "compact.duckdb"  # an incremental build being compacted (`compact`)
 # What a build's results depend on besides the notice and the landing zone.
 INPUT_FOLDERS = ("models", "macros", "seeds", "snapshots", "tests/dbt", "expectations", "ingest/regreen")
@@ -169,24 +166,77 @@ def inputs_fingerprint(
     return digest.hexdigest()
 
 
-def dbt_vars(config: Config, first_due_month: date) -> dict[str, object]:
-    """The dbt vars (dbt_project.yml) that come from regreen.toml, so that they have one source."""
-    return {
-        "submission_due_day": config.get("submissions", "due_day"),
-        "first_due_month": first_due_month.isoformat(),
-    }
+def build_fingerprint(
+    plan: Plan, data_dir: DataDir, variables: Mapping[str, object] | None, storage_version: str
+) -> str:
+    """`inputs_fingerprint` of a build of `plan` in `data_dir` now (its patch register and contract)."""
+    register = register_inputs(patches_dir(data_dir))
+    return inputs_fingerprint(plan, variables, storage_version, register, plan_contract(plan, data_dir).path)
 
 
-def start_dbt(
-    data_dir: DataDir, variables: Mapping[str, object] | None = None, memory_limit: str | None = None
-) -> DbtProcess:
-    """The dbt child for the next build, started now so it imports dbt while the run does other work;
-    its DuckDB bounded by `memory_limit` (config storage.memory_limit).
+class PreparedCopy:
+    """The copy of the published warehouse an incremental build starts from, made in a thread while the
+    run ingests (`prepare_copy`), and taken by `stage_build` as its working database.
 
-    Called under the nightly's lock, after `sweep_leftovers` removed a killed run's working database
-    and its write-ahead log (which would otherwise be replayed into the new file)."""
-    data_dir.ensure()
-    return DbtProcess(working_database(data_dir), data_dir.work, variables, memory_limit, manifest=False)
+    The published warehouse does not change under the nightly's lock, and whether the build can be
+    incremental on it (the inputs' fingerprint, `_incremental_base`) is known once the notice is parsed:
+    only the landing zone's continuation is checked after the ingest. A copy that is not taken (the
+    build turns out full, nothing new, the run fails) is removed by `discard`; one cut short by a kill
+    is the working database, which the next run's sweep removes."""
+
+    def __init__(self, source: Path, working: Path, base_run: str) -> None:
+        self.working = working
+        self.base_run = base_run
+        self.taken = False
+        self._how: list[str] = []
+        self._failed: list[BaseException] = []
+        self._started = time.perf_counter()
+
+        def copy() -> None:
+            try:
+                self._how.append(copy_database(source, working))
+            except BaseException as exc:  # raised again by take()
+                self._failed.append(exc)
+            self._how.append(f"{time.perf_counter() - self._started:.2f}")
+
+        self._thread = threading.Thread(target=copy, name="copy-published", daemon=True)
+        self._thread.start()
+
+    def take(self) -> None:
+        """Wait for the copy; raises what the copy raised."""
+        waited = time.perf_counter()
+        self._thread.join()
+        if self._failed:
+            raise self._failed[0]
+        self.taken = True
+        logger.info(
+            "copied the published warehouse (%s) in %s s beside the ingest, waited %.2f s for it",
+            *self._how,
+            time.perf_counter() - waited,
+        )
+
+    def discard(self) -> None:
+        """Remove the copy unless a build took it (waits for it to end first)."""
+        if self.taken:
+            return
+        self._thread.join()
+        self.working.unlink(missing_ok=True)
+
+
+def prepare_copy(plan: Plan, data_dir: DataDir, dbt: DbtProcess, storage_version: str) -> PreparedCopy | None:
+    """Start copying the published warehouse into the working database (`dbt.database`) when a build of
+    `plan` with `dbt`'s vars could be incremental on it; None when it could not.
+
+    Called under the nightly's lock, after the sweep, before the ingest; the caller discards the copy
+    when the build does not take it."""
+    try:
+        fingerprint = build_fingerprint(plan, data_dir, dbt.variables, storage_version)
+        base_run = _incremental_base(data_dir, fingerprint)
+    except (RegreenError, duckdb.Error):
+        # No figure contract, a warehouse another program holds read-write: the ingest runs all the
+        # same, and the build says what is wrong when it comes to it.
+        return None
+    return None if base_run is None else PreparedCopy(data_dir.warehouse, dbt.database, base_run)
 
 
 def plan_contract(plan: Plan, data_dir: DataDir) -> PlanContract:
@@ -207,6 +257,7 @@ def stage_build(
     memory_limit: str = SETTINGS["storage"]["memory_limit"].default,
     beside_suites: Callable[[duckdb.DuckDBPyConnection], object] | None = None,
     suite_memory_limit: str = SETTINGS["quality"]["suite_memory_limit"].default,
+    prepared: PreparedCopy | None = None,
 ) -> StagedBuild:
     """Build `plan` and the landing zone into the working database with `dbt` (from `start_dbt`; the
     caller ends it), incrementally when the published warehouse allows it and `full` is not asked for
@@ -236,16 +287,22 @@ def stage_build(
     meta.*). It is joined, and
     its error raised, before the check results are stored and the file is checkpointed or compacted;
     sharing the database, it runs under the suites' memory limit while they run.
+
+    `prepared` (from `prepare_copy`) is the copy of the published warehouse made while the run ingested:
+    an incremental build on that warehouse starts from it, and a full build removes it first.
     """
     working = dbt.database
     # Without the notice's figure contract nothing is built.
     contract = plan_contract(plan, data_dir)
     register = patches_dir(data_dir)
-    fingerprint = inputs_fingerprint(
-        plan, dbt.variables, storage_version, register_inputs(register), contract.path
-    )
+    fingerprint = build_fingerprint(plan, data_dir, dbt.variables, storage_version)
     base_run = None if full else _incremental_base(data_dir, fingerprint)
-    changed = _load_incremental(working, data_dir, run_id, base_run, memory_limit) if base_run else None
+    if prepared is not None and prepared.base_run != base_run:
+        prepared.discard()
+        prepared = None
+    changed = (
+        _load_incremental(working, data_dir, run_id, base_run, memory_limit, prepared) if base_run else None
+    )
     if changed is None:
         base_run = None
         with duckdb.connect(str(working), config={"storage_compatibility_version": storage_version}) as con:
@@ -453,16 +510,25 @@ def _incremental_base(data_dir: DataDir, fingerprint: str) -> str | None:
 
 
 def _load_incremental(
-    working: Path, data_dir: DataDir, run_id: str, base_run: str, memory_limit: str
+    working: Path,
+    data_dir: DataDir,
+    run_id: str,
+    base_run: str,
+    memory_limit: str,
+    prepared: PreparedCopy | None = None,
 ) -> list[str] | None:
-    """Copy the published warehouse to `working` and append the landing rows it does not hold yet.
+    """Copy the published warehouse to `working` (or take the copy `prepared` made of it) and append the
+    landing rows it does not hold yet.
 
     Returns the landing tables that received rows, or None (and no `working`) when the landing zone
     does not continue what the warehouse holds: then only a full build is right.
     """
-    started = time.perf_counter()
-    how = copy_database(data_dir.warehouse, working)
-    logger.info("copied the published warehouse (%s) in %.2f s", how, time.perf_counter() - started)
+    if prepared is not None:
+        prepared.take()
+    else:
+        started = time.perf_counter()
+        how = copy_database(data_dir.warehouse, working)
+        logger.info("copied the published warehouse (%s) in %.2f s", how, time.perf_counter() - started)
     with duckdb.connect(str(working)) as con:
         logger.info("DuckDB memory limit %s", memory_limit_of(limit_connection(con, memory_limit)))
         changed = append_submissions(con, data_dir.landing)
@@ -560,14 +626,7 @@ def nothing_new(
     """The published warehouse's run when a build now would give the same warehouse again: it was built
     from the same inputs (`inputs_fingerprint`: notice, storage format, patch register, models, suites,
     code, versions) and the landing zone holds no row it does not. None when there is something to build."""
-    fingerprint = inputs_fingerprint(
-        plan,
-        variables,
-        storage_version,
-        register_inputs(patches_dir(data_dir)),
-        plan_contract(plan, data_dir).path,
-    )
-    base_run = _incremental_base(data_dir, fingerprint)
+    base_run = _incremental_base(data_dir, build_fingerprint(plan, data_dir, variables, storage_version))
     if base_run is None:
         return None
     con = duckdb.connect()

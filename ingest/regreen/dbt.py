@@ -14,11 +14,16 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from regreen.errors import DbtBuildError
 from regreen.log import logger
-from regreen.project import PROJECT_ROOT
+from regreen.project import PROJECT_ROOT, DataDir
+
+if TYPE_CHECKING:
+    from regreen.config import Config
 
 # profiles.yml reads the DuckDB memory limit (config storage.memory_limit) from this variable; dbt run by
 # hand without it gets DuckDB's own default, 80 % of the machine's memory.
@@ -28,6 +33,12 @@ PEAK_FILE_ENV = "REGREEN_DBT_PEAK_FILE"
 # dbt's flag to write no JSON artifacts; with it the child writes run_results.json and NODES_FILE itself.
 NO_WRITE_JSON = "--no-write-json"
 NODES_FILE = "run_nodes.json"  # the nodes run, in manifest.json's shape: what _read_results reads of them
+# One fixed name for the build in progress: dbt keys its saved parse on the database path, and a new
+# name every night would make it parse the whole project again (seconds, every run).
+WORKING_NAME = "build.duckdb"
+# In `<data-dir>/work/`: the first month due that the last build derived from its notice's date, and
+# which notice file (regreen.dbt.start_early reads it).
+DUE_MONTH_FILE = "dbt-first-due-month.json"
 
 
 @dataclass(frozen=True)
@@ -96,8 +107,8 @@ class DbtProcess:
         self.work_dir = work_dir = work_dir.resolve()
         # dbt vars from regreen.toml (dbt_vars): given to the parse as well as to the command.
         self.variables = dict(variables or {})
+        self.memory_limit = memory_limit
         self.peak_file = work_dir / "dbt-peak-mb"
-        self.peak_file.unlink(missing_ok=True)
         env = {
             **os.environ,
             PEAK_FILE_ENV: str(self.peak_file),
@@ -125,6 +136,9 @@ class DbtProcess:
 
     def run(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         """`dbt <arguments>` on this project with the database as its target; waits for it to end."""
+        # Removed only now, not when the child starts: a child started before the lock is taken
+        # (start_early) must not remove the file of the run that holds it.
+        self.peak_file.unlink(missing_ok=True)
         out, err = self.process.communicate(json.dumps(arguments) + "\n")
         return subprocess.CompletedProcess(["dbt", *arguments], self.process.returncode, out, err)
 
@@ -165,6 +179,90 @@ class DbtProcess:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def dbt_vars(config: Config, first_due_month: date) -> dict[str, object]:
+    """The dbt vars (dbt_project.yml) that come from regreen.toml, so that they have one source."""
+    return {
+        "submission_due_day": config.get("submissions", "due_day"),
+        "first_due_month": first_due_month.isoformat(),
+    }
+
+
+def start_dbt(
+    data_dir: DataDir,
+    variables: Mapping[str, object] | None = None,
+    memory_limit: str | None = None,
+    started: DbtProcess | None = None,
+) -> DbtProcess:
+    """The dbt child for the next build, started now so it imports dbt while the run does other work;
+    its DuckDB bounded by `memory_limit` (config storage.memory_limit).
+
+    Called under the nightly's lock, after `sweep_leftovers` removed a killed run's working database
+    and its write-ahead log (which would otherwise be replayed into the new file). `started` is the
+    child `start_early` started before the lock: it is the one returned when it parses with these
+    `variables` and `memory_limit`, else it is ended and a new child started (dbt must build with this
+    run's vars, whatever was guessed)."""
+    if started is not None:
+        if started.variables == dict(variables or {}) and started.memory_limit == memory_limit:
+            return started
+        logger.info(
+            "dbt started early with vars %s, this run's are %s: dbt started again",
+            json.dumps(started.variables, sort_keys=True),
+            json.dumps(variables, sort_keys=True),
+        )
+        started.close()
+    data_dir.ensure()
+    work = data_dir.work
+    return DbtProcess(work / WORKING_NAME, work, variables, memory_limit, manifest=False)
+
+
+def start_early(data_dir: DataDir, notice: Path, config: Config) -> DbtProcess | None:
+    """The build's dbt child, started by the CLI before it imports the rest of regreen (~1 s) and before
+    the notice is parsed (seconds at the scale bench's 100×), or None when its vars are not known yet.
+
+    dbt's parse needs the dbt vars, and `first_due_month` comes from the notice's date unless
+    regreen.toml sets it: it is taken as the month the last build derived from the same notice file (the
+    same path, size and modification time) and the same setting (`remember_first_due_month`). The guess only decides when dbt
+    starts, not what it builds: `start_dbt` compares it with the run's own vars and starts dbt again
+    when they differ. No child is started while another run holds the nightly lock (its file names the
+    holder; a dead holder's leftovers are swept before dbt may open the working database): that run's
+    dbt writes the same parse folder."""
+    work = data_dir.work
+    lock = data_dir.root / "nightly.lock"
+    if not work.is_dir() or (lock.exists() and lock.stat().st_size):
+        return None
+    first_due = remembered_first_due_month(work, notice, config.get("submissions", "first_due_month"))
+    if first_due is None:
+        return None
+    return DbtProcess(
+        work / WORKING_NAME, work, dbt_vars(config, first_due), config.get("storage", "memory_limit"), False
+    )
+
+
+def _due_month_key(notice: Path, setting: str) -> list[object]:
+    status = notice.stat()
+    return [str(notice.resolve()), status.st_size, status.st_mtime_ns, setting]
+
+
+def remember_first_due_month(work_dir: Path, notice: Path, setting: str, first_due: date) -> None:
+    """Keep the first month due that `notice` and the `[submissions] first_due_month` `setting` gave,
+    for the next run's `start_early`."""
+    text = json.dumps({"key": _due_month_key(notice, setting), "first_due_month": first_due.isoformat()})
+    path = work_dir / DUE_MONTH_FILE
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+def remembered_first_due_month(work_dir: Path, notice: Path, setting: str) -> date | None:
+    """The first month due the last build derived from `notice` and `setting`, if neither changed since."""
+    try:
+        kept = json.loads((work_dir / DUE_MONTH_FILE).read_text(encoding="utf-8"))
+        if kept["key"] != _due_month_key(notice, setting):
+            return None
+        return date.fromisoformat(kept["first_due_month"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def dbt_build(database: Path, work_dir: Path) -> DbtRun:

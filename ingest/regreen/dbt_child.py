@@ -11,6 +11,7 @@ Before it exits, the child writes its resident high-water mark (MiB) to the file
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -31,6 +32,12 @@ def main(project_arguments: list[str]) -> int:
     finally:
         if (peak_file := os.environ.get(PEAK_FILE_ENV)) and (peak := peak_rss_mb()) is not None:
             Path(peak_file).write_text(str(peak), encoding="ascii")
+        # The child ends here: its interpreter's final garbage collections would walk dbt's objects (its
+        # manifest, its parsed project) for ~0.45 s of the night's wall time, to free memory the exit
+        # gives back anyway. Nothing needs them: dbt-duckdb closes its database when dbt releases its
+        # last connection at the end of the command (and its exit handler drops what is left), dbt's
+        # log handlers flush every line, and the results were written above.
+        gc.freeze()
 
 
 def run(project_arguments: list[str]) -> int:
