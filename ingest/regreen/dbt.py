@@ -205,6 +205,7 @@ def start_dbt(
     run's vars, whatever was guessed)."""
     if started is not None:
         if started.variables == dict(variables or {}) and started.memory_limit == memory_limit:
+            logger.info("dbt started early, with this run's vars %s", json.dumps(variables, sort_keys=True))
             return started
         logger.info(
             "dbt started early with vars %s, this run's are %s: dbt started again",
