@@ -236,7 +236,10 @@ def prepare_copy(plan: Plan, data_dir: DataDir, dbt: DbtProcess, storage_version
         # No figure contract, a warehouse another program holds read-write: the ingest runs all the
         # same, and the build says what is wrong when it comes to it.
         return None
-    return None if base_run is None else PreparedCopy(data_dir.warehouse, dbt.database, base_run)
+    if base_run is None:
+        return None
+    logger.info("copying the published warehouse (run %s) beside the ingest", base_run)
+    return PreparedCopy(data_dir.warehouse, dbt.database, base_run)
 
 
 def plan_contract(plan: Plan, data_dir: DataDir) -> PlanContract:

@@ -1,10 +1,17 @@
-"""The dbt child the CLI starts before the run has parsed its notice (regreen.dbt.start_early) guesses the
+"""What a run starts before it knows it needs it.
+
+The dbt child the CLI starts before the run has parsed its notice (regreen.dbt.start_early) guesses the
 run's dbt vars; whatever it guessed, dbt builds with the run's own: a changed notice date or regreen.toml
-reaches the warehouse, read back from the mart that uses first_due_month."""
+reaches the warehouse, read back from the mart that uses first_due_month. The copy of the published
+warehouse made while the nightly ingests (regreen.build.prepare_copy) is removed when there is nothing
+new, and a run killed with it in place leaves it to the next run's sweep."""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
 from datetime import date
@@ -19,6 +26,7 @@ STARTED_AGAIN = "dbt started again"
 
 
 def regreen(*args: str) -> subprocess.CompletedProcess[str]:
+    """`regreen <args>`, which must exit 0."""
     result = subprocess.run(
         [sys.executable, "-m", "regreen.cli", *args], capture_output=True, text=True, check=False
     )
@@ -37,6 +45,14 @@ def test_a_changed_notice_date_or_config_reaches_dbt_started_early(tmp_path: Pat
     notice.write_bytes(BUNDLED_NOTICE.read_bytes())
     where = ["--data-dir", str(data_dir), "--notice", str(notice)]
     regreen("sample", "--seed", "11", *where)
+    # The latest month's files wait for the last night below.
+    inbox, later = data_dir / "inbox", tmp_path / "later"
+    months = {path: re.search(r"\d{4}-\d\d", path.name) for path in inbox.iterdir()}
+    latest = max(month[0] for month in months.values() if month)
+    later.mkdir()
+    for path, month in months.items():
+        if month and month[0] == latest:
+            shutil.move(path, later / path.name)
     regreen("ingest", *where)
 
     built = regreen("-v", "build", *where)
@@ -66,3 +82,38 @@ def test_a_changed_notice_date_or_config_reaches_dbt_started_early(tmp_path: Pat
     again = regreen("-v", "build", *where)
     assert EARLY_TAKEN in again.stderr and STARTED_AGAIN not in again.stderr
     assert first_month(data_dir) == date(2024, 2, 1)
+
+    # A file still being uploaded (written now, within settle_seconds) is left for later: nothing new, and
+    # the copy made beside the ingest is removed.
+    uploading = inbox / "uploading.csv"
+    shutil.copy(next((data_dir / "archive").iterdir()), uploading)
+    quiet = regreen("-v", "nightly", *where)
+    assert "copying the published warehouse" in quiet.stderr and "nothing new" in quiet.stdout
+    assert not (data_dir / "work" / "build.duckdb").exists()
+    uploading.unlink()
+
+    # New files, and the run killed as its load stage begins: its copy is left as the working database.
+    for path in later.iterdir():
+        shutil.move(path, inbox / path.name)
+        os.utime(inbox / path.name, (0, 0))
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "regreen.cli", "nightly", *where],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "REGREEN_FAULT_PAUSE": "load"},
+    )
+    for line in killed.stderr:
+        if "paused at load" in line:
+            break
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    working = data_dir / "work" / "build.duckdb"
+    assert working.stat().st_size == (data_dir / "regreen.duckdb").stat().st_size
+    # The next run sweeps it, builds on the published warehouse with what the killed run landed, publishes.
+    after = regreen("-v", "nightly", *where)
+    assert "copied the published warehouse (" in after.stderr and "incremental build on run" in after.stderr
+    assert "published" in after.stdout and not working.exists()
+    with duckdb.connect(str(data_dir / "regreen.duckdb"), read_only=True) as con:
+        (months,) = con.execute("select max(report_month) from marts.fct_project_month").fetchone()
+    assert f"{months:%Y-%m}" == latest
