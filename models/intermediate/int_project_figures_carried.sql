@@ -13,7 +13,8 @@
 
 with
 
-project_months as (
+-- Read twice (the latest month, the months themselves): not copied whole into a materialised CTE.
+project_months as not materialized (
     select * from {{ ref('int_project_months_completed') }}
 ),
 
