@@ -81,10 +81,7 @@
         {%- do return(relation) -%}
     {%- endif -%}
     {%- set listed = "'" ~ written | join("', '") ~ "'" -%}
-    {%- set noted = run_query(
-        "select count(distinct written_to) from meta.night_keys where written_to in (" ~ listed ~ ")"
-    ) -%}
-    {%- if noted.columns[0].values()[0] < written | length -%}
+    {%- if written | reject('in', night_noted_relations(written)) | list -%}
         {#- One of them was built whole tonight (or wrote nothing): test it whole. -#}
         {%- do return(relation) -%}
     {%- endif -%}
@@ -111,11 +108,38 @@
     {%- do return(narrowed) -%}
 {%- endmacro %}
 
+{#-
+    What meta.night_keys says this run, asked of DuckDB once a run rather than by every test: kept in
+    dbt's `graph`, the one dict that every node's context shares in a run, under this invocation's id.
+    Whether the table exists holds for the whole run (the build makes it before dbt starts and drops it
+    after dbt ends). Which relations have keys noted only grows while the run goes on (rows are only
+    inserted into it), so a relation found there stays there; one not found is asked for again. A test
+    of a relation compiles after the relation's model ran, so it sees its keys once they are noted.
+-#}
+{% macro night_keys_state() -%}
+    {%- set key = 'regreen_night_keys:' ~ invocation_id -%}
+    {%- if key not in graph -%}
+        {%- set found = run_query(
+            "select count(*) from duckdb_tables() where database_name = current_database() "
+            ~ "and schema_name = 'meta' and table_name = 'night_keys'"
+        ) -%}
+        {%- do graph.update({key: {'exists': found.columns[0].values()[0] > 0, 'noted': []}}) -%}
+    {%- endif -%}
+    {%- do return(graph[key]) -%}
+{%- endmacro %}
+
 {#- Whether this is an incremental night: the build made meta.night_keys before dbt runs. -#}
 {% macro night_keys_exist() -%}
-    {%- set found = run_query(
-        "select count(*) from duckdb_tables() where database_name = current_database() "
-        ~ "and schema_name = 'meta' and table_name = 'night_keys'"
-    ) -%}
-    {%- do return(found.columns[0].values()[0] > 0) -%}
+    {%- do return(night_keys_state()['exists']) -%}
+{%- endmacro %}
+
+{#- The relations (schema.name) that meta.night_keys holds keys for by now; asked of DuckDB again only
+    when one is missing from what was asked before. -#}
+{% macro night_noted_relations(wanted) -%}
+    {%- set state = night_keys_state() -%}
+    {%- if wanted | reject('in', state['noted']) | list -%}
+        {%- set noted = run_query("select distinct written_to from meta.night_keys") -%}
+        {%- do state.update({'noted': noted.columns[0].values() | list}) -%}
+    {%- endif -%}
+    {%- do return(state['noted']) -%}
 {%- endmacro %}

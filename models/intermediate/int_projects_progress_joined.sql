@@ -10,10 +10,19 @@ project_months as (
     select * from {{ ref('int_project_months_completed') }}
 ),
 
+-- Each project's latest month, as int_project_figures_carried holds it: a join on it reads the months
+-- once, where a window sorted every project's months.
+last_months as (
+    select * from {{ ref('int_project_figures_carried') }}
+),
+
 latest_months as (
-    select *
+    select project_months.*
     from project_months
-    qualify row_number() over (partition by project_code order by report_month desc) = 1
+    inner join last_months
+        on
+            project_months.project_code = last_months.project_code
+            and project_months.report_month = last_months.last_report_month
 ),
 
 final as (

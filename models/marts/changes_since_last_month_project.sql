@@ -7,39 +7,45 @@ projects as (
     select * from {{ ref('int_projects_resolved') }}
 ),
 
-project_months as (
-    select * from {{ ref('int_project_months_completed') }}
+figures as (
+    select * from {{ ref('int_project_figures_carried') }}
 ),
 
 months as (
     select
-        cast(max(report_month) - interval 1 month as date) as previous_month,
-        max(report_month) as as_of_month
-    from project_months
+        cast(max(last_report_month) - interval 1 month as date) as previous_month,
+        max(last_report_month) as as_of_month
+    from figures
 ),
 
--- Each project's latest figures up to each of the two months, in one pass over its months: a month up
--- to the previous month counts for both, the latest month for the latest only. (Joining every month to
--- the two months and grouping the pairs read the history twice.)
-figures as (
+-- Each project's latest figures up to the two months: a project that reported in the latest month
+-- carries its figures as of the month before; for any other, its last figures count for both.
+figures_as_of as (
     select
-        project_months.project_code,
-        max(project_months.report_month) as now_report_month,
-        arg_max(project_months.area_done_mu, project_months.report_month) as now_area_done_mu,
-        arg_max(project_months.patches_done, project_months.report_month) as now_patches_done,
-        arg_max(project_months.stage, project_months.report_month) as now_stage,
-        arg_max(project_months.invested_10k_yuan, project_months.report_month) as now_invested_10k_yuan,
-        arg_max(project_months.area_done_mu, project_months.report_month)
-        filter (where project_months.report_month <= months.previous_month) as before_area_done_mu,
-        arg_max(project_months.patches_done, project_months.report_month)
-        filter (where project_months.report_month <= months.previous_month) as before_patches_done,
-        arg_max(project_months.stage, project_months.report_month)
-        filter (where project_months.report_month <= months.previous_month) as before_stage,
-        arg_max(project_months.invested_10k_yuan, project_months.report_month)
-        filter (where project_months.report_month <= months.previous_month) as before_invested_10k_yuan
-    from project_months
+        figures.project_code,
+        figures.last_report_month as now_report_month,
+        figures.area_done_mu as now_area_done_mu,
+        figures.patches_done as now_patches_done,
+        figures.stage as now_stage,
+        figures.invested_10k_yuan as now_invested_10k_yuan,
+        case
+            when figures.last_report_month = months.as_of_month then figures.prior_area_done_mu
+            else figures.area_done_mu
+        end as before_area_done_mu,
+        case
+            when figures.last_report_month = months.as_of_month then figures.prior_patches_done
+            else figures.patches_done
+        end as before_patches_done,
+        case
+            when figures.last_report_month = months.as_of_month then figures.prior_stage
+            else figures.stage
+        end as before_stage,
+        case
+            when figures.last_report_month = months.as_of_month then figures.prior_invested_10k_yuan
+            else figures.invested_10k_yuan
+        end as before_invested_10k_yuan
+    from figures
     cross join months
-    group by project_months.project_code
 ),
 
 final as (
@@ -65,7 +71,7 @@ final as (
             as invested_change_10k_yuan
     from projects
     cross join months
-    left join figures
+    left join figures_as_of as figures
         on projects.project_code = figures.project_code
 )
 

@@ -102,17 +102,29 @@ township_obligations as (
     group by township_months.township_code, township_months.township_name, township_months.report_month
 ),
 
+-- The rows taken down to their files first (a few per township and month), then the accepted ones
+-- counted: the join and the distinct count then read files, not rows.
+report_files as (
+    select
+        township_name,
+        report_month,
+        file_id,
+        min(submitted_at) as first_submitted_at
+    from submission_rows
+    group by township_name, report_month, file_id
+),
+
 accepted_reports as (
     select
-        submission_rows.township_name,
-        submission_rows.report_month,
-        min(submission_rows.submitted_at) as first_accepted_at,
-        count(distinct submission_rows.file_id) as accepted_files
-    from submission_rows
+        report_files.township_name,
+        report_files.report_month,
+        min(report_files.first_submitted_at) as first_accepted_at,
+        count(*) as accepted_files
+    from report_files
     inner join submission_files
-        on submission_rows.file_id = submission_files.file_id
+        on report_files.file_id = submission_files.file_id
     where submission_files.file_status = 'accepted'
-    group by submission_rows.township_name, submission_rows.report_month
+    group by report_files.township_name, report_files.report_month
 ),
 
 rejected_files as (
