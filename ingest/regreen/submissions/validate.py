@@ -1454,6 +1454,10 @@ class Judge:
     limits: ReadLimits | None = None
     max_issues: int | None = None
 
+    def __post_init__(self) -> None:
+        # Every month a file may be accepted for lies between the notice's month and this month.
+        self.history.reserve_months(self.reference.issue_month, self.today.replace(day=1))
+
     def judge(
         self, path: Path, submitted_at: datetime, name: str | None = None, data: bytes | None = None
     ) -> FileReport:
