@@ -20,6 +20,7 @@ smallest size to each larger one, and writes the lot as JSON to bench/results/.
     .venv/bin/python bench/bench_ingest.py --rows 100000 --profile    # also cProfile our ingests
     .venv/bin/python bench/bench_ingest.py --rows 100000 10000000 --xlsx-rows 0   # the flatness check
     .venv/bin/python bench/bench_ingest.py --files /tmp/ingest-files   # keep the generated files, reuse them
+    .venv/bin/python bench/bench_ingest.py --stages                    # CPU by stage, per file and per row
 
 A township's month grows with the plan: past 10 MB (the default `max_file_bytes`, reached near 7 M rows)
 the bench's data directory gets a regreen.toml raising [limits] so that the normal case stays accepted.
@@ -172,7 +173,45 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure_ingest(root: Path, notice: Path, profile: bool) -> dict[str, Any]:
+# Where an ingest's CPU goes (--stages): each stage's function timed with time.thread_time, on the thread
+# that runs it (a batch lands on a thread of its own); what no stage holds is the rest of the process's CPU
+# (DuckDB's threads, the checkpoint at close, the run's set-up).
+STAGES = {
+    "read, hash, archive": ("regreen.submissions.ingest", "_Run", "_read_and_archive"),
+    "split the CSV into cells": ("regreen.submissions.validate", None, "read_table"),
+    "judge (rules, figures, report)": ("regreen.submissions.validate", "_FileValidation", "report"),
+    "history takes the rows": ("regreen.submissions.history", "History", "add_rows"),
+    "land a batch (Python's part)": ("regreen.submissions.ingest", "_Batch", "commit"),
+}
+
+
+def _time_stages() -> dict[str, float]:
+    """Wrap each of STAGES' functions so that it adds its thread's CPU seconds to the returned dict."""
+    import importlib
+    import threading
+
+    spent = dict.fromkeys(STAGES, 0.0)
+    lock = threading.Lock()
+
+    def timed(stage: str, func: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                with lock:
+                    spent[stage] += time.thread_time() - started
+
+        return wrapper
+
+    for stage, (module, owner, name) in STAGES.items():
+        holder = importlib.import_module(module)
+        holder = getattr(holder, owner) if owner else holder
+        setattr(holder, name, timed(stage, getattr(holder, name)))
+    return spent
+
+
+def measure_ingest(root: Path, notice: Path, profile: bool, stages: bool = False) -> dict[str, Any]:
     from regreen.config import load_config
     from regreen.project import DataDir
     from regreen.submissions.ingest import IngestSettings, ingest_inbox
@@ -180,6 +219,7 @@ def measure_ingest(root: Path, notice: Path, profile: bool) -> dict[str, Any]:
 
     reference = load_reference(notice)
     settings = IngestSettings.from_config(load_config(root))
+    spent = _time_stages() if stages else None
     before = _peak_mib()
     profiler = cProfile.Profile() if profile else None
     cpu, load = _cpu_seconds(), _load()
@@ -202,6 +242,8 @@ def measure_ingest(root: Path, notice: Path, profile: bool) -> dict[str, Any]:
         "peak_mib": _peak_mib(),
         "peak_mib_before": before,
     }
+    if spent is not None:
+        result["stage_cpu_seconds"] = spent
     if profiler:
         text = io.StringIO()
         stats = pstats.Stats(profiler, stream=text)
@@ -260,12 +302,15 @@ def _child(
     profile: bool = False,
     rows: int = 0,
     xlsx: bool = False,
+    stages: bool = False,
 ) -> dict[str, Any]:
     command = [sys.executable, __file__, "--measure", kind, "--root", str(root)]
     if notice:
         command += ["--notice", str(notice)]
     if profile:
         command.append("--profile")
+    if stages:
+        command.append("--stages")
     if rows:
         command += ["--rows", str(rows), "--xlsx-rows", str(rows if xlsx else 0)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -300,7 +345,9 @@ def _generated(rows: int, xlsx: bool, files: Path | None, scratch: Path) -> tupl
     return work, made
 
 
-def run_size(rows: int, xlsx: bool, profile: bool, files: Path | None = None) -> dict[str, Any]:
+def run_size(
+    rows: int, xlsx: bool, profile: bool, files: Path | None = None, stages: bool = False
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="regreen-bench-ingest-") as scratch:
         work, made = _generated(rows, xlsx, files, Path(scratch))
         notice, expected = Path(made["notice"]), made["rows"]
@@ -309,7 +356,11 @@ def run_size(rows: int, xlsx: bool, profile: bool, files: Path | None = None) ->
         scratch_dir = Path(scratch)
         results = {
             "ingest_csv": _child(
-                "ingest", stage_inbox(csv_files, scratch_dir / "ingest-csv"), notice, profile=profile
+                "ingest",
+                stage_inbox(csv_files, scratch_dir / "ingest-csv"),
+                notice,
+                profile=profile,
+                stages=stages,
             ),
             "duckdb_read_csv": _child("duckdb", stage_inbox(csv_files, scratch_dir / "duckdb")),
         }
@@ -345,11 +396,13 @@ def _ratio(results: dict[str, Any], ours: str, theirs: str, target: float) -> di
     return {"value": value, "cpu_value": cpu, "target": target, "met": value >= target}
 
 
-def run(sizes: list[int], xlsx_rows: int, profile: bool, files: Path | None = None) -> dict[str, Any]:
+def run(
+    sizes: list[int], xlsx_rows: int, profile: bool, files: Path | None = None, stages: bool = False
+) -> dict[str, Any]:
     runs = []
     for rows in sizes:
         print(f"size {rows} (load average {_load():.2f}) …", file=sys.stderr)
-        runs.append(run_size(rows, rows <= xlsx_rows, profile, files))
+        runs.append(run_size(rows, rows <= xlsx_rows, profile, files, stages))
     smallest = _rate(runs[0]["results"]["ingest_csv"])
     for size in runs:
         change = _rate(size["results"]["ingest_csv"]) / smallest - 1
@@ -389,11 +442,55 @@ def render(report: dict[str, Any]) -> str:
                 f"ratio {name:<22} {ratio['value']:>9.2f}× (target ≥ {ratio['target']}×: {verdict}); "
                 f"in CPU time {ratio['cpu_value']:.2f}×"
             )
+        lines += _render_stages(size)
         flat = size["rows_per_second_vs_smallest"]
         verdict = "met" if flat["met"] else "MISSED"
         lines.append(
             f"ingest rows/s vs the smallest size {flat['change']:>+8.1%} (target within ±20 %: {verdict})"
         )
+    return "\n".join(lines)
+
+
+def _stage_cpu(size: dict[str, Any]) -> dict[str, float]:
+    """CPU seconds by stage of the CSV ingest, and what no stage holds ("rest of the process")."""
+    ingest = size["results"]["ingest_csv"]
+    spent = dict(ingest["stage_cpu_seconds"])
+    spent["rest of the process"] = ingest["cpu_seconds"] - sum(spent.values())
+    return spent
+
+
+def _render_stages(size: dict[str, Any]) -> list[str]:
+    if "stage_cpu_seconds" not in size["results"]["ingest_csv"]:
+        return []
+    lines = [f"  {'CPU by stage of ingest_csv':<40} {'CPU s':>8} {'µs a row':>9}"]
+    for stage, seconds in _stage_cpu(size).items():
+        lines.append(f"  {stage:<40} {seconds:>8.2f} {seconds / size['rows'] * 1e6:>9.2f}")
+    return lines
+
+
+def render_stage_fit(report: dict[str, Any]) -> str:
+    """Each stage's CPU as a cost per file plus a cost per row, from the smallest and the largest size
+    (same number of files, rows a file growing): what makes rows/s grow with the size is the per-file part."""
+    sizes = report["sizes"]
+    small, large = sizes[0], sizes[-1]
+    if len(sizes) < 2 or "stage_cpu_seconds" not in small["results"]["ingest_csv"]:
+        return ""
+    lines = [
+        f"\nCPU a file + a row, fitted on {small['rows']} and {large['rows']} rows "
+        f"({small['files']} and {large['files']} files)",
+        f"  {'stage':<40} {'ms a file':>10} {'µs a row':>9}",
+    ]
+    totals = [0.0, 0.0]
+    cpu_small, cpu_large = _stage_cpu(small), _stage_cpu(large)
+    for stage in cpu_small:
+        a, b = cpu_small[stage], cpu_large[stage]
+        # a = files_s * f + rows_s * r and b = files_l * f + rows_l * r
+        det = small["files"] * large["rows"] - large["files"] * small["rows"]
+        per_file = (a * large["rows"] - b * small["rows"]) / det
+        per_row = (small["files"] * b - large["files"] * a) / det
+        totals = [totals[0] + per_file, totals[1] + per_row]
+        lines.append(f"  {stage:<40} {per_file * 1e3:>10.2f} {per_row * 1e6:>9.2f}")
+    lines.append(f"  {'the whole process':<40} {totals[0] * 1e3:>10.2f} {totals[1] * 1e6:>9.2f}")
     return "\n".join(lines)
 
 
@@ -416,6 +513,11 @@ def main() -> int:
     )
     parser.add_argument("--profile", action="store_true", help="cProfile our ingests and print the top")
     parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="also time each stage of the CSV ingest in CPU, and fit it as a cost a file + a cost a row",
+    )
+    parser.add_argument(
         "--files",
         type=Path,
         help="keep the generated files under FILES/<rows>/ and reuse them in later runs (default: a temp dir)",
@@ -429,13 +531,13 @@ def main() -> int:
     if args.measure:
         measures = {
             "generate": lambda: generate(args.rows[0], args.root, args.xlsx_rows >= args.rows[0]),
-            "ingest": lambda: measure_ingest(args.root, args.notice, args.profile),
+            "ingest": lambda: measure_ingest(args.root, args.notice, args.profile, args.stages),
             "duckdb": lambda: measure_duckdb(args.root),
             "openpyxl": lambda: measure_openpyxl(args.root),
         }
         print(json.dumps(measures[args.measure]()))
         return 0
-    report = run(sorted(args.rows), args.xlsx_rows, args.profile, args.files)
+    report = run(sorted(args.rows), args.xlsx_rows, args.profile, args.files, args.stages)
     profiles = [
         (size["rows"], name, size["results"][name].pop("profile", None))
         for size in report["sizes"]
@@ -446,6 +548,8 @@ def main() -> int:
     out = RESULTS_DIR / f"bench_ingest-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(render(report))
+    if fit := render_stage_fit(report):
+        print(fit)
     for rows, name, profile in profiles:
         if profile:
             print(f"\n--- cProfile of {name} at {rows} rows ---\n{profile}")

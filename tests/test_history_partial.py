@@ -111,3 +111,26 @@ def test_a_version_added_under_the_floor_reads_the_earlier_months_first(tmp_path
         for code, month in itertools.product(("P3", "P99"), MONTHS):
             assert partial.version(code, month) == whole.version(code, month), month
             assert partial.previous(code, month) == whole.previous(code, month), month
+
+
+def test_months_reserved_ahead_change_no_lookup(tmp_path: Path) -> None:
+    """The judge reserves the months from the notice's to this one before the first file: columns with no
+    version, before and after what was received, must answer as the history without them does."""
+    path = landing(tmp_path / "landing.duckdb")
+    codes = [f"P{p}" for p in range(6)]
+    months = [date(2023, 12, 1), *MONTHS, date(2024, 9, 1), date(2025, 3, 1)]
+    with duckdb.connect(str(path), read_only=True) as con:
+        plain, reserved = read_history(con, path), read_history(con, path)
+        reserved.reserve_months(date(2023, 6, 1), date(2025, 6, 1))
+        assert reserved._file.shape[1] == 25 > plain._file.shape[1]
+        for history in (plain, reserved):  # a version added after the reservation, in a reserved month
+            index = history.add_file("late.csv", datetime(2024, 12, 1))
+            history.add_columns(
+                ["P2"], np.array([month_ordinal(date(2024, 11, 1))]), np.array([70.0]), np.array([7.0]),
+                [ACCEPTED], np.array([index], dtype=np.int32),
+            )  # fmt: skip
+        for code, month in itertools.product(codes, [*months, date(2024, 11, 1), date(2024, 12, 1)]):
+            assert reserved.version(code, month) == plain.version(code, month), (code, month)
+            assert reserved.previous(code, month) == plain.previous(code, month), (code, month)
+        assert reserved.previous("P2", date(2024, 12, 1)).area_done_mu == 70.0
+        assert reserved.accepted_months == plain.accepted_months

@@ -189,6 +189,13 @@ class History:
         floor[:rows] = self._floor
         self._accepted, self._floor, self._first = accepted, floor, first
 
+    def reserve_months(self, first: date, last: date) -> None:
+        """Room in the grids for the months first..last, made now: a grid widened a month at a time, as
+        an ingest meets each new month, is copied whole each time (at 282,372 projects, ~0.5 GB 40 times).
+        A column with no version received holds -1 (see `cells`), so room left empty changes no lookup."""
+        if first <= last:
+            self._grow(len(self._codes), month_ordinal(first), month_ordinal(last))
+
     def ids(self, codes: Sequence[str], add: bool = False) -> np.ndarray:
         """The grid row of each project code (-1 for one never received, unless `add`)."""
         if self._lookup is None:

@@ -22,9 +22,6 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
-from openpyxl import Workbook
-from openpyxl.writer.excel import ExcelWriter
-
 from regreen.project import DataDir
 from regreen.submissions.columns import COLUMNS, STAGES, SUPERVISED_FROM
 from regreen.submissions.reference import PlanReference, ProjectRef
@@ -463,6 +460,10 @@ _INSTRUCTIONS = (
 
 
 def _xlsx_bytes(title: str | None, rows: Sequence[Sequence[Cell]], habit: _Habit, arrival: datetime) -> bytes:
+    # Imported here: `regreen ingest` imports this module for its constants, and openpyxl costs it 0.1 s.
+    from openpyxl import Workbook
+    from openpyxl.writer.excel import ExcelWriter
+
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "Sheet1"

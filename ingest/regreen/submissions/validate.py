@@ -1150,7 +1150,10 @@ class _FileValidation:
             values[now] = figures[key][before]
         previous_stage = np.full(n, -1, dtype=np.int64)
         previous_stage[now] = stage[before]
-        first_in_file = np.setdiff1d(monthly, now)
+        # Each project's first month in the file (`now` is the rest of `monthly`), in row order.
+        first = np.ones(len(monthly), dtype=bool)
+        first[follows] = False
+        first_in_file = np.sort(monthly[first])
         history = self.history
         ids = history.ids(self.plan.codes[project[first_in_file]])
         earlier = history.values(history.previous_cells(ids, month_ordinal[first_in_file]))
@@ -1450,6 +1453,10 @@ class Judge:
     tolerance: float = DEFAULT_TOLERANCE
     limits: ReadLimits | None = None
     max_issues: int | None = None
+
+    def __post_init__(self) -> None:
+        # Every month a file may be accepted for lies between the notice's month and this month.
+        self.history.reserve_months(self.reference.issue_month, self.today.replace(day=1))
 
     def judge(
         self, path: Path, submitted_at: datetime, name: str | None = None, data: bytes | None = None
