@@ -291,7 +291,7 @@ def test_a_build_with_nothing_new_rebuilds_nothing_and_full_rebuilds_everything(
     [(mode, base, rebuilt)] = query(
         data_dir, "select build_mode, base_run_id, relations_rebuilt from meta.build"
     )
-    assert (mode, base, rebuilt) == ("full", None, 49)
+    assert (mode, base, rebuilt) == ("full", None, 50)
     assert query(
         data_dir,
         "select count(*) from quality.check_results where carried_from_run is not null and run_id = "
