@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import contextlib
 import gc
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +25,7 @@ from regreen.project import BUNDLED_NOTICE, DEFAULT_DATA_DIR, DataDir
 
 if TYPE_CHECKING:
     from regreen.config import Config
-    from regreen.dbt import DbtProcess
+    from regreen.nightly import NightlyRun
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -86,33 +85,34 @@ def _month(text: str) -> date:
 
 
 def _build(args: argparse.Namespace) -> int:
-    config = _config(args)
-    data_dir = DataDir(args.data_dir)
-    with _early_dbt(data_dir, args.notice, config) as early:
-        from regreen.nightly import nightly
-
-        run = nightly(
-            args.notice,
-            data_dir,
-            today=_today(config),
-            config=config,
-            ingest=False,
-            full=args.full,
-            dbt=early,
-        )
+    run = _run_nightly(args, ingest=False)
     print(run.render())
     return run.exit_code
 
 
-@contextlib.contextmanager
-def _early_dbt(data_dir: DataDir, notice: Path, config: Config) -> Iterator[DbtProcess | None]:
-    """The build's dbt child, started before the nightly's imports (~1 s) and its notice's parse, so that
-    dbt's own import and parse overlap them (regreen.dbt.start_early); ended when the run is over."""
+def _run_nightly(args: argparse.Namespace, ingest: bool) -> NightlyRun:
+    """`regreen nightly` (`ingest`) or `regreen build`, with the build's dbt child started before the
+    nightly's imports (~1 s) and its notice's parse, so that dbt's own import and parse overlap them
+    (regreen.dbt.start_early); the child is ended when the run is over."""
     from regreen.dbt import start_early
 
-    early = start_early(data_dir, notice, config)
+    config = _config(args)
+    data_dir = DataDir(args.data_dir)
+    early = start_early(data_dir, args.notice, config)
     try:
-        yield early
+        from regreen.nightly import fault_pause_point, nightly
+
+        return nightly(
+            args.notice,
+            data_dir,
+            today=_today(config),
+            config=config,
+            keep=args.keep if ingest else None,
+            pause_at=fault_pause_point(os.environ) if ingest else None,
+            ingest=ingest,
+            full=args.full,
+            dbt=early,
+        )
     finally:
         if early is not None:
             early.close()
@@ -259,21 +259,7 @@ def _docs(args: argparse.Namespace) -> int:
 
 
 def _nightly(args: argparse.Namespace) -> int:
-    config = _config(args)
-    data_dir = DataDir(args.data_dir)
-    with _early_dbt(data_dir, args.notice, config) as early:
-        from regreen.nightly import fault_pause_point, nightly
-
-        run = nightly(
-            args.notice,
-            data_dir,
-            today=_today(config),
-            config=config,
-            keep=args.keep,
-            pause_at=fault_pause_point(os.environ),
-            full=args.full,
-            dbt=early,
-        )
+    run = _run_nightly(args, ingest=True)
     print(json.dumps(run.record.to_json_dict(), ensure_ascii=False) if args.json else run.render())
     return run.exit_code
 
