@@ -1,8 +1,9 @@
 """Exports of the marts that grow by months: a night that only adds later months appends their rows to
-the previous CSV (the previous bytes kept, the new lines after them) and writes the Parquet file whole,
-and any other change writes both whole; either way the files hold the rows a whole
-export of the same warehouse holds, and after a chain of nights those of a full build. Real DuckDB files
-and, for the chain, real nightly builds with dbt and the suites."""
+the previous CSV (the previous bytes kept, the new lines after them) and their row groups to the
+previous Parquet file (its row groups' bytes kept, the new ones after them, one footer for all), and any
+other change writes both whole; either way the files hold the rows a whole export of the same warehouse
+holds, and after a chain of nights those of a full build. Real DuckDB files, Parquet read back by DuckDB
+and by fastparquet, and for the chain, real nightly builds with dbt and the suites."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pandas as pd
+from fastparquet import ParquetFile
 
 from regreen.build import in_background
+from regreen.parquet_append import MAGIC, append_row_groups
 from regreen.project import PROJECT_ROOT, DataDir
 from regreen.publish import (
     EXPORT_MANIFEST,
@@ -39,6 +43,13 @@ from test_incremental_chain import night, query  # noqa: E402
 
 def csv_bytes(export: Path, name: str = "fct_project_month") -> bytes:
     return (export / "csv" / f"{name}.csv").read_bytes()
+
+
+def row_groups_bytes(path: Path) -> bytes:
+    """A Parquet file's bytes before its footer: the magic and its row groups' pages."""
+    data = path.read_bytes()
+    assert data.endswith(MAGIC)
+    return data[: len(data) - 8 - int.from_bytes(data[-8:-4], "little")]
 
 
 def export(database: Path, target: Path, previous: Path | None = None) -> dict:
@@ -114,10 +125,87 @@ def test_a_month_added_is_appended_and_equals_a_whole_export(tmp_path: Path) -> 
         rows = list(csv.DictReader(handle))
     assert [row["report_month"] for row in rows][-5:] == ["2023-04-01"] * 5  # the new month at the end
     assert {row["note"] for row in rows} == {"ok", "'=SUM(2)"}  # the new month's formula defused too
+    # The Parquet file appended too: the previous row groups' bytes first, then the new month's row group,
+    # which every reader reads as one file (pandas here through fastparquet, the library it has).
+    old_parquet, new_parquet = (
+        tmp_path / folder / "fct_project_month.parquet" for folder in ("first", "second")
+    )
+    assert row_groups_bytes(new_parquet).startswith(row_groups_bytes(old_parquet))
+    with duckdb.connect() as con:
+        groups = [
+            con.execute(f"select count(distinct row_group_id) from parquet_metadata('{p}')").fetchone()[0]
+            for p in (old_parquet, new_parquet)
+        ]
+        assert groups == [1, 2]
+    read = [
+        ParquetFile(str(path)).to_pandas().sort_values(["report_month", "project_code"], ignore_index=True)
+        for path in (new_parquet, tmp_path / "fresh" / "fct_project_month.parquet")
+    ]
+    pd.testing.assert_frame_equal(read[0], read[1])
+    assert len(read[0]) == 20 and read[0]["report_month"].max() == pd.Timestamp("2023-04-01")
     # An unchanged mart is linked, not written.
     assert (tmp_path / "second" / "dim_project.parquet").stat().st_ino == (
         tmp_path / "first" / "dim_project.parquet"
     ).stat().st_ino
+
+
+def test_a_previous_parquet_file_that_cannot_take_row_groups_is_written_whole(tmp_path: Path) -> None:
+    """A previous file with bloom filters (as exports were written before appending): their offsets are
+    past what fastparquet's codec writes, so its footer is not merged; the file is written whole."""
+    months = [date(2023, m, 1) for m in (1, 2, 3)]
+    database = warehouse(tmp_path / "w.duckdb", months)
+    export(database, tmp_path / "first")
+    old_parquet = tmp_path / "first" / "fct_project_month.parquet"
+    with duckdb.connect() as con:
+        con.execute(f"attach '{database}' as w (read_only)")
+        con.execute(f"copy (select * from w.marts.fct_project_month) to '{old_parquet}' (format parquet)")
+        blooms = con.execute(
+            f"select count(bloom_filter_offset) from parquet_metadata('{old_parquet}')"
+        ).fetchone()[0]
+    assert blooms > 0
+    warehouse(database, [*months, date(2023, 4, 1)])
+    export(database, tmp_path / "second", previous=tmp_path / "first")
+    export(database, tmp_path / "fresh")
+    assert_same_monthly_files(tmp_path / "second", tmp_path / "fresh")
+    new_parquet = tmp_path / "second" / "fct_project_month.parquet"
+    assert not row_groups_bytes(new_parquet).startswith(row_groups_bytes(old_parquet))
+    assert csv_bytes(tmp_path / "second").startswith(csv_bytes(tmp_path / "first"))  # the CSV appended
+    assert sorted(p.name for p in (tmp_path / "second").rglob("*.part")) == []
+
+
+def test_row_groups_are_appended_only_to_a_file_of_the_same_columns(tmp_path: Path) -> None:
+    def write(path: Path, query: str, options: str = ", write_bloom_filter false") -> Path:
+        with duckdb.connect() as con:
+            con.execute(f"copy ({query}) to '{path}' (format parquet{options})")
+        return path
+
+    head = write(tmp_path / "head.parquet", "select range as id, 'a' || range as name from range(3)")
+    tail = write(tmp_path / "tail.parquet", "select range + 3 as id, 'b' || range as name from range(2)")
+    before, pages = head.read_bytes(), row_groups_bytes(head)
+    other = write(tmp_path / "other.parquet", "select range as id, range as name from range(2)")
+    assert not append_row_groups(head, other) and head.read_bytes() == before  # name is not text there
+    blooms = write(
+        tmp_path / "blooms.parquet", "select range as id, 'c' || (range % 10) as name from range(100)", ""
+    )
+    with duckdb.connect() as con:  # a dictionary-encoded column: DuckDB adds a bloom filter by default
+        assert con.execute(f"select count(bloom_filter_offset) from parquet_metadata('{blooms}')").fetchone()[
+            0
+        ]
+    assert not append_row_groups(head, blooms) and head.read_bytes() == before
+    assert append_row_groups(head, tail)
+    with duckdb.connect() as con:
+        assert con.execute(f"select * from '{head}'").fetchall() == [
+            (0, "a0"),
+            (1, "a1"),
+            (2, "a2"),
+            (3, "b0"),
+            (4, "b1"),
+        ]
+        assert (
+            con.execute(f"describe select * from '{head}'").fetchall()
+            == con.execute(f"describe select * from '{tail}'").fetchall()
+        )
+    assert head.read_bytes().startswith(pages)  # the first file's row groups as they were
 
 
 def test_a_changed_earlier_month_writes_the_file_whole(tmp_path: Path) -> None:
@@ -240,11 +328,14 @@ def test_a_chain_of_nights_exports_what_a_full_build_exports(tmp_path: Path) -> 
 
     for number, month in enumerate((date(2023, 9, 1), date(2023, 10, 1)), start=1):
         previous_csv = {name: (export / "csv" / f"{name}.csv").read_bytes() for name in MONTHLY_EXPORTS}
+        previous_groups = {name: row_groups_bytes(export / f"{name}.parquet") for name in MONTHLY_EXPORTS}
         bench_nightly.write_province_month(data_dir, reference, month)
         assert night(data_dir, notice) == "incremental"
         for name in MONTHLY_EXPORTS:
             assert csv_bytes(export, name).startswith(previous_csv[name]), name
             assert len(csv_bytes(export, name)) > len(previous_csv[name]), name
+            groups = row_groups_bytes(export / f"{name}.parquet")
+            assert groups.startswith(previous_groups[name]) and len(groups) > len(previous_groups[name]), name
         fresh = tmp_path / f"fresh-{number}"
         with open_read_only(data_dir.warehouse) as con:
             export_marts(con, fresh, "fresh")

@@ -20,6 +20,7 @@ import ctypes
 import errno
 import fcntl
 import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import duckdb
 
+import regreen.parquet_append as parquet_append
 import regreen.patches.export as patches_export
 from regreen.log import logger
 from regreen.patches.export import (
@@ -161,9 +163,10 @@ def _neutralised(column: str, data_type: str, table: str) -> str:
 
 
 def _export_code() -> str:
-    """What else the bytes of an export depend on: the code that writes them and DuckDB's writers."""
-    digest = hashlib.sha256(duckdb.__version__.encode())
-    for module in (__file__, patches_export.__file__):
+    """What else the bytes of an export depend on: the code that writes them, DuckDB's writers and
+    fastparquet's thrift codec (the footer of an appended Parquet file)."""
+    digest = hashlib.sha256(f"{duckdb.__version__}\0{importlib.metadata.version('fastparquet')}".encode())
+    for module in (__file__, patches_export.__file__, parquet_append.__file__):
         digest.update(Path(module).read_bytes())
     return digest.hexdigest()
 
@@ -204,7 +207,10 @@ def _link_previous(previous: Path | None, target: Path, files: list[str]) -> boo
 
 
 # The marts that grow by months, and their month column: a night that only adds later months appends
-# their rows to the previous CSV (`_append_months`). Files are written in the table's order: sorting
+# their rows to the previous CSV and their row groups to the previous Parquet file (`_append_months`).
+# Their Parquet files have no bloom filters: fastparquet's thrift codec, which writes the appended file's
+# footer, cannot write a bloom filter's offset (regreen.parquet_append), and the rows are found by
+# each row group's minimum and maximum all the same. Files are written in the table's order: sorting
 # the 4.4 million rows of the 100× load by month took 1.6–2× the time of writing them (all exports of a
 # full night 107 s instead of 60 s), so a chain of nights and a full build write the same rows, not the
 # same order.
@@ -228,6 +234,10 @@ class _Mart:
     def month(self) -> str | None:
         return MONTHLY_EXPORTS.get(self.name)
 
+    def to_parquet(self, con: duckdb.DuckDBPyConnection, path: Path, where: str = "") -> None:
+        options = "format parquet" if self.month is None else "format parquet, write_bloom_filter false"
+        con.execute(f"copy ({self.select(csv=False, where=where)}) to {_sql_string(str(path))} ({options})")
+
     def select(self, csv: bool, where: str = "") -> str:
         """The query whose rows go to the file: for CSV, binary columns left out (a patch's WKB geometry
         means nothing in a spreadsheet: Parquet and gis/ have it) and formulas defused."""
@@ -238,9 +248,7 @@ class _Mart:
 
 
 def _write_whole(con: duckdb.DuckDBPyConnection, mart: _Mart, target: Path) -> None:
-    con.execute(
-        f"copy ({mart.select(csv=False)}) to {_sql_string(str(target / mart.files[0]))} (format parquet)"
-    )
+    mart.to_parquet(con, target / mart.files[0])
     plain = target / "csv" / f"{mart.name}.csv.part"
     con.execute(f"copy ({mart.select(csv=True)}) to {_sql_string(str(plain))} (header)")
     with (target / mart.files[1]).open("wb") as out, plain.open("rb") as source:
@@ -255,44 +263,50 @@ def _append_months(
     target: Path,
     previous: Path,
     through: str,
-    prefetched: PreviousCsv | None,
+    prefetched: PreviousFiles | None,
 ) -> bool:
-    """Write `mart`'s CSV as `previous`'s followed by its rows of months after `through` (or with no
-    month): the previous bytes unchanged, then the new rows'; its Parquet file whole (DuckDB writes it in
-    a quarter of the CSV's time, and no well-kept library appends row groups to a Parquet file). The
-    previous bytes are the copy `prefetched` made while the build ran, when it has one. False, with
-    nothing written, when `previous`'s CSV is missing. The caller has proven that the rows up to
-    `through` are exactly those `previous` holds."""
-    if not (previous / mart.files[1]).is_file():
+    """Write `mart`'s files as `previous`'s followed by its rows of months after `through` (or with no
+    month): the CSV as the previous bytes unchanged, then the new rows' lines; the Parquet file as the
+    previous row groups unchanged, then the new rows' (regreen.parquet_append), or whole when the
+    previous file cannot take them (one written with bloom filters, before they were left out). The
+    previous files are the copies `prefetched` made while the build ran, when it has them. False, with
+    nothing written, when one of `previous`'s files is missing. The caller has proven that the rows up
+    to `through` are exactly those `previous` holds."""
+    if not all((previous / name).is_file() for name in mart.files):
         return False
-    con.execute(
-        f"copy ({mart.select(csv=False)}) to {_sql_string(str(target / mart.files[0]))} (format parquet)"
-    )
+    for name in mart.files:
+        copied = prefetched.take(name) if prefetched is not None else None
+        if copied is not None:
+            copied.rename(target / name)
+        else:
+            copy_database(previous / name, target / name)
     later = f' where not (r."{mart.month}" <= date {_sql_string(through)}) or r."{mart.month}" is null'
+    parquet, parquet_tail = target / mart.files[0], target / f"{mart.name}.parquet.part"
+    mart.to_parquet(con, parquet_tail, where=later)
+    if not parquet_append.append_row_groups(parquet, parquet_tail):
+        logger.info("export %s: the previous Parquet file cannot take row groups; written whole", mart.name)
+        parquet.unlink()
+        mart.to_parquet(con, parquet)
+    parquet_tail.unlink()
     csv_tail = target / "csv" / f"{mart.name}.csv.part"
     con.execute(f"copy ({mart.select(csv=True, where=later)}) to {_sql_string(str(csv_tail))} (header false)")
-    copied = prefetched.take(mart.name) if prefetched is not None else None
-    if copied is not None:
-        copied.rename(target / mart.files[1])
-    else:
-        copy_database(previous / mart.files[1], target / mart.files[1])
     with (target / mart.files[1]).open("ab") as out, csv_tail.open("rb") as source:
         shutil.copyfileobj(source, out)
     csv_tail.unlink()
     return True
 
 
-class PreviousCsv:
-    """Copies of the published export's CSV files of the marts that grow by months, made in the
-    background while the build runs (`start`), into the export folder being staged.
+class PreviousFiles:
+    """Copies of the published export's files (CSV and Parquet) of the marts that grow by months, made
+    in the background while the build runs (`start`), into the export folder being staged.
 
-    A night that only adds months publishes those files as the previous bytes with the new months'
-    lines appended (`_append_months`); the previous bytes never depend on what the night builds, only on
-    export/, which nothing changes while a run holds the lock. At 100× the two files are 2.3 GB: on a
+    A night that only adds months publishes those files as the previous ones with the new months
+    appended (`_append_months`); the previous files never depend on what the night builds, only on
+    export/, which nothing changes while a run holds the lock. At 100× the four files are 2.6 GB: on a
     filesystem without reflinks (ext4) copying and syncing them took 3–7 s of the publish stage, and a
     core is mostly idle while dbt runs. The copy is speculative: a night that restates a month writes
     those files whole and the copies are removed (`discard_unused`). Each copy is synced to disk as it
-    is made, so the publish's fsync of the folder only writes the appended lines.
+    is made, so the publish's fsync of the folder only writes what was appended.
     """
 
     SUFFIX = ".previous"
@@ -301,13 +315,14 @@ class PreviousCsv:
         self.previous = previous
         self.target = target
         self.names = [
-            name
+            file
             for name in MONTHLY_EXPORTS
             if isinstance(_manifest(previous).get("through", {}).get(name), str)
-            and (previous / "csv" / f"{name}.csv").is_file()
+            for file in _Mart(name, []).files
+            if (previous / file).is_file()
         ]
         self.copied: dict[str, Path] = {}
-        self.thread = threading.Thread(target=self._copy, name="previous-csv", daemon=True)
+        self.thread = threading.Thread(target=self._copy, name="previous-files", daemon=True)
 
     def start(self) -> None:
         if self.names and self.thread.ident is None:
@@ -316,13 +331,13 @@ class PreviousCsv:
     def _copy(self) -> None:
         (self.target / "csv").mkdir(parents=True, exist_ok=True)
         for name in self.names:
-            copy = self.target / "csv" / f"{name}.csv{self.SUFFIX}"
+            copy = self.target / f"{name}{self.SUFFIX}"
             try:
-                copy_database(self.previous / "csv" / f"{name}.csv", copy)
+                copy_database(self.previous / name, copy)
                 with copy.open("rb") as handle:
                     os.fsync(handle.fileno())
             except OSError as exc:  # e.g. the disk full: the publish copies it itself, or says why
-                logger.warning("copy of the previous %s.csv failed: %s", name, exc)
+                logger.warning("copy of the previous %s failed: %s", name, exc)
                 copy.unlink(missing_ok=True)
                 return
             self.copied[name] = copy
@@ -332,7 +347,8 @@ class PreviousCsv:
             self.thread.join()
 
     def take(self, name: str) -> Path | None:
-        """The finished copy of `name`'s previous CSV (it is the caller's now), or None."""
+        """The finished copy of the previous file `name` (a path in the export folder: it is the
+        caller's now), or None."""
         self.join()
         return self.copied.pop(name, None)
 
@@ -349,7 +365,7 @@ def export_marts(
     target: Path,
     run_id: str,
     previous: Path | None = None,
-    prefetched: PreviousCsv | None = None,
+    prefetched: PreviousFiles | None = None,
 ) -> dict[str, int]:
     """Write every marts.* relation of `con`'s database to `target`: Parquet, plus CSV for spreadsheets.
 
@@ -363,11 +379,10 @@ def export_marts(
     What the export folder published now (`previous`) already holds is not written again. A mart whose
     fingerprint equals the one `previous/_run.json` gives for it is hard-linked: the same bytes, which
     outlive `previous` when the swap removes it. A monthly mart whose rows up to the latest month
-    `previous` holds have that fingerprint (only later months were added) is `previous`'s CSV with the
-    new months' rows appended (`_append_months`: copied, by reflink where the filesystem can, or taken
-    from the copy `prefetched` made while the build ran, and its tail added) and its Parquet file
-    written whole; any other
-    change (a restated month, a late file) writes the mart whole. Those fingerprints describe the files
+    `previous` holds have that fingerprint (only later months were added) is `previous`'s CSV and
+    Parquet file with the new months' rows appended (`_append_months`: copied, by reflink where the
+    filesystem can, or taken from the copies `prefetched` made while the build ran, and the new rows
+    added); any other change (a restated month, a late file) writes the mart whole. Those fingerprints describe the files
     beside them whatever run wrote them (an export folder is only ever swapped in whole, `_run.json`
     last), so this holds for a repair or a rollback too.
     """
@@ -449,7 +464,7 @@ class StagedExports:
     """A nightly's exports, staged in `export.tmp-<run>/` before its warehouse is published.
 
     They take work off the publish stage: the previous monthly CSVs are copied while dbt runs
-    (`prefetch`, PreviousCsv), and the marts are exported (`write`) as soon as dbt has built them, in a
+    (`prefetch`, PreviousFiles), and the marts are exported (`write`) as soon as dbt has built them, in a
     thread beside the suites (regreen.build `stage_build`), since nothing after dbt changes a mart. The
     folder is only swapped in after the checks passed and the warehouse was renamed into place
     (regreen.publish's order is unchanged); a run that does not publish removes it (`close`), a killed
@@ -459,20 +474,20 @@ class StagedExports:
         self.run_id = run_id
         self.previous = export_dir(data_dir)
         self.target = export_tmp_dir(data_dir, run_id)
-        self.previous_csv = PreviousCsv(self.previous, self.target)
+        self.previous_files = PreviousFiles(self.previous, self.target)
         self.written = False
 
     def prefetch(self) -> None:
-        self.previous_csv.start()
+        self.previous_files.start()
 
     def write(self, con: duckdb.DuckDBPyConnection) -> None:
         """Export every mart of `con`'s database into the staging folder (`export_marts`)."""
-        export_marts(con, self.target, self.run_id, previous=self.previous, prefetched=self.previous_csv)
+        export_marts(con, self.target, self.run_id, previous=self.previous, prefetched=self.previous_files)
         self.written = True
 
     def close(self) -> None:
         """Wait for the copies and remove what was not swapped in (nothing, once published)."""
-        self.previous_csv.join()
+        self.previous_files.join()
         shutil.rmtree(self.target, ignore_errors=True)
 
 
