@@ -186,6 +186,7 @@ def parsed_notice(notice: Path, work_dir: Path, seeds_dir: Path = SEEDS_DIR) -> 
                 if handle.readline().rstrip("\n") == key:
                     with _collector_paused():
                         plan, reference = _objects(json.load(handle))
+                    logger.info("notice %s: read as parsed before, from %s", notice, path)
                     return ParsedNotice(plan, reference, True, path, key)
         except (OSError, ValueError, KeyError, TypeError):
             pass  # none kept yet, or unreadable: parsed below
