@@ -81,6 +81,7 @@ from regreen.errors import EXIT_LOCKED, RegreenError
 from regreen.log import logger
 from regreen.memory import limit_connection
 from regreen.project import DataDir, fsync_path
+from regreen.submissions.columns import ROW_FRAME_COLUMNS
 from regreen.submissions.history import read_history
 from regreen.submissions.landing import ensure_landing
 from regreen.submissions.names import display_name, safe_name
@@ -94,7 +95,13 @@ from regreen.submissions.reader import (
 )
 from regreen.submissions.reference import PlanReference
 from regreen.submissions.sample import CHINA_TZ, SAMPLE_NOTE, SAMPLE_PREFIXES
-from regreen.submissions.validate import FileReport, Judge, prepare_checks, read_error_report
+from regreen.submissions.validate import (
+    FileReport,
+    Judge,
+    prepare_checks,
+    read_error_report,
+    rows_frame,
+)
 
 Outcome = Literal["accepted", "rejected", "duplicate", "skipped"]
 
@@ -363,7 +370,7 @@ def _quarantine_name(quarantine: Path, name: str, sha256: str) -> str:
 def _is_sample(name: str, report: FileReport) -> bool:
     if name.startswith(SAMPLE_PREFIXES):
         return True
-    notes = report.rows.get("notes", [])
+    notes = report.columns["notes"]
     return any(isinstance(note, str) and SAMPLE_NOTE in note for note in notes)
 
 
@@ -443,7 +450,7 @@ class _NewFile:
 
     @property
     def rows_loaded(self) -> int:
-        return len(self.report.rows) if self.report.status == "accepted" else 0
+        return self.report.row_count if self.report.status == "accepted" else 0
 
     def outcome(self) -> FileOutcome:
         report = self.report
@@ -503,10 +510,16 @@ class _Batch:
             file_ids = dict(zip(self.new, _next_ids(con, "raw.file_id_seq", len(self.new)), strict=True))
             if self.new:
                 _insert(con, "raw.submission_files", self._files(file_ids, now, run_id))
-            loaded = [(file_ids[sha], n.report.rows) for sha, n in self.new.items() if n.rows_loaded]
+            loaded = [(file_ids[sha], n.report) for sha, n in self.new.items() if n.rows_loaded]
             if loaded:
-                rows = pd.concat([frame for _, frame in loaded], ignore_index=True)
-                rows["file_id"] = np.repeat([i for i, _ in loaded], [len(frame) for _, frame in loaded])
+                # One frame for the batch's rows, not one a file (see FileReport.columns).
+                rows = rows_frame(
+                    {
+                        name: np.concatenate([report.columns[name] for _, report in loaded])
+                        for name in ROW_FRAME_COLUMNS
+                    }
+                )
+                rows["file_id"] = np.repeat([i for i, _ in loaded], [r.row_count for _, r in loaded])
                 _insert(con, "raw.submission_rows", rows)
             issues = self._issues(file_ids)
             if len(issues):

@@ -23,7 +23,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from numbers import Real
@@ -123,22 +123,49 @@ def _empty_rows() -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=object) for name in ROW_FRAME_COLUMNS})
 
 
+def _no_columns() -> dict[str, np.ndarray]:
+    return {name: np.empty(0, dtype=object) for name in ROW_FRAME_COLUMNS}
+
+
+def rows_frame(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """The frame of FileReport.columns (or of several files' columns put end to end): patches_done as
+    Int64, the other columns as pandas infers them."""
+    if not len(columns["row_number"]):
+        return _empty_rows()
+    patches = pd.array(columns["patches_done"], dtype="Int64")
+    return pd.DataFrame(
+        {name: patches if name == "patches_done" else columns[name] for name in ROW_FRAME_COLUMNS}
+    )
+
+
 @dataclass
 class FileReport:
     file: Path
     status: Literal["accepted", "rejected"]
     sheet: str | None
     rows_read: int  # data rows: the title, header, 合计 and empty rows excluded
-    # One row per data row: the landing columns of raw.submission_rows except file_id, normalised
-    # (report_month the 1st of the month, canonical township and stage, project_code resolved, areas in 亩,
-    # patches_done Int64, other figures float64). A cell that broke a rule is missing.
-    rows: pd.DataFrame
+    # One array per column of `rows` (ROW_FRAME_COLUMNS), one entry per data row; patches_done float64
+    # (NaN where missing). A DataFrame is built only when `rows` is asked for: the ingest puts a batch's
+    # files' columns end to end and builds one frame a batch, which costs a file less than a frame each.
+    columns: dict[str, np.ndarray]
     errors: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
     # Issues found beyond the max_issues kept one by one (one summary issue among `errors` or `warnings`
     # stands for them).
     errors_omitted: int = 0
     warnings_omitted: int = 0
+
+    @functools.cached_property
+    def rows(self) -> pd.DataFrame:
+        """One row per data row: the landing columns of raw.submission_rows except file_id, normalised
+        (report_month the 1st of the month, canonical township and stage, project_code resolved, areas in
+        亩, patches_done Int64, other figures float64). A cell that broke a rule is missing."""
+        return rows_frame(self.columns)
+
+    @property
+    def row_count(self) -> int:
+        """Rows in `rows`."""
+        return len(self.columns["row_number"])
 
     @property
     def error_count(self) -> int:
@@ -625,7 +652,7 @@ class _FileValidation:
             total_cells = {key: arrays[position][totals] for key, (position, _) in self.matches.items()}
             rows = self._check_rows(row_numbers[totals], total_cells)
         else:
-            rows = _empty_rows()
+            rows = _no_columns()
         self.issues.sort(key=lambda issue: -1 if issue.row is None else issue.row)
         status: Literal["accepted", "rejected"] = (
             "rejected" if any(i.severity == "error" for i in self.issues) else "accepted"
@@ -721,7 +748,9 @@ class _FileValidation:
         values[infinite] = np.nan
         return values, invalid | infinite
 
-    def _check_rows(self, total_rows: np.ndarray, total_cells: dict[str, np.ndarray]) -> pd.DataFrame:
+    def _check_rows(
+        self, total_rows: np.ndarray, total_cells: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
         text = {
             key: self._distinct(key).text()
             for key in (
@@ -750,7 +779,6 @@ class _FileValidation:
             "project_name": text["project_name"],
             "project_code": self.plan.codes[project],
             **figures,
-            "patches_done": pd.array(figures["patches_done"], dtype="Int64"),
             "stage": stage_names,
             "supervisor": text["supervisor"],
             "accepted_on": accepted_on,
@@ -759,12 +787,11 @@ class _FileValidation:
             "reporter": text["reporter"],
             "phone": text["phone"],
         }
-        frame = pd.DataFrame({name: columns[name] for name in ROW_FRAME_COLUMNS})
         self._check_sequence(project, month, month_ordinal, stage, figures)
         self._check_acceptance_month(project, month, month_ordinal, stage, accepted_ordinal)
         self._check_missing_projects(township, project, month_ordinal, stage)
         self._check_totals(numbers, total_rows, total_cells)
-        return frame
+        return {name: columns[name] for name in ROW_FRAME_COLUMNS}
 
     def _check_month(self) -> tuple[np.ndarray, np.ndarray]:
         """The month of each row (a date, or None) and its ordinal (year * 12 + month - 1, or -1)."""
@@ -1363,7 +1390,7 @@ def _report(
     status: Literal["accepted", "rejected"],
     sheet: str | None,
     rows_read: int,
-    rows: pd.DataFrame,
+    columns: dict[str, np.ndarray],
     issues: Sequence[Issue],
     max_issues: int,
 ) -> FileReport:
@@ -1399,14 +1426,14 @@ def _report(
         )
         (kept_errors if errors_omitted else kept_warnings).append(summary)
     return FileReport(
-        path, status, sheet, rows_read, rows, kept_errors, kept_warnings, errors_omitted, warnings_omitted
+        path, status, sheet, rows_read, columns, kept_errors, kept_warnings, errors_omitted, warnings_omitted
     )
 
 
 def read_error_report(path: Path, exc: SubmissionReadError) -> FileReport:
     issue = Issue(exc.row, None, None, "error", exc.code, exc.problem_zh, exc.problem_en, path, None)
     logger.info("checked %s: rejected, %s", display_name(path.name), exc.code)
-    return _report(path, "rejected", None, 0, _empty_rows(), [issue], 1)
+    return _report(path, "rejected", None, 0, _no_columns(), [issue], 1)
 
 
 def default_max_issues() -> int:
@@ -1467,7 +1494,7 @@ class Judge:
             path, self.reference, self.today, self.history, self.tolerance, self.limits, self.max_issues, data
         )
         if report.status == "accepted":
-            self.history.add_rows(report.rows, name or path.name, submitted_at)
+            self.history.add_rows(report.columns, name or path.name, submitted_at)
         return report
 
     @property
