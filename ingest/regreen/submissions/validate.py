@@ -1180,9 +1180,12 @@ class _FileValidation:
         # Each project's first month in the file (`now` is the rest of `monthly`), in row order.
         first = np.ones(len(monthly), dtype=bool)
         first[follows] = False
-        first_in_file = np.sort(monthly[first])
+        in_row_order = np.argsort(monthly[first])
+        first_in_file = monthly[first][in_row_order]
         history = self.history
-        ids = history.ids(self.plan.codes[project[first_in_file]])
+        # Each monthly row's project in the history, looked up once for this check and the restatements'.
+        monthly_ids = history.ids(self.plan.codes[project[monthly]])
+        ids = monthly_ids[first][in_row_order]
         earlier = history.values(history.previous_cells(ids, month_ordinal[first_in_file]))
         held = earlier["ordinal"] >= 0
         index, files = first_in_file[held], earlier["file"][held]
@@ -1237,15 +1240,21 @@ class _FileValidation:
             where_en=where_en,
             stage=_with_missing(STAGES)[previous_stage],
         )
-        self._check_restatements(project, month, month_ordinal, monthly)
+        self._check_restatements(project, month, month_ordinal, monthly, monthly_ids)
 
     def _check_restatements(
-        self, project: np.ndarray, month: np.ndarray, month_ordinal: np.ndarray, monthly: np.ndarray
+        self,
+        project: np.ndarray,
+        month: np.ndarray,
+        month_ordinal: np.ndarray,
+        monthly: np.ndarray,
+        monthly_ids: np.ndarray,
     ) -> None:
         """A project-month already received: this file restates it, and the clerk is told which version
-        it replaces. Built row by row without _flag: a township resending a quarter restates every row."""
+        it replaces. Built row by row without _flag: a township resending a quarter restates every row.
+        `monthly_ids`: the history's row of each `monthly` row's project."""
         history = self.history
-        cells = history.cells(history.ids(self.plan.codes[project[monthly]]), month_ordinal[monthly])
+        cells = history.cells(monthly_ids, month_ordinal[monthly])
         restated = cells >= 0
         if not restated.any():
             return
@@ -1310,8 +1319,9 @@ class _FileValidation:
         np.minimum.at(accepted_in, project[accepted], month_ordinal[accepted])
         # The history is asked only about the projects some month would miss, not the whole plan.
         candidates = np.flatnonzero(missing.any(axis=0))
-        earlier = self.history.accepted_ordinals(plan.codes[candidates])
-        accepted_in[candidates] = np.minimum(accepted_in[candidates], earlier)
+        if len(candidates):  # mostly none: every project listed
+            earlier = self.history.accepted_ordinals(plan.codes[candidates])
+            accepted_in[candidates] = np.minimum(accepted_in[candidates], earlier)
         missing &= accepted_in >= key_ordinal[:, None]
         for key_index, index in zip(*np.nonzero(missing), strict=True):
             name = self.reference.townships[key_township[key_index]]
