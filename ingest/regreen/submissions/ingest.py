@@ -96,8 +96,10 @@ from regreen.submissions.reader import (
 from regreen.submissions.reference import PlanReference
 from regreen.submissions.sample import CHINA_TZ, SAMPLE_NOTE, SAMPLE_PREFIXES
 from regreen.submissions.validate import (
+    TOGETHER,
     FileReport,
     Judge,
+    Submitted,
     prepare_checks,
     read_error_report,
     rows_frame,
@@ -365,6 +367,14 @@ def _quarantine_name(quarantine: Path, name: str, sha256: str) -> str:
     if found is None or found == sha256:
         return name
     return f"{Path(name).stem}.{sha256[:12]}{Path(name).suffix}"
+
+
+def _rows_at_most(arrival: _Arrival) -> int:
+    """No more rows than this can land from the file: its lines, for a CSV (anything else is judged at
+    once, see _Run.take)."""
+    if arrival.data is None or arrival.path.suffix.lower() != ".csv":
+        return BATCH_ROWS
+    return arrival.data.count(b"\n") + 1
 
 
 def _is_sample(name: str, report: FileReport) -> bool:
@@ -654,8 +664,21 @@ class _Run:
         self.judge = Judge(
             reference, today, history, settings.tolerance, settings.limits, settings.max_issues
         )
+        self.outcomes: list[FileOutcome | None] = []  # of every file taken, in order (see take)
+        self._waiting: list[tuple[_Arrival, Path]] = []  # archived, to be judged together
+        self._waiting_rows = 0  # at most
+        self._slots: dict[str, int] = {}  # a waiting file's place in `outcomes`, by sha256
 
-    def take(self, path: Path, before: os.stat_result | None) -> FileOutcome:
+    def take(self, path: Path, before: os.stat_result | None) -> None:
+        """Take the file at `path` (as listed: `before`); its outcome goes to `outcomes`, at once or once
+        it is judged (judge_waiting)."""
+        slot = len(self.outcomes)
+        self.outcomes.append(None)
+        outcome = self._take(path, before, slot)
+        if outcome is not None:
+            self.outcomes[slot] = outcome
+
+    def _take(self, path: Path, before: os.stat_result | None, slot: int) -> FileOutcome | None:
         name = display_name(path.name)
         if before is None:
             return self._skipped(name, "列出后即消失 / gone before it could be read")
@@ -694,13 +717,45 @@ class _Run:
         landing = self._landing[0].new if self._landing else {}
         # Content of the batch still landing is not in `known` yet: a second copy is a duplicate all the
         # same, receipted by a later batch, which lands after it.
-        if file_id is not None or arrival.sha256 in self.batch.new or arrival.sha256 in landing:
-            outcome = self.batch.add_duplicate(arrival)
+        if (
+            file_id is not None
+            or arrival.sha256 in self.batch.new
+            or arrival.sha256 in landing
+            or any(arrival.sha256 == waiting.sha256 for waiting, _ in self._waiting)
+        ):
+            self.judge_waiting()  # receipted after the files before it, as they arrived
+            outcome: FileOutcome | None = self.batch.add_duplicate(arrival)
         else:
-            outcome = self.batch.add_new(self._validate(arrival, archived))
+            # Judged with the files after it (Judge.judge_files), once TOGETHER wait or the batch would be
+            # full with them; its outcome is known then.
+            self._waiting.append((arrival, archived))
+            self._slots[arrival.sha256] = slot
+            self._waiting_rows += _rows_at_most(arrival)
+            outcome = None
+            if (
+                len(self._waiting) >= TOGETHER
+                or len(self.batch.receipts) + len(self._waiting) >= BATCH_FILES
+                or self.batch.row_count + self._waiting_rows >= BATCH_ROWS
+            ):
+                self.judge_waiting()
         if self.batch.full:
             self.finish_batch()
         return outcome
+
+    def judge_waiting(self) -> None:
+        """Judge the files waiting (see take), in order, and add them to the batch."""
+        waiting, self._waiting, self._waiting_rows = self._waiting, [], 0
+        readable = [arrival for arrival, _ in waiting if arrival.data is not None]
+        reports = iter(
+            self.judge.judge_files(
+                [Submitted(Path(a.name), a.submitted_at, a.name, a.data) for a in readable]
+            )
+        )
+        for arrival, archived in waiting:
+            report = self._too_large(arrival) if arrival.data is None else next(reports)
+            self.outcomes[self._slots.pop(arrival.sha256)] = self.batch.add_new(
+                self._new_file(arrival, archived, report)
+            )
 
     def finish_batch(self) -> None:
         """Hand the open batch to the landing thread, once the batch before it has landed."""
@@ -770,16 +825,15 @@ class _Run:
         )
         return arrival, archived
 
-    def _validate(self, arrival: _Arrival, archived: Path) -> _NewFile:
-        # Exactly the bytes archived are validated, under the name the clerk gave them (as displayed).
+    def _too_large(self, arrival: _Arrival) -> FileReport:
         shown = Path(arrival.name)
-        settings = self.settings
-        if arrival.data is None:
-            report = read_error_report(
-                shown, too_large_error(shown, arrival.size, settings.limits.max_file_bytes)
-            )
-        else:
-            report = self.judge.judge(shown, arrival.submitted_at, arrival.name, data=arrival.data)
+        return read_error_report(
+            shown, too_large_error(shown, arrival.size, self.settings.limits.max_file_bytes)
+        )
+
+    def _new_file(self, arrival: _Arrival, archived: Path, report: FileReport) -> _NewFile:
+        # Exactly the bytes archived are judged (judge_waiting), under the name the clerk gave them (as
+        # displayed).
         report_path = None
         if report.status == "rejected":
             quarantine = self.data_dir.quarantine
@@ -835,8 +889,10 @@ def ingest_inbox(
         _remove_leftovers(data_dir)
         run = _Run(con, data_dir, reference, today, settings, run_id or new_run_id(), after_first_batch)
         try:
-            outcomes = [run.take(path, before) for path, before in _arrivals(data_dir.inbox)]
+            for path, before in _arrivals(data_dir.inbox):
+                run.take(path, before)
+            run.judge_waiting()
             run.finish_batch()
         finally:
             run.close()
-    return IngestSummary(run.run_id, tuple(outcomes))
+    return IngestSummary(run.run_id, tuple(o for o in run.outcomes if o is not None))
