@@ -97,6 +97,7 @@ from regreen.submissions.reference import PlanReference
 from regreen.submissions.sample import CHINA_TZ, SAMPLE_NOTE, SAMPLE_PREFIXES
 from regreen.submissions.validate import (
     TOGETHER,
+    TOGETHER_ROWS,
     FileReport,
     Judge,
     Submitted,
@@ -726,14 +727,15 @@ class _Run:
             self.judge_waiting()  # receipted after the files before it, as they arrived
             outcome: FileOutcome | None = self.batch.add_duplicate(arrival)
         else:
-            # Judged with the files after it (Judge.judge_files), once TOGETHER wait or the batch would be
-            # full with them; its outcome is known then.
+            # Judged with the files after it (Judge.judge_files), once as many wait as are judged together
+            # or the batch would be full with them; its outcome is known then.
             self._waiting.append((arrival, archived))
             self._slots[arrival.sha256] = slot
             self._waiting_rows += _rows_at_most(arrival)
             outcome = None
             if (
                 len(self._waiting) >= TOGETHER
+                or self._waiting_rows >= TOGETHER_ROWS
                 or len(self.batch.receipts) + len(self._waiting) >= BATCH_FILES
                 or self.batch.row_count + self._waiting_rows >= BATCH_ROWS
             ):

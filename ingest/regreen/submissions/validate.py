@@ -1548,8 +1548,10 @@ def validate_file(
 
 
 # Files judged in one pass at most (Judge.judge_files): a township's files come one a month, so a group is
-# mostly as many files as there are townships.
+# mostly as many files as there are townships. Only files of few rows gain by it (a file's fixed cost is
+# that of ~500 rows'), so a pass takes at most TOGETHER_ROWS rows: larger files are judged as they come.
 TOGETHER = 8
+TOGETHER_ROWS = 5_000
 
 
 @dataclass(frozen=True)
@@ -1623,9 +1625,9 @@ class Judge:
         What a file costs whatever its rows (~40 numpy and pandas calls) is shared: consecutive CSV files
         with the same header, each from other townships than the others' (a township's next month is
         compared with this month's rows, a resent month restates them), are judged in one pass of the
-        checks (see _FileValidation), up to TOGETHER files at a time. A group that turns out otherwise
-        (a township met twice, a row with no known township, a 合计 row, a file-level issue) is judged
-        again one file at a time."""
+        checks (see _FileValidation), up to TOGETHER files and TOGETHER_ROWS rows at a time. A group that
+        turns out otherwise (a township met twice, a row with no known township, a 合计 row, a file-level
+        issue) is judged again one file at a time."""
         reports: list[FileReport] = []
         group: list[tuple[Submitted, RawTable]] = []
 
@@ -1669,6 +1671,7 @@ class Judge:
             joins = (
                 bool(group)
                 and len(group) < TOGETHER
+                and sum(len(t.row_numbers) for _, t in group) + len(table.row_numbers) <= TOGETHER_ROWS
                 and table.sheet is group[0][1].sheet is None
                 and not table.unlabelled
                 and (table.headers, table.header_row) == (group[0][1].headers, group[0][1].header_row)
