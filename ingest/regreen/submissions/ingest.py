@@ -25,7 +25,8 @@ For each file taken:
 4. else validate exactly those bytes, under the clerk's file name: accepted → its rows are to land in
    raw.submission_rows; rejected → the file (a hard link to its archive copy) and its clerk-readable
    report are written to `quarantine/`. Either way a raw.submission_files row, its issues (at most
-   `max_issues_per_file`, personal data masked) and a receipt are to land.
+   `max_issues_per_file`, personal data masked) and a receipt are to land. Small CSV files wait for the
+   next few and are judged together (Judge.judge_files), each exactly as if judged alone in turn.
 5. Files land in batches (BATCH_FILES, BATCH_ROWS), one transaction each. Before it, every archive
    and quarantine file of the batch is synced (all at once, then the folders); only after it committed are the batch's files removed from the inbox
    (each unless it was replaced or rewritten since it was read: that is a new arrival, taken next run).
