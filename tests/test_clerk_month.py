@@ -303,3 +303,63 @@ def test_the_build_after_it_keeps_both_versions_and_names_the_rows_it_warns_abou
         rejected = lines[index + 1].split(" failed: ", 1)[1]
         assert rejected.startswith("project_code=") and " report_month=" in rejected, lines[index + 1]
         assert ": " in rejected and "=" in rejected.split(": ", 1)[1], lines[index + 1]
+
+
+def test_check_names_a_file_already_received_instead_of_judging_it_again(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """The bytes of files the sample ingest received, sent again under new names: `check` says when and as
+    what they came and what became of them, instead of reading each row as a restatement of itself (as
+    `ingest` loads nothing twice); the same bytes twice on one command line are a duplicate of the first."""
+    warehouse = data_dir / "regreen.duckdb"
+    received = query(
+        warehouse,
+        "select status, archived_path, original_name, strftime(submitted_at, '%Y-%m-%d %H:%M'), rows_read, "
+        "error_count, report_path from raw.submission_files "
+        "qualify row_number() over (partition by status order by file_id) = 1 order by status",
+    )
+    assert [r[0] for r in received] == ["accepted", "rejected"]
+    sent = []
+    for status, archived, *_ in received:
+        copy = tmp_path / f"再次发送-{status}{Path(archived).suffix}"
+        shutil.copyfile(data_dir / archived, copy)
+        sent.append(copy)
+    # New bytes (a received CSV with a line end more), given twice: judged once, then a duplicate.
+    [(csv,)] = query(
+        warehouse,
+        "select min(archived_path) from raw.submission_files where status = 'accepted' and archived_path like '%.csv'",
+    )
+    fresh, again = tmp_path / "新内容.csv", tmp_path / "新内容-再发一次.csv"
+    for path in (fresh, again):
+        path.write_bytes((data_dir / csv).read_bytes() + b"\r\n")
+
+    checked = run("check", *sent, fresh, again, "--data-dir", data_dir, "--json")
+    assert checked.returncode == 1, checked.stderr  # the rejected bytes stay rejected
+    reports = json.loads(checked.stdout)
+    assert [r["status"] for r in reports] == ["duplicate", "duplicate", "accepted", "duplicate"]
+    for report, (status, _, name, at, rows, errors, report_path) in zip(reports, received, strict=False):
+        assert report["duplicate_of"] == {
+            "file": name,
+            "received_at": at,
+            "status": status,
+            "error_count": errors,
+            "warning_count": report["duplicate_of"]["warning_count"],
+            "report": report_path,
+        }
+        assert report["rows"] == rows and report["errors"] == report["warnings"] == []
+    assert reports[3]["duplicate_of"] == {
+        "file": fresh.name,
+        "received_at": None,
+        "status": "accepted",
+        "error_count": 0,
+        "warning_count": reports[2]["warning_count"],
+        "report": None,
+    }
+
+    text = run("check", sent[0], "--data-dir", data_dir)
+    assert text.returncode == 0, text.stderr
+    name, at = received[0][2], received[0][3]
+    assert text.stdout.startswith(f"{sent[0].name}：重复文件 / DUPLICATE\n")
+    assert f"已于 {at} 以“{name}”收到，当时已接收" in text.stdout
+    assert f"already received on {at} as {name}, accepted then" in text.stdout
+    assert "重报" not in text.stdout

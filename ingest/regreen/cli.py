@@ -145,9 +145,10 @@ def _template(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from regreen.submissions.history import load_history
-    from regreen.submissions.reader import ReadLimits
+    from regreen.submissions.reader import ReadLimits, SubmissionReadError, read_regular_file
+    from regreen.submissions.received import Duplicate, ReceivedFiles, content_digest
     from regreen.submissions.reference import load_reference
-    from regreen.submissions.validate import Judge
+    from regreen.submissions.validate import FileReport, Judge
 
     config = _config(args)
     warehouse = DataDir(args.data_dir).warehouse
@@ -166,7 +167,23 @@ def _check(args: argparse.Namespace) -> int:
             "months or restatements to check against)",
             file=sys.stderr,
         )
-    reports = [judge.judge(path, datetime.now(config.zone).replace(tzinfo=None)) for path in args.files]
+    received = ReceivedFiles(warehouse)
+    reports: list[FileReport | Duplicate] = []
+    for path in args.files:
+        now = datetime.now(config.zone).replace(tzinfo=None)
+        try:
+            data = read_regular_file(path, judge.limits.max_file_bytes)
+        except SubmissionReadError:
+            reports.append(judge.judge(path, now))  # the judge words why it cannot be read
+            continue
+        digest = content_digest(data)
+        duplicate = received.find(path, digest)
+        if duplicate is not None:
+            reports.append(duplicate)
+            continue
+        report = judge.judge(path, now, data=data)
+        received.note(path, digest, report)
+        reports.append(report)
     if args.json:
         print(json.dumps([r.to_json_dict() for r in reports], ensure_ascii=False, indent=2))
     else:
@@ -433,7 +450,9 @@ def make_parser() -> argparse.ArgumentParser:
         "校验填报文件但不载入，与 ingest 同一规则、同一历史 / validate submission files without loading "
         "them, by the same rules and against the same history as `ingest` (the published warehouse's "
         "acceptances, previous months and months already received; without one, each file alone). "
-        "Exit 1 if any is rejected",
+        "A file whose bytes were already received (or given earlier on the line) is named a duplicate, "
+        "with when and as what it came, not judged again. Exit 1 if any is rejected (a duplicate: if "
+        "its bytes were)",
         "regreen check 张坂镇-2024-03.xlsx --data-dir /srv/regreen --json",
     )
     check.add_argument("files", nargs="+", type=Path, metavar="FILE", help=".xlsx or .csv submissions")
