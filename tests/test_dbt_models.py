@@ -17,12 +17,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from regreen.build import copy_submissions
 from regreen.dbt import DbtProcess, DbtRun, dbt_build
 from regreen.patches.register import load_patches
 from regreen.plan import parse_notice
-from regreen.project import BUNDLED_NOTICE
+from regreen.project import BUNDLED_NOTICE, PROJECT_ROOT
 from regreen.rawload import load_plan
 from regreen.submissions.landing import ensure_landing
 
@@ -384,6 +385,23 @@ def test_every_mart_column_is_described_in_chinese_and_english(warehouse: duckdb
     assert rows(
         warehouse, "select count(*) from duckdb_tables() where schema_name = 'marts' and comment is null"
     ) == [(0,)]
+
+
+def test_every_documented_mart_column_exists(warehouse: duckdb.DuckDBPyConnection) -> None:
+    """_marts__models.yml describes only columns the marts have (a described column that is not there is
+    a comment dbt never writes, and a reader looks for it in vain)."""
+    documented = {
+        (model["name"], column["name"])
+        for model in yaml.safe_load((PROJECT_ROOT / "models" / "marts" / "_marts__models.yml").read_text())[
+            "models"
+        ]
+        for column in model.get("columns", [])
+    }
+    present = set(
+        rows(warehouse, "select table_name, column_name from duckdb_columns() where schema_name = 'marts'")
+    )
+    assert len(documented) > 150
+    assert documented - present == set()
 
 
 def test_personal_data_stays_in_the_landing_zone(warehouse: duckdb.DuckDBPyConnection) -> None:
