@@ -179,7 +179,8 @@ def _cpu_seconds() -> float:
 STAGES = {
     "read, hash, archive": ("regreen.submissions.ingest", "_Run", "_read_and_archive"),
     "split the CSV into cells": ("regreen.submissions.validate", None, "read_table"),
-    "judge (rules, figures, report)": ("regreen.submissions.validate", "_FileValidation", "report"),
+    # One pass of the checks over one file or several (Judge.judge_files), a failed group's included.
+    "judge (rules, figures, report)": ("regreen.submissions.validate", "_FileValidation", "reports"),
     "history takes the rows": ("regreen.submissions.history", "History", "add_rows"),
     "land a batch (Python's part)": ("regreen.submissions.ingest", "_Batch", "commit"),
 }

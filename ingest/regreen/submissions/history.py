@@ -16,7 +16,7 @@ every version of every project (4.4 million at the scale bench's 100×) took lon
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -324,18 +324,18 @@ class History:
             np.array([self.add_file(version.file_name, version.submitted_at)]),
         )
 
-    def add_rows(self, rows: pd.DataFrame, file_name: str, submitted_at: datetime) -> None:
-        """Take an accepted file's rows (FileReport.rows) as the current versions of their months."""
+    def add_rows(self, rows: Mapping[str, np.ndarray], file_name: str, submitted_at: datetime) -> None:
+        """Take an accepted file's rows (FileReport.columns) as the current versions of their months."""
         file_index = self.add_file(file_name, submitted_at)
         months, distinct = pd.factorize(rows["report_month"])  # a file reports a few months
         ordinals = np.array([month_ordinal(m) for m in distinct], dtype=np.int64)[months]
         self.add_columns(
             rows["project_code"].tolist(),
             ordinals,
-            rows["area_done_mu"].to_numpy(dtype=float, na_value=math.nan),
-            rows["patches_done"].to_numpy(dtype=float, na_value=math.nan),
+            np.asarray(rows["area_done_mu"], dtype=float),
+            np.asarray(rows["patches_done"], dtype=float),
             rows["stage"].tolist(),
-            np.full(len(rows), file_index, dtype=np.int32),
+            np.full(len(ordinals), file_index, dtype=np.int32),
         )
 
     # --- looking up, over whole columns

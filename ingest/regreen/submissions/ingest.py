@@ -25,7 +25,8 @@ For each file taken:
 4. else validate exactly those bytes, under the clerk's file name: accepted → its rows are to land in
    raw.submission_rows; rejected → the file (a hard link to its archive copy) and its clerk-readable
    report are written to `quarantine/`. Either way a raw.submission_files row, its issues (at most
-   `max_issues_per_file`, personal data masked) and a receipt are to land.
+   `max_issues_per_file`, personal data masked) and a receipt are to land. Small CSV files wait for the
+   next few and are judged together (Judge.judge_files), each exactly as if judged alone in turn.
 5. Files land in batches (BATCH_FILES, BATCH_ROWS), one transaction each. Before it, every archive
    and quarantine file of the batch is synced (all at once, then the folders); only after it committed are the batch's files removed from the inbox
    (each unless it was replaced or rewritten since it was read: that is a new arrival, taken next run).
@@ -81,6 +82,7 @@ from regreen.errors import EXIT_LOCKED, RegreenError
 from regreen.log import logger
 from regreen.memory import limit_connection
 from regreen.project import DataDir, fsync_path
+from regreen.submissions.columns import ROW_FRAME_COLUMNS
 from regreen.submissions.history import read_history
 from regreen.submissions.landing import ensure_landing
 from regreen.submissions.names import display_name, safe_name
@@ -94,7 +96,16 @@ from regreen.submissions.reader import (
 )
 from regreen.submissions.reference import PlanReference
 from regreen.submissions.sample import CHINA_TZ, SAMPLE_NOTE, SAMPLE_PREFIXES
-from regreen.submissions.validate import FileReport, Judge, prepare_checks, read_error_report
+from regreen.submissions.validate import (
+    TOGETHER,
+    TOGETHER_ROWS,
+    FileReport,
+    Judge,
+    Submitted,
+    prepare_checks,
+    read_error_report,
+    rows_frame,
+)
 
 Outcome = Literal["accepted", "rejected", "duplicate", "skipped"]
 
@@ -360,10 +371,18 @@ def _quarantine_name(quarantine: Path, name: str, sha256: str) -> str:
     return f"{Path(name).stem}.{sha256[:12]}{Path(name).suffix}"
 
 
+def _rows_at_most(arrival: _Arrival) -> int:
+    """No more rows than this can land from the file: its lines, for a CSV (anything else is judged at
+    once, see _Run.take)."""
+    if arrival.data is None or arrival.path.suffix.lower() != ".csv":
+        return BATCH_ROWS
+    return arrival.data.count(b"\n") + 1
+
+
 def _is_sample(name: str, report: FileReport) -> bool:
     if name.startswith(SAMPLE_PREFIXES):
         return True
-    notes = report.rows.get("notes", [])
+    notes = report.columns["notes"]
     return any(isinstance(note, str) and SAMPLE_NOTE in note for note in notes)
 
 
@@ -443,7 +462,7 @@ class _NewFile:
 
     @property
     def rows_loaded(self) -> int:
-        return len(self.report.rows) if self.report.status == "accepted" else 0
+        return self.report.row_count if self.report.status == "accepted" else 0
 
     def outcome(self) -> FileOutcome:
         report = self.report
@@ -503,10 +522,16 @@ class _Batch:
             file_ids = dict(zip(self.new, _next_ids(con, "raw.file_id_seq", len(self.new)), strict=True))
             if self.new:
                 _insert(con, "raw.submission_files", self._files(file_ids, now, run_id))
-            loaded = [(file_ids[sha], n.report.rows) for sha, n in self.new.items() if n.rows_loaded]
+            loaded = [(file_ids[sha], n.report) for sha, n in self.new.items() if n.rows_loaded]
             if loaded:
-                rows = pd.concat([frame for _, frame in loaded], ignore_index=True)
-                rows["file_id"] = np.repeat([i for i, _ in loaded], [len(frame) for _, frame in loaded])
+                # One frame for the batch's rows, not one a file (see FileReport.columns).
+                rows = rows_frame(
+                    {
+                        name: np.concatenate([report.columns[name] for _, report in loaded])
+                        for name in ROW_FRAME_COLUMNS
+                    }
+                )
+                rows["file_id"] = np.repeat([i for i, _ in loaded], [r.row_count for _, r in loaded])
                 _insert(con, "raw.submission_rows", rows)
             issues = self._issues(file_ids)
             if len(issues):
@@ -641,8 +666,21 @@ class _Run:
         self.judge = Judge(
             reference, today, history, settings.tolerance, settings.limits, settings.max_issues
         )
+        self.outcomes: list[FileOutcome | None] = []  # of every file taken, in order (see take)
+        self._waiting: list[tuple[_Arrival, Path]] = []  # archived, to be judged together
+        self._waiting_rows = 0  # at most
+        self._slots: dict[str, int] = {}  # a waiting file's place in `outcomes`, by sha256
 
-    def take(self, path: Path, before: os.stat_result | None) -> FileOutcome:
+    def take(self, path: Path, before: os.stat_result | None) -> None:
+        """Take the file at `path` (as listed: `before`); its outcome goes to `outcomes`, at once or once
+        it is judged (judge_waiting)."""
+        slot = len(self.outcomes)
+        self.outcomes.append(None)
+        outcome = self._take(path, before, slot)
+        if outcome is not None:
+            self.outcomes[slot] = outcome
+
+    def _take(self, path: Path, before: os.stat_result | None, slot: int) -> FileOutcome | None:
         name = display_name(path.name)
         if before is None:
             return self._skipped(name, "列出后即消失 / gone before it could be read")
@@ -681,13 +719,46 @@ class _Run:
         landing = self._landing[0].new if self._landing else {}
         # Content of the batch still landing is not in `known` yet: a second copy is a duplicate all the
         # same, receipted by a later batch, which lands after it.
-        if file_id is not None or arrival.sha256 in self.batch.new or arrival.sha256 in landing:
-            outcome = self.batch.add_duplicate(arrival)
+        if (
+            file_id is not None
+            or arrival.sha256 in self.batch.new
+            or arrival.sha256 in landing
+            or any(arrival.sha256 == waiting.sha256 for waiting, _ in self._waiting)
+        ):
+            self.judge_waiting()  # receipted after the files before it, as they arrived
+            outcome: FileOutcome | None = self.batch.add_duplicate(arrival)
         else:
-            outcome = self.batch.add_new(self._validate(arrival, archived))
+            # Judged with the files after it (Judge.judge_files), once as many wait as are judged together
+            # or the batch would be full with them; its outcome is known then.
+            self._waiting.append((arrival, archived))
+            self._slots[arrival.sha256] = slot
+            self._waiting_rows += _rows_at_most(arrival)
+            outcome = None
+            if (
+                len(self._waiting) >= TOGETHER
+                or self._waiting_rows >= TOGETHER_ROWS
+                or len(self.batch.receipts) + len(self._waiting) >= BATCH_FILES
+                or self.batch.row_count + self._waiting_rows >= BATCH_ROWS
+            ):
+                self.judge_waiting()
         if self.batch.full:
             self.finish_batch()
         return outcome
+
+    def judge_waiting(self) -> None:
+        """Judge the files waiting (see take), in order, and add them to the batch."""
+        waiting, self._waiting, self._waiting_rows = self._waiting, [], 0
+        readable = [arrival for arrival, _ in waiting if arrival.data is not None]
+        reports = iter(
+            self.judge.judge_files(
+                [Submitted(Path(a.name), a.submitted_at, a.name, a.data) for a in readable]
+            )
+        )
+        for arrival, archived in waiting:
+            report = self._too_large(arrival) if arrival.data is None else next(reports)
+            self.outcomes[self._slots.pop(arrival.sha256)] = self.batch.add_new(
+                self._new_file(arrival, archived, report)
+            )
 
     def finish_batch(self) -> None:
         """Hand the open batch to the landing thread, once the batch before it has landed."""
@@ -757,16 +828,15 @@ class _Run:
         )
         return arrival, archived
 
-    def _validate(self, arrival: _Arrival, archived: Path) -> _NewFile:
-        # Exactly the bytes archived are validated, under the name the clerk gave them (as displayed).
+    def _too_large(self, arrival: _Arrival) -> FileReport:
         shown = Path(arrival.name)
-        settings = self.settings
-        if arrival.data is None:
-            report = read_error_report(
-                shown, too_large_error(shown, arrival.size, settings.limits.max_file_bytes)
-            )
-        else:
-            report = self.judge.judge(shown, arrival.submitted_at, arrival.name, data=arrival.data)
+        return read_error_report(
+            shown, too_large_error(shown, arrival.size, self.settings.limits.max_file_bytes)
+        )
+
+    def _new_file(self, arrival: _Arrival, archived: Path, report: FileReport) -> _NewFile:
+        # Exactly the bytes archived are judged (judge_waiting), under the name the clerk gave them (as
+        # displayed).
         report_path = None
         if report.status == "rejected":
             quarantine = self.data_dir.quarantine
@@ -822,8 +892,10 @@ def ingest_inbox(
         _remove_leftovers(data_dir)
         run = _Run(con, data_dir, reference, today, settings, run_id or new_run_id(), after_first_batch)
         try:
-            outcomes = [run.take(path, before) for path, before in _arrivals(data_dir.inbox)]
+            for path, before in _arrivals(data_dir.inbox):
+                run.take(path, before)
+            run.judge_waiting()
             run.finish_batch()
         finally:
             run.close()
-    return IngestSummary(run.run_id, tuple(outcomes))
+    return IngestSummary(run.run_id, tuple(o for o in run.outcomes if o is not None))
