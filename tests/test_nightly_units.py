@@ -20,6 +20,7 @@ import duckdb
 import pytest
 
 from regreen.build import working_database
+from regreen.errors import MemoryLimitError
 from regreen.nightly import (
     LockHeldError,
     OrphanBusyError,
@@ -304,8 +305,14 @@ def test_repair_exports_after_a_publish_cut_between_rename_and_swap(tmp_path: Pa
     commit_warehouse(data_dir, sealed)
     assert export_run_id(export_dir(data_dir)) == "20260101T000000Z-v1"
 
-    repair_exports(data_dir, "20260103T000000Z-r")
+    # Bounded like every export: a limit too small for DuckDB's writers is said, and nothing is swapped.
+    with pytest.raises(MemoryLimitError):
+        repair_exports(data_dir, "20260103T000000Z-r", "1KB")
+    assert export_run_id(export_dir(data_dir)) == "20260101T000000Z-v1"
+
+    repair_exports(data_dir, "20260103T000000Z-r", "256MB")
     assert export_run_id(export_dir(data_dir)) == "20260102T000000Z-v2"
+    assert not list(data_dir.work.glob("repair-*"))  # its spill folder removed
     with duckdb.connect() as con:
         assert con.execute(
             f"select count(*) from '{export_dir(data_dir) / 'progress.parquet'}'"

@@ -562,8 +562,9 @@ def sweep_leftovers(data_dir: DataDir, keep: int) -> None:
         database.with_name(database.name + ".wal").unlink(missing_ok=True)
 
 
-def repair_exports(data_dir: DataDir, run_id: str) -> None:
-    """Re-export the published warehouse if export/ belongs to another run (a publish cut short)."""
+def repair_exports(data_dir: DataDir, run_id: str, memory_limit: str) -> None:
+    """Re-export the published warehouse if export/ belongs to another run (a publish cut short); DuckDB
+    bounded by `memory_limit` (config storage.memory_limit), as every other export is."""
     if warehouse_holder(data_dir.warehouse) is not None:
         return  # nothing can read it now; the run says so when it comes to publish
     published = published_run_id(data_dir)
@@ -576,20 +577,28 @@ def repair_exports(data_dir: DataDir, run_id: str) -> None:
         published,
     )
     exports = export_tmp_dir(data_dir, run_id)
-    with open_read_only(data_dir.warehouse) as con:
-        export_marts(con, exports, published, previous=export_dir(data_dir))
+    spill = data_dir.work / f"repair-{run_id}.tmp"  # the warehouse is opened read-only: spill beside it
+    try:
+        with open_read_only(data_dir.warehouse) as con, within_memory_limit(memory_limit):
+            limit_connection(con, memory_limit, spill_to=spill)
+            export_marts(con, exports, published, previous=export_dir(data_dir))
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
     swap_exports(exports, export_dir(data_dir))
 
 
 @contextmanager
-def _exclusive(data_dir: DataDir, run_id: str, keep: int, orphan_wait: float) -> Iterator[NightlyLock]:
-    """Hold the lock, with whatever an interrupted predecessor left behind recorded and tidied."""
+def _exclusive(
+    data_dir: DataDir, run_id: str, keep: int, orphan_wait: float, memory_limit: str
+) -> Iterator[NightlyLock]:
+    """Hold the lock, with whatever an interrupted predecessor left behind recorded and tidied (its
+    exports redone within `memory_limit`)."""
     data_dir.ensure()
     with hold_lock(lock_path(data_dir), run_id) as lock:
         if lock.stale:
             recover_interrupted(data_dir, lock.stale, orphan_wait)
         sweep_leftovers(data_dir, keep)
-        repair_exports(data_dir, run_id)
+        repair_exports(data_dir, run_id, memory_limit)
         yield lock
 
 
@@ -803,7 +812,9 @@ def nightly(
     try:
         with (
             _recorded(data_dir.ensure(), record, clock),
-            _exclusive(data_dir, record.run_id, keep, orphan_wait) as lock,
+            _exclusive(
+                data_dir, record.run_id, keep, orphan_wait, config.get("storage", "memory_limit")
+            ) as lock,
         ):
             clock.lock = lock
             _build_and_publish(run, notice, data_dir, today, keep, clock, full, dbt)
@@ -973,7 +984,8 @@ def rollback(
     config = config or default_config()
     keep = config.get("history", "keep") if keep is None else keep
     run_id = new_run_id()
-    with _exclusive(data_dir, run_id, keep, ORPHAN_WAIT_SECONDS) as lock:
+    memory_limit = config.get("storage", "memory_limit")
+    with _exclusive(data_dir, run_id, keep, ORPHAN_WAIT_SECONDS, memory_limit) as lock:
         available = history_runs(data_dir)
         current = published_run_id(data_dir)
         target = to if to is not None else next((r for r in reversed(available) if r != current), None)
@@ -988,7 +1000,6 @@ def rollback(
             copy = data_dir.work / f"rollback-{run_id}.duckdb"
             copy_database(history_dir(data_dir) / f"{target}.duckdb", copy)
             exports = export_tmp_dir(data_dir, run_id)
-            memory_limit = config.get("storage", "memory_limit")
             with open_read_only(copy) as con, within_memory_limit(memory_limit):
                 limit_connection(con, memory_limit, spill_to=copy.with_name(f"{copy.name}.tmp"))
                 export_marts(con, exports, target, previous=export_dir(data_dir))
