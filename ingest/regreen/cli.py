@@ -145,10 +145,10 @@ def _template(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from regreen.submissions.history import load_history
-    from regreen.submissions.reader import ReadLimits, SubmissionReadError, read_regular_file
-    from regreen.submissions.received import Duplicate, ReceivedFiles, content_digest
+    from regreen.submissions.reader import ReadLimits
+    from regreen.submissions.received import check_files
     from regreen.submissions.reference import load_reference
-    from regreen.submissions.validate import FileReport, Judge
+    from regreen.submissions.validate import Judge
 
     config = _config(args)
     warehouse = DataDir(args.data_dir).warehouse
@@ -167,23 +167,9 @@ def _check(args: argparse.Namespace) -> int:
             "months or restatements to check against)",
             file=sys.stderr,
         )
-    received = ReceivedFiles(warehouse)
-    reports: list[FileReport | Duplicate] = []
-    for path in args.files:
-        now = datetime.now(config.zone).replace(tzinfo=None)
-        try:
-            data = read_regular_file(path, judge.limits.max_file_bytes)
-        except SubmissionReadError:
-            reports.append(judge.judge(path, now))  # the judge words why it cannot be read
-            continue
-        digest = content_digest(data)
-        duplicate = received.find(path, digest)
-        if duplicate is not None:
-            reports.append(duplicate)
-            continue
-        report = judge.judge(path, now, data=data)
-        received.note(path, digest, report)
-        reports.append(report)
+    reports = check_files(
+        judge, warehouse, args.files, lambda: datetime.now(config.zone).replace(tzinfo=None)
+    )
     if args.json:
         print(json.dumps([r.to_json_dict() for r in reports], ensure_ascii=False, indent=2))
     else:

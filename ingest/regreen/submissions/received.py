@@ -10,6 +10,7 @@ them; a file given twice on one command line is, as in the inbox, a duplicate of
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -19,9 +20,10 @@ import duckdb
 
 from regreen.submissions.history import HistoryUnreadableError
 from regreen.submissions.names import display_name
+from regreen.submissions.reader import SubmissionReadError, read_regular_file
 
 if TYPE_CHECKING:
-    from regreen.submissions.validate import FileReport
+    from regreen.submissions.validate import FileReport, Judge
 
 _RECEIVED = """
 select original_name, submitted_at, status, rows_read, error_count, warning_count, report_path
@@ -127,3 +129,28 @@ class ReceivedFiles:
         self._noted[digest] = Duplicate(
             path, path.name, None, report.status, report.rows_read, report.error_count, report.warning_count
         )
+
+
+def check_files(
+    judge: Judge, warehouse: Path, paths: Sequence[Path], now: Callable[[], datetime]
+) -> list[FileReport | Duplicate]:
+    """`regreen check`: each of `paths` judged in turn (an accepted one joins the history), except a file
+    whose bytes the published `warehouse` received before, or that were given earlier in `paths`: that
+    one is named a `Duplicate`. A file that cannot be read is left to the judge, which words why."""
+    received = ReceivedFiles(warehouse)
+    reports: list[FileReport | Duplicate] = []
+    for path in paths:
+        try:
+            data = read_regular_file(path, judge.limits.max_file_bytes)
+        except SubmissionReadError:
+            reports.append(judge.judge(path, now()))
+            continue
+        digest = content_digest(data)
+        duplicate = received.find(path, digest)
+        if duplicate is None:
+            report = judge.judge(path, now(), data=data)
+            received.note(path, digest, report)
+            reports.append(report)
+        else:
+            reports.append(duplicate)
+    return reports
