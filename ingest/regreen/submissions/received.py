@@ -109,6 +109,14 @@ class ReceivedFiles:
     def __init__(self, warehouse: Path) -> None:
         self.warehouse = warehouse
         self._noted: dict[str, Duplicate] = {}
+        self._con: duckdb.DuckDBPyConnection | None = None  # opened at the first lookup, for them all
+
+    def __enter__(self) -> ReceivedFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._con is not None:
+            self._con.close()
 
     def find(self, path: Path, digest: str) -> Duplicate | None:
         """What became of the bytes of `path` (`content_digest`) when received before, or None if never."""
@@ -118,8 +126,9 @@ class ReceivedFiles:
         if not self.warehouse.exists():
             return None
         try:
-            with duckdb.connect(str(self.warehouse), read_only=True) as con:
-                row = con.execute(_RECEIVED, [digest]).fetchone()
+            if self._con is None:
+                self._con = duckdb.connect(str(self.warehouse), read_only=True)
+            row = self._con.execute(_RECEIVED, [digest]).fetchone()
         except duckdb.Error as exc:
             raise HistoryUnreadableError(self.warehouse, str(exc).splitlines()[0]) from exc
         return None if row is None else Duplicate(path, *row)
@@ -137,20 +146,20 @@ def check_files(
     """`regreen check`: each of `paths` judged in turn (an accepted one joins the history), except a file
     whose bytes the published `warehouse` received before, or that were given earlier in `paths`: that
     one is named a `Duplicate`. A file that cannot be read is left to the judge, which words why."""
-    received = ReceivedFiles(warehouse)
     reports: list[FileReport | Duplicate] = []
-    for path in paths:
-        try:
-            data = read_regular_file(path, judge.limits.max_file_bytes)
-        except SubmissionReadError:
-            reports.append(judge.judge(path, now()))
-            continue
-        digest = content_digest(data)
-        duplicate = received.find(path, digest)
-        if duplicate is None:
-            report = judge.judge(path, now(), data=data)
-            received.note(path, digest, report)
-            reports.append(report)
-        else:
-            reports.append(duplicate)
+    with ReceivedFiles(warehouse) as received:
+        for path in paths:
+            try:
+                data = read_regular_file(path, judge.limits.max_file_bytes)
+            except SubmissionReadError:
+                reports.append(judge.judge(path, now()))
+                continue
+            digest = content_digest(data)
+            duplicate = received.find(path, digest)
+            if duplicate is None:
+                report = judge.judge(path, now(), data=data)
+                received.note(path, digest, report)
+                reports.append(report)
+            else:
+                reports.append(duplicate)
     return reports
