@@ -31,8 +31,8 @@ class Mutation:
     mutated: str
 
 
-VERSIONS = "models/intermediate/int_submission_rows_versioned.sql"
-MONTHS = "models/intermediate/int_project_months_completed.sql"
+VERSIONS = "models/marts/fct_submission_versions.sql"
+MONTHS = "models/marts/fct_project_month.sql"
 TIMELINESS = "models/marts/submission_timeliness.sql"
 MUTATIONS = (
     Mutation("versions-by-file-id", "ordering", VERSIONS, "order by submitted_at, file_id, row_number",

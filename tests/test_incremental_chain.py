@@ -62,7 +62,7 @@ def assert_same_marts(chained: DataDir, full: DataDir) -> None:
         ).fetchall()
         assert len(names) > 10 and {
             ("marts", "fct_project_month"),
-            ("intermediate", "int_project_months_completed"),
+            ("intermediate", "int_project_figures_carried"),
         } <= set(names)
         for schema, name in names:
             table = f'{schema}."{name}"'

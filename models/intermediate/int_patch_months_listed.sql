@@ -2,8 +2,15 @@
 -- 已完成图斑编号, codes separated by 、), with the project the patch register gives that code.
 with
 
-submission_rows as (
-    select * from {{ ref('int_submission_rows_versioned') }}
+-- The rows that list codes (few), then which of them are current versions: the mart, read by an
+-- intermediate model, since the versioning is done and written once, in fct_submission_versions.
+listing_rows as (
+    select * from {{ ref('stg_submissions__rows') }}
+    where patches_completed_as_written is not null
+),
+
+submission_versions as (
+    select * from {{ ref('fct_submission_versions') }}
 ),
 
 patches as (
@@ -12,14 +19,20 @@ patches as (
 
 listed as (
     select distinct
-        project_code,
-        report_month,
-        township_name,
-        original_name,
-        row_number,
-        trim(unnest(regexp_split_to_array(patches_completed_as_written, '[、，,;；\s]+'))) as patch_code
-    from submission_rows
-    where is_current and patches_completed_as_written is not null
+        submission_versions.project_code,
+        submission_versions.report_month,
+        submission_versions.township_name,
+        submission_versions.original_name,
+        submission_versions.row_number,
+        trim(unnest(regexp_split_to_array(listing_rows.patches_completed_as_written, '[、，,;；\s]+')))
+            as patch_code
+    from listing_rows
+    inner join submission_versions
+        on
+            listing_rows.file_id = submission_versions.file_id
+            and coalesce(listing_rows.sheet, '') = coalesce(submission_versions.sheet, '')
+            and listing_rows.row_number = submission_versions.row_number
+    where submission_versions.is_current
 ),
 
 -- A code the register repeats is reported by the patch_geometry suite; here it counts once.

@@ -6,8 +6,14 @@ projects as (
     select * from {{ ref('int_projects_resolved') }}
 ),
 
+-- The mart, read by an intermediate model: the project-months are computed and written once, in
+-- fct_project_month.
 project_months as (
-    select * from {{ ref('int_project_months_completed') }}
+    select * from {{ ref('fct_project_month') }}
+),
+
+stages as (
+    select * from {{ ref('stages') }}
 ),
 
 -- Each project's latest month, as int_project_figures_carried holds it: a join on it reads the months
@@ -17,12 +23,17 @@ last_months as (
 ),
 
 latest_months as (
-    select project_months.*
+    select
+        project_months.*,
+        stages.is_completed,
+        stages.is_accepted
     from project_months
     inner join last_months
         on
             project_months.project_code = last_months.project_code
             and project_months.report_month = last_months.last_report_month
+    left join stages
+        on project_months.stage = stages.stage
 ),
 
 final as (

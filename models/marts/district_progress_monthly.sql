@@ -15,9 +15,9 @@ projects as (
     select * from {{ ref('int_projects_resolved') }}
 ),
 
--- Read twice for a few of its columns: not materialised as a whole copy.
+-- Read three times for a few of its columns: not materialised as a whole copy.
 project_months as not materialized (
-    select * from {{ ref('int_project_months_completed') }}
+    select * from {{ ref('fct_project_month') }}
 ),
 
 bounds as (
@@ -32,20 +32,44 @@ months as (
 ),
 
 -- What each reported month changes in the sum that month carries: a project counts from its first
--- report, with the last area it gave (a blank month keeps the figure before it). Summed over the months
--- so far, these changes give each month's total without joining every month to every earlier report.
-carried_changes as (
+-- report, with the last area it gave (a blank month keeps the figure before it, so changes nothing: its
+-- increment is null). Summed over the months so far, these changes give each month's total without
+-- joining every month to every earlier report. A report before the first month counts from the first
+-- month.
+area_changes as (
     select
-        -- A report before the first month counts from the first month.
         greatest(project_months.report_month, bounds.first_month) as month_start,
-        count(*) filter (where project_months.previous_report_month is null) as projects_starting,
-        sum(
-            coalesce(project_months.area_done_mu, project_months.previous_area_done_mu, 0)
-            - coalesce(project_months.previous_area_done_mu, 0)
-        ) as restored_change_mu
+        sum(coalesce(project_months.area_increment_mu, 0)) as restored_change_mu
     from project_months
     cross join bounds
     group by greatest(project_months.report_month, bounds.first_month)
+),
+
+project_starts as (
+    select
+        project_code,
+        min(report_month) as first_report_month
+    from project_months
+    group by project_code
+),
+
+starting_counts as (
+    select
+        greatest(project_starts.first_report_month, bounds.first_month) as month_start,
+        count(*) as projects_starting
+    from project_starts
+    cross join bounds
+    group by greatest(project_starts.first_report_month, bounds.first_month)
+),
+
+carried_changes as (
+    select
+        area_changes.month_start,
+        area_changes.restored_change_mu,
+        coalesce(starting_counts.projects_starting, 0) as projects_starting
+    from area_changes
+    left join starting_counts
+        on area_changes.month_start = starting_counts.month_start
 ),
 
 restored_areas as (

@@ -7,7 +7,7 @@ project_progress as (
 ),
 
 project_months as (
-    select * from {{ ref('int_project_months_completed') }}
+    select * from {{ ref('fct_project_month') }}
 ),
 
 completions as (

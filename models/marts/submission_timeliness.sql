@@ -25,11 +25,16 @@ projects as (
 ),
 
 project_months as (
-    select * from {{ ref('int_project_months_completed') }}
+    select * from {{ ref('fct_project_month') }}
 ),
 
+stages as (
+    select * from {{ ref('stages') }}
+),
+
+-- Every loaded row, whatever its version: a file counts for each township and month it has rows for.
 submission_rows as (
-    select * from {{ ref('int_submission_rows_versioned') }}
+    select * from {{ ref('stg_submissions__rows') }}
 ),
 
 submission_files as (
@@ -56,11 +61,13 @@ months as (
 
 project_acceptances as (
     select
-        project_code,
-        min(report_month) as accepted_month
+        project_months.project_code,
+        min(project_months.report_month) as accepted_month
     from project_months
-    where is_accepted
-    group by project_code
+    inner join stages
+        on project_months.stage = stages.stage
+    where stages.is_accepted
+    group by project_months.project_code
 ),
 
 project_active_periods as (
@@ -105,20 +112,18 @@ township_obligations as (
 -- The rows taken down to their files first (a few per township and month), then the accepted ones
 -- counted: the join and the distinct count then read files, not rows.
 report_files as (
-    select
+    select distinct
         township_name,
         report_month,
-        file_id,
-        min(submitted_at) as first_submitted_at
+        file_id
     from submission_rows
-    group by township_name, report_month, file_id
 ),
 
 accepted_reports as (
     select
         report_files.township_name,
         report_files.report_month,
-        min(report_files.first_submitted_at) as first_accepted_at,
+        min(submission_files.submitted_at) as first_accepted_at,
         count(*) as accepted_files
     from report_files
     inner join submission_files

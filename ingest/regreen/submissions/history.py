@@ -30,7 +30,7 @@ from regreen.errors import RegreenError
 from regreen.submissions.columns import ACCEPTED
 
 # The rows of accepted files; `_VERSIONS`: the current version of each project-month among those
-# `{months}` keeps, the latest accepted arrival, as the warehouse's int_submission_rows_versioned orders
+# `{months}` keeps, the latest accepted arrival, as the warehouse's fct_submission_versions orders
 # versions (submitted_at, then file_id, then row number).
 _HELD = """
 select r.project_code, r.report_month, r.area_done_mu, r.patches_done, r.stage, r.file_id, r.row_number, f.submitted_at
