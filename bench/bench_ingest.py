@@ -20,7 +20,8 @@ smallest size to each larger one, and writes the lot as JSON to bench/results/.
     .venv/bin/python bench/bench_ingest.py --rows 100000 --profile    # also cProfile our ingests
     .venv/bin/python bench/bench_ingest.py --rows 100000 10000000 --xlsx-rows 0   # the flatness check
     .venv/bin/python bench/bench_ingest.py --files /tmp/ingest-files   # keep the generated files, reuse them
-    .venv/bin/python bench/bench_ingest.py --stages                    # CPU by stage, per file and per row
+    .venv/bin/python bench/bench_ingest.py --stages                    # CPU by stage, per file and per row,
+                                                                       # and when the last file was judged
 
 A township's month grows with the plan: past 10 MB (the default `max_file_bytes`, reached near 7 M rows)
 the bench's data directory gets a regreen.toml raising [limits] so that the normal case stays accepted.
@@ -549,7 +550,8 @@ def main() -> int:
     parser.add_argument(
         "--stages",
         action="store_true",
-        help="also time each stage of the CSV ingest in CPU, and fit it as a cost a file + a cost a row",
+        help="also time each stage of the CSV ingest in CPU, fit it as a cost a file + a cost a row, and say "
+        "when the last file was judged (the judging thread's CPU, the wall after it)",
     )
     parser.add_argument(
         "--files",
