@@ -34,6 +34,7 @@ from regreen.errors import (
     PlanTableMismatchError,
     RegreenError,
 )
+from regreen.ideographs import UNIFIED_IDEOGRAPHS
 from regreen.log import logger
 
 # --- errors only this parser raises -----------------------------------------------------------------
@@ -261,9 +262,13 @@ class _Line:
 
 
 # The three forms print the same figures with full-width or half-width digits and brackets and with
-# stray spaces ('涉及图斑 (个)', '合  计', '共５个'); after this they read alike.
-_HALF_WIDTH = str.maketrans({**{chr(0xFF10 + d): str(d) for d in range(10)}, "（": "(", "）": ")", "．": "."})
-_FULL_WIDTH = re.compile("[" + re.escape("".join(map(chr, _HALF_WIDTH))) + "]+")
+# stray spaces ('涉及图斑 (个)', '合  计', '共５个'), and a PDF's text layer may give a radical for the
+# ideograph it prints ('项⽬名称', regreen.ideographs); after this they read alike.
+_READ_ALIKE = {
+    **UNIFIED_IDEOGRAPHS,
+    **str.maketrans({**{chr(0xFF10 + d): str(d) for d in range(10)}, "（": "(", "）": ")", "．": "."}),
+}
+_READ_DIFFERENTLY = re.compile("[" + re.escape("".join(map(chr, _READ_ALIKE))) + "]+")
 
 
 def _squeeze(text: str) -> str:
@@ -271,11 +276,11 @@ def _squeeze(text: str) -> str:
 
 
 def _clean(text: str) -> str:
-    return _squeeze(text.translate(_HALF_WIDTH))
+    return _squeeze(text.translate(_READ_ALIKE))
 
 
 def _line(cells: Iterable[str], ref: str, ruled: bool = False, clean: Callable[[str], str] = _clean) -> _Line:
-    """The line of `cells`; `clean=_squeeze` for cells of a text already translated to half width."""
+    """The line of `cells`; `clean=_squeeze` for cells of a text already translated (`_READ_ALIKE`)."""
     return _Line(tuple(cell for cell in map(clean, cells) if cell), ref, ruled)
 
 
@@ -314,7 +319,7 @@ def _tokenise(path: Path, data: bytes) -> _Form:
     # translation maps characters one for one and none of them is a tab, a space or a line break, so the
     # lines and cells split from it are those of the text, each translated. Only the runs of characters
     # it maps are translated: str.translate looks up every character of ten megabytes.
-    lines = _FULL_WIDTH.sub(lambda run: run[0].translate(_HALF_WIDTH), text).splitlines()
+    lines = _READ_DIFFERENTLY.sub(lambda run: run[0].translate(_READ_ALIKE), text).splitlines()
     if "\t" in text:
         return _Form(
             "txt", [_line(raw.split("\t"), f"line {n}", clean=_squeeze) for n, raw in enumerate(lines, 1)]

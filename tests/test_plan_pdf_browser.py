@@ -1,0 +1,67 @@
+"""The notice printed to PDF by a producer other than our fixtures' reportlab: Chromium's print-to-PDF of
+the notice as a web page (ruled HTML tables, Debian's Noto CJK font), as a notice posted on a government
+site and saved from the browser arrives.
+
+Chromium's text layer gives radicals for some ideographs it prints ('项⽬名称': U+2F6C KANGXI RADICAL
+EYE; '前⻅': U+2EC5 CJK RADICAL C-SIMPLIFIED SEE), which NFKC alone does not all undo; the parser reads
+them as the ideographs (regreen.ideographs). Uses the browser set-up of test_report_browser (skipped
+without chromium unless CI is set).
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pdfplumber
+from notice_expected import assert_same_notice, notice_blocks
+from test_report_browser import browse, chromium  # noqa: F401 (chromium is the shared fixture)
+
+from regreen.ideographs import UNIFIED_IDEOGRAPHS
+from regreen.plan import parse_notice
+from regreen.project import BUNDLED_NOTICE
+
+STYLE = (
+    "body { font-family: 'Noto Serif CJK SC', serif; font-size: 16pt; margin: 2cm }"
+    "table { border-collapse: collapse; width: 100% }"
+    "td, th { border: 1px solid black; padding: 4px; text-align: center }"
+    "td:nth-child(2) { width: 30% }"  # names wrap over two or three lines, as in the printed notice
+)
+
+
+def _notice_page(text: str) -> str:
+    parts = [f'<!doctype html><html><head><meta charset="utf-8"><style>{STYLE}</style></head><body>']
+    for block in notice_blocks(text):
+        if isinstance(block, str):
+            parts.append(f"<p>{html.escape(block)}</p>")
+            continue
+        header, *rows = block
+        parts.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in header) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows]
+        parts.append("</table>")
+    return "\n".join([*parts, "</body></html>"])
+
+
+def test_the_notice_printed_by_chromium_gives_the_bundled_notice(
+    chromium: Path,  # noqa: F811 (the shared fixture, imported above)
+    tmp_path: Path,
+) -> None:
+    page = tmp_path / "notice.html"
+    page.write_text(_notice_page(BUNDLED_NOTICE.read_text(encoding="utf-8")), encoding="utf-8")
+    pdf = tmp_path / "notice.pdf"
+    browse(chromium, tmp_path / "profile", page.as_uri(), "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    with pdfplumber.open(pdf) as document:
+        layer = "".join(p.extract_text() for p in document.pages)
+        tables = sum(len(p.find_tables()) for p in document.pages)
+    # What makes this producer foreign to the parser: radicals in the text layer, and ruled tables.
+    radicals = {char for char in layer if ord(char) in UNIFIED_IDEOGRAPHS}
+    assert {"\u2f6c", "\u2ec5"} <= radicals, sorted(radicals)
+    assert "项目名称" not in layer and tables >= 3
+
+    plan = parse_notice(pdf)
+
+    assert_same_notice(plan, parse_notice(BUNDLED_NOTICE))
+    assert plan.document.source_format == "pdf"
+    assert [p.name for p in plan.projects if p.plan_year == 2024][
+        3
+    ] == "张坂镇前见、后见村废弃矿山生态治理项目"
