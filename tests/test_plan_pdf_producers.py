@@ -1,11 +1,16 @@
-"""The notice printed to PDF by a producer other than our fixtures' reportlab: Chromium's print-to-PDF of
-the notice as a web page (ruled HTML tables, Debian's Noto CJK font), as a notice posted on a government
-site and saved from the browser arrives.
+"""The notice as PDF producers other than our fixtures' reportlab write it.
 
-Chromium's text layer gives radicals for some ideographs it prints ('项⽬名称': U+2F6C KANGXI RADICAL
-EYE; '前⻅': U+2EC5 CJK RADICAL C-SIMPLIFIED SEE), which NFKC alone does not all undo; the parser reads
-them as the ideographs (regreen.ideographs). Uses the browser set-up of test_report_browser (skipped
-without chromium unless CI is set).
+- Chromium's print-to-PDF of the notice as a web page (ruled HTML tables, Debian's Noto CJK font), as a
+  notice posted on a government site and saved from the browser arrives. Its text layer gives radicals
+  for some ideographs it prints ('项⽬名称': U+2F6C KANGXI RADICAL EYE; '前⻅': U+2EC5 CJK RADICAL
+  C-SIMPLIFIED SEE), which NFKC alone does not all undo; the parser reads them as the ideographs
+  (regreen.ideographs). Printed live, with the browser set-up of test_report_browser (skipped without
+  chromium unless CI is set).
+- LibreOffice Writer's export of the notice as a Word document (`notices/notice-libreoffice-7.4.pdf`,
+  kept as made: a python-docx document of the bundled text with "Table Grid" tables, converted by
+  `soffice --headless --convert-to pdf`, LibreOffice 7.4.7 of Debian 12). As Word does by default, it
+  lets a table row break across pages: the first 2023 row's name ends in a ruled row of its own at the top
+  of page 2. And it prints the 2024 year heading right under the 2023 table, touching its frame.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from test_report_browser import browse, chromium  # noqa: F401 (chromium is the 
 from regreen.ideographs import UNIFIED_IDEOGRAPHS
 from regreen.plan import parse_notice
 from regreen.project import BUNDLED_NOTICE
+
+LIBREOFFICE_PDF = Path(__file__).parent / "notices" / "notice-libreoffice-7.4.pdf"
 
 STYLE = (
     "body { font-family: 'Noto Serif CJK SC', serif; font-size: 16pt; margin: 2cm }"
@@ -65,3 +72,21 @@ def test_the_notice_printed_by_chromium_gives_the_bundled_notice(
     assert [p.name for p in plan.projects if p.plan_year == 2024][
         3
     ] == "张坂镇前见、后见村废弃矿山生态治理项目"
+
+
+def test_the_notice_exported_by_libreoffice_gives_the_bundled_notice() -> None:
+    with pdfplumber.open(LIBREOFFICE_PDF) as document:
+        assert document.metadata["Producer"] == "LibreOffice 7.4"
+        page = document.pages[1]
+        tables = page.find_tables()
+        heading = next(w for w in page.extract_words() if w["text"].startswith("（二）2024"))
+    # What makes this producer foreign to the parser: a row broken across the page break, and the heading
+    # inside the bounding box of the table above it (pdfplumber's outside_bbox drops such words).
+    assert tables[0].extract()[0] == ["", "矿山生态治理项目", "", ""]
+    assert heading["top"] < tables[0].bbox[3] < heading["bottom"]
+
+    plan = parse_notice(LIBREOFFICE_PDF)
+
+    assert_same_notice(plan, parse_notice(BUNDLED_NOTICE))
+    first = plan.projects[0]
+    assert (first.name, first.source_ref) == ("百崎乡莲埭村废弃矿山生态治理项目", "page 1, table 1, row 2")
