@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from regreen.errors import (
     NoPlanTableError,
@@ -36,6 +37,9 @@ from regreen.errors import (
 )
 from regreen.ideographs import UNIFIED_IDEOGRAPHS
 from regreen.log import logger
+
+if TYPE_CHECKING:
+    from pdfplumber.page import Page
 
 # --- errors only this parser raises -----------------------------------------------------------------
 
@@ -359,7 +363,7 @@ def _pdf_form(path: Path, data: bytes) -> _Form:
             for number, page in enumerate(pdf.pages, 1):
                 has_text = has_text or bool(page.chars)
                 placed: list[tuple[float, _Line]] = []
-                tables = page.find_tables()
+                tables = page.find_tables(_closed_at_page_break(page))
                 for t, table in enumerate(tables, 1):
                     for r, (row, cells) in enumerate(zip(table.rows, table.extract(), strict=True), 1):
                         ref = f"page {number}, table {t}, row {r}"
@@ -377,6 +381,20 @@ def _pdf_form(path: Path, data: bytes) -> _Form:
     heads = _running_heads(pages)
     lines = [line for page in pages for line in page if line.ruled or line.text not in heads]
     return _Form("pdf", lines, len(pages), extractor)
+
+
+def _closed_at_page_break(page: Page) -> dict:
+    """pdfplumber's table settings for `page`: a rule across the page where its vertical rules start and
+    where they end. A browser printing a table row that breaks across pages draws the row's vertical
+    rules to the page's edge of text and no rule under (or over) the part on each page, so the part is no
+    cell and its words read as text, squeezed together ('东园镇阳12'). Closed, each part is a row of the
+    table, the name's end continuing the row above (`_rows`), as a row Word or LibreOffice breaks is. A
+    table already closed there gains a rule on one it has."""
+    verticals = [edge for edge in page.edges if edge["orientation"] == "v"]
+    if not verticals:
+        return {}
+    top, bottom = min(edge["top"] for edge in verticals), max(edge["bottom"] for edge in verticals)
+    return {"explicit_horizontal_lines": [top, bottom]}
 
 
 def _within(word: dict, bbox: tuple[float, float, float, float]) -> bool:
