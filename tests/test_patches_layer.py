@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -149,6 +150,30 @@ def test_cgcs2000_geographic_and_a_zone_without_its_number_read_alike(
     )
     assert other.crs_name.startswith(f"EPSG:{epsg} ")
     assert other.area_mu == pytest.approx(gk.area_mu, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "names"),
+    [("GB18030", ("图斑编号", "项目名称", "申报面积")), ("UTF-8", ("TBBH", "XMMC", "MJ"))],
+)
+def test_a_shapefile_that_lost_its_cpg_reads_its_chinese(
+    tmp_path: Path, reference, features, encoding: str, names: tuple[str, str, str]
+) -> None:
+    # As ArcGIS on a Chinese Windows writes it (GBK, no .cpg), or as a set sent without its .cpg: Chinese
+    # project names (and, in GBK, column names: a .dbf's 10 bytes hold 4 characters), which GDAL alone
+    # reads as Latin-1 mojibake.
+    named = [replace(f, project=reference.project(f.project).name) for f in features]
+    shp = write_features(tmp_path / "图斑.shp", named, "EPSG:4528", names, encoding)
+    shp.with_suffix(".cpg").unlink()
+    archive = zip_shapefile(shp)
+    dbf = shp.with_suffix(".dbf").read_bytes()
+    assert names[1].encode(encoding) in dbf and named[0].project.encode(encoding) in dbf
+
+    layer = read_layer(archive, reference)
+
+    assert len(layer.patches) == 182
+    assert [p.project_as_written for p in layer.patches] == [f.project for f in named]
+    assert [p.project_code for p in layer.patches] == [f.project for f in features]
 
 
 def test_a_zipped_shapefile_reads_like_the_geopackage(
