@@ -9,6 +9,8 @@ from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
+import pyogrio
 import pyproj
 import pyproj.datadir
 import pyproj.network
@@ -23,6 +25,7 @@ from patch_layers import (
     zip_shapefile,
 )
 from pyogrio.raw import read as read_raw
+from pyogrio.raw import write as write_layer
 
 from regreen.patches.layer import (
     DISTRICT_BOUNDS,
@@ -174,6 +177,21 @@ def test_a_shapefile_that_lost_its_cpg_reads_its_chinese(
     assert len(layer.patches) == 182
     assert [p.project_as_written for p in layer.patches] == [f.project for f in named]
     assert [p.project_code for p in layer.patches] == [f.project for f in features]
+
+
+def test_a_geopackage_with_its_qgis_style_saved_in_it_reads_like_the_geopackage(
+    tmp_path: Path, reference, sample_layer, features
+) -> None:
+    # QGIS's "save style in the database" adds a table without geometry, layer_styles, to the GeoPackage.
+    gpkg = write_features(tmp_path / "图斑.gpkg", features, "EPSG:4528")
+    style = [np.array(["图斑"], dtype=object), np.array(["<qgis/>"], dtype=object)]
+    write_layer(gpkg, None, style, ["f_table_name", "styleQML"], layer="layer_styles", driver="GPKG")
+    assert [kind for _, kind in pyogrio.list_layers(gpkg)] == ["Polygon", None]
+
+    layer = read_layer(gpkg, reference)
+
+    assert len(layer.patches) == 182
+    assert layer.area_mu == pytest.approx(read_layer(sample_layer, reference).area_mu, rel=1e-9)
 
 
 def test_a_zipped_shapefile_reads_like_the_geopackage(

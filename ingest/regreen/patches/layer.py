@@ -377,7 +377,10 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
         raise PatchLayerUnreadableError(path, "文件不存在 / no such file")
     try:
         layers = pyogrio.list_layers(path)
-        polygon_layers = [name for name, kind in layers if kind is None or "Polygon" in str(kind)]
+        # Tables without geometry beside the layer are not layers: QGIS saves a layer's style into its
+        # GeoPackage as one (layer_styles).
+        spatial = [(name, kind) for name, kind in layers if kind is not None] or list(layers)
+        polygon_layers = [name for name, kind in spatial if kind is None or "Polygon" in str(kind)]
         if len(polygon_layers) != 1:
             listed = ", ".join(str(name) for name, _ in layers) or "—"
             raise PatchLayerUnreadableError(
