@@ -48,8 +48,10 @@ def write_features(
     features: Sequence[Feature],
     crs: str | None,
     names: tuple[str, str, str] = ("图斑编号", "项目名称", "申报面积"),
+    encoding: str = "UTF-8",
 ) -> Path:
-    """Write `features` with the driver `path`'s suffix calls for (.gpkg, .shp, .geojson)."""
+    """Write `features` with the driver `path`'s suffix calls for (.gpkg, .shp, .geojson); a Shapefile's
+    .dbf in `encoding`, which its .cpg names."""
     driver = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON"}[path.suffix]
     write_layer(
         path,
@@ -63,7 +65,7 @@ def write_features(
         driver=driver,
         geometry_type="Polygon",
         crs=crs,
-        encoding="UTF-8" if driver == "ESRI Shapefile" else None,
+        encoding=encoding if driver == "ESRI Shapefile" else None,
     )
     return path
 

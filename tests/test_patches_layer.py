@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
+import pyogrio
 import pyproj
 import pyproj.datadir
 import pyproj.network
@@ -22,6 +25,7 @@ from patch_layers import (
     zip_shapefile,
 )
 from pyogrio.raw import read as read_raw
+from pyogrio.raw import write as write_layer
 
 from regreen.patches.layer import (
     DISTRICT_BOUNDS,
@@ -149,6 +153,45 @@ def test_cgcs2000_geographic_and_a_zone_without_its_number_read_alike(
     )
     assert other.crs_name.startswith(f"EPSG:{epsg} ")
     assert other.area_mu == pytest.approx(gk.area_mu, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "names"),
+    [("GB18030", ("图斑编号", "项目名称", "申报面积")), ("UTF-8", ("TBBH", "XMMC", "MJ"))],
+)
+def test_a_shapefile_that_lost_its_cpg_reads_its_chinese(
+    tmp_path: Path, reference, features, encoding: str, names: tuple[str, str, str]
+) -> None:
+    # As ArcGIS on a Chinese Windows writes it (GBK, no .cpg), or as a set sent without its .cpg: Chinese
+    # project names (and, in GBK, column names: a .dbf's 10 bytes hold 4 characters), which GDAL alone
+    # reads as Latin-1 mojibake.
+    named = [replace(f, project=reference.project(f.project).name) for f in features]
+    shp = write_features(tmp_path / "图斑.shp", named, "EPSG:4528", names, encoding)
+    shp.with_suffix(".cpg").unlink()
+    archive = zip_shapefile(shp)
+    dbf = shp.with_suffix(".dbf").read_bytes()
+    assert names[1].encode(encoding) in dbf and named[0].project.encode(encoding) in dbf
+
+    layer = read_layer(archive, reference)
+
+    assert len(layer.patches) == 182
+    assert [p.project_as_written for p in layer.patches] == [f.project for f in named]
+    assert [p.project_code for p in layer.patches] == [f.project for f in features]
+
+
+def test_a_geopackage_with_its_qgis_style_saved_in_it_reads_like_the_geopackage(
+    tmp_path: Path, reference, sample_layer, features
+) -> None:
+    # QGIS's "save style in the database" adds a table without geometry, layer_styles, to the GeoPackage.
+    gpkg = write_features(tmp_path / "图斑.gpkg", features, "EPSG:4528")
+    style = [np.array(["图斑"], dtype=object), np.array(["<qgis/>"], dtype=object)]
+    write_layer(gpkg, None, style, ["f_table_name", "styleQML"], layer="layer_styles", driver="GPKG")
+    assert [kind for _, kind in pyogrio.list_layers(gpkg)] == ["Polygon", None]
+
+    layer = read_layer(gpkg, reference)
+
+    assert len(layer.patches) == 182
+    assert layer.area_mu == pytest.approx(read_layer(sample_layer, reference).area_mu, rel=1e-9)
 
 
 def test_a_zipped_shapefile_reads_like_the_geopackage(

@@ -71,6 +71,9 @@ def test_resolve_township(reference, written, township):
         ("百崎乡", "百崎乡莲埭、下埭村", "2024-01"),  # 乡 added
         ("百崎乡", "莲埭村", "2023-01"),
         (None, "洛阳镇上田、下曾村", "2024-03"),
+        # copied from a PDF's text layer: U+2EC5 CJK RADICAL C-SIMPLIFIED SEE for 见 (NFKC keeps it),
+        # U+2F6C KANGXI RADICAL EYE for 目, U+2F2D KANGXI RADICAL MOUNTAIN for 山
+        ("张坂镇", "张坂镇前\u2ec5、后\u2ec5村废弃矿\u2f2d生态治理项\u2f6c", "2024-04"),
     ],
 )
 def test_resolve_project(reference, township, written, code):

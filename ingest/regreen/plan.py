@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from regreen.errors import (
     NoPlanTableError,
@@ -34,7 +35,11 @@ from regreen.errors import (
     PlanTableMismatchError,
     RegreenError,
 )
+from regreen.ideographs import UNIFIED_IDEOGRAPHS
 from regreen.log import logger
+
+if TYPE_CHECKING:
+    from pdfplumber.page import Page
 
 # --- errors only this parser raises -----------------------------------------------------------------
 
@@ -261,9 +266,13 @@ class _Line:
 
 
 # The three forms print the same figures with full-width or half-width digits and brackets and with
-# stray spaces ('涉及图斑 (个)', '合  计', '共５个'); after this they read alike.
-_HALF_WIDTH = str.maketrans({**{chr(0xFF10 + d): str(d) for d in range(10)}, "（": "(", "）": ")", "．": "."})
-_FULL_WIDTH = re.compile("[" + re.escape("".join(map(chr, _HALF_WIDTH))) + "]+")
+# stray spaces ('涉及图斑 (个)', '合  计', '共５个'), and a PDF's text layer may give a radical for the
+# ideograph it prints ('项⽬名称', regreen.ideographs); after this they read alike.
+_READ_ALIKE = {
+    **UNIFIED_IDEOGRAPHS,
+    **str.maketrans({**{chr(0xFF10 + d): str(d) for d in range(10)}, "（": "(", "）": ")", "．": "."}),
+}
+_READ_DIFFERENTLY = re.compile("[" + re.escape("".join(map(chr, _READ_ALIKE))) + "]+")
 
 
 def _squeeze(text: str) -> str:
@@ -271,11 +280,11 @@ def _squeeze(text: str) -> str:
 
 
 def _clean(text: str) -> str:
-    return _squeeze(text.translate(_HALF_WIDTH))
+    return _squeeze(text.translate(_READ_ALIKE))
 
 
 def _line(cells: Iterable[str], ref: str, ruled: bool = False, clean: Callable[[str], str] = _clean) -> _Line:
-    """The line of `cells`; `clean=_squeeze` for cells of a text already translated to half width."""
+    """The line of `cells`; `clean=_squeeze` for cells of a text already translated (`_READ_ALIKE`)."""
     return _Line(tuple(cell for cell in map(clean, cells) if cell), ref, ruled)
 
 
@@ -314,7 +323,7 @@ def _tokenise(path: Path, data: bytes) -> _Form:
     # translation maps characters one for one and none of them is a tab, a space or a line break, so the
     # lines and cells split from it are those of the text, each translated. Only the runs of characters
     # it maps are translated: str.translate looks up every character of ten megabytes.
-    lines = _FULL_WIDTH.sub(lambda run: run[0].translate(_HALF_WIDTH), text).splitlines()
+    lines = _READ_DIFFERENTLY.sub(lambda run: run[0].translate(_READ_ALIKE), text).splitlines()
     if "\t" in text:
         return _Form(
             "txt", [_line(raw.split("\t"), f"line {n}", clean=_squeeze) for n, raw in enumerate(lines, 1)]
@@ -354,13 +363,12 @@ def _pdf_form(path: Path, data: bytes) -> _Form:
             for number, page in enumerate(pdf.pages, 1):
                 has_text = has_text or bool(page.chars)
                 placed: list[tuple[float, _Line]] = []
-                outside = page
-                for t, table in enumerate(page.find_tables(), 1):
+                tables = page.find_tables(_closed_at_page_break(page))
+                for t, table in enumerate(tables, 1):
                     for r, (row, cells) in enumerate(zip(table.rows, table.extract(), strict=True), 1):
                         ref = f"page {number}, table {t}, row {r}"
                         placed.append((row.bbox[1], _line([cell or "" for cell in cells], ref, ruled=True)))
-                    outside = outside.outside_bbox(table.bbox)
-                words = outside.extract_words()
+                words = [w for w in page.extract_words() if not any(_within(w, t.bbox) for t in tables)]
                 for n, printed in enumerate(cluster_objects(words, "top", _PDF_LINE_TOLERANCE), 1):
                     placed.append((printed[0]["top"], _line(_pdf_cells(printed), f"page {number}, line {n}")))
                 pages.append([line for _, line in sorted(placed, key=lambda item: item[0])])
@@ -373,6 +381,28 @@ def _pdf_form(path: Path, data: bytes) -> _Form:
     heads = _running_heads(pages)
     lines = [line for page in pages for line in page if line.ruled or line.text not in heads]
     return _Form("pdf", lines, len(pages), extractor)
+
+
+def _closed_at_page_break(page: Page) -> dict:
+    """pdfplumber's table settings for `page`: a rule across the page where its vertical rules start and
+    where they end. A browser printing a table row that breaks across pages draws the row's vertical
+    rules to the page's edge of text and no rule under (or over) the part on each page, so the part is no
+    cell and its words read as text, squeezed together ('东园镇阳12'). Closed, each part is a row of the
+    table, the name's end continuing the row above (`_rows`), as a row Word or LibreOffice breaks is. A
+    table already closed there gains a rule on one it has."""
+    verticals = [edge for edge in page.edges if edge["orientation"] == "v"]
+    if not verticals:
+        return {}
+    top, bottom = min(edge["top"] for edge in verticals), max(edge["bottom"] for edge in verticals)
+    return {"explicit_horizontal_lines": [top, bottom]}
+
+
+def _within(word: dict, bbox: tuple[float, float, float, float]) -> bool:
+    """Whether a word's centre is in `bbox`: as pdfplumber puts a character in a table cell by its centre.
+    A word merely touching a table's border is outside it (pdfplumber's `outside_bbox` would drop it: a
+    year heading LibreOffice prints right under the table before it, 0.5 pt into the table's frame)."""
+    x0, top, x1, bottom = bbox
+    return x0 <= (word["x0"] + word["x1"]) / 2 <= x1 and top <= (word["top"] + word["bottom"]) / 2 <= bottom
 
 
 def _running_heads(pages: Sequence[Sequence[_Line]]) -> set[str]:

@@ -37,6 +37,7 @@ from pyproj.crs.coordinate_operation import LambertAzimuthalEqualAreaConversion
 from pyproj.exceptions import CRSError
 
 from regreen.errors import RegreenError
+from regreen.log import logger
 from regreen.submissions.columns import fold
 from regreen.submissions.reference import PlanReference
 
@@ -339,6 +340,33 @@ def _project_code(
     )
 
 
+# What GDAL reads a Shapefile's .dbf as when nothing declares its encoding (no .cpg, no code page in the
+# .dbf's header): a byte for a character, so the text's bytes come back whole from what it read.
+_UNDECLARED = "ISO-8859-1"
+
+
+def _undeclared_encoding(meta: dict, field_data: Sequence[np.ndarray]) -> str | None:
+    """The encoding a Shapefile's text is in when it does not say (None: it says, or it is all ASCII).
+
+    Chinese GIS software (ArcGIS on a Chinese Windows, older QGIS) writes the .dbf in GBK and often no
+    .cpg, or the .cpg is lost on the way (sent as .shp/.dbf/.shx/.prj); GDAL then reads it as Latin-1
+    and every Chinese name as mojibake ('°ÙÆéÏç…' for 百崎乡…). The bytes are tried as UTF-8, then as
+    GB18030 (GBK's superset); the first that decodes all of them is the one."""
+    if meta.get("encoding") != _UNDECLARED:
+        return None
+    texts = [*meta["fields"], *(v for column in field_data if column.dtype == object for v in column)]
+    raw = "\x00".join(v for v in texts if isinstance(v, str)).encode(_UNDECLARED)
+    if raw.isascii():
+        return None
+    for encoding in ("UTF-8", "GB18030"):
+        try:
+            raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    return None
+
+
 def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
     """Read, check and measure the patch layer at `path` (see the module docstring)."""
     if path.suffix.lower() not in LAYER_SUFFIXES:
@@ -349,13 +377,21 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
         raise PatchLayerUnreadableError(path, "文件不存在 / no such file")
     try:
         layers = pyogrio.list_layers(path)
-        polygon_layers = [name for name, kind in layers if kind is None or "Polygon" in str(kind)]
+        # Tables without geometry beside the layer are not layers: QGIS saves a layer's style into its
+        # GeoPackage as one (layer_styles).
+        spatial = [(name, kind) for name, kind in layers if kind is not None] or list(layers)
+        polygon_layers = [name for name, kind in spatial if kind is None or "Polygon" in str(kind)]
         if len(polygon_layers) != 1:
             listed = ", ".join(str(name) for name, _ in layers) or "—"
             raise PatchLayerUnreadableError(
                 path, f"应恰有一个面图层，实有 / it should hold exactly one polygon layer, it holds: {listed}"
             )
         meta, fids, wkb, field_data = read_raw(path, layer=polygon_layers[0], return_fids=True)
+        if (encoding := _undeclared_encoding(meta, field_data)) is not None:
+            logger.info("patch layer %s declares no encoding (no .cpg): its text read as %s", path, encoding)
+            meta, fids, wkb, field_data = read_raw(
+                path, layer=polygon_layers[0], return_fids=True, encoding=encoding
+            )
     except (DataSourceError, DataLayerError) as exc:
         raise PatchLayerUnreadableError(path, str(exc).splitlines()[0]) from None
     if meta["crs"] is None:

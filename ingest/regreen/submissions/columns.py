@@ -14,6 +14,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
+from regreen.ideographs import unify_ideographs
+
 Kind = Literal["month", "text", "integer", "area", "amount", "stage", "date"]
 
 # Multiply a value in this unit by the factor to get 亩 (1 亩 = 10000/15 平方米, 1 公顷 = 15 亩).
@@ -129,8 +131,9 @@ def header_as_written(text: str) -> str:
 
 
 def fold(text: str) -> str:
-    """NFKC-fold and drop every space and line break: the form headers and names are compared in."""
-    return "".join(unicodedata.normalize("NFKC", text).split())
+    """NFKC-fold, radicals as their ideographs (a name copied from a PDF's text layer, regreen.ideographs),
+    and drop every space and line break: the form headers and names are compared in."""
+    return "".join(unify_ideographs(unicodedata.normalize("NFKC", text)).split())
 
 
 def match_header(text: object) -> HeaderMatch | None:

@@ -410,12 +410,11 @@ def _next_ids(con: duckdb.DuckDBPyConnection, sequence: str, count: int) -> list
     return sorted(value for (value,) in drawn)
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
-    con.register("batch_frame", frame)
-    try:
-        con.execute(f"insert into {table} by name select * from batch_frame")
-    finally:
-        con.unregister("batch_frame")
+def _insert(con: duckdb.DuckDBPyConnection, table: str, batch_frame: pd.DataFrame) -> None:
+    # DuckDB finds `batch_frame` among this function's arguments (a replacement scan): registering the
+    # frame as a view and dropping it again cost ~1.8 ms a statement more, on the landing thread, holding
+    # the interpreter's lock the judging thread needs (4 statements a batch).
+    con.execute(f"insert into {table} by name select * from batch_frame")
 
 
 @dataclass(frozen=True)

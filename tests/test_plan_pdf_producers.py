@@ -1,0 +1,103 @@
+"""The notice as PDF producers other than our fixtures' reportlab write it.
+
+- Chromium's print-to-PDF of the notice as a web page (ruled HTML tables, Debian's Noto CJK font), as a
+  notice posted on a government site and saved from the browser arrives. Its text layer gives radicals
+  for some ideographs it prints ('项⽬名称': U+2F6C KANGXI RADICAL EYE; '前⻅': U+2EC5 CJK RADICAL
+  C-SIMPLIFIED SEE), which NFKC alone does not all undo; the parser reads them as the ideographs
+  (regreen.ideographs). Printed live, with the browser set-up of test_report_browser (skipped without
+  chromium unless CI is set).
+- LibreOffice Writer's export of the notice as a Word document (`notices/notice-libreoffice-7.4.pdf`,
+  kept as made: a python-docx document of the bundled text with "Table Grid" tables, converted by
+  `soffice --headless --convert-to pdf`, LibreOffice 7.4.7 of Debian 12). As Word does by default, it
+  lets a table row break across pages: the first 2023 row's name ends in a ruled row of its own at the top
+  of page 2. And it prints the 2024 year heading right under the 2023 table, touching its frame.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pdfplumber
+import pytest
+from notice_expected import assert_same_notice, notice_blocks
+from test_report_browser import browse, chromium  # noqa: F401 (chromium is the shared fixture)
+
+from regreen.ideographs import UNIFIED_IDEOGRAPHS
+from regreen.plan import parse_notice
+from regreen.project import BUNDLED_NOTICE
+
+LIBREOFFICE_PDF = Path(__file__).parent / "notices" / "notice-libreoffice-7.4.pdf"
+
+PAGE = "body { font-family: 'Noto Serif CJK SC', serif } table { border-collapse: collapse }"
+STYLES = {
+    # names wrap over two or three lines, as in the printed notice
+    "wide": PAGE + "body { font-size: 16pt; margin: 2cm } table { width: 100% }"
+    "td, th { border: 1px solid black; padding: 4px } td:nth-child(2) { width: 30% }",
+    # large type in a narrow name column: names wrap over four or five lines and rows break across pages,
+    # Chromium drawing no rule where it cuts them
+    "narrow": PAGE + "body { font-size: 18pt } td, th { border: 1px solid black; padding: 2px }"
+    "td:nth-child(2) { width: 5em }",
+}
+
+
+def _notice_page(text: str, style: str) -> str:
+    parts = [f'<!doctype html><html><head><meta charset="utf-8"><style>{style}</style></head><body>']
+    for block in notice_blocks(text):
+        if isinstance(block, str):
+            parts.append(f"<p>{html.escape(block)}</p>")
+            continue
+        header, *rows = block
+        parts.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in header) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows]
+        parts.append("</table>")
+    return "\n".join([*parts, "</body></html>"])
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_the_notice_printed_by_chromium_gives_the_bundled_notice(
+    chromium: Path,  # noqa: F811 (the shared fixture, imported above)
+    style: str,
+    tmp_path: Path,
+) -> None:
+    page = tmp_path / "notice.html"
+    page.write_text(_notice_page(BUNDLED_NOTICE.read_text(encoding="utf-8"), STYLES[style]), encoding="utf-8")
+    pdf = tmp_path / "notice.pdf"
+    browse(chromium, tmp_path / "profile", page.as_uri(), "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    with pdfplumber.open(pdf) as document:
+        layer = "".join(p.extract_text() for p in document.pages)
+        numbered = [
+            row for p in document.pages for t in p.find_tables() for row in t.extract() if row[0].isdigit()
+        ]
+    # What makes this producer foreign to the parser: radicals in the text layer; in the narrow layout,
+    # rows cut by a page break, which pdfplumber's table finder alone does not see as rows.
+    radicals = {char for char in layer if ord(char) in UNIFIED_IDEOGRAPHS}
+    assert {"\u2f6c", "\u2ec5"} <= radicals, sorted(radicals)
+    assert "项目名称" not in layer
+    assert (len(numbered) < 14) == (style == "narrow"), numbered
+
+    plan = parse_notice(pdf)
+
+    assert_same_notice(plan, parse_notice(BUNDLED_NOTICE))
+    assert plan.document.source_format == "pdf"
+    assert [p.name for p in plan.projects if p.plan_year == 2024][
+        3
+    ] == "张坂镇前见、后见村废弃矿山生态治理项目"
+
+
+def test_the_notice_exported_by_libreoffice_gives_the_bundled_notice() -> None:
+    with pdfplumber.open(LIBREOFFICE_PDF) as document:
+        assert document.metadata["Producer"] == "LibreOffice 7.4"
+        page = document.pages[1]
+        tables = page.find_tables()
+        heading = next(w for w in page.extract_words() if w["text"].startswith("（二）2024"))
+    # What makes this producer foreign to the parser: a row broken across the page break, and the heading
+    # inside the bounding box of the table above it (pdfplumber's outside_bbox drops such words).
+    assert tables[0].extract()[0] == ["", "矿山生态治理项目", "", ""]
+    assert heading["top"] < tables[0].bbox[3] < heading["bottom"]
+
+    plan = parse_notice(LIBREOFFICE_PDF)
+
+    assert_same_notice(plan, parse_notice(BUNDLED_NOTICE))
+    first = plan.projects[0]
+    assert (first.name, first.source_ref) == ("百崎乡莲埭村废弃矿山生态治理项目", "page 1, table 1, row 2")
