@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from regreen.build import copy_submissions
-from regreen.dbt import DbtProcess, DbtRun, dbt_build
+from regreen.dbt import PARSE_KEY_FILE, DbtProcess, DbtRun, dbt_build
 from regreen.patches.register import load_patches
 from regreen.plan import parse_notice
 from regreen.project import BUNDLED_NOTICE, PROJECT_ROOT
@@ -427,3 +427,26 @@ def test_a_dbt_child_never_given_a_command_ends_without_opening_the_database(tmp
         assert dbt.process.poll() is None  # importing dbt and parsing the project meanwhile
     assert dbt.process.returncode is not None
     assert not database.exists()
+
+
+def test_a_saved_parse_is_used_only_by_the_project_folder_that_saved_it(tmp_path: Path) -> None:
+    # dbt's saved parse, left by a release installed in another folder, once gave this project 250 of its
+    # 252 tests (regreen.dbt._keep_parse_of_this_project); each run keys it to the folder and its files.
+    target = tmp_path / "dbt-target"
+    saved, key = target / "partial_parse.msgpack", target / PARSE_KEY_FILE
+
+    def list_tests() -> int:
+        with DbtProcess(tmp_path / "w.duckdb", tmp_path) as dbt:
+            listed = dbt.run("ls", "--resource-type", "test", "--output", "name")
+        assert listed.returncode == 0, listed.stderr[-2000:]
+        return len(listed.stdout.splitlines())
+
+    tests = list_tests()  # parsed whole: nothing saved yet
+    assert tests > 200
+    ours, parsed = key.read_text(encoding="ascii"), saved.stat().st_mtime_ns
+    assert list_tests() == tests
+    assert saved.stat().st_mtime_ns == parsed  # this folder's own parse, kept
+
+    key.write_text("0" * 64, encoding="ascii")  # as a release in another folder leaves it
+    assert list_tests() == tests
+    assert saved.stat().st_mtime_ns != parsed and key.read_text(encoding="ascii") == ours

@@ -34,7 +34,7 @@ from typing import Any
 import duckdb
 
 from regreen.config import SETTINGS
-from regreen.dbt import WORKING_NAME, DbtNodeResult, DbtProcess, DbtRun
+from regreen.dbt import WORKING_NAME, DbtNodeResult, DbtProcess, DbtRun, project_files
 from regreen.errors import RegreenError
 from regreen.log import logger
 from regreen.memory import limit_connection, memory_limit_of
@@ -67,8 +67,8 @@ SUBMISSION_TABLES = {
 }
 COMPACT_NAME = "compact.duckdb"  # an incremental build being compacted (`compact`)
 # What a build's results depend on besides the notice and the landing zone.
-INPUT_FOLDERS = ("models", "macros", "seeds", "snapshots", "tests/dbt", "expectations", "ingest/regreen")
-INPUT_FILES = ("dbt_project.yml", "profiles.yml")
+# Besides the dbt project's files (regreen.dbt.project_files): the suites and regreen's own code.
+INPUT_FOLDERS = ("expectations", "ingest/regreen")
 INPUT_DISTRIBUTIONS = ("duckdb", "dbt-core", "dbt-duckdb", "great-expectations", "pandas")
 
 BUILD_DDL = """
@@ -153,7 +153,7 @@ def inputs_fingerprint(
         digest.update(f"patches/{path.name}\0".encode() + path.read_bytes())
     if contract is not None:
         digest.update(contract.read_bytes())
-    paths = [PROJECT_ROOT / name for name in INPUT_FILES]
+    paths = project_files()
     for folder in INPUT_FOLDERS:
         paths += sorted(
             p for p in (PROJECT_ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts
