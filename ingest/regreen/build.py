@@ -34,13 +34,13 @@ from typing import Any
 import duckdb
 
 from regreen.config import SETTINGS
-from regreen.dbt import WORKING_NAME, DbtNodeResult, DbtProcess, DbtRun, project_files
+from regreen.dbt import WORKING_NAME, DbtNodeResult, DbtProcess, DbtRun, hash_files, project_files
 from regreen.errors import RegreenError
 from regreen.log import logger
 from regreen.memory import limit_connection, memory_limit_of
 from regreen.patches.register import load_patches, patches_dir, read_register, register_inputs
 from regreen.plan import Plan
-from regreen.project import CONTRACTS_DIR, PROJECT_ROOT, DataDir
+from regreen.project import CONTRACTS_DIR, DataDir
 from regreen.publish import copy_database
 from regreen.quality import (
     CheckResult,
@@ -153,14 +153,7 @@ def inputs_fingerprint(
         digest.update(f"patches/{path.name}\0".encode() + path.read_bytes())
     if contract is not None:
         digest.update(contract.read_bytes())
-    paths = project_files()
-    for folder in INPUT_FOLDERS:
-        paths += sorted(
-            p for p in (PROJECT_ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts
-        )
-    for path in paths:
-        digest.update(f"{path.relative_to(PROJECT_ROOT)}\0".encode())
-        digest.update(path.read_bytes())
+    hash_files(digest, project_files(*INPUT_FOLDERS))
     for distribution in INPUT_DISTRIBUTIONS:
         digest.update(f"{distribution}={importlib.metadata.version(distribution)}\0".encode())
     return digest.hexdigest()

@@ -92,12 +92,22 @@ class DbtRun:
         ]
 
 
-def project_files() -> list[Path]:
-    """The files of the dbt project (models, macros, seeds, tests, its two .yml), in a fixed order."""
+def project_files(*more_folders: str) -> list[Path]:
+    """The files of the dbt project (its two .yml, models, macros, seeds, tests), then those of
+    `more_folders`, in a fixed order."""
     paths = [PROJECT_ROOT / name for name in DBT_INPUT_FILES]
-    for folder in DBT_INPUT_FOLDERS:
-        paths += sorted(p for p in (PROJECT_ROOT / folder).rglob("*") if p.is_file())
+    for folder in (*DBT_INPUT_FOLDERS, *more_folders):
+        paths += sorted(
+            p for p in (PROJECT_ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        )
     return paths
+
+
+def hash_files(digest: hashlib._Hash, paths: Sequence[Path]) -> None:
+    """Add each file's path (from the project folder) and bytes to `digest`."""
+    for path in paths:
+        digest.update(f"{path.relative_to(PROJECT_ROOT)}\0".encode())
+        digest.update(path.read_bytes())
 
 
 def _keep_parse_of_this_project(target: Path) -> None:
@@ -109,8 +119,7 @@ def _keep_parse_of_this_project(target: Path) -> None:
     not the yml tests of two of them: 250 tests run where the project has 252, and nothing said so. dbt
     re-parses whole when there is no saved parse, once after each change of code (seconds)."""
     digest = hashlib.sha256(f"{PROJECT_ROOT}\0".encode())
-    for path in project_files():
-        digest.update(f"{path.relative_to(PROJECT_ROOT)}\0".encode() + path.read_bytes())
+    hash_files(digest, project_files())
     key, key_file = digest.hexdigest(), target / PARSE_KEY_FILE
     try:
         if key_file.read_text(encoding="ascii") == key:
