@@ -34,13 +34,15 @@ class Mutation:
 VERSIONS = "models/marts/fct_submission_versions.sql"
 MONTHS = "models/marts/fct_project_month.sql"
 TIMELINESS = "models/marts/submission_timeliness.sql"
+ARRIVAL_ORDER = "order by submission_files.submitted_at, rows_to_version.file_id, rows_to_version.row_number"
 MUTATIONS = (
-    Mutation("versions-by-file-id", "ordering", VERSIONS, "order by submitted_at, file_id, row_number",
-             "order by file_id, row_number"),
-    Mutation("versions-latest-first", "ordering", VERSIONS, "order by submitted_at, file_id, row_number",
-             "order by submitted_at desc, file_id, row_number"),
-    Mutation("first-version-current", "ordering", VERSIONS, "version_number = version_count as is_current",
-             "version_number = 1 as is_current"),
+    Mutation("versions-by-file-id", "ordering", VERSIONS, ARRIVAL_ORDER,
+             "order by rows_to_version.file_id, rows_to_version.row_number"),
+    Mutation("versions-latest-first", "ordering", VERSIONS, ARRIVAL_ORDER,
+             ARRIVAL_ORDER.replace("submitted_at,", "submitted_at desc,")),
+    Mutation("first-version-current", "ordering", VERSIONS,
+             "row_versions.version_number = row_versions.version_count as is_current",
+             "row_versions.version_number = 1 as is_current"),
     Mutation("months-backwards", "ordering", MONTHS,
              "window project_history as (partition by project_code order by report_month)",
              "window project_history as (partition by project_code order by report_month desc)"),
