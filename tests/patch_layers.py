@@ -50,9 +50,11 @@ def write_features(
     names: tuple[str, str, str] = ("图斑编号", "项目名称", "申报面积"),
     encoding: str = "UTF-8",
 ) -> Path:
-    """Write `features` with the driver `path`'s suffix calls for (.gpkg, .shp, .geojson); a Shapefile's
-    .dbf in `encoding`, which its .cpg names."""
-    driver = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON"}[path.suffix]
+    """Write `features` with the driver `path`'s suffix calls for (.gpkg, .shp, .geojson, .gdb: an ArcGIS
+    file geodatabase, a folder); a Shapefile's .dbf in `encoding`, which its .cpg names."""
+    driver = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON", ".gdb": "OpenFileGDB"}[
+        path.suffix
+    ]
     write_layer(
         path,
         np.array([None if f.polygon is None else shapely.to_wkb(f.polygon) for f in features], dtype=object),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import zipfile
 from collections import Counter
 from dataclasses import replace
 from decimal import Decimal
@@ -33,12 +34,13 @@ from regreen.patches.layer import (
     PatchCrsMissingError,
     PatchCrsUnknownError,
     PatchFieldMissingError,
+    PatchLayerUnreadableError,
     PatchOutsideDistrictError,
     PatchValueError,
     find_overlaps,
     read_layer,
 )
-from regreen.patches.register import patches_dir
+from regreen.patches.register import patches_dir, read_register
 from regreen.patches.sample import SAMPLE_FILE, write_sample_layer
 from regreen.project import DataDir
 from regreen.submissions.reference import PlanReference
@@ -203,6 +205,41 @@ def test_a_zipped_shapefile_reads_like_the_geopackage(
     assert layer.area_mu == pytest.approx(read_layer(sample_layer, reference).area_mu, rel=1e-9)
 
 
+def test_an_arcgis_file_geodatabase_and_its_zip_read_like_the_geopackage(
+    tmp_path: Path, reference, sample_layer, features
+) -> None:
+    # ArcGIS's own format is a folder of files; GIS staff send the folder, or zip it to mail it.
+    gdb = write_features(tmp_path / "图斑.gdb", features, "EPSG:4528")
+    assert gdb.is_dir()
+    archive = tmp_path / "图斑.gdb.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        for part in sorted(gdb.iterdir()):
+            out.write(part, f"{gdb.name}/{part.name}")
+    expected = read_layer(sample_layer, reference)
+
+    for path in (gdb, archive):
+        layer = read_layer(path, reference)
+        assert layer.crs_name.startswith("EPSG:4528")
+        assert [p.patch_code for p in layer.patches] == [p.patch_code for p in expected.patches]
+        assert [p.project_code for p in layer.patches] == [p.project_code for p in expected.patches]
+        # A geodatabase stores coordinates on its grid (0.1 mm here), which moves the areas by ~1e-8.
+        assert layer.area_mu == pytest.approx(expected.area_mu, rel=1e-7)
+
+
+def test_a_geodatabase_of_two_polygon_feature_classes_is_refused_naming_them(
+    tmp_path: Path, reference, features
+) -> None:
+    gdb = write_features(tmp_path / "底图.gdb", features, "EPSG:4528")
+    polygon = np.array([shapely.to_wkb(features[0].polygon)], dtype=object)
+    write_layer(
+        gdb, polygon, [], [], layer="村界", driver="OpenFileGDB", geometry_type="Polygon", crs="EPSG:4528"
+    )
+    with pytest.raises(PatchLayerUnreadableError) as refused:
+        read_layer(gdb, reference)
+    assert "村界" in str(refused.value) and "底图" in str(refused.value)
+    assert "exactly one polygon layer" in str(refused.value)
+
+
 def test_a_shapefile_without_its_prj_is_refused(tmp_path: Path, reference, features) -> None:
     shp = write_features(tmp_path / "tuban.shp", features, "EPSG:4528", SHAPEFILE_NAMES)
     shp.with_suffix(".prj").unlink()
@@ -307,6 +344,24 @@ def test_patches_load_installs_the_layer_and_refuses_one_without_crs(
     assert str(shp) in refused.stderr and " / patch layer " in refused.stderr
     # Nothing changed: the register still holds the layer loaded before.
     assert sorted(p.name for p in patches_dir(data_dir).iterdir()) == [sample_layer.name]
+
+
+def test_patches_load_keeps_a_geodatabase_folder_as_a_zip_of_its_files(
+    tmp_path: Path, reference, features
+) -> None:
+    gdb = write_features(tmp_path / "图斑.gdb", features, "EPSG:4528")
+    data_dir = DataDir(tmp_path / "data")
+    loaded = run("patches", "load", gdb, "--data-dir", data_dir.root)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "182" in loaded.stdout
+
+    [installed] = patches_dir(data_dir).iterdir()
+    assert installed.name == "图斑.gdb.zip"
+    with zipfile.ZipFile(installed) as archive:
+        kept = {name: archive.read(name) for name in archive.namelist()}
+    assert kept == {f"图斑.gdb/{part.name}": part.read_bytes() for part in gdb.iterdir()}
+    [layer] = read_register(patches_dir(data_dir), reference)
+    assert len(layer.patches) == 182 and layer.crs_name.startswith("EPSG:4528")
 
 
 def test_patches_load_is_refused_while_a_nightly_holds_the_lock(tmp_path: Path, sample_layer) -> None:

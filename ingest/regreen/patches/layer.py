@@ -1,7 +1,7 @@
 """Reading one patch layer as the bureau's GIS staff keep it, and measuring its polygons.
 
-A layer is a GeoPackage, a Shapefile (the .shp with its .dbf/.shx/.prj, or a .zip of that set) or a
-GeoJSON file, read with pyogrio (GDAL/OGR). Its coordinate reference system comes from the file itself and
+A layer is a GeoPackage, a Shapefile (the .shp with its .dbf/.shx/.prj, or a .zip of that set), an ArcGIS
+file geodatabase (the .gdb folder, or a .zip of it) or a GeoJSON file, read with pyogrio (GDAL/OGR). Its coordinate reference system comes from the file itself and
 must be CGCS2000 geographic (EPSG:4490), a CGCS2000 Gauss-Krüger zone (3- or 6-degree, with or without
 the zone number in front of the easting, e.g. EPSG:4528 or EPSG:4549) or WGS84. A layer without a CRS, in
 another one (Xi'an 1980, Beijing 1954, a local grid…), or with a polygon that cannot lie in the district
@@ -41,7 +41,9 @@ from regreen.log import logger
 from regreen.submissions.columns import fold
 from regreen.submissions.reference import PlanReference
 
-LAYER_SUFFIXES = (".gpkg", ".shp", ".zip", ".geojson", ".json")
+LAYER_SUFFIXES = (".gpkg", ".shp", ".zip", ".geojson", ".json", ".gdb")
+# ArcGIS's own format, a folder of files: the register keeps it as a .zip of the folder (install_layer).
+GEODATABASE_SUFFIX = ".gdb"
 STORAGE_EPSG = 4490
 SQUARE_METRES_PER_MU = 10000 / 15
 # A lon/lat box around 泉州台商投资区 (百崎、东园、洛阳、张坂, about 118.68–118.92°E, 24.92–25.10°N) with a
@@ -110,9 +112,10 @@ class PatchLayerUnreadableError(PatchLayerError):
         self.path = path
         self.reason = reason
         super().__init__(
-            f"无法读取图斑图层 {path}：{reason}；请提供 GeoPackage（.gpkg）、Shapefile（.shp 或其 .zip）或 GeoJSON",
+            f"无法读取图斑图层 {path}：{reason}；请提供 GeoPackage（.gpkg）、Shapefile（.shp 或其 .zip）、"
+            "ArcGIS 文件地理数据库（.gdb 文件夹或其 .zip）或 GeoJSON",
             f"cannot read patch layer {path}: {reason}; give a GeoPackage (.gpkg), a Shapefile (.shp or a "
-            ".zip of it) or a GeoJSON file",
+            ".zip of it), an ArcGIS file geodatabase (the .gdb folder or a .zip of it) or a GeoJSON file",
         )
 
 
@@ -256,7 +259,8 @@ def is_accepted_crs(crs: CRS) -> bool:
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a layer's bytes; for a .shp, of the whole set beside it (.dbf, .shx, .prj, .cpg)."""
+    """sha256 of a layer's bytes; for a .shp, of the whole set beside it (.dbf, .shx, .prj, .cpg); for a
+    .gdb, of its files."""
     digest = hashlib.sha256()
     for part in layer_files(path):
         digest.update(part.name.encode() + b"\0" + part.read_bytes())
@@ -264,7 +268,9 @@ def file_sha256(path: Path) -> str:
 
 
 def layer_files(path: Path) -> list[Path]:
-    """The files a layer is made of: a .shp and its sidecars, or the one file."""
+    """The files a layer is made of: a .shp and its sidecars, a .gdb folder's files, or the one file."""
+    if path.suffix.lower() == GEODATABASE_SUFFIX:
+        return sorted(p for p in path.iterdir() if p.is_file())
     if path.suffix.lower() != ".shp":
         return [path]
     return sorted(p for p in path.parent.glob(path.stem + ".*") if p.is_file())
@@ -373,7 +379,10 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
         raise PatchLayerUnreadableError(
             path, f"扩展名 {path.suffix or '—'} 不是图层格式 / not a layer format"
         )
-    if not path.is_file():
+    if path.suffix.lower() == GEODATABASE_SUFFIX:
+        if not path.is_dir():
+            raise PatchLayerUnreadableError(path, "不是文件夹（.gdb 是文件夹）/ not a folder (a .gdb is one)")
+    elif not path.is_file():
         raise PatchLayerUnreadableError(path, "文件不存在 / no such file")
     try:
         layers = pyogrio.list_layers(path)

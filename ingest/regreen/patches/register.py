@@ -17,13 +17,22 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
 
 from regreen.log import logger
-from regreen.patches.layer import LAYER_SUFFIXES, Overlap, PatchLayer, find_overlaps, layer_files, read_layer
+from regreen.patches.layer import (
+    GEODATABASE_SUFFIX,
+    LAYER_SUFFIXES,
+    Overlap,
+    PatchLayer,
+    find_overlaps,
+    layer_files,
+    read_layer,
+)
 from regreen.project import DataDir
 from regreen.publish import swap_exports
 from regreen.submissions.reference import PlanReference
@@ -136,14 +145,20 @@ def install_layer(path: Path, data_dir: DataDir, reference: PlanReference) -> Pa
     """Check the layer at `path` and make it the register, replacing what the folder held.
 
     Nothing is changed when the layer is refused. The files are copied into a new folder beside
-    `patches/`, which is then exchanged with it in one step (regreen.publish.swap_exports)."""
+    `patches/`, which is then exchanged with it in one step (regreen.publish.swap_exports). A file
+    geodatabase (a folder) is kept as a .zip of it, which GDAL reads as it is: the register holds files."""
     layer = read_layer(path, reference)
     folder = patches_dir(data_dir)
     staging = folder.with_name(f"patches.tmp-{secrets.token_hex(3)}")
     staging.mkdir(parents=True)
     try:
-        for part in layer_files(path):
-            shutil.copy2(part, staging / part.name)
+        if path.suffix.lower() == GEODATABASE_SUFFIX:
+            with zipfile.ZipFile(staging / f"{path.name}.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+                for part in layer_files(path):
+                    archive.write(part, f"{path.name}/{part.name}")
+        else:
+            for part in layer_files(path):
+                shutil.copy2(part, staging / part.name)
         swap_exports(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
