@@ -11,6 +11,11 @@
   `soffice --headless --convert-to pdf`, LibreOffice 7.4.7 of Debian 12). As Word does by default, it
   lets a table row break across pages: the first 2023 row's name ends in a ruled row of its own at the top
   of page 2. And it prints the 2024 year heading right under the 2023 table, touching its frame.
+- The same document exported as a government office often posts it: encrypted, with copying and changes
+  forbidden by a permissions password (`notices/notice-libreoffice-7.4-no-copying.pdf`), which opens and
+  reads without one; and with a password to open it (`notices/notice-libreoffice-7.4-open-password.pdf`,
+  the password is "secret"), which is refused saying so. Both by LibreOffice's PDF export options
+  (RestrictPermissions, EnableCopyingOfContent false, Changes 0; EncryptFile, DocumentOpenPassword).
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ from notice_expected import assert_same_notice, notice_blocks
 from test_report_browser import browse, chromium  # noqa: F401 (chromium is the shared fixture)
 
 from regreen.ideographs import UNIFIED_IDEOGRAPHS
-from regreen.plan import parse_notice
+from regreen.plan import NoticeUnreadableError, parse_notice
 from regreen.project import BUNDLED_NOTICE
 
-LIBREOFFICE_PDF = Path(__file__).parent / "notices" / "notice-libreoffice-7.4.pdf"
+NOTICES = Path(__file__).parent / "notices"
+LIBREOFFICE_PDF = NOTICES / "notice-libreoffice-7.4.pdf"
 
 PAGE = "body { font-family: 'Noto Serif CJK SC', serif } table { border-collapse: collapse }"
 STYLES = {
@@ -101,3 +107,21 @@ def test_the_notice_exported_by_libreoffice_gives_the_bundled_notice() -> None:
     assert_same_notice(plan, parse_notice(BUNDLED_NOTICE))
     first = plan.projects[0]
     assert (first.name, first.source_ref) == ("百崎乡莲埭村废弃矿山生态治理项目", "page 1, table 1, row 2")
+
+
+def test_a_notice_whose_permissions_forbid_copying_is_read_all_the_same() -> None:
+    path = NOTICES / "notice-libreoffice-7.4-no-copying.pdf"
+    with pdfplumber.open(path) as document:
+        assert document.doc.encryption is not None  # encrypted, openable without a password
+
+    assert_same_notice(parse_notice(path), parse_notice(BUNDLED_NOTICE))
+
+
+def test_a_notice_with_a_password_to_open_it_is_refused_saying_so() -> None:
+    path = NOTICES / "notice-libreoffice-7.4-open-password.pdf"
+    with pytest.raises(NoticeUnreadableError) as refused:
+        parse_notice(path)
+    message = str(refused.value)
+    assert str(path) in message
+    assert "设有打开密码" in message and "needs a password to open" in message
+    assert "不是有效的 PDF" not in message  # it is one

@@ -349,12 +349,20 @@ def _pdf_form(path: Path, data: bytes) -> _Form:
     a table printed without grid lines still reaches the table reader as rows of cells.
     """
     import pdfplumber
+    from pdfminer.pdfdocument import PDFPasswordIncorrect
     from pdfplumber.utils import cluster_objects
     from pdfplumber.utils.exceptions import PdfminerException
 
     try:
         pdf = pdfplumber.open(io.BytesIO(data))
     except PdfminerException as exc:
+        if exc.args and isinstance(exc.args[0], PDFPasswordIncorrect):
+            # A PDF only permissions protect (no copying, no printing) opens without a password, and is read.
+            raise NoticeUnreadableError(
+                path,
+                "PDF 文件设有打开密码，请另存一份不设打开密码的 PDF / the PDF needs a password to open; "
+                "save a copy without it",
+            ) from exc
         raise NoticeUnreadableError(path, f"不是有效的 PDF 文件 / not a valid PDF file ({exc})") from exc
     pages: list[list[_Line]] = []
     has_text = False
