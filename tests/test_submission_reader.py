@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -155,6 +156,32 @@ def test_unreadable_files_are_rejected_with_one_file_issue(tmp_path, reference, 
     issue = _file_issue(validate_file(path, reference, TODAY))
     assert (issue.code, issue.row, issue.column, issue.value) == (code, None, None, None)
     assert issue.message_zh and issue.message_en
+
+
+WORKBOOKS = Path(__file__).parent / "workbooks"
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "says_zh", "says_en"),
+    [
+        # encrypted with a password to open it (1234) by msoffcrypto-tool 6.1.0, as Excel 2010+ does
+        ("东园镇-2025-06-打开密码.xlsx", "password_protected", "设有打开密码", "has a password to open it"),
+        # LibreOffice 7.4's .xls of a sample workbook, saved under .xlsx
+        (
+            "东园镇-2025-06-xls格式.xlsx",
+            "unreadable_file",
+            "旧版 Excel 97-2003（.xls）",
+            "Excel 97-2003 (.xls) file",
+        ),
+    ],
+)
+def test_a_workbook_that_is_not_a_zip_says_what_it_is(reference, name, code, says_zh, says_en):
+    # Both are compound files (an .xlsx is a zip): "not a zip file, save it again as .xlsx" did not help
+    # the clerk whose workbook has a password, and saving again keeps the password.
+    issue = _file_issue(validate_file(WORKBOOKS / name, reference, TODAY))
+    assert issue.code == code
+    assert says_zh in issue.message_zh and says_en in issue.message_en
+    assert "zip" not in issue.message_en
 
 
 def test_a_missing_file_is_rejected(tmp_path, reference):

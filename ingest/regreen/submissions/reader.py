@@ -45,6 +45,11 @@ MIN_HEADER_MATCHES = 3
 # many (a stray comma shifts every later value); past this the whole file is refused.
 CSV_SPARE_FIELDS = 8
 _UTF8_BOM = b"\xef\xbb\xbf"
+# An OLE compound file, not the zip an .xlsx is: Excel 97-2003's .xls, or an .xlsx encrypted with a
+# password to open it (Excel and WPS wrap the encrypted workbook in a compound file, as the stream
+# "EncryptedPackage", whose name the file's directory holds in UTF-16).
+_COMPOUND_FILE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 # Rows a sheet may hold besides its data rows: a title block, the header, a 合计 row.
 _SPARE_ROWS = HEADER_SEARCH_ROWS + 2
 _SCAN_CHUNK = 1 << 20
@@ -342,7 +347,28 @@ def _check_xlsx_size(path: Path, data: bytes, limits: ReadLimits) -> None:
                 )
 
 
+def _compound_file_error(path: Path, data: bytes) -> SubmissionReadError:
+    if _ENCRYPTED_PACKAGE in data:
+        return SubmissionReadError(
+            path,
+            "password_protected",
+            "工作簿设有打开密码，无法读取；请在 Excel 或 WPS 中取消打开密码（Excel：文件 → 信息 → 保护工作簿 → "
+            "用密码进行加密，清空密码）后保存，重新提交",
+            "the workbook has a password to open it and cannot be read; remove the password in Excel or WPS "
+            "(Excel: File → Info → Protect Workbook → Encrypt with Password, clear it), save and resubmit",
+        )
+    return SubmissionReadError(
+        path,
+        "unreadable_file",
+        "这是旧版 Excel 97-2003（.xls）格式的文件，扩展名却是 .xlsx；请用 Excel 或 WPS 另存为“Excel 工作簿（.xlsx）”"
+        "后重新提交",
+        "this is an Excel 97-2003 (.xls) file named .xlsx; save it as an Excel workbook (.xlsx) and resubmit",
+    )
+
+
 def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
+    if data.startswith(_COMPOUND_FILE):
+        raise _compound_file_error(path, data)
     try:
         _check_xlsx_size(path, data, limits)
         with python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data)) as workbook:
