@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zipfile
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -394,6 +395,45 @@ def test_a_lost_row_names_the_year_table_measure_and_figures(tmp_path: Path) -> 
         "58",
     )
     assert "2023 年度计划表" in error.message_zh
+
+
+NOTICES = Path(__file__).parent / "notices"
+
+
+@pytest.mark.parametrize(
+    ("form", "says_zh", "says_en"),
+    [
+        ("doc", "旧版 Word 97-2003（.doc）", "an old Word 97-2003 (.doc)"),
+        ("doc-named-docx", "旧版 Word 97-2003（.doc）", "an old Word 97-2003 (.doc)"),
+        ("docx-with-password", "设有打开密码", "needs a password to open"),
+        ("ofd", "OFD 版式文件", "export it to PDF"),
+    ],
+)
+def test_a_notice_in_a_form_we_do_not_read_says_which(
+    form: str, says_zh: str, says_en: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # LibreOffice 7.4's Word 97-2003 export of the notice, as saved and as renamed .docx; the notice's
+    # .docx encrypted with a password to open it (msoffcrypto-tool 6.1.0, as Word 2010+ does); an OFD
+    # package (GB/T 33190: a zip whose entry point is OFD.xml; made here, no OFD writer being at hand).
+    if form == "doc":
+        path = NOTICES / "notice-libreoffice-7.4.doc"
+    elif form == "doc-named-docx":
+        path = tmp_path / "notice.docx"
+        path.write_bytes((NOTICES / "notice-libreoffice-7.4.doc").read_bytes())
+    elif form == "docx-with-password":
+        path = NOTICES / "notice-open-password.docx"
+    else:
+        path = tmp_path / "notice.ofd"
+        with zipfile.ZipFile(path, "w") as package:
+            package.writestr("OFD.xml", '<ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016" Version="1.0"/>')
+            package.writestr("Doc_0/Document.xml", "<ofd:Document/>")
+
+    with pytest.raises(NoticeUnreadableError) as raised:
+        parse_notice(path)
+
+    message = str(raised.value)
+    assert str(path) in message and says_zh in message and says_en in message
+    _assert_cli_refuses(path, capsys)
 
 
 def test_missing_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from regreen.containers import compound_file
 from regreen.errors import (
     NoPlanTableError,
     NoticeHasNoTextError,
@@ -311,6 +312,14 @@ def _tokenise(path: Path, data: bytes) -> _Form:
     """Recognise the form by content (a PDF's magic, a .docx is a zip; only the bundled text has tabs)."""
     if data.startswith(b"%PDF"):
         return _pdf_form(path, data)
+    if kind := compound_file(data):
+        raise NoticeUnreadableError(path, _COMPOUND_NOTICE[kind])
+    if data.startswith(b"PK\x03\x04") and _is_ofd(data):
+        raise NoticeUnreadableError(
+            path,
+            "这是 OFD 版式文件，暂不支持；请用 OFD 阅读器另存为 PDF / an OFD document (GB/T 33190), which regreen "
+            "does not read; export it to PDF from the OFD reader",
+        )
     if data.startswith(b"PK\x03\x04") or path.suffix.lower() == ".docx":
         return _Form("docx", _docx_lines(path, data))
     try:
@@ -332,6 +341,24 @@ def _tokenise(path: Path, data: bytes) -> _Form:
         "pdf_text",
         [_line(_LAYOUT_GAP.split(raw), f"line {n}", clean=_squeeze) for n, raw in enumerate(lines, 1)],
     )
+
+
+_COMPOUND_NOTICE = {
+    "encrypted": "文档设有打开密码，请另存一份不设打开密码的文档 / the document needs a password to open; "
+    "save a copy without it",
+    "binary": "这是旧版 Word 97-2003（.doc）或 WPS（.wps）格式，请另存为 .docx 或 PDF / an old Word 97-2003 "
+    "(.doc) or WPS (.wps) document; save it as .docx or PDF",
+}
+
+
+def _is_ofd(data: bytes) -> bool:
+    """An OFD document: a zip whose entry point is OFD.xml at its root (GB/T 33190), as Chinese
+    government offices increasingly publish notices."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            return "OFD.xml" in package.namelist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError):
+        return False
 
 
 # Extracted text separates columns by runs of spaces; a single space is part of a cell's text.

@@ -33,6 +33,7 @@ import pandas as pd
 import python_calamine
 
 from regreen.config import Config, default_config
+from regreen.containers import compound_file
 from regreen.errors import RegreenError
 from regreen.submissions.columns import COLUMNS, fold, header_as_written, match_header
 from regreen.submissions.names import display_name
@@ -45,11 +46,6 @@ MIN_HEADER_MATCHES = 3
 # many (a stray comma shifts every later value); past this the whole file is refused.
 CSV_SPARE_FIELDS = 8
 _UTF8_BOM = b"\xef\xbb\xbf"
-# An OLE compound file, not the zip an .xlsx is: Excel 97-2003's .xls, or an .xlsx encrypted with a
-# password to open it (Excel and WPS wrap the encrypted workbook in a compound file, as the stream
-# "EncryptedPackage", whose name the file's directory holds in UTF-16).
-_COMPOUND_FILE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 # Rows a sheet may hold besides its data rows: a title block, the header, a 合计 row.
 _SPARE_ROWS = HEADER_SEARCH_ROWS + 2
 _SCAN_CHUNK = 1 << 20
@@ -347,8 +343,8 @@ def _check_xlsx_size(path: Path, data: bytes, limits: ReadLimits) -> None:
                 )
 
 
-def _compound_file_error(path: Path, data: bytes) -> SubmissionReadError:
-    if _ENCRYPTED_PACKAGE in data:
+def _compound_file_error(path: Path, kind: str) -> SubmissionReadError:
+    if kind == "encrypted":
         return SubmissionReadError(
             path,
             "password_protected",
@@ -367,8 +363,8 @@ def _compound_file_error(path: Path, data: bytes) -> SubmissionReadError:
 
 
 def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
-    if data.startswith(_COMPOUND_FILE):
-        raise _compound_file_error(path, data)
+    if kind := compound_file(data):
+        raise _compound_file_error(path, kind)
     try:
         _check_xlsx_size(path, data, limits)
         with python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data)) as workbook:
