@@ -202,6 +202,50 @@ timeout_seconds = 2
     assert len(hook.posted) == 1 and "refused the message" in caplog.text and "93000" in caplog.text
 
 
+DINGTALK_SECRET = "SEC0123456789abcdef-not-in-the-toml"
+SECRET_ENV = "REGREEN_TEST_DINGTALK_SECRET"
+
+
+def test_a_dingtalk_robot_with_signing_takes_the_signed_message(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alert = compose_alert(record("error", "bad notice"), [], None, ZONE)
+    robot = '[notify]\nwebhook_url = "{url}/robot/send?access_token=t0k"\nwebhook_format = "dingtalk"\n'
+    with (
+        WebhookServer(dingtalk_secret=DINGTALK_SECRET) as hook,
+        caplog.at_level(logging.INFO, logger="regreen"),
+    ):
+        # Unsigned, as before 加签 was supported: the robot refuses it.
+        assert send_alert(alert, config_for(tmp_path, robot.format(url=hook.url))) == []
+        monkeypatch.setenv(SECRET_ENV, DINGTALK_SECRET)
+        signed = robot.format(url=hook.url) + f'webhook_secret_env = "{SECRET_ENV}"\n'
+        assert send_alert(alert, config_for(tmp_path, signed)) == ["webhook"]
+        secret_file = tmp_path / "dingtalk-secret"
+        secret_file.write_text(DINGTALK_SECRET + "\n", encoding="utf-8")
+        from_file = robot.format(url=hook.url) + f'webhook_secret_file = "{secret_file}"\n'
+        assert send_alert(alert, config_for(tmp_path, from_file)) == ["webhook"]
+        monkeypatch.setenv(SECRET_ENV, "SEC-a-wrong-secret")
+        assert send_alert(alert, config_for(tmp_path, signed)) == []
+    assert [p.path.split("&")[0] for p in hook.posted] == ["/robot/send?access_token=t0k"] * 4
+    assert [p.body for p in hook.posted] == [alert.webhook_payload("dingtalk")] * 4
+    assert caplog.text.count("refused the message") == 2 and "310000" in caplog.text
+    assert "SEC" not in caplog.text and "sign=" not in caplog.text and "t0k" not in caplog.text
+
+
+def test_a_signing_secret_that_is_not_there_sends_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    alert = compose_alert(record("error", "bad notice"), [], None, ZONE)
+    with WebhookServer() as hook, caplog.at_level(logging.WARNING, logger="regreen"):
+        text = f"""[notify]
+webhook_url = "{hook.url}/robot/send?access_token=t0k"
+webhook_format = "dingtalk"
+webhook_secret_env = "REGREEN_TEST_UNSET_VARIABLE"
+"""
+        assert send_alert(alert, config_for(tmp_path, text)) == []
+    assert hook.posted == [] and "gives no secret" in caplog.text
+
+
 def test_a_login_without_a_password_sends_no_mail(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     alert = compose_alert(record("error", "bad notice"), [], None, ZONE)
     with SmtpServer(tmp_path) as smtp, caplog.at_level(logging.WARNING, logger="regreen"):

@@ -108,6 +108,11 @@ SETTINGS: dict[str, dict[str, Setting]] = {
         "mail_to": Setting([], "recipient addresses of alert mail"),
         "webhook_url": Setting("", "URL that alerts are posted to (empty: no webhook)"),
         "webhook_format": Setting("json", "json, wecom (企业微信群机器人) or dingtalk (钉钉群机器人)"),
+        "webhook_secret_env": Setting(
+            "",
+            "name of the environment variable holding the DingTalk robot's 加签 secret (SEC…), if it signs",
+        ),
+        "webhook_secret_file": Setting("", "file holding the DingTalk robot's 加签 secret (owner-only)"),
         "timeout_seconds": Setting(10, "how long one alert target may take before it is given up"),
     },
 }

@@ -5,7 +5,9 @@ error), checks warned (how many, and the first few), or townships' reports are o
 `[submissions] due_day` of the month after the report month). A clean night sends nothing.
 
 Targets come from `[notify]` in regreen.toml. The SMTP password is read from the environment variable
-`smtp_password_env` names or from the file `smtp_password_file` names, never from the toml itself. A
+`smtp_password_env` names or from the file `smtp_password_file` names, never from the toml itself; so is
+the secret of a DingTalk robot whose security setting is 加签 (signing: `webhook_secret_env`,
+`webhook_secret_file`), with which each message's URL is signed as DingTalk documents. A
 target that cannot be reached, refuses the message or takes longer than `timeout_seconds` is logged as a
 warning: an alert never fails the run it reports on.
 
@@ -14,6 +16,9 @@ Alerts carry run ids, check names, counts and township names only: no reporter, 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import smtplib
@@ -23,7 +28,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -186,17 +191,29 @@ def send_alert(alert: Alert, config: Config) -> list[str]:
     return delivered
 
 
-def _smtp_password(config: Config) -> str | None:
-    variable = config.get("notify", "smtp_password_env")
+def _secret(config: Config, setting: str, what: str) -> str | None:
+    """The secret `<setting>_env` names the variable of, or `<setting>_file` holds; None when neither is
+    set or it cannot be read (logged)."""
+    variable = config.get("notify", f"{setting}_env")
     if variable:
         return os.environ.get(variable)
-    path = config.get("notify", "smtp_password_file")
+    path = config.get("notify", f"{setting}_file")
     if path:
         try:
             return Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            logger.warning("alert mail: cannot read the SMTP password file %s: %s", path, exc)
+            logger.warning("%s: cannot read the file %s: %s", what, path, exc)
     return None
+
+
+def _signed(url: str, secret: str, now: datetime) -> str:
+    """`url` with DingTalk's signature: the time in milliseconds, and base64 of HMAC-SHA256 keyed with the
+    secret over "<time>\\n<secret>"; the robot refuses a message signed more than an hour away from its
+    clock (errcode 310000)."""
+    timestamp = str(round(now.timestamp() * 1000))
+    digest = hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest()
+    query = urllib.parse.urlencode({"timestamp": timestamp, "sign": base64.b64encode(digest).decode()})
+    return f"{url}{'&' if urllib.parse.urlsplit(url).query else '?'}{query}"
 
 
 def _send_mail(alert: Alert, config: Config) -> bool:
@@ -213,7 +230,7 @@ def _send_mail(alert: Alert, config: Config) -> bool:
                 cafile = get("smtp_ca_file") or None
                 smtp.starttls(context=ssl.create_default_context(cafile=cafile))
             if get("smtp_user"):
-                password = _smtp_password(config)
+                password = _secret(config, "smtp_password", "alert mail: the SMTP password")
                 if password is None:
                     logger.warning(
                         "alert mail not sent: smtp_user is set but no password (smtp_password_env or "
@@ -234,6 +251,15 @@ def _post_webhook(alert: Alert, config: Config) -> bool:
     if fmt not in WEBHOOK_FORMATS:
         logger.warning("alert webhook not sent: webhook_format %r is not one of %s", fmt, WEBHOOK_FORMATS)
         return False
+    signing = config.get("notify", "webhook_secret_env") or config.get("notify", "webhook_secret_file")
+    if signing and fmt == "dingtalk":
+        secret = _secret(config, "webhook_secret", "alert webhook: the DingTalk secret")
+        if not secret:
+            logger.warning(
+                "alert webhook not sent: webhook_secret_env or webhook_secret_file is set but gives no secret"
+            )
+            return False
+        url = _signed(url, secret, datetime.now(UTC))
     body = json.dumps(alert.webhook_payload(fmt), ensure_ascii=False).encode("utf-8")
     request = urllib.request.Request(
         url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
