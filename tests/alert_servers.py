@@ -79,7 +79,10 @@ class MailBox:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        self.over_tls.append(session.ssl is not None)
+        # session.ssl is set by STARTTLS only; a connection over TLS from the start has its TLS transport.
+        self.over_tls.append(
+            session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
+        )
         return "250 OK"
 
     def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth: Any) -> AuthResult:
@@ -91,22 +94,26 @@ class MailBox:
 
 
 class SmtpServer:
-    """aiosmtpd on 127.0.0.1 that refuses mail before STARTTLS and before a login."""
+    """aiosmtpd on 127.0.0.1 that refuses mail before STARTTLS and before a login; with `implicit_tls`, one
+    that speaks TLS from the first byte (SMTPS, as on port 465) and refuses mail before a login."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, implicit_tls: bool = False) -> None:
         self.cert, key = self_signed_certificate(folder)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.cert, key)
         self.box = MailBox()
         self.port = free_port()
+        tls = (
+            {"ssl_context": context, "auth_require_tls": False} if implicit_tls else {"tls_context": context}
+        )
         self.controller = Controller(
             self.box,
             hostname="127.0.0.1",
             port=self.port,
-            tls_context=context,
-            require_starttls=True,
+            require_starttls=not implicit_tls,
             auth_required=True,
             authenticator=self.box.authenticate,
+            **tls,
         )
 
     def __enter__(self) -> SmtpServer:

@@ -202,6 +202,27 @@ timeout_seconds = 2
     assert len(hook.posted) == 1 and "refused the message" in caplog.text and "93000" in caplog.text
 
 
+# aiosmtpd warns of a login allowed without STARTTLS; its connection is TLS from the first byte.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_mail_over_tls_from_the_start_as_port_465_serves_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Tencent Exmail, 163 and Aliyun mail serve SMTPS on 465; port 465 itself cannot be bound here, so
+    # smtp_ssl says it. Without it, the client waits for a plain greeting the server never sends.
+    monkeypatch.setenv(PASSWORD_ENV, SMTP_PASSWORD)
+    alert = compose_alert(record("error", "bad notice"), [], None, ZONE)
+    with SmtpServer(tmp_path, implicit_tls=True) as smtp, caplog.at_level(logging.WARNING, logger="regreen"):
+        plain = notify_toml(smtp, "", "json", PASSWORD_ENV).replace(
+            "timeout_seconds = 10", "timeout_seconds = 2"
+        )
+        assert send_alert(alert, config_for(tmp_path, plain)) == []
+        assert send_alert(alert, config_for(tmp_path, plain + "smtp_ssl = true\n")) == ["mail"]
+    assert "not sent" in caplog.text
+    (mail,) = smtp.box.messages
+    assert smtp.box.over_tls == [True] and smtp.box.logins == [(SMTP_USER, SMTP_PASSWORD)]
+    assert mail.get_content().strip() == alert.text()
+
+
 DINGTALK_SECRET = "SEC0123456789abcdef-not-in-the-toml"
 SECRET_ENV = "REGREEN_TEST_DINGTALK_SECRET"
 

@@ -98,6 +98,11 @@ SETTINGS: dict[str, dict[str, Setting]] = {
         "smtp_host": Setting("", "SMTP server for alert mail (empty: no mail)"),
         "smtp_port": Setting(587, "SMTP port"),
         "smtp_starttls": Setting(True, "upgrade the SMTP connection with STARTTLS"),
+        "smtp_ssl": Setting(
+            False,
+            "connect over TLS from the start (SMTPS, as Tencent Exmail, 163 and Aliyun mail serve on port "
+            "465); port 465 always does",
+        ),
         "smtp_user": Setting("", "SMTP login (empty: no login)"),
         "smtp_password_env": Setting("", "name of the environment variable holding the SMTP password"),
         "smtp_password_file": Setting("", "file holding the SMTP password (owner-only)"),

@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # nightly imports this module
 # How many warned checks a message names; the rest are counted.
 WARNED_SHOWN = 3
 WEBHOOK_FORMATS = ("json", "wecom", "dingtalk")
+SMTPS_PORT = 465
 
 
 @dataclass(frozen=True)
@@ -223,12 +224,19 @@ def _send_mail(alert: Alert, config: Config) -> bool:
     message["From"] = get("mail_from") or "regreen@localhost"
     message["To"] = ", ".join(get("mail_to"))
     message.set_content(alert.text())
-    host, port = get("smtp_host"), get("smtp_port")
+    host, port, timeout = get("smtp_host"), get("smtp_port"), get("timeout_seconds")
+    # Port 465 is SMTP over TLS from the first byte (RFC 8314): a plain connection there waits for a
+    # greeting that never comes, until the timeout.
+    implicit_tls = get("smtp_ssl") or port == SMTPS_PORT
     try:
-        with smtplib.SMTP(host, port, timeout=get("timeout_seconds")) as smtp:
-            if get("smtp_starttls"):
-                cafile = get("smtp_ca_file") or None
-                smtp.starttls(context=ssl.create_default_context(cafile=cafile))
+        context = ssl.create_default_context(cafile=get("smtp_ca_file") or None)
+        if implicit_tls:
+            connection = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+        else:
+            connection = smtplib.SMTP(host, port, timeout=timeout)
+        with connection as smtp:
+            if not implicit_tls and get("smtp_starttls"):
+                smtp.starttls(context=context)
             if get("smtp_user"):
                 password = _secret(config, "smtp_password", "alert mail: the SMTP password")
                 if password is None:
