@@ -36,6 +36,12 @@ NOT_SUBMISSIONS = {
     "README.txt": b"drop the townships' files here\n",
     ".DS_Store": b"\0\0\0\1Bud1",
     "~$lock.xlsx": b"x",
+    # AppleDouble, as macOS writes it beside a file copied to a shared drive or zipped: magic, version,
+    # "Mac OS X" filler, one entry (Finder info)
+    "._东园镇-2025-06.xlsx": bytes.fromhex("00051607 00020000").ljust(8, b"\0")
+    + b"Mac OS X        "
+    + bytes.fromhex("0001 00000009 00000032 00000020")
+    + bytes(32),
 }
 
 
@@ -153,7 +159,7 @@ def test_the_counts_reconcile(ingested: Ingested) -> None:
     s = ingested.summary
     assert s.received == len(ingested.received) + len(NOT_SUBMISSIONS)
     assert s.received == s.accepted + s.rejected + s.duplicate + s.skipped
-    assert (s.rejected, s.duplicate, s.skipped) == (2, 1, 3)
+    assert (s.rejected, s.duplicate, s.skipped) == (2, 1, 4)
     assert s.rows_read == s.rows_loaded + s.rows_rejected
     data_dir = ingested.data_dir
     per_file = query(
@@ -176,13 +182,13 @@ def test_the_counts_reconcile(ingested: Ingested) -> None:
         "accepted": s.accepted,
         "rejected": 2,
         "duplicate": 1,
-        "skipped": 3,
+        "skipped": 4,
     }
     rendered = s.render()
-    assert f"{s.received} files: {s.accepted} accepted, 2 rejected, 1 duplicate, 3 skipped" in rendered
+    assert f"{s.received} files: {s.accepted} accepted, 2 rejected, 1 duplicate, 4 skipped" in rendered
     # totals, then each rejected and skipped file, then each project-month restated
     restated = [line for f in s.files for line in f.restated]
-    assert len(rendered.splitlines()) == 2 + 2 + 3 + len(restated)
+    assert len(rendered.splitlines()) == 2 + 2 + 4 + len(restated)
     # The sample restates 张坂镇's 2024-08: each project-month names the version it replaces.
     assert restated and all("示例-张坂镇-2024-08-月度进展.xlsx" in line for line in restated)
     assert all("重报 / restated" in line for line in rendered.splitlines()[-len(restated) :])
@@ -210,6 +216,7 @@ def test_the_inbox_keeps_only_what_is_not_a_submission(ingested: Ingested) -> No
             "README.txt": "不是填报文件 / not a submission (.xlsx or .csv)",
             ".DS_Store": "不是填报文件 / not a submission (.xlsx or .csv)",  # hidden-looking names are taken as any
             "~$lock.xlsx": "Office 锁定文件 / an Office lock file",
+            "._东园镇-2025-06.xlsx": "macOS 元数据文件（._）/ a macOS metadata file (AppleDouble)",
         }
     )
     assert "README.txt" in ingested.summary.render()
@@ -337,7 +344,11 @@ def test_ingesting_again_changes_nothing(
     shutil.copytree(ingested.data_dir.root, copy.root)
     before = landed_state(copy)
     summary = ingest_inbox(copy, reference, TODAY)
-    assert (summary.received, summary.skipped, summary.rows_loaded) == (3, 3, 0)
+    assert (summary.received, summary.skipped, summary.rows_loaded) == (
+        len(NOT_SUBMISSIONS),
+        len(NOT_SUBMISSIONS),
+        0,
+    )
     assert landed_state(copy) == before
 
 

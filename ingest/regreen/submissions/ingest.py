@@ -5,7 +5,8 @@ Files are taken in order of arrival (modification time, then name). What is take
 - Only regular files. The inbox is listed with lstat and a file is opened with O_NOFOLLOW | O_NONBLOCK:
   a symlink is never followed (so the inbox cannot be used to copy /etc/passwd into archive/), and a
   named pipe, socket or device is never read (a pipe would block the run forever). These, folders,
-  Office lock files (~$…) and files of other types are left in the inbox, skipped with a reason.
+  Office lock files (~$…), macOS metadata files (._…) and files of other types are left in the inbox,
+  skipped with a reason.
 - Only finished uploads. A file whose modification time is less than `settle_seconds` old may still be
   being written: it is left in the inbox for the next run. Every write moves the modification time
   forward; a tool that sets an older one (cp -p, scp -p, rsync -t, WinSCP) does so after the last byte,
@@ -326,6 +327,10 @@ def _skip_reason(name: str, mode: int) -> str | None:
         return f"{kind[0]}，不跟随、不读取 / {kind[1]}, neither followed nor read"
     if name.startswith("~$"):
         return "Office 锁定文件 / an Office lock file"
+    if name.startswith("._"):
+        # What macOS writes beside a file on a drive or in a zip it makes (AppleDouble): the file's
+        # Finder metadata under the file's name, never a workbook.
+        return "macOS 元数据文件（._）/ a macOS metadata file (AppleDouble)"
     if Path(name).suffix.lower() not in (*SUPPORTED_SUFFIXES, *_WRONG_FORMAT_SUFFIXES):
         return "不是填报文件 / not a submission (.xlsx or .csv)"
     return None
