@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from regreen import __version__
-from regreen.errors import EXIT_USAGE, RegreenError
+from regreen.errors import EXIT_USAGE, RegreenError, disk_full
 from regreen.log import logger
 from regreen.project import BUNDLED_NOTICE, DEFAULT_DATA_DIR, DataDir
 
@@ -638,6 +638,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.debug("error", exc_info=True)
         print(f"regreen: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:
+        full = disk_full(exc, getattr(args, "data_dir", None) or Path.cwd())
+        if full is None:
+            raise  # a bug: its traceback
+        logger.debug("error", exc_info=True)
+        print(f"regreen: {full}", file=sys.stderr)
+        return full.exit_code
     except BrokenPipeError:
         # The reader of our stdout went away (`regreen check … | head`): stop quietly, as cat does.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

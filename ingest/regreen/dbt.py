@@ -208,7 +208,8 @@ class DbtProcess:
         results_file.unlink(missing_ok=True)
         (target / self.nodes_file).unlink(missing_ok=True)
         completed = self.run("build", *(["--select", *select] if select else []))
-        if not results_file.exists():
+        # Both are written when dbt ends; a child that died on the way (a full disk) leaves one or none.
+        if not results_file.exists() or not (target / self.nodes_file).exists():
             raise DbtBuildError(_output_tail(completed) or [f"dbt exited {completed.returncode}"])
         run = DbtRun(
             completed.returncode, _read_results(results_file, target / self.nodes_file), self.peak_mb

@@ -7,6 +7,8 @@ says what is wrong and how to fix it. The CLI prints that message on one line an
 
 from __future__ import annotations
 
+import errno
+import shutil
 from pathlib import Path
 
 # Exit codes shared by every command (documented in the README).
@@ -14,6 +16,7 @@ EXIT_OK = 0
 EXIT_CHECKS_FAILED = 1
 EXIT_USAGE = 2
 EXIT_WAREHOUSE_IN_USE = 73  # sysexits' EX_CANTCREAT: the published file cannot be replaced now
+EXIT_DISK_FULL = 74  # sysexits' EX_IOERR: a file could not be written, its disk being full
 EXIT_LOCKED = 75
 
 
@@ -187,3 +190,44 @@ class MemoryLimitError(RegreenError):
             f"DuckDB could not finish within its memory limit {memory_limit} ([storage] memory_limit of "
             f"regreen.toml): {reason}; raise the limit (see docs/operations.md)",
         )
+
+
+# How a full disk reaches us: an OSError from Python, or the same words in DuckDB's errors and in what
+# the dbt child printed before it died.
+_NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_NO_SPACE_WORDS = ("No space left on device", "Disk quota exceeded")
+
+
+class DiskFullError(RegreenError):
+    """A file could not be written: the disk holding the data directory, or the quota on it, is full."""
+
+    exit_code = EXIT_DISK_FULL
+
+    def __init__(self, folder: Path, free_bytes: int | None) -> None:
+        self.folder = folder
+        self.free_bytes = free_bytes
+        free = "?" if free_bytes is None else f"{free_bytes / 2**20:,.1f} MB"
+        super().__init__(
+            f"磁盘空间不足（{folder} 所在磁盘剩余 {free}），未能写完文件；未完成的运行不发布，已发布的仓库不变。"
+            "请清理空间（如 history/ 中的旧版本）后重新运行",
+            f"the disk of {folder} is full ({free} free) and a file could not be written; a run that did "
+            "not finish publishes nothing and the published warehouse is unchanged. Free some space (old "
+            "copies in history/, say) and run again",
+        )
+
+
+def disk_full(exc: BaseException, folder: Path) -> DiskFullError | None:
+    """The DiskFullError for `folder` if `exc`, or an exception it was raised from or while handling, is
+    the disk being full; None otherwise."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if (isinstance(seen, OSError) and seen.errno in _NO_SPACE_ERRNOS) or any(
+            words in str(seen) for words in _NO_SPACE_WORDS
+        ):
+            try:
+                free: int | None = shutil.disk_usage(folder).free
+            except OSError:
+                free = None
+            return DiskFullError(folder, free)
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -31,6 +31,7 @@ and sleeps when it reaches that point (one of PAUSE_POINTS), so a test can SIGKI
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import gc
@@ -70,6 +71,7 @@ from regreen.errors import (
     ChecksFailedError,
     RegreenError,
     WarehouseInUseError,
+    disk_full,
 )
 from regreen.log import logger
 from regreen.memory import limit_connection, peak_rss_mb, reset_peak_rss, within_memory_limit
@@ -255,13 +257,21 @@ def runs_log(data_dir: DataDir) -> Path:
 
 
 def append_run(data_dir: DataDir, record: RunRecord) -> None:
-    """Append `record` as one line, in one write, so a killed writer never leaves half a line."""
+    """Append `record` as one line, in one write, so a killed writer never leaves half a line; a write
+    the disk cut short (full) is taken back, so that the next run's line does not join half of this one."""
     data_dir.logs.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record.to_json_dict(), ensure_ascii=False) + "\n"
+    line = (json.dumps(record.to_json_dict(), ensure_ascii=False) + "\n").encode("utf-8")
     fd = os.open(runs_log(data_dir), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line.encode("utf-8"))
-        os.fsync(fd)
+        end = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, line)
+            if written != len(line):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(runs_log(data_dir)))
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, end)
+            raise
     finally:
         os.close(fd)
 
@@ -657,13 +667,20 @@ def _recorded(data_dir: DataDir, record: RunRecord, clock: StageClock) -> Iterat
     try:
         yield
     except BaseException as exc:  # a bug or Ctrl-C too: recorded, then raised as is
+        full = disk_full(exc, data_dir.root)
+        if full is not None:  # wherever it struck (our writes, DuckDB's, the dbt child's): said so
+            record.status, record.error_message = full.run_status, str(full)
+            raise full from exc
         record.status = exc.run_status if isinstance(exc, RegreenError) else "error"
         record.error_message = str(exc) if isinstance(exc, RegreenError) else f"{type(exc).__name__}: {exc}"
         raise
     finally:
         clock.finish()
         record.ended_at = utc_now()
-        append_run(data_dir, record)
+        try:
+            append_run(data_dir, record)
+        except OSError as exc:  # a full disk takes the log line too; the error above is what matters
+            logger.warning("运行记录未能写入 / the run was not logged in %s: %s", runs_log(data_dir), exc)
 
 
 def _publish(
@@ -949,7 +966,7 @@ def refresh_report(data_dir: DataDir, config: Config) -> None:
             config.get("report", "project_rows"),
             config.get("storage", "memory_limit"),
         )
-    except RegreenError as exc:
+    except (RegreenError, OSError) as exc:  # OSError: a full disk, which the run's own error reports
         logger.warning("未能更新进展报告 / the report was not refreshed: %s", exc)
 
 
