@@ -91,6 +91,21 @@ def test_check_of_an_unreadable_file_is_a_report_not_a_traceback(tmp_path):
     ]
 
 
+def test_a_reader_that_stops_early_ends_check_quietly(tmp_path):
+    # `regreen check … | head -1`: the pipe closes under the report; a reader of one line is not a bug.
+    files = [tmp_path / f"{n}.txt" for n in range(2000)]  # more report than a pipe holds
+    for each in files:
+        each.write_text("x", encoding="utf-8")
+    check = subprocess.Popen(
+        [str(REGREEN), "check", *map(str, files)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert check.stdout.readline()
+    check.stdout.close()  # as head does once it has its line
+    stderr = check.stderr.read().decode()
+    assert check.wait(timeout=120) == 141
+    assert "Traceback" not in stderr and stderr == ""
+
+
 def test_template_writes_a_workbook_that_passes_once_filled(tmp_path, reference):
     month = f"{date.today():%Y-%m}"
     output = tmp_path / "out" / "zhangban.xlsx"

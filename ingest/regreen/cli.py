@@ -638,6 +638,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.debug("error", exc_info=True)
         print(f"regreen: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # The reader of our stdout went away (`regreen check … | head`): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:
         full = disk_full(exc, getattr(args, "data_dir", None) or Path.cwd())
         if full is None:
@@ -645,10 +649,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.debug("error", exc_info=True)
         print(f"regreen: {full}", file=sys.stderr)
         return full.exit_code
-    except BrokenPipeError:
-        # The reader of our stdout went away (`regreen check … | head`): stop quietly, as cat does.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
     finally:
         atexit.register(_skip_final_collections)
 
