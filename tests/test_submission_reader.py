@@ -122,6 +122,37 @@ def test_csv_with_old_mac_line_ends_is_read_line_by_line(files, reference):
     assert report.rows_read == 2
 
 
+def test_a_month_and_township_merged_down_their_rows_read_on_every_row(files, reference):
+    # As Chinese reports are laid out: the month and the township written once, merged over the rows
+    # of the township's projects (Excel keeps the value in the top cell only); the project names
+    # merged across two columns read as one value, not copied into the next column.
+    rows = files.rows_for_month()
+    plain = validate_file(files.write("plain.xlsx", rows), reference, TODAY)
+    path = files.write("merged.xlsx", rows)
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook["月度进展"]
+    for column in ("A", "B"):  # 填报月份, 乡镇
+        sheet[f"{column}3"].value = None
+        sheet.merge_cells(f"{column}2:{column}3")
+    notes = [c.column_letter for c in sheet[1] if c.value == "备注"][0]
+    sheet[f"{notes}2"].value = "同上月"
+    following = openpyxl.utils.get_column_letter(sheet[f"{notes}2"].column + 1)
+    sheet.merge_cells(f"{notes}2:{following}2")
+    workbook.save(path)
+
+    merged = validate_file(path, reference, TODAY)
+
+    assert (merged.status, merged.rows_read, merged.errors) == ("accepted", 2, [])
+    assert list(merged.rows["report_month"]) == list(plain.rows["report_month"])
+    assert list(merged.rows["township"]) == ["百崎乡", "百崎乡"]
+    assert plain.rows["notes"].isna().tolist() == [True, True]
+    assert merged.rows["notes"].tolist()[0] == "同上月" and merged.rows["notes"].isna().tolist() == [
+        False,
+        True,
+    ]
+    assert merged.rows.drop(columns="notes").equals(plain.rows.drop(columns="notes"))
+
+
 def test_empty_rows_and_trailing_formatting_are_not_rows(files, reference):
     path = files.write("s.xlsx", files.rows_for_month())
     workbook = openpyxl.load_workbook(path)

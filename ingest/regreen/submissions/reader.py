@@ -374,7 +374,8 @@ def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
                     path, "empty_file", "工作簿中没有工作表", "the workbook has no sheet"
                 )
             sheet = next((name for name in names if fold(name) == SHEET_NAME), names[0])
-            rows = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+            found = workbook.get_sheet_by_name(sheet)
+            rows = _merged_filled(found.to_python(skip_empty_area=False), found.merged_cell_ranges or ())
     # zipfile's errors on a damaged or exotic zip (before calamine sees it), then calamine's own.
     except (
         zipfile.BadZipFile,
@@ -400,6 +401,24 @@ def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
     frame = pd.DataFrame(rows[header_index + 1 :])
     columns = [_column(frame[position]) for position in frame.columns]
     return _table(path, sheet, header_index + 1, headers, columns, [~pd.isna(column) for column in columns])
+
+
+def _merged_filled(
+    rows: list[list[object]], merged: Iterable[tuple[tuple[int, int], tuple[int, int]]]
+) -> list[list[object]]:
+    """`rows` with each merged cell's value in every row it spans, in its first column: a month or a
+    township written once and merged down the rows of its projects, as Chinese reports lay them out, is
+    what the clerk sees on each of those rows (Excel keeps it in the top cell only). Ranges are
+    ((first row, first column), (last row, last column)), 0-based, as rows are indexed from A1. Columns
+    to the right of a range's first stay empty: a value merged across columns is one value, not two."""
+    for (first_row, column), (last_row, _) in merged:
+        if first_row >= len(rows) or column >= len(rows[first_row]):
+            continue
+        value = rows[first_row][column]
+        for row in rows[first_row + 1 : last_row + 1]:
+            if column < len(row) and row[column] in ("", None):
+                row[column] = value
+    return rows
 
 
 def decode_csv(path: Path, data: bytes) -> str:
