@@ -25,9 +25,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
+import pdfplumber
 import pytest
 from report_warehouse import sample_data_dir, write_warehouse
 
+from regreen.ideographs import UNIFIED_IDEOGRAPHS
 from regreen.project import PROJECT_ROOT, DataDir
 from regreen.report import FailedRun, write_docs, write_report
 
@@ -228,6 +230,26 @@ def _width_at(chromium: Path, page: Path, width: int, profile: Path) -> dict[str
     found = re.search(r'data-frame="([^"]*)"', dom)
     assert found, "the framed page did not report back"
     return json.loads(found.group(1).replace("&quot;", '"'))
+
+
+def test_printed_the_burnup_and_the_map_each_stay_on_the_page_of_their_heading(
+    chromium: Path, sample: DataDir, tmp_path: Path
+) -> None:
+    # Officials print the report: a chart cut by a page break, or its heading left at the foot of the
+    # page before, was how the map came out on A4 (its heading on page 1, the map on page 2).
+    printed = tmp_path / "report.pdf"
+    url = (sample.root / "report" / "index.html").as_uri()
+    browse(chromium, tmp_path / "profile", url, f"--print-to-pdf={printed}", "--no-pdf-header-footer")
+    with pdfplumber.open(printed) as document:
+        pages = [(page.extract_text() or "").translate(UNIFIED_IDEOGRAPHS) for page in document.pages]
+    assert len(pages) >= 3
+
+    def pages_of(text: str) -> list[int]:
+        return [number for number, words in enumerate(pages) if text in words]
+
+    # A heading's words also stand in the contents at the top: its own page is the last that has them.
+    assert pages_of("全区累计修复进度")[-1:] == pages_of("实际累计 actual")  # the heading, the legend
+    assert pages_of("图斑分布")[-1:] == pages_of("N 北")  # the map's heading, its north arrow
 
 
 @pytest.mark.parametrize("width", [1366, 390])
