@@ -1,11 +1,12 @@
 """Reading one patch layer as the bureau's GIS staff keep it, and measuring its polygons.
 
 A layer is a GeoPackage, a Shapefile (the .shp with its .dbf/.shx/.prj, or a .zip of that set), an ArcGIS
-file geodatabase (the .gdb folder, or a .zip of it) or a GeoJSON file, read with pyogrio (GDAL/OGR). Its coordinate reference system comes from the file itself and
-must be CGCS2000 geographic (EPSG:4490), a CGCS2000 Gauss-Krüger zone (3- or 6-degree, with or without
-the zone number in front of the easting, e.g. EPSG:4528 or EPSG:4549) or WGS84. A layer without a CRS, in
-another one (Xi'an 1980, Beijing 1954, a local grid…), or with a polygon that cannot lie in the district
-is refused whole: loading it would put patches in the wrong place without anyone noticing.
+file geodatabase (the .gdb folder, or a .zip of it) or a GeoJSON file, read with pyogrio (GDAL/OGR). Its
+coordinate reference system comes from the file itself and must be CGCS2000 geographic (EPSG:4490), a
+CGCS2000 Gauss-Krüger zone (3- or 6-degree, with or without the zone number in front of the easting, e.g.
+EPSG:4528 or EPSG:4549) or WGS84. A layer without a CRS, in another one (Xi'an 1980, Beijing 1954, a local
+grid…), or with a polygon that cannot lie in the district is refused whole: loading it would put patches
+in the wrong place without anyone noticing.
 
 What a layer holds is not judged here beyond that: an invalid or empty geometry, a repeated patch code
 and overlapping patches are loaded as they are and reported by the expectation suites, so that the bureau
