@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -371,6 +372,29 @@ def drop(inbox: Path, name: str, text: str, arrived: datetime) -> Path:
     stamp = int(arrived.timestamp() * 1e9)
     os.utime(path, ns=(stamp, stamp))
     return path
+
+
+def test_a_zip_of_submissions_is_kept_and_rejected_saying_to_unpack_it(
+    tmp_path: Path, reference: PlanReference
+) -> None:
+    # A township's months zipped into one mail attachment: left in the inbox, nobody heard of it.
+    data_dir = DataDir(tmp_path).ensure()
+    day = datetime(2024, 2, 3, 9, 0, tzinfo=CHINA_TZ)
+    inner = drop(tmp_path, "东园镇-2024-01.csv", f"{HEADER}\n{line('2024-01', '20')}\n", day)
+    archive = data_dir.inbox / "东园镇-2024年1月.zip"
+    with zipfile.ZipFile(archive, "w") as packed:
+        packed.write(inner, inner.name)
+    stamp = int(day.timestamp() * 1e9)
+    os.utime(archive, ns=(stamp, stamp))
+    sent = archive.read_bytes()
+
+    summary = ingest_inbox(data_dir, reference, TODAY)
+
+    assert [(f.name, f.outcome, f.errors) for f in summary.files] == [("东园镇-2024年1月.zip", "rejected", 1)]
+    assert list(data_dir.inbox.iterdir()) == []
+    assert (data_dir.quarantine / "东园镇-2024年1月.zip").read_bytes() == sent  # kept byte for byte
+    said = (data_dir.quarantine / "东园镇-2024年1月.zip.errors.txt").read_text(encoding="utf-8")
+    assert "压缩包" in said and "unpack it and submit the .xlsx or .csv files inside" in said
 
 
 def test_edge_cases_wrong_format_folders_and_name_clashes(tmp_path: Path, reference: PlanReference) -> None:

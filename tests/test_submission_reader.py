@@ -176,6 +176,7 @@ def _file_issue(report):
         ("s.xls", b"\xd0\xcf\x11\xe0", "unsupported_file"),
         ("s.txt", "填报月份".encode(), "unsupported_file"),
         ("s.xlsx", b"not a zip", "unreadable_file"),
+        ("s.zip", b"PK\x03\x04", "archive"),
         ("s.csv", b"", "empty_file"),
         ("s.csv", "\ufeff填报月份,乡镇".encode("utf-16"), "unreadable_file"),
         ("s.csv", "序号,名称,数量\n1,a,2\n".encode(), "no_header"),

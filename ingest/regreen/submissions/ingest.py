@@ -88,6 +88,7 @@ from regreen.submissions.history import read_history
 from regreen.submissions.landing import ensure_landing
 from regreen.submissions.names import display_name, safe_name
 from regreen.submissions.reader import (
+    ARCHIVE_SUFFIXES,
     SUPPORTED_SUFFIXES,
     ReadLimits,
     SubmissionReadError,
@@ -110,9 +111,9 @@ from regreen.submissions.validate import (
 
 Outcome = Literal["accepted", "rejected", "duplicate", "skipped"]
 
-# Spreadsheets in a format we do not read are still submissions: they are rejected with a report that
-# says how to resave them, rather than left in the inbox.
-_WRONG_FORMAT_SUFFIXES = (".xls", ".xlsm", ".xlsb", ".et", ".ods", ".numbers")
+# Spreadsheets in a format we do not read, and archives of submissions, are still submissions: they are
+# rejected with a report that says how to resave or unpack them, rather than left in the inbox.
+_WRONG_FORMAT_SUFFIXES = (".xls", ".xlsm", ".xlsb", ".et", ".ods", ".numbers", *ARCHIVE_SUFFIXES)
 _PARTIAL = ".partial"
 _COPY_CHUNK = 1 << 20
 

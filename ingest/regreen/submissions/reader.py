@@ -40,6 +40,8 @@ from regreen.submissions.names import display_name
 
 SHEET_NAME = "月度进展"
 SUPPORTED_SUFFIXES = (".xlsx", ".csv")
+# A township's files zipped into one mail attachment: refused with how to send them, not left unread.
+ARCHIVE_SUFFIXES = (".zip", ".rar", ".7z")
 HEADER_SEARCH_ROWS = 10  # a title block longer than this is not a title
 MIN_HEADER_MATCHES = 3
 # Fields a CSV line may have beyond the header and still be read, so the line can be named as having too
@@ -105,6 +107,13 @@ def read_table(path: Path, limits: ReadLimits | None = None, data: bytes | None 
     a readable submission within `limits` (default: the default settings)."""
     limits = limits or ReadLimits.from_config()
     suffix = path.suffix.lower()
+    if suffix in ARCHIVE_SUFFIXES:
+        raise SubmissionReadError(
+            path,
+            "archive",
+            "这是压缩包，无法直接读取；请解压后分别提交其中的 .xlsx 或 .csv 文件",
+            "a compressed archive, which is not read; unpack it and submit the .xlsx or .csv files inside",
+        )
     if suffix not in SUPPORTED_SUFFIXES:
         raise SubmissionReadError(
             path,
