@@ -79,3 +79,20 @@ def zip_shapefile(shp: Path) -> Path:
             if part != archive:
                 out.write(part, part.name)
     return archive
+
+
+class _CodePageName(zipfile.ZipInfo):
+    """A member whose name is stored in GBK without the zip's UTF-8 flag, as Windows' "send to compressed
+    folder" on a Chinese system stores it (zipfile itself always marks non-ASCII names UTF-8)."""
+
+    def _encodeFilenameFlags(self) -> tuple[bytes, int]:  # noqa: N802 (zipfile's name)
+        return self.filename.encode("gbk"), self.flag_bits
+
+
+def zip_folder_as_windows(folder: Path, archive: Path) -> Path:
+    """`folder` zipped whole into `archive`, its entry and its files' names under it in GBK."""
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+        out.writestr(_CodePageName(f"{folder.name}/"), b"")
+        for part in sorted(folder.iterdir()):
+            out.writestr(_CodePageName(f"{folder.name}/{part.name}"), part.read_bytes())
+    return archive

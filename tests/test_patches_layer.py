@@ -23,6 +23,7 @@ from patch_layers import (
     reprojected,
     sample_features,
     write_features,
+    zip_folder_as_windows,
     zip_shapefile,
 )
 from pyogrio.raw import read as read_raw
@@ -224,6 +225,47 @@ def test_an_arcgis_file_geodatabase_and_its_zip_read_like_the_geopackage(
         assert [p.project_code for p in layer.patches] == [p.project_code for p in expected.patches]
         # A geodatabase stores coordinates on its grid (0.1 mm here), which moves the areas by ~1e-8.
         assert layer.area_mu == pytest.approx(expected.area_mu, rel=1e-7)
+
+
+def test_a_folder_zipped_whole_as_windows_zips_it_reads_like_the_geopackage(
+    tmp_path: Path, reference, sample_layer, features
+) -> None:
+    # Right-click the layer's folder, "send to compressed folder": the layer is in a folder inside the
+    # zip, its names in GBK without the UTF-8 flag; GDAL alone looks only at the zip's root.
+    folder = tmp_path / "图斑数据"
+    folder.mkdir()
+    write_features(folder / "图斑.shp", features, "EPSG:4528", SHAPEFILE_NAMES, encoding="GBK")
+    archive = zip_folder_as_windows(folder, tmp_path / "图斑数据.zip")
+    with zipfile.ZipFile(archive) as packed:
+        assert not any(info.flag_bits & 0x800 for info in packed.infolist())
+    expected = read_layer(sample_layer, reference)
+
+    layer = read_layer(archive, reference)
+
+    assert [p.patch_code for p in layer.patches] == [p.patch_code for p in expected.patches]
+    assert layer.area_mu == pytest.approx(expected.area_mu, rel=1e-9)
+
+
+def test_a_geodatabase_zipped_without_its_folder_entry_reads(tmp_path: Path, reference, features) -> None:
+    gdb = write_features(tmp_path / "图斑.gdb", features, "EPSG:4528")
+    archive = tmp_path / "图斑.zip"
+    with zipfile.ZipFile(archive, "w") as out:  # files only, as `zip -D` and some tools write
+        for part in sorted(gdb.iterdir()):
+            out.write(part, f"{gdb.name}/{part.name}")
+    assert len(read_layer(archive, reference).patches) == 182
+
+
+def test_a_zip_of_two_layers_is_refused_naming_them(tmp_path: Path, reference, features) -> None:
+    for name in ("2023年", "2024年"):
+        (tmp_path / name).mkdir()
+        write_features(tmp_path / name / "图斑.shp", features, "EPSG:4528", SHAPEFILE_NAMES)
+    archive = tmp_path / "图斑.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        for part in sorted(tmp_path.glob("202*/*")):
+            out.write(part, f"{part.parent.name}/{part.name}")
+    with pytest.raises(PatchLayerUnreadableError) as refused:
+        read_layer(archive, reference)
+    assert "several layers: 2023年/图斑.shp, 2024年/图斑.shp" in str(refused.value)
 
 
 def test_a_geodatabase_of_two_polygon_feature_classes_is_refused_naming_them(

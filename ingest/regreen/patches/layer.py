@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -374,6 +375,62 @@ def _undeclared_encoding(meta: dict, field_data: Sequence[np.ndarray]) -> str | 
     return None
 
 
+# Layers inside a .zip. GDAL opens one at the zip's root by itself, but not one in a folder (a folder
+# zipped whole, as Windows' "send to compressed folder" does), nor a .gdb zipped without folder entries.
+_ZIPPED_FILES = (".shp", ".gpkg", ".geojson")
+_ZIPPED_FOLDER = ".gdb/"
+_UTF8_NAMES = 0x800  # the zip's flag: this member's name is UTF-8
+
+
+def _zipped_layers(infos: Sequence[zipfile.ZipInfo]) -> dict[str, str]:
+    """The layers among a zip's members, its layer files and its .gdb folders: each by its name as zipfile
+    and GDAL decode it, with the name as its maker wrote it. macOS's metadata copies (__MACOSX/, ._name)
+    are not layers."""
+    found = {}
+    for info in infos:
+        name = info.filename
+        if name.startswith("__MACOSX/") or name.rsplit("/", 1)[-1].startswith("._"):
+            continue
+        at = name.lower().find(_ZIPPED_FOLDER)
+        layer = name[: at + len(_ZIPPED_FOLDER) - 1] if at >= 0 else name
+        if at >= 0 or name.lower().endswith(_ZIPPED_FILES):
+            found[layer] = _as_written(layer, info)
+    return found
+
+
+def _as_written(name: str, info: zipfile.ZipInfo) -> str:
+    """`name` as the zip's maker wrote it: a zip that does not mark its names UTF-8 (Windows' writes GBK)
+    is read as CP437 by zipfile and GDAL alike, which turns 图斑 into 'ͼ°ß'."""
+    if info.flag_bits & _UTF8_NAMES:
+        return name
+    raw = name.encode("cp437")
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return name
+
+
+def _dataset(path: Path) -> Path | str:
+    """What GDAL is to open for the layer at `path`: the file itself, or for a .zip the one layer inside
+    it, by its path in the zip."""
+    if path.suffix.lower() != ".zip":
+        return path
+    try:
+        with zipfile.ZipFile(path) as archive:
+            layers = _zipped_layers(archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return path  # GDAL says what is wrong with it
+    if not layers:
+        return path
+    if len(layers) > 1:
+        listed = ", ".join(layers[name] for name in sorted(layers))
+        raise PatchLayerUnreadableError(path, f"压缩包中有多个图层 / the zip holds several layers: {listed}")
+    [inside] = layers
+    return f"/vsizip/{path}/{inside}"
+
+
 def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
     """Read, check and measure the patch layer at `path` (see the module docstring)."""
     if path.suffix.lower() not in LAYER_SUFFIXES:
@@ -386,7 +443,8 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
     elif not path.is_file():
         raise PatchLayerUnreadableError(path, "文件不存在 / no such file")
     try:
-        layers = pyogrio.list_layers(path)
+        source = _dataset(path)
+        layers = pyogrio.list_layers(source)
         # Tables without geometry beside the layer are not layers: QGIS saves a layer's style into its
         # GeoPackage as one (layer_styles).
         spatial = [(name, kind) for name, kind in layers if kind is not None] or list(layers)
@@ -396,11 +454,11 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
             raise PatchLayerUnreadableError(
                 path, f"应恰有一个面图层，实有 / it should hold exactly one polygon layer, it holds: {listed}"
             )
-        meta, fids, wkb, field_data = read_raw(path, layer=polygon_layers[0], return_fids=True)
+        meta, fids, wkb, field_data = read_raw(source, layer=polygon_layers[0], return_fids=True)
         if (encoding := _undeclared_encoding(meta, field_data)) is not None:
             logger.info("patch layer %s declares no encoding (no .cpg): its text read as %s", path, encoding)
             meta, fids, wkb, field_data = read_raw(
-                path, layer=polygon_layers[0], return_fids=True, encoding=encoding
+                source, layer=polygon_layers[0], return_fids=True, encoding=encoding
             )
     except (DataSourceError, DataLayerError) as exc:
         raise PatchLayerUnreadableError(path, str(exc).splitlines()[0]) from None
