@@ -16,6 +16,10 @@
   reads without one; and with a password to open it (`notices/notice-libreoffice-7.4-open-password.pdf`,
   the password is "secret"), which is refused saying so. Both by LibreOffice's PDF export options
   (RestrictPermissions, EnableCopyingOfContent false, Changes 0; EncryptFile, DocumentOpenPassword).
+- The notice scanned and made "searchable" (`notices/notice-scanned-ocr-tesseract-5.3.pdf`: the LibreOffice
+  PDF's pages as 110 dpi pictures, through Tesseract 5.3.0 of Debian 12 with chi_sim, which draws its
+  recognised text invisibly over each picture). Its text is the recogniser's guesses ('自崎' for 百崎,
+  '5D84' for 584): refused, saying it is an OCR'd scan, where it was refused as "no 合计 row".
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import pytest
 from notice_expected import assert_same_notice, notice_blocks
 from test_report_browser import browse, chromium  # noqa: F401 (chromium is the shared fixture)
 
+from regreen.errors import NoticeHasNoTextError
 from regreen.ideographs import UNIFIED_IDEOGRAPHS
 from regreen.plan import NoticeUnreadableError, parse_notice
 from regreen.project import BUNDLED_NOTICE
@@ -125,3 +130,14 @@ def test_a_notice_with_a_password_to_open_it_is_refused_saying_so() -> None:
     assert str(path) in message
     assert "设有打开密码" in message and "needs a password to open" in message
     assert "不是有效的 PDF" not in message  # it is one
+
+
+def test_a_scan_with_a_text_recognisers_text_is_refused_as_one() -> None:
+    path = NOTICES / "notice-scanned-ocr-tesseract-5.3.pdf"
+    with pdfplumber.open(path) as document:
+        assert document.metadata["Producer"].startswith("Tesseract")
+        assert all(page.chars and len(page.images) == 1 for page in document.pages)
+    with pytest.raises(NoticeHasNoTextError) as refused:
+        parse_notice(path)
+    assert refused.value.ocr
+    assert "识别（OCR）所得" in str(refused.value) and "recognised by OCR" in str(refused.value)

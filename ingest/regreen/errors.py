@@ -52,10 +52,21 @@ class NoticeUnreadableError(RegreenError):
 
 
 class NoticeHasNoTextError(RegreenError):
-    """A PDF whose pages are images only (a scan): there is no text to read, and regreen does no OCR."""
+    """A PDF whose pages are images only (a scan): there is no text to read, and regreen does no OCR. With
+    `ocr`, the scan carries a text recogniser's text over its pictures (a "searchable PDF"), whose names
+    and figures are the recogniser's guesses (百崎 read as 自崎, 584 as 5D84): not read either."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, ocr: bool = False) -> None:
         self.path = path
+        self.ocr = ocr
+        if ocr:
+            super().__init__(
+                f"PDF 文件 {path} 是扫描件，其文字是识别（OCR）所得，项目名称与数字不可靠，不予读取；"
+                "请提供原始 PDF、Word 文档或文本",
+                f"this PDF is a scan whose text was recognised by OCR ({path}): its names and figures are not "
+                "trusted, and it is not read; give the original PDF, the Word file or the text",
+            )
+            return
         super().__init__(
             f"PDF 文件 {path} 没有文字层（可能是扫描件），不支持文字识别（OCR）；请提供原始 PDF、Word 文档或文本",
             f"this PDF has no text: OCR is not supported ({path} looks scanned); give the original PDF, "

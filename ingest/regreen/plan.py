@@ -393,10 +393,12 @@ def _pdf_form(path: Path, data: bytes) -> _Form:
         raise NoticeUnreadableError(path, f"不是有效的 PDF 文件 / not a valid PDF file ({exc})") from exc
     pages: list[list[_Line]] = []
     has_text = False
+    scanned = True  # every page a picture of a page, whatever text lies over it
     with pdf:
         try:
             for number, page in enumerate(pdf.pages, 1):
                 has_text = has_text or bool(page.chars)
+                scanned = scanned and _covered_by_an_image(page)
                 placed: list[tuple[float, _Line]] = []
                 tables = page.find_tables(_closed_at_page_break(page))
                 for t, table in enumerate(tables, 1):
@@ -412,6 +414,8 @@ def _pdf_form(path: Path, data: bytes) -> _Form:
             raise NoticeUnreadableError(path, f"PDF 文件已损坏 / the PDF file is damaged ({exc})") from exc
         if not has_text:
             raise NoticeHasNoTextError(path)
+        if scanned:
+            raise NoticeHasNoTextError(path, ocr=True)
         extractor = f"pdfplumber {pdfplumber.__version__}"
     heads = _running_heads(pages)
     lines = [line for page in pages for line in page if line.ruled or line.text not in heads]
@@ -452,6 +456,20 @@ def _running_heads(pages: Sequence[Sequence[_Line]]) -> set[str]:
         for text in ends:
             seen[text] = seen.get(text, 0) + 1
     return {text for text, count in seen.items() if count >= 2}
+
+
+# A page image covering this much of the page is a scan of it.
+_SCAN_COVERS = 0.9
+
+
+def _covered_by_an_image(page: Page) -> bool:
+    """Whether one image covers (nearly) all of `page`: a scanned page. Text on such a page is a text
+    recogniser's (a "searchable PDF", its text drawn invisibly over the picture), not the notice's own."""
+    area = page.width * page.height
+    return any(
+        (image["x1"] - image["x0"]) * (image["bottom"] - image["top"]) >= _SCAN_COVERS * area
+        for image in page.images
+    )
 
 
 def _pdf_cells(words: Sequence[dict]) -> list[str]:
