@@ -30,6 +30,7 @@ from pathlib import Path
 import pdfplumber
 import pytest
 from notice_expected import assert_same_notice, notice_blocks
+from PIL import Image
 from test_report_browser import browse, chromium  # noqa: F401 (chromium is the shared fixture)
 
 from regreen.errors import NoticeHasNoTextError
@@ -130,6 +131,34 @@ def test_a_notice_with_a_password_to_open_it_is_refused_saying_so() -> None:
     assert str(path) in message
     assert "设有打开密码" in message and "needs a password to open" in message
     assert "不是有效的 PDF" not in message  # it is one
+
+
+def test_a_notice_printed_over_a_page_sized_picture_is_read_not_taken_for_a_scan(
+    chromium: Path,  # noqa: F811 (the shared fixture, imported above)
+    tmp_path: Path,
+) -> None:
+    # A letterhead or watermark picture under every page, as some offices print their notices: its own
+    # text and rules over it, unlike a scan's.
+    picture = tmp_path / "paper.png"
+    Image.new("RGB", (850, 1100), (255, 250, 240)).save(picture)
+    style = STYLES["wide"] + (
+        " @page { margin: 0 } body { margin: 2cm } html { print-color-adjust: exact }"
+        " .paper { position: fixed; left: 0; top: 0; width: 100%; height: 100%; z-index: -1 }"
+    )
+    text = _notice_page(BUNDLED_NOTICE.read_text(encoding="utf-8"), style)
+    page = tmp_path / "notice.html"
+    page.write_text(
+        text.replace("<body>", f'<body><img class="paper" src="{picture.name}">', 1), encoding="utf-8"
+    )
+    pdf = tmp_path / "notice.pdf"
+    browse(chromium, tmp_path / "profile", page.as_uri(), "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    with pdfplumber.open(pdf) as document:
+        covered = [
+            p.images and p.images[0]["x1"] - p.images[0]["x0"] >= p.width * 0.99 for p in document.pages
+        ]
+    assert all(covered)
+
+    assert_same_notice(parse_notice(pdf), parse_notice(BUNDLED_NOTICE))
 
 
 def test_a_scan_with_a_text_recognisers_text_is_refused_as_one() -> None:

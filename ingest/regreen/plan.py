@@ -398,7 +398,7 @@ def _pdf_form(path: Path, data: bytes) -> _Form:
         try:
             for number, page in enumerate(pdf.pages, 1):
                 has_text = has_text or bool(page.chars)
-                scanned = scanned and _covered_by_an_image(page)
+                scanned = scanned and _scanned(page)
                 placed: list[tuple[float, _Line]] = []
                 tables = page.find_tables(_closed_at_page_break(page))
                 for t, table in enumerate(tables, 1):
@@ -462,14 +462,18 @@ def _running_heads(pages: Sequence[Sequence[_Line]]) -> set[str]:
 _SCAN_COVERS = 0.9
 
 
-def _covered_by_an_image(page: Page) -> bool:
-    """Whether one image covers (nearly) all of `page`: a scanned page. Text on such a page is a text
-    recogniser's (a "searchable PDF", its text drawn invisibly over the picture), not the notice's own."""
+def _scanned(page: Page) -> bool:
+    """Whether `page` is a picture of a page: one image covers (nearly) all of it and nothing is drawn
+    (no rule, no box: a notice printed from a document rules its tables, and a government header has its
+    red rule). Text on such a page is a text recogniser's (a "searchable PDF", its text drawn invisibly
+    over the picture), not the notice's own; a background image under a document's own text and rules
+    is not a scan."""
     area = page.width * page.height
-    return any(
+    covered = any(
         (image["x1"] - image["x0"]) * (image["bottom"] - image["top"]) >= _SCAN_COVERS * area
         for image in page.images
     )
+    return covered and not (page.lines or page.rects or page.curves)
 
 
 def _pdf_cells(words: Sequence[dict]) -> list[str]:
