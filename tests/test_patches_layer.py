@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import struct
 import subprocess
 import sys
 import zipfile
@@ -253,6 +255,42 @@ def test_a_geodatabase_zipped_without_its_folder_entry_reads(tmp_path: Path, ref
         for part in sorted(gdb.iterdir()):
             out.write(part, f"{gdb.name}/{part.name}")
     assert len(read_layer(archive, reference).patches) == 182
+
+
+def test_a_layer_of_no_declared_geometry_type_with_an_arc_reads(
+    tmp_path: Path, reference, sample_layer, features
+) -> None:
+    # A GeoPackage whose geometry column is GEOMETRY (ogr2ogr -nlt GEOMETRY, PostGIS exports), one patch a
+    # CurvePolygon: a circle drawn as one arc, as ArcGIS draws them. It was refused as "it should hold
+    # exactly one polygon layer, it holds: 图斑".
+    gpkg = write_features(tmp_path / "图斑.gpkg", features, "EPSG:4528")
+    meta, _, wkb, fields = read_raw(gpkg)
+    first = shapely.from_wkb(wkb[0])
+    x, y = shapely.get_coordinates(shapely.centroid(first))[0]
+    radius = math.sqrt(shapely.area(first) / math.pi)
+    arc = [(x + radius, y), (x - radius, y), (x + radius, y)]  # a full circle: a closed CircularString
+    ring = struct.pack("<BII", 1, 8, len(arc)) + b"".join(struct.pack("<dd", *point) for point in arc)
+    wkb[0] = struct.pack("<BII", 1, 10, 1) + ring  # a CurvePolygon of that ring
+    generic = tmp_path / "generic.gpkg"
+    write_layer(
+        generic,
+        wkb,
+        fields,
+        meta["fields"],
+        layer="图斑",
+        driver="GPKG",
+        geometry_type="Unknown",
+        crs="EPSG:4528",
+    )
+    assert pyogrio.list_layers(generic).tolist() == [["图斑", "Unknown"]]
+
+    layer = read_layer(generic, reference)
+
+    assert len(layer.patches) == 182
+    circle = layer.patches[0]
+    assert circle.geometry_type == "Polygon" and circle.is_valid
+    # The arc as segments: the circle's area within 0.1 % of the polygon it stands for.
+    assert circle.area_m2 == pytest.approx(read_layer(gpkg, reference).patches[0].area_m2, rel=1e-3)
 
 
 def test_a_zip_of_two_layers_is_refused_naming_them(tmp_path: Path, reference, features) -> None:

@@ -412,6 +412,14 @@ def _as_written(name: str, info: zipfile.ZipInfo) -> str:
     return name
 
 
+def _may_hold_polygons(kind: object) -> bool:
+    """Whether a layer of geometry type `kind` (as pyogrio names it) may hold patches: polygons (surfaces,
+    polygons with arcs as ArcGIS draws them, come as polygons, the arcs as fine segments), or a layer that
+    declares no type ("Unknown": a GeoPackage's GEOMETRY column, as ogr2ogr and PostGIS exports write it),
+    whose geometries the patch_geometry suite checks one by one."""
+    return kind is None or "Polygon" in str(kind) or kind == "Unknown"
+
+
 def _dataset(path: Path) -> Path | str:
     """What GDAL is to open for the layer at `path`: the file itself, or for a .zip the one layer inside
     it, by its path in the zip."""
@@ -448,7 +456,7 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
         # Tables without geometry beside the layer are not layers: QGIS saves a layer's style into its
         # GeoPackage as one (layer_styles).
         spatial = [(name, kind) for name, kind in layers if kind is not None] or list(layers)
-        polygon_layers = [name for name, kind in spatial if kind is None or "Polygon" in str(kind)]
+        polygon_layers = [name for name, kind in spatial if _may_hold_polygons(kind)]
         if len(polygon_layers) != 1:
             listed = ", ".join(str(name) for name, _ in layers) or "—"
             raise PatchLayerUnreadableError(
