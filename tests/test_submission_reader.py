@@ -153,6 +153,39 @@ def test_a_month_and_township_merged_down_their_rows_read_on_every_row(files, re
     assert merged.rows.drop(columns="notes").equals(plain.rows.drop(columns="notes"))
 
 
+def test_a_header_of_two_rows_with_a_group_of_columns_reads_its_second_row_names(files, reference):
+    # The funds under one name merged across them (资金来源（万元）), their own names in a second header row,
+    # every other header cell merged down over both rows: the data starts on row 3.
+    rows = files.rows_for_month()
+    plain = validate_file(files.write("plain.xlsx", rows), reference, TODAY)
+    path = files.write("two-rows.xlsx", rows)
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook["月度进展"]
+    names = [cell.value for cell in sheet[1]]
+    funds = [
+        n
+        for n, name in enumerate(names, 1)
+        if name and name.startswith(("上级", "区财政", "废石处置收入", "社会"))
+    ]
+    sheet.insert_rows(2)
+    for column, name in enumerate(names, 1):
+        if column in funds:
+            sheet.cell(2, column).value = name
+        elif name:
+            sheet.merge_cells(start_row=1, start_column=column, end_row=2, end_column=column)
+    sheet.cell(1, funds[0]).value = "资金来源（万元）"
+    for column in funds[1:]:
+        sheet.cell(1, column).value = None
+    sheet.merge_cells(start_row=1, start_column=funds[0], end_row=1, end_column=funds[-1])
+    workbook.save(path)
+
+    report = validate_file(path, reference, TODAY)
+
+    assert (report.status, report.rows_read, report.errors) == ("accepted", 2, [])
+    assert report.rows.drop(columns="row_number").equals(plain.rows.drop(columns="row_number"))
+    assert list(report.rows["row_number"]) == [3, 4]  # as Excel numbers them
+
+
 def test_empty_rows_and_trailing_formatting_are_not_rows(files, reference):
     path = files.write("s.xlsx", files.rows_for_month())
     workbook = openpyxl.load_workbook(path)

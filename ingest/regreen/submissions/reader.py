@@ -384,7 +384,8 @@ def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
                 )
             sheet = next((name for name in names if fold(name) == SHEET_NAME), names[0])
             found = workbook.get_sheet_by_name(sheet)
-            rows = _merged_filled(found.to_python(skip_empty_area=False), found.merged_cell_ranges or ())
+            merged = found.merged_cell_ranges or ()
+            rows = _merged_filled(found.to_python(skip_empty_area=False), merged)
     # zipfile's errors on a damaged or exotic zip (before calamine sees it), then calamine's own.
     except (
         zipfile.BadZipFile,
@@ -404,12 +405,32 @@ def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
     if not rows:
         raise SubmissionReadError(path, "empty_file", f"工作表“{sheet}”是空的", f"sheet {sheet!r} is empty")
     header_index = _header_at(rows, path)
-    headers = _headers(rows[header_index])
+    header_end = _header_end(header_index, merged)
+    headers = _headers(_lowest_written(rows[header_index : header_end + 1]))
     # Row i of to_python(skip_empty_area=False) is Excel row i + 1.
     # pandas gives each column one type: a column of numbers becomes float64, read without parsing.
-    frame = pd.DataFrame(rows[header_index + 1 :])
+    frame = pd.DataFrame(rows[header_end + 1 :])
     columns = [_column(frame[position]) for position in frame.columns]
-    return _table(path, sheet, header_index + 1, headers, columns, [~pd.isna(column) for column in columns])
+    return _table(path, sheet, header_end + 1, headers, columns, [~pd.isna(column) for column in columns])
+
+
+def _header_end(header_index: int, merged: Iterable[tuple[tuple[int, int], tuple[int, int]]]) -> int:
+    """The last row of a header that a merged cell of its first row spans down: a header of two rows, its
+    own cells merged over both and a group's name (资金来源) merged across the columns of the second
+    row's names (上级资金、区财政资金…), as reports lay them out."""
+    return max((last for (first, _), (last, _) in merged if first == header_index), default=header_index)
+
+
+def _lowest_written(header_rows: Sequence[Sequence[object]]) -> list[object]:
+    """Each column's name in a header of several rows: its lowest cell written (a merged cell's value is
+    in each row it spans, see _merged_filled)."""
+    width = max(map(len, header_rows))
+    names: list[object] = [None] * width
+    for row in header_rows:
+        for position, cell in enumerate(row):
+            if cell not in ("", None):
+                names[position] = cell
+    return names
 
 
 def _merged_filled(
