@@ -186,6 +186,27 @@ def test_a_header_of_two_rows_with_a_group_of_columns_reads_its_second_row_names
     assert list(report.rows["row_number"]) == [3, 4]  # as Excel numbers them
 
 
+def test_a_csv_saved_from_a_two_row_header_reads_its_second_row_names(files, reference):
+    # What Excel writes for such a sheet: the group's name over its first column, the names below it.
+    rows = files.rows_for_month()
+    plain = validate_file(files.write("plain.csv", rows), reference, TODAY)
+    path = files.write("two-rows.csv", rows)
+    header, *lines = path.read_text(encoding="utf-8").splitlines()
+    names = header.split(",")
+    funds = [n for n, name in enumerate(names) if name.startswith(("上级", "区财政", "废石处置收入", "社会"))]
+    first = [
+        "资金来源（万元）" if n == funds[0] else "" if n in funds else name for n, name in enumerate(names)
+    ]
+    second = [name if n in funds else "" for n, name in enumerate(names)]
+    path.write_text("\n".join([",".join(first), ",".join(second), *lines]) + "\n", encoding="utf-8")
+
+    report = validate_file(path, reference, TODAY)
+
+    assert (report.status, report.rows_read, report.errors) == ("accepted", 2, [])
+    assert report.rows.drop(columns="row_number").equals(plain.rows.drop(columns="row_number"))
+    assert list(report.rows["row_number"]) == [3, 4]
+
+
 def test_empty_rows_and_trailing_formatting_are_not_rows(files, reference):
     path = files.write("s.xlsx", files.rows_for_month())
     workbook = openpyxl.load_workbook(path)

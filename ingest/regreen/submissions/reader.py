@@ -384,8 +384,7 @@ def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
                 )
             sheet = next((name for name in names if fold(name) == SHEET_NAME), names[0])
             found = workbook.get_sheet_by_name(sheet)
-            merged = found.merged_cell_ranges or ()
-            rows = _merged_filled(found.to_python(skip_empty_area=False), merged)
+            rows = _merged_filled(found.to_python(skip_empty_area=False), found.merged_cell_ranges or ())
     # zipfile's errors on a damaged or exotic zip (before calamine sees it), then calamine's own.
     except (
         zipfile.BadZipFile,
@@ -405,7 +404,8 @@ def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
     if not rows:
         raise SubmissionReadError(path, "empty_file", f"工作表“{sheet}”是空的", f"sheet {sheet!r} is empty")
     header_index = _header_at(rows, path)
-    header_end = _header_end(header_index, merged)
+    second = _continues_header(rows[header_index + 1 : header_index + 2])
+    header_end = header_index + 1 if second else header_index
     headers = _headers(_lowest_written(rows[header_index : header_end + 1]))
     # Row i of to_python(skip_empty_area=False) is Excel row i + 1.
     # pandas gives each column one type: a column of numbers becomes float64, read without parsing.
@@ -414,11 +414,12 @@ def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
     return _table(path, sheet, header_end + 1, headers, columns, [~pd.isna(column) for column in columns])
 
 
-def _header_end(header_index: int, merged: Iterable[tuple[tuple[int, int], tuple[int, int]]]) -> int:
-    """The last row of a header that a merged cell of its first row spans down: a header of two rows, its
-    own cells merged over both and a group's name (资金来源) merged across the columns of the second
-    row's names (上级资金、区财政资金…), as reports lay them out."""
-    return max((last for (first, _), (last, _) in merged if first == header_index), default=header_index)
+def _continues_header(below: Sequence[Sequence[object]]) -> bool:
+    """Whether the row `below` the header (none, or one) is a second row of it: every cell written in it
+    names a column. Reports lay a group of columns out so, its name (资金来源（万元）) above their own
+    names (上级资金、区财政资金…), the other names merged down both rows or written on the first only."""
+    written = [cell for row in below for cell in row if cell not in ("", None)]
+    return bool(written) and all(isinstance(cell, str) and match_header(cell) is not None for cell in written)
 
 
 def _lowest_written(header_rows: Sequence[Sequence[object]]) -> list[object]:
@@ -486,7 +487,11 @@ def _read_csv(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
             path, "unreadable_file", f"CSV 格式有误（{exc}）", f"malformed CSV ({exc})"
         ) from exc
     header_index = _header_at([record for record, _, _ in leading], path)
-    headers = _headers(leading[header_index][0])
+    if _continues_header([record for record, _, _ in leading[header_index + 1 : header_index + 2]]):
+        headers = _headers(_lowest_written([leading[header_index][0], leading[header_index + 1][0]]))
+        header_index += 1
+    else:
+        headers = _headers(leading[header_index][0])
     _, body_start, header_line = leading[header_index]
     if len(headers) > limits.max_columns:
         raise SubmissionReadError(
