@@ -87,6 +87,21 @@ def test_overdue_townships_are_listed_and_a_clean_night_says_nothing() -> None:
     assert compose_alert(record("published"), [check("ok", "passed")], None, ZONE) is None
 
 
+def test_a_long_reason_is_cut_to_what_the_robots_take() -> None:
+    # dbt's messages can run to pages; 企业微信 refuses markdown over 4096 bytes (errcode 40058).
+    reason = "dbt 构建失败 / dbt build failed: " + "; ".join(
+        f"model m{n}: " + "很长的错误" * 300 for n in range(5)
+    )
+    alert = compose_alert(record("error", reason), [], None, ZONE)
+    assert alert is not None and len(alert.markdown().encode()) > 20000
+    for fmt, key, limit in (("wecom", "content", 4096), ("dingtalk", "text", 20000)):
+        text = alert.webhook_payload(fmt)["markdown"][key]
+        assert len(text.encode("utf-8")) <= limit
+        assert text.startswith(f"### {alert.title}\n- 原因 / reason: dbt 构建失败") and "…" in text
+        assert text.splitlines()[-1] == f"- {alert.lines[-1]}"  # the run line, whole
+    assert alert.webhook_payload("json")["text"] == alert.text()  # our own receiver gets it all
+
+
 def test_robot_formats_are_the_ones_wecom_and_dingtalk_take() -> None:
     alert = compose_alert(record("checks_failed"), [check("2023 面积 / 2023 area", "failed")], None, ZONE)
     assert alert is not None

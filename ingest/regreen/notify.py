@@ -48,6 +48,10 @@ if TYPE_CHECKING:  # nightly imports this module
 WARNED_SHOWN = 3
 WEBHOOK_FORMATS = ("json", "wecom", "dingtalk")
 SMTPS_PORT = 465
+# The longest markdown each group robot takes (UTF-8 bytes): 企业微信 refuses more (errcode 40058), and so
+# does 钉钉 beyond its message size.
+WECOM_MARKDOWN_BYTES = 4096
+DINGTALK_MARKDOWN_BYTES = 20000
 
 
 @dataclass(frozen=True)
@@ -68,15 +72,23 @@ class Alert:
     def text(self) -> str:
         return "\n".join([self.title, *self.lines])
 
-    def markdown(self) -> str:
-        return "\n".join([f"### {self.title}", *(f"- {line}" for line in self.lines)])
+    def markdown(self, limit_bytes: int | None = None) -> str:
+        """The message as a robot's markdown, within `limit_bytes` of UTF-8 if given: its longest lines
+        cut short (…) until it fits, so that a long reason (dbt's messages) costs the end of that line,
+        not the message."""
+        lines = [f"### {self.title}", *(f"- {line}" for line in self.lines)]
+        while limit_bytes is not None and len("\n".join(lines).encode("utf-8")) > limit_bytes:
+            longest = max(range(len(lines)), key=lambda n: len(lines[n]))
+            lines[longest] = lines[longest][: len(lines[longest]) // 2] + "…"
+        return "\n".join(lines)
 
     def webhook_payload(self, fmt: str) -> dict[str, Any]:
-        """The body for `fmt`: our own JSON, or the group robots' markdown messages."""
+        """The body for `fmt`: our own JSON, or the group robots' markdown messages, within their limits."""
         if fmt == "wecom":
-            return {"msgtype": "markdown", "markdown": {"content": self.markdown()}}
+            return {"msgtype": "markdown", "markdown": {"content": self.markdown(WECOM_MARKDOWN_BYTES)}}
         if fmt == "dingtalk":
-            return {"msgtype": "markdown", "markdown": {"title": self.title, "text": self.markdown()}}
+            text = self.markdown(DINGTALK_MARKDOWN_BYTES)
+            return {"msgtype": "markdown", "markdown": {"title": self.title, "text": text}}
         return {"title": self.title, "text": self.text(), **self.facts}
 
 
