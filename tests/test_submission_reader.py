@@ -207,6 +207,32 @@ def test_a_csv_saved_from_a_two_row_header_reads_its_second_row_names(files, ref
     assert list(report.rows["row_number"]) == [3, 4]
 
 
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_the_sign_off_under_the_table_is_not_a_row(files, reference, suffix):
+    # As report forms end: the unit and its seal, who filled it in and checked it, the date; in the first
+    # column (merged across the sheet in a workbook). The whole file was rejected for it.
+    rows = files.rows_for_month()
+    plain = validate_file(files.write(f"plain{suffix}", rows), reference, TODAY)
+    sign_off = (
+        "填报单位（盖章）：百崎乡人民政府    填报人：林小梅 13900000000    审核人：    填报日期：2024年4月3日"
+    )
+    path = files.write(f"signed{suffix}", rows, trailer=[sign_off])
+    if suffix == ".xlsx":
+        workbook = openpyxl.load_workbook(path)
+        sheet = workbook["月度进展"]
+        sheet.merge_cells(start_row=4, start_column=1, end_row=4, end_column=12)
+        sheet.cell(5, 1).value = "日期：2024年4月3日"  # and a line of its own under it
+        workbook.save(path)
+
+    report = validate_file(path, reference, TODAY)
+
+    assert (report.status, report.rows_read, report.errors) == ("accepted", 2, [])
+    assert report.rows.drop(columns="row_number").equals(plain.rows.drop(columns="row_number"))
+    signed = [(i.row, i.column, i.value) for i in report.warnings if i.code == "sign_off_row"]
+    assert signed == ([(4, None, None), (5, None, None)] if suffix == ".xlsx" else [(4, None, None)])
+    assert "林小梅" not in report.render() and "13900000000" not in report.render()
+
+
 def test_empty_rows_and_trailing_formatting_are_not_rows(files, reference):
     path = files.write("s.xlsx", files.rows_for_month())
     workbook = openpyxl.load_workbook(path)

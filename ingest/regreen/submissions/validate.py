@@ -63,6 +63,11 @@ Severity = Literal["error", "warning"]
 LAND_PARTS_TOLERANCE_MU = 0.5  # forest + farmland + grassland may exceed the total by rounding, up to this
 TOTAL_TOLERANCE = 0.01  # a 合计 cell is usually rounded to two decimals
 TOTAL_LABELS = frozenset({"合计", "总计", "合計", "總計", "total"})
+# How the sign-off lines under a report's table open (its unit and seal, who filled and checked it, when).
+SIGN_OFF_LABELS = (
+    "填报单位", "填表单位", "报送单位", "单位", "填报人", "填表人", "制表人", "制表", "审核人", "审核",
+    "负责人", "单位负责人", "分管领导", "联系人", "联系电话", "填报日期", "填表日期", "报送日期", "日期",
+)  # fmt: skip
 RENDER_LIMIT = 100  # issues listed per section by render(); the JSON report lists all
 MORE_ISSUES = "more_issues"  # the code of the summary issue standing for those not kept
 ACCEPTED_INDEX = STAGES.index(ACCEPTED)
@@ -455,6 +460,17 @@ def _is_folded_total_label(folded: str) -> bool:
     return folded.lower().rstrip(":") in TOTAL_LABELS
 
 
+def _is_sign_off(value: object) -> bool:
+    """Whether a cell is a report's sign-off under its table (填报单位（盖章）：… 填报人：… 审核人：…
+    填报日期：…): it opens with one of SIGN_OFF_LABELS, then a colon."""
+    if not isinstance(value, str) or not (":" in value or "：" in value):  # most cells: no fold needed
+        return False
+    folded = fold(value).replace(" ", "")
+    return any(
+        folded.startswith(label) and ":" in folded[len(label) : len(label) + 5] for label in SIGN_OFF_LABELS
+    )
+
+
 def _figure(value: float) -> str:
     return f"{value:.4f}".rstrip("0").rstrip(".")
 
@@ -663,14 +679,26 @@ class _FileValidation:
         arrays = table.columns
         row_numbers = table.row_numbers
         blank = self._blank_rows(arrays) if usable else np.zeros(len(row_numbers), dtype=bool)
-        totals = self._total_rows(arrays) & ~blank
-        data = ~blank & ~totals
+        signed = self._sign_off_rows(arrays) & ~blank
+        totals = self._total_rows(arrays) & ~blank & ~signed
+        data = ~blank & ~totals & ~signed
         rows_read = int(data.sum())
         self._flag_unlabelled()
         together = len(self.parts) > 1
         counts = np.bincount(self._part_of_row[data], minlength=len(self.parts))
-        if together and (self.issues or not usable or totals.any() or not counts.all()):
+        if together and (self.issues or not usable or totals.any() or signed.any() or not counts.all()):
             raise _Apart
+        for row in row_numbers[signed].tolist():
+            # Named by its row only: a sign-off names the clerk and their phone, which stay in the file.
+            self._issue(
+                "warning",
+                "sign_off_row",
+                row,
+                None,
+                None,
+                "是表格下方的落款（填报单位、填报人、日期等），不作为数据读取",
+                "is the sign-off under the table (unit, who filled it in, date), not read as data",
+            )
         if usable and rows_read == 0:
             self._issue(
                 "error",
@@ -729,6 +757,20 @@ class _FileValidation:
         for index in np.flatnonzero(blank):
             blank[index] = all(_is_blank(column[index]) for column in read)
         return blank
+
+    def _sign_off_rows(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        """Rows whose every cell written is a sign-off (see _is_sign_off), one of them where a 合计 label
+        may stand (the first column, the month, township or project column)."""
+        labelled = ("report_month", "township", "project_name")
+        positions = {0} | {self.matches[k][0] for k in labelled if k in self.matches}
+        candidates = np.zeros(len(self.table.row_numbers), dtype=bool)
+        for position in positions:
+            distinct = self._column(position)
+            candidates |= distinct.spread([_is_sign_off(value) for value in distinct.values], False, bool)
+        for index in np.flatnonzero(candidates):
+            cells = [column[index] for column in arrays]
+            candidates[index] = all(_is_blank(cell) or _is_sign_off(cell) for cell in cells)
+        return candidates
 
     def _total_rows(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
         """The 合计 rows: a 合计/总计 label in the first column or in the month, township or project column."""
