@@ -678,8 +678,9 @@ class _FileValidation:
         usable = self._match_headers()
         arrays = table.columns
         row_numbers = table.row_numbers
-        blank = self._blank_rows(arrays) if usable else np.zeros(len(row_numbers), dtype=bool)
-        signed = self._sign_off_rows(arrays) & ~blank
+        nothing = np.zeros(len(row_numbers), dtype=bool)
+        blank = self._blank_rows(arrays) if usable else nothing
+        signed = self._sign_off_rows(arrays) & ~blank if usable else nothing
         totals = self._total_rows(arrays) & ~blank & ~signed
         data = ~blank & ~totals & ~signed
         rows_read = int(data.sum())
