@@ -4,7 +4,8 @@ in progress, files vanishing mid-listing, a warehouse held read-write, and perso
 One module fixture runs `regreen sample` and one real nightly over an inbox that also holds: an .xlsx
 bomb (a cell at XFD1048576), a rejected file with a 238-byte name, a GBK-named file (as `unzip` leaves a
 Windows zip), a hidden-looking name with a terminal escape, a dangling symlink, a symlink to a secret
-file, a named pipe, and a copy of a good file with a footer line of personal data.
+file, a named pipe, and two copies of a good file: one with a footer line of personal data, one ending in a
+report form's sign-off (unit, who filled it in, phone).
 """
 
 from __future__ import annotations
@@ -41,12 +42,18 @@ SECRET = "root:x:0:0:SECRET-MARKER-not-to-be-copied"
 # A line of personal data under the rows that is not a sign-off (it opens with 说明, not 填报人): read as a
 # row, rejected, and quoted masked. A sign-off line is not read at all (test_submission_reader).
 FOOTER = "说明：填报人：张三 联系电话：13812345678"
+# The sign-off a report form ends with: not read as a row, and named nowhere but the received file.
+SIGN_OFF = (
+    "填报单位（盖章）：张坂镇人民政府    填报人：李四    联系电话：13900001111    填报日期：2024年4月3日"
+)
 # The sample's clerks (sample.py) and the footer's: none of them may leave the landing zone.
 PERSONAL = [
     *(f"示例填报人{c}" for c in "甲乙丙丁戊"),
     *(f"000-0000-000{n}" for n in range(1, 6)),
     "张三",
     "13812345678",
+    "李四",
+    "13900001111",
 ]
 GBK_NAME = "张坂镇".encode("gbk") + b"-2024-03.csv"
 LONG_NAME = ("张坂镇" * 26).encode() + b".csv"  # 238 bytes: `.<name>.errors.txt.partial` would not fit
@@ -81,6 +88,7 @@ def plant_poison(inbox: Path, secret: Path) -> None:
     write_bomb(bomb)
     good = sorted(inbox.glob("sample-*.csv"))[0]
     (inbox / "张坂镇-页脚.csv").write_bytes(good.read_bytes().rstrip(b"\n") + f"\n{FOOTER}\n".encode())
+    (inbox / "张坂镇-落款.csv").write_bytes(good.read_bytes().rstrip(b"\n") + f"\n{SIGN_OFF}\n".encode())
     with open(raw + b"/" + GBK_NAME, "wb") as handle:
         handle.write("月份,乡镇\n2024-03,张坂镇\n".encode())
     with open(raw + b"/" + LONG_NAME, "wb") as handle:
@@ -134,7 +142,7 @@ def test_the_nightly_publishes_beside_every_poison_file(poisoned: Poisoned) -> N
     for name in left:
         assert f"{name}: left in the inbox, refused" in result.stderr
     [(received,)] = landing_rows(poisoned.data_dir, "select count(*) from raw.submission_receipts")
-    assert received == poisoned.sample_files + 5
+    assert received == poisoned.sample_files + 6  # the readable poison files
 
 
 def test_each_poison_file_has_a_receipt_and_a_reason(poisoned: Poisoned) -> None:
@@ -156,6 +164,13 @@ def test_each_poison_file_has_a_receipt_and_a_reason(poisoned: Poisoned) -> None
     assert LONG_NAME.decode() in by_name
     assert ".张坂镇-\\x1b[31m-hidden.csv" in by_name  # hidden-looking, taken like any other
     assert "张坂镇-页脚.csv" in by_name
+    assert "张坂镇-落款.csv" not in by_name  # its sign-off is no row: accepted, with a warning
+    [(status, warned)] = landing_rows(
+        data_dir,
+        "select f.status, list(i.row_number) filter (where i.code = 'sign_off_row') from raw.submission_files f "
+        "join raw.submission_issues i using (file_id) where f.original_name = '张坂镇-落款.csv' group by all",
+    )
+    assert status == "accepted" and len(warned) == 1
     bomb_report = (data_dir.quarantine / "张坂镇-2024-03-bomb.xlsx.errors.txt").read_text(encoding="utf-8")
     assert "1048576 行 × 16384 列" in bomb_report and "未读取" in bomb_report
 
