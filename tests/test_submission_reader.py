@@ -122,15 +122,24 @@ def test_csv_with_old_mac_line_ends_is_read_line_by_line(files, reference):
     assert report.rows_read == 2
 
 
+FUND_HEADERS = ("上级", "区财政", "废石处置收入", "社会")  # how the four fund columns' names begin
+
+
+def _beside_plain(files, reference, name):
+    """The report on the month's plain workbook, and a copy of it to reshape: (report, path, workbook,
+    its 月度进展 sheet)."""
+    rows = files.rows_for_month()
+    plain = validate_file(files.write("plain.xlsx", rows), reference, TODAY)
+    path = files.write(name, rows)
+    workbook = openpyxl.load_workbook(path)
+    return plain, path, workbook, workbook["月度进展"]
+
+
 def test_a_month_and_township_merged_down_their_rows_read_on_every_row(files, reference):
     # As Chinese reports are laid out: the month and the township written once, merged over the rows
     # of the township's projects (Excel keeps the value in the top cell only); the project names
     # merged across two columns read as one value, not copied into the next column.
-    rows = files.rows_for_month()
-    plain = validate_file(files.write("plain.xlsx", rows), reference, TODAY)
-    path = files.write("merged.xlsx", rows)
-    workbook = openpyxl.load_workbook(path)
-    sheet = workbook["月度进展"]
+    plain, path, workbook, sheet = _beside_plain(files, reference, "merged.xlsx")
     for column in ("A", "B"):  # 填报月份, 乡镇
         sheet[f"{column}3"].value = None
         sheet.merge_cells(f"{column}2:{column}3")
@@ -146,27 +155,17 @@ def test_a_month_and_township_merged_down_their_rows_read_on_every_row(files, re
     assert list(merged.rows["report_month"]) == list(plain.rows["report_month"])
     assert list(merged.rows["township"]) == ["百崎乡", "百崎乡"]
     assert plain.rows["notes"].isna().tolist() == [True, True]
-    assert merged.rows["notes"].tolist()[0] == "同上月" and merged.rows["notes"].isna().tolist() == [
-        False,
-        True,
-    ]
+    assert merged.rows["notes"].tolist()[0] == "同上月"
+    assert merged.rows["notes"].isna().tolist() == [False, True]
     assert merged.rows.drop(columns="notes").equals(plain.rows.drop(columns="notes"))
 
 
 def test_a_header_of_two_rows_with_a_group_of_columns_reads_its_second_row_names(files, reference):
     # The funds under one name merged across them (资金来源（万元）), their own names in a second header row,
     # every other header cell merged down over both rows: the data starts on row 3.
-    rows = files.rows_for_month()
-    plain = validate_file(files.write("plain.xlsx", rows), reference, TODAY)
-    path = files.write("two-rows.xlsx", rows)
-    workbook = openpyxl.load_workbook(path)
-    sheet = workbook["月度进展"]
+    plain, path, workbook, sheet = _beside_plain(files, reference, "two-rows.xlsx")
     names = [cell.value for cell in sheet[1]]
-    funds = [
-        n
-        for n, name in enumerate(names, 1)
-        if name and name.startswith(("上级", "区财政", "废石处置收入", "社会"))
-    ]
+    funds = [n for n, name in enumerate(names, 1) if name and name.startswith(FUND_HEADERS)]
     sheet.insert_rows(2)
     for column, name in enumerate(names, 1):
         if column in funds:
@@ -193,7 +192,7 @@ def test_a_csv_saved_from_a_two_row_header_reads_its_second_row_names(files, ref
     path = files.write("two-rows.csv", rows)
     header, *lines = path.read_text(encoding="utf-8").splitlines()
     names = header.split(",")
-    funds = [n for n, name in enumerate(names) if name.startswith(("上级", "区财政", "废石处置收入", "社会"))]
+    funds = [n for n, name in enumerate(names) if name.startswith(FUND_HEADERS)]
     first = [
         "资金来源（万元）" if n == funds[0] else "" if n in funds else name for n, name in enumerate(names)
     ]

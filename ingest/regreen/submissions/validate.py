@@ -759,13 +759,16 @@ class _FileValidation:
             blank[index] = all(_is_blank(column[index]) for column in read)
         return blank
 
+    def _label_positions(self) -> set[int]:
+        """Where a row's label (合计, a sign-off) stands: the first column, the month, township or project."""
+        labelled = ("report_month", "township", "project_name")
+        return {0} | {self.matches[k][0] for k in labelled if k in self.matches}
+
     def _sign_off_rows(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
         """Rows whose every cell written is a sign-off (see _is_sign_off), one of them where a 合计 label
-        may stand (the first column, the month, township or project column)."""
-        labelled = ("report_month", "township", "project_name")
-        positions = {0} | {self.matches[k][0] for k in labelled if k in self.matches}
+        may stand (_label_positions)."""
         candidates = np.zeros(len(self.table.row_numbers), dtype=bool)
-        for position in positions:
+        for position in self._label_positions():
             distinct = self._column(position)
             candidates |= distinct.spread([_is_sign_off(value) for value in distinct.values], False, bool)
         for index in np.flatnonzero(candidates):
@@ -775,10 +778,8 @@ class _FileValidation:
 
     def _total_rows(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
         """The 合计 rows: a 合计/总计 label in the first column or in the month, township or project column."""
-        labelled = ("report_month", "township", "project_name")
-        positions = {0} | {self.matches[k][0] for k in labelled if k in self.matches}
         totals = np.zeros(len(self.table.row_numbers), dtype=bool)
-        for position in positions:
+        for position in self._label_positions():
             distinct = self._column(position)
             plain = self.plan.plain_names
             labels = [text not in plain and _is_total_label(text) for text in distinct.texts]
