@@ -20,8 +20,9 @@ For each file taken:
 
 1. read its bytes and hash them;
 2. archive them to `archive/<sha256><suffix>` (temp file, rename; an existing copy is kept if its
-   bytes hash the same), then hash the archive copy again: a file leaves the inbox only once a copy of
-   exactly the bytes judged is archived, and synced (step 5);
+   bytes hash the same): a file leaves the inbox only once a copy of exactly the bytes judged is
+   archived, and synced (step 5). A file too large to hold is copied in chunks and its copy hashed
+   again, since it may change between the two reads;
 3. same bytes already received: a receipt with outcome 'duplicate', nothing reloaded;
 4. else validate exactly those bytes, under the clerk's file name: accepted → its rows are to land in
    raw.submission_rows; rejected → the file (a hard link to its archive copy) and its clerk-readable
@@ -252,22 +253,26 @@ class IngestSummary:
 # --- files on disk ----------------------------------------------------------------------------------
 
 
-def _write_durably(path: Path, data: bytes | io.BufferedReader) -> str:
-    """Write `data` (bytes, or a file to copy in chunks) to `path` (a temp file renamed into place), and
-    return the sha256 of what was written. Not synced here: the batch syncs every file it wrote at once
-    (see _sync_files) before any of its files leaves the inbox. Until then a power loss can leave `path`
-    damaged, but the inbox still holds the file: the next run finds the archive copy's hash wrong and
-    writes it again, and writes the quarantine files afresh."""
+def _write_durably(path: Path, data: bytes) -> None:
+    """Write `data` to `path` (a temp file renamed into place). Not synced here: the batch syncs every
+    file it wrote at once (see _sync_files) before any of its files leaves the inbox. Until then a power
+    loss can leave `path` damaged, but the inbox still holds the file: the next run finds the archive
+    copy's hash wrong and writes it again, and writes the quarantine files afresh."""
+    temp = path.with_name(f".{path.name}{_PARTIAL}")
+    with temp.open("wb") as handle:
+        handle.write(data)
+    os.replace(temp, path)
+
+
+def _copy_durably(path: Path, source: io.BufferedReader) -> str:
+    """Copy `source` to `path` in chunks, as _write_durably writes bytes, and return the sha256 of what
+    was copied."""
     temp = path.with_name(f".{path.name}{_PARTIAL}")
     digest = hashlib.sha256()
     with temp.open("wb") as handle:
-        if isinstance(data, bytes):
-            handle.write(data)
-            digest.update(data)
-        else:
-            while chunk := data.read(_COPY_CHUNK):
-                handle.write(chunk)
-                digest.update(chunk)
+        while chunk := source.read(_COPY_CHUNK):
+            handle.write(chunk)
+            digest.update(chunk)
     os.replace(temp, path)
     return digest.hexdigest()
 
@@ -294,6 +299,17 @@ def _file_sha256(path: Path) -> str | None:
         return None
 
 
+def _holds(path: Path, sha256: str, size: int) -> bool:
+    """Whether `path` holds the `size` bytes that hash to `sha256` (archived by an earlier run, or for an
+    earlier copy of the same content). Most arrivals are new: a stat tells so without opening a file."""
+    try:
+        if path.stat().st_size != size:
+            return False
+    except FileNotFoundError:
+        return False
+    return _file_sha256(path) == sha256
+
+
 def _link_durably(source: Path, path: Path) -> None:
     """Give the archived file `source` the second name `path` (a copy where links are not possible)."""
     # Already so named: a run killed before its batch landed linked it, and the rerun judged the same
@@ -307,7 +323,7 @@ def _link_durably(source: Path, path: Path) -> None:
         os.link(source, temp)
     except OSError:
         with source.open("rb") as handle:
-            _write_durably(path, handle)
+            _copy_durably(path, handle)
         return
     os.replace(temp, path)
 
@@ -816,14 +832,17 @@ class _Run:
             ):
                 return None
             archived = self.data_dir.archive / f"{sha256}{path.suffix.lower()}"
-            if _file_sha256(archived) != sha256:
-                handle.seek(0)
-                written = _write_durably(archived, data if data is not None else handle)
-                if written != sha256 or _file_sha256(archived) != sha256:
-                    # The file changed between the two reads of a large file, or the disk gave back other
-                    # bytes than were written: nothing is taken.
-                    archived.unlink(missing_ok=True)
-                    return None
+            if not _holds(archived, sha256, opened.st_size):
+                if data is not None:
+                    # Exactly the bytes hashed and judged. Reading the copy back would read the page
+                    # cache, not the disk: it could not tell more than this hash does.
+                    _write_durably(archived, data)
+                else:
+                    handle.seek(0)
+                    if _copy_durably(archived, handle) != sha256 or _file_sha256(archived) != sha256:
+                        # The large file changed between its two reads: nothing is taken.
+                        archived.unlink(missing_ok=True)
+                        return None
         arrival = _Arrival(
             path,
             data,
