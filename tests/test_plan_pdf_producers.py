@@ -16,6 +16,15 @@
   reads without one; and with a password to open it (`notices/notice-libreoffice-7.4-open-password.pdf`,
   the password is "secret"), which is refused saying so. Both by LibreOffice's PDF export options
   (RestrictPermissions, EnableCopyingOfContent false, Changes 0; EncryptFile, DocumentOpenPassword).
+- The LibreOffice PDF printed again through cairo (`notices/notice-libreoffice-7.4-through-pdftocairo-22.12.pdf`,
+  `pdftocairo -pdf` of poppler 22.12, cairo 1.16 of Debian 12): cairo is how a Linux desktop prints to PDF
+  (统信 UOS and 麒麟 in government offices among them). Its CJK font declares a descent that puts each
+  character's box a whole em below its baseline, while the digits' font sits on it: read as printed, a
+  line splits in two ('泉台管办〔 〕号' over '2023 36') and the 涉及图斑 digits leave their table cells.
+- The same PDF printed to PostScript and distilled again (`notices/notice-libreoffice-7.4-through-postscript-gs-10.0.pdf`:
+  Ghostscript 10.0's ps2write, then its pdfwrite), as a "print to PDF" through a PostScript driver comes
+  out: its fonts lose the map from glyph to character, so the text reads '(cid:1)(cid:2)… !"#$%'. Refused
+  as a PDF without readable text, where it was refused as "no yearly plan table".
 - The notice scanned and made "searchable" (`notices/notice-scanned-ocr-tesseract-5.3.pdf`: the LibreOffice
   PDF's pages as 110 dpi pictures, through Tesseract 5.3.0 of Debian 12 with chi_sim, which draws its
   recognised text invisibly over each picture). Its text is the recogniser's guesses ('自崎' for 百崎,
@@ -168,5 +177,30 @@ def test_a_scan_with_a_text_recognisers_text_is_refused_as_one() -> None:
         assert all(page.chars and len(page.images) == 1 for page in document.pages)
     with pytest.raises(NoticeHasNoTextError) as refused:
         parse_notice(path)
-    assert refused.value.ocr
+    assert refused.value.why == "ocr"
     assert "识别（OCR）所得" in str(refused.value) and "recognised by OCR" in str(refused.value)
+
+
+def test_the_notice_printed_again_through_cairo_gives_the_bundled_notice() -> None:
+    path = NOTICES / "notice-libreoffice-7.4-through-pdftocairo-22.12.pdf"
+    with pdfplumber.open(path) as document:
+        assert document.metadata["Producer"].startswith("cairo")
+        chars = document.pages[0].chars
+    # What makes this producer foreign: the ideographs' boxes lie below their own baseline (the matrix's
+    # y), the digits' boxes around it.
+    below = [c for c in chars if c["y1"] < c["matrix"][5]]
+    assert {c["text"] for c in below} >= set("泉台管办号") and not any(c["text"].isdigit() for c in below)
+
+    assert_same_notice(parse_notice(path), parse_notice(BUNDLED_NOTICE))
+
+
+def test_a_notice_printed_through_postscript_is_refused_as_text_without_characters() -> None:
+    path = NOTICES / "notice-libreoffice-7.4-through-postscript-gs-10.0.pdf"
+    with pdfplumber.open(path) as document:
+        assert document.metadata["Creator"].endswith("(ps2write)")
+        text = document.pages[0].extract_text()
+    assert text.startswith("(cid:1)(cid:2)(cid:3)") and "泉" not in text
+    with pytest.raises(NoticeHasNoTextError) as refused:
+        parse_notice(path)
+    assert refused.value.why == "unmapped"
+    assert "没有字符映射" in str(refused.value) and "do not say which characters" in str(refused.value)

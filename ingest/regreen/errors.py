@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import shutil
 from pathlib import Path
+from typing import Literal
 
 # Exit codes shared by every command (documented in the README).
 EXIT_OK = 0
@@ -52,26 +53,38 @@ class NoticeUnreadableError(RegreenError):
 
 
 class NoticeHasNoTextError(RegreenError):
-    """A PDF whose pages are images only (a scan): there is no text to read, and regreen does no OCR. With
-    `ocr`, the scan carries a text recogniser's text over its pictures (a "searchable PDF"), whose names
-    and figures are the recogniser's guesses (百崎 read as 自崎, 584 as 5D84): not read either."""
+    """A PDF with no text to read: `why` is "image" when its pages are pictures only (a scan; regreen does
+    no OCR), "ocr" when a scan carries a text recogniser's text over its pictures (a "searchable PDF",
+    whose names and figures are the recogniser's guesses: 百崎 read as 自崎, 584 as 5D84), and "unmapped"
+    when its fonts map no glyph to a character (pdfminer reads "(cid:12)"), as a document printed to PDF
+    through PostScript comes out: the glyphs are drawn, but which characters they are is lost."""
 
-    def __init__(self, path: Path, ocr: bool = False) -> None:
+    def __init__(self, path: Path, why: Literal["image", "ocr", "unmapped"] = "image") -> None:
         self.path = path
-        self.ocr = ocr
-        if ocr:
-            super().__init__(
-                f"PDF 文件 {path} 是扫描件，其文字是识别（OCR）所得，项目名称与数字不可靠，不予读取；"
-                "请提供原始 PDF、Word 文档或文本",
-                f"this PDF is a scan whose text was recognised by OCR ({path}): its names and figures are not "
-                "trusted, and it is not read; give the original PDF, the Word file or the text",
-            )
-            return
-        super().__init__(
-            f"PDF 文件 {path} 没有文字层（可能是扫描件），不支持文字识别（OCR）；请提供原始 PDF、Word 文档或文本",
-            f"this PDF has no text: OCR is not supported ({path} looks scanned); give the original PDF, "
-            "the Word file or the text",
-        )
+        self.why = why
+        zh, en = _NO_TEXT[why]
+        super().__init__(f"PDF 文件 {path} {zh}", f"{path}: {en}")
+
+
+_NO_TEXT = {
+    "image": (
+        "没有文字层（可能是扫描件），不支持文字识别（OCR）；请提供原始 PDF、Word 文档或文本",
+        "this PDF has no text: OCR is not supported (it looks scanned); give the original PDF, the Word "
+        "file or the text",
+    ),
+    "ocr": (
+        "是扫描件，其文字是识别（OCR）所得，项目名称与数字不可靠，不予读取；请提供原始 PDF、Word 文档或文本",
+        "this PDF is a scan whose text was recognised by OCR: its names and figures are not trusted, and "
+        "it is not read; give the original PDF, the Word file or the text",
+    ),
+    "unmapped": (
+        "的字体没有字符映射，读不出文字（常见于经“打印为 PDF”或 PostScript 转换的文件）；请提供用 Word、WPS "
+        "“另存为 PDF”导出的文件、Word 文档或文本",
+        "this PDF's fonts do not say which characters their glyphs are, so its text cannot be read (as "
+        "when a document is printed to PDF through PostScript); give a PDF saved from Word or WPS ('Save "
+        "as PDF'), the Word file or the text",
+    ),
+}
 
 
 class NoPlanTableError(RegreenError):

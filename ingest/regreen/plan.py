@@ -393,12 +393,17 @@ def _pdf_form(path: Path, data: bytes) -> _Form:
         raise NoticeUnreadableError(path, f"不是有效的 PDF 文件 / not a valid PDF file ({exc})") from exc
     pages: list[list[_Line]] = []
     has_text = False
+    # Characters whose font does not say which they are (pdfminer reads "(cid:12)"), and the rest.
+    unmapped = mapped = 0
     scanned = True  # every page a picture of a page, whatever text lies over it
     with pdf:
         try:
             for number, page in enumerate(pdf.pages, 1):
                 has_text = has_text or bool(page.chars)
+                glyphs = sum(char["text"].startswith("(cid:") for char in page.chars)
+                unmapped, mapped = unmapped + glyphs, mapped + len(page.chars) - glyphs
                 scanned = scanned and _scanned(page)
+                _box_from_baseline(page)
                 placed: list[tuple[float, _Line]] = []
                 tables = page.find_tables(_closed_at_page_break(page))
                 for t, table in enumerate(tables, 1):
@@ -415,11 +420,48 @@ def _pdf_form(path: Path, data: bytes) -> _Form:
         if not has_text:
             raise NoticeHasNoTextError(path)
         if scanned:
-            raise NoticeHasNoTextError(path, ocr=True)
+            raise NoticeHasNoTextError(path, "ocr")
+        if unmapped > _UNMAPPED_SHARE * (unmapped + mapped):
+            raise NoticeHasNoTextError(path, "unmapped")
         extractor = f"pdfplumber {pdfplumber.__version__}"
     heads = _running_heads(pages)
     lines = [line for page in pages for line in page if line.ruled or line.text not in heads]
     return _Form("pdf", lines, len(pages), extractor)
+
+
+# How far below its baseline a character's box reaches, in ems, when no character of its page tells.
+_DESCENT = 0.12
+
+
+def _box_from_baseline(page: Page) -> None:
+    """Give each character of `page` whose box misses its own baseline a box around the baseline, as the
+    page's other characters have. pdfminer places a box by the font's declared descent; cairo (the PDF
+    printer of Linux desktops, 统信 UOS and 麒麟 among them, and poppler's pdftocairo) declares one that
+    puts a CJK font's boxes a whole em below the line, while the digits' font beside them sits on it:
+    each printed line then reads as two (泉台管办〔 〕号 over 2023 36), and a digit's box falls out of
+    its table cell."""
+    # Only characters set the usual way up (the glyph's y axis up the page): their baseline is the
+    # matrix's y.
+    chars = [char for char in page.chars if char["matrix"][0] > 0 and char["matrix"][3] > 0]
+    chars = [char for char in chars if char["matrix"][1] == char["matrix"][2] == 0 and char["size"] > 0]
+    fits = [char["y0"] <= char["matrix"][5] <= char["y1"] for char in chars]
+    if all(fits):
+        return
+    descents = sorted(
+        (char["matrix"][5] - char["y0"]) / char["size"] for char, fit in zip(chars, fits, strict=True) if fit
+    )
+    descent = descents[len(descents) // 2] if descents else _DESCENT
+    for char, fit in zip(chars, fits, strict=True):
+        if fit:
+            continue
+        y0 = char["matrix"][5] - descent * char["size"]
+        shift = y0 - char["y0"]
+        char["y0"], char["y1"] = y0, char["y1"] + shift
+        char["top"], char["bottom"], char["doctop"] = (
+            char["top"] - shift,
+            char["bottom"] - shift,
+            char["doctop"] - shift,
+        )
 
 
 def _closed_at_page_break(page: Page) -> dict:
@@ -458,6 +500,10 @@ def _running_heads(pages: Sequence[Sequence[_Line]]) -> set[str]:
     return {text for text, count in seen.items() if count >= 2}
 
 
+# A font without a character map gives "(cid:N)" for some glyphs and ASCII for the rest ('!"#$%' for
+# 全区废弃…): past this share of a document's characters, its text is no text. A document with a few
+# glyphs its fonts leave unmapped (a symbol, a logo) stays well below.
+_UNMAPPED_SHARE = 0.1
 # A page image covering this much of the page is a scan of it.
 _SCAN_COVERS = 0.9
 
