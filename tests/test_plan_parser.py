@@ -407,6 +407,8 @@ NOTICES = Path(__file__).parent / "notices"
         ("doc-named-docx", "旧版 Word 97-2003（.doc）", "an old Word 97-2003 (.doc)"),
         ("docx-with-password", "设有打开密码", "needs a password to open"),
         ("ofd", "OFD 版式文件", "export it to PDF"),
+        ("odt", "OpenDocument 文档（.odt", "an OpenDocument text (.odt"),
+        ("rtf", "RTF 文档", "an RTF document; save it as .docx or PDF"),
     ],
 )
 def test_a_notice_in_a_form_we_do_not_read_says_which(
@@ -414,8 +416,12 @@ def test_a_notice_in_a_form_we_do_not_read_says_which(
 ) -> None:
     # LibreOffice 7.4's Word 97-2003 export of the notice, as saved and as renamed .docx; the notice's
     # .docx encrypted with a password to open it (msoffcrypto-tool 6.1.0, as Word 2010+ does); an OFD
-    # package (GB/T 33190: a zip whose entry point is OFD.xml; made here, no OFD writer being at hand).
-    if form == "doc":
+    # package (GB/T 33190: a zip whose entry point is OFD.xml; made here, no OFD writer being at hand);
+    # LibreOffice 7.4's OpenDocument and RTF exports of the notice's .docx. Before, the .odt was "not a
+    # valid Word document ([Content_Types].xml)" and the RTF "has no yearly plan table".
+    if form in ("odt", "rtf"):
+        path = NOTICES / f"notice-libreoffice-7.4.{form}"
+    elif form == "doc":
         path = NOTICES / "notice-libreoffice-7.4.doc"
     elif form == "doc-named-docx":
         path = tmp_path / "notice.docx"

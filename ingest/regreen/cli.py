@@ -63,8 +63,8 @@ def _notice_arg(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=BUNDLED_NOTICE,
         metavar="PATH",
-        help="the plan notice: the published .pdf (its tables are read directly, no OCR), a .docx, or text "
-        "(.txt; default: the bundled 泉台管办〔2023〕36号)",
+        help="the plan notice: the published .pdf (its tables are read directly, no OCR), a .docx, the web "
+        "page saved from the site (.html, .mhtml), or text (.txt; default: the bundled 泉台管办〔2023〕36号)",
     )
 
 

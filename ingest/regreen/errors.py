@@ -47,8 +47,9 @@ class NoticeUnreadableError(RegreenError):
         self.path = path
         self.reason = reason
         super().__init__(
-            f"无法读取方案文件 {path}：{reason}；请提供 PDF（.pdf）、Word 文档（.docx）或 UTF-8 文本（.txt）",
-            f"cannot read plan notice {path}: {reason}; give a PDF (.pdf), Word (.docx) or UTF-8 text (.txt) file",
+            f"无法读取方案文件 {path}：{reason}；请提供 PDF（.pdf）、Word 文档（.docx）、网页（.html）或 UTF-8 文本（.txt）",
+            f"cannot read plan notice {path}: {reason}; give a PDF (.pdf), Word (.docx), web page (.html) or UTF-8 "
+            "text (.txt) file",
         )
 
 

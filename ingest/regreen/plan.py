@@ -1,8 +1,9 @@
 """Parse the plan notice 泉台管办〔2023〕36号 into its projects and the totals it declares.
 
-The notice reaches us in four forms: the PDF as published (its ruled tables read by pdfplumber, the text
-around them in reading order), a Word .docx, the bundled text file (tab-separated tables) and text someone
-already extracted from a PDF (columns aligned by spaces, wrapped names, page footers). Each form has one
+The notice reaches us in five forms: the PDF as published (its ruled tables read by pdfplumber, the text
+around them in reading order), a Word .docx, the web page the site published it as (saved as .html or
+.mhtml), the bundled text file (tab-separated tables) and text someone already extracted from a PDF
+(columns aligned by spaces, wrapped names, page footers). Each form has one
 tokenising step that turns it into the same `_Line`s (normalised cells plus where they came from); one shared
 step then reads the yearly tables, the sentences and the document header from them. Every project name is
 checked on the way out, whatever the form: a wrapped name is where a PDF goes wrong silently.
@@ -14,6 +15,8 @@ themselves cannot be trusted.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import hashlib
 import io
 import re
@@ -95,7 +98,7 @@ class PlanDocument:
     issued_on: date
     sha256: str
     source_path: str
-    source_format: str  # 'pdf' | 'docx' | 'txt' | 'pdf_text'
+    source_format: str  # 'pdf' | 'docx' | 'html' | 'txt' | 'pdf_text'
     page_count: int | None = None  # a PDF's pages; None for the other forms
     extractor: str | None = None  # what read a PDF, with its version ('pdfplumber 0.11.10')
 
@@ -309,7 +312,8 @@ class _Form:
 
 
 def _tokenise(path: Path, data: bytes) -> _Form:
-    """Recognise the form by content (a PDF's magic, a .docx is a zip; only the bundled text has tabs)."""
+    """Recognise the form by content (a PDF's magic, a .docx is a zip, a web page's markup; only the bundled
+    text has tabs)."""
     if data.startswith(b"%PDF"):
         return _pdf_form(path, data)
     if kind := compound_file(data):
@@ -320,8 +324,20 @@ def _tokenise(path: Path, data: bytes) -> _Form:
             "这是 OFD 版式文件，暂不支持；请用 OFD 阅读器另存为 PDF / an OFD document (GB/T 33190), which regreen "
             "does not read; export it to PDF from the OFD reader",
         )
+    if data.startswith(b"PK\x03\x04") and _is_opendocument(data):
+        raise NoticeUnreadableError(
+            path,
+            "这是 OpenDocument 文档（.odt，LibreOffice 或 WPS 所存），请另存为 .docx 或 PDF / an OpenDocument "
+            "text (.odt, as LibreOffice or WPS save it); save it as .docx or PDF",
+        )
     if data.startswith(b"PK\x03\x04") or path.suffix.lower() == ".docx":
         return _Form("docx", _docx_lines(path, data))
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{\\rtf"):
+        raise NoticeUnreadableError(
+            path, "这是 RTF 文档，请另存为 .docx 或 PDF / an RTF document; save it as .docx or PDF"
+        )
+    if page := _web_page(path, data):
+        return _Form("html", _html_lines(path, page))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -349,6 +365,134 @@ _COMPOUND_NOTICE = {
     "binary": "这是旧版 Word 97-2003（.doc）或 WPS（.wps）格式，请另存为 .docx 或 PDF / an old Word 97-2003 "
     "(.doc) or WPS (.wps) document; save it as .docx or PDF",
 }
+
+
+def _is_opendocument(data: bytes) -> bool:
+    """An OpenDocument file (.odt and its kin): a zip whose first entry, `mimetype`, names its kind."""
+    return data[30:38] == b"mimetype" and b"application/vnd.oasis.opendocument" in data[38:120]
+
+
+_HTML_START = re.compile(rb"\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>])", re.IGNORECASE | re.DOTALL)
+
+
+def _web_page(path: Path, data: bytes) -> bytes | str | None:
+    """The HTML of a notice saved from the website that published it: the page itself ("web page, HTML
+    only"), or the HTML part of a single-file archive (.mht/.mhtml, "web page, single file" in Edge,
+    Chrome and IE), as text when the part's header names its charset; None for anything else."""
+    head = data.removeprefix(b"\xef\xbb\xbf")
+    if _HTML_START.match(head[:4096]):
+        return data
+    if path.suffix.lower() not in (".mht", ".mhtml") and not head[:1024].lower().count(b"multipart/related"):
+        return None
+    message = email.message_from_bytes(data, policy=email.policy.compat32)
+    for part in message.walk():
+        if part.get_content_type() == "text/html":
+            payload = part.get_payload(decode=True)
+            charset = part.get_content_charset()
+            if not isinstance(payload, bytes):
+                return None
+            if charset:
+                # The part's header names its charset; the page inside may say nothing, or the charset
+                # it was served in before the archive re-encoded it.
+                try:
+                    return payload.decode(charset)
+                except (LookupError, UnicodeDecodeError) as exc:
+                    raise NoticeUnreadableError(
+                        path, f"网页不是其所称的 {charset} 编码 / the page is not in the {charset} it names"
+                    ) from exc
+            return payload
+    return None
+
+
+# A layout table's parts: each of its cells a block (a data table's cells are read by the table).
+_LAYOUT_CELLS = frozenset(("table", "tr", "td", "th"))
+# Elements that start a line of their own; text inside a table's cell stays in the cell.
+_HTML_BLOCKS = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "caption",
+        "center",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "ul",
+    ]
+)
+
+
+def _html_lines(path: Path, page: bytes | str) -> list[_Line]:
+    """The lines of a web page: each paragraph (or other block, or text between <br>s) a line, each table
+    row a ruled line of its cells, in the page's order. A table that holds tables lays out the page (as
+    older government sites are built): its cells are read as blocks. The page's own declared charset (a
+    government site's is often GB2312) decides how its bytes are read."""
+    import lxml.html
+    from lxml import etree
+
+    try:
+        root = lxml.html.document_fromstring(page)
+    except (etree.ParserError, ValueError) as exc:
+        raise NoticeUnreadableError(path, f"不是有效的网页 / not a valid web page ({exc})") from exc
+    lines: list[_Line] = []
+    pending: list[str] = []  # text of the line being gathered
+    tables = 0
+
+    def end_line() -> None:
+        text = "".join(pending)
+        pending.clear()
+        if text.strip():
+            lines.append(_line([text], f"paragraph {sum(not line.ruled for line in lines) + 1}"))
+
+    def visit(element: lxml.html.HtmlElement) -> None:
+        nonlocal tables
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if tag in ("script", "style", "head", "title", "noscript", "template"):
+            return
+        if tag == "table" and not element.xpath(".//table"):
+            end_line()
+            tables += 1
+            rows = element.xpath("./tr | ./thead/tr | ./tbody/tr | ./tfoot/tr")
+            for n, row in enumerate(rows, 1):
+                cells = [cell.text_content() for cell in row.xpath("./td | ./th")]
+                lines.append(_line(cells, f"table {tables} row {n}", ruled=True))
+            return
+        if tag == "br" or tag in _HTML_BLOCKS or tag in _LAYOUT_CELLS:
+            end_line()
+        if element.text and tag:
+            pending.append(element.text)
+        for child in element:
+            visit(child)
+            if child.tail:
+                pending.append(child.tail)
+        if tag in _HTML_BLOCKS or tag in _LAYOUT_CELLS:
+            end_line()
+
+    body = root.find("body")
+    visit(body if body is not None else root)
+    end_line()
+    return lines
 
 
 def _is_ofd(data: bytes) -> bool:
