@@ -35,6 +35,7 @@ from pyogrio.raw import write as write_layer
 from regreen.patches.layer import (
     DISTRICT_BOUNDS,
     SQUARE_METRES_PER_MU,
+    PatchCadDrawingError,
     PatchCrsMissingError,
     PatchCrsUnknownError,
     PatchFieldMissingError,
@@ -431,6 +432,31 @@ def test_a_shapefile_without_its_prj_is_refused(tmp_path: Path, reference, featu
     assert "没有坐标参考系" in str(refused.value) and "has no coordinate reference system" in str(
         refused.value
     )
+
+
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")  # a drawing names none
+def test_a_cad_drawing_is_refused_saying_how_to_export_it(tmp_path: Path, reference, features) -> None:
+    # A design drawn in AutoCAD in zone 40's coordinates, no CRS in the file: the .dxf as GDAL's DXF
+    # writer saves the patches (polylines on layer 0, no attributes), and a .dwg (AutoCAD 2018's header;
+    # GDAL reads none). They were refused as "扩展名 .dxf 不是图层格式 / not a layer format".
+    dxf = tmp_path / "修复设计.dxf"
+    write_layer(
+        dxf,
+        np.array([shapely.to_wkb(f.polygon) for f in features[:3]], dtype=object),
+        [],
+        [],
+        driver="DXF",
+        geometry_type="Polygon",
+    )
+    dwg = tmp_path / "修复设计.dwg"
+    dwg.write_bytes(b"AC1032" + bytes(122))
+    for drawing in (dxf, dwg):
+        with pytest.raises(PatchCadDrawingError) as refused:
+            read_layer(drawing, reference)
+        message = str(refused.value)
+        assert str(drawing) in message and "CAD 图纸" in message and "is a CAD drawing" in message
+        assert "Shapefile 或 GeoPackage" in message and "EPSG:4528" in message
+        assert "not a layer format" not in message
 
 
 def test_another_datum_is_refused(tmp_path: Path, reference, features) -> None:

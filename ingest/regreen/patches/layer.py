@@ -49,6 +49,8 @@ LAYER_SUFFIXES = (".gpkg", ".shp", ".zip", ".geojson", ".json", ".gdb", ".kml", 
 # Google Earth's format (and 奥维互动地图's, LocaSpace's): WGS84 by its specification, a Folder of placemarks
 # read by GDAL as a layer of its own.
 KML_SUFFIXES = (".kml", ".kmz")
+# CAD drawings: restoration designs are drawn in AutoCAD in zone coordinates the file does not name.
+CAD_SUFFIXES = (".dxf", ".dwg")
 # ArcGIS's own format, a folder of files: the register keeps it as a .zip of the folder (install_layer).
 GEODATABASE_SUFFIX = ".gdb"
 STORAGE_EPSG = 4490
@@ -123,6 +125,25 @@ class PatchLayerUnreadableError(PatchLayerError):
             "ArcGIS 文件地理数据库（.gdb 文件夹或其 .zip）、GeoJSON 或 KML/KMZ",
             f"cannot read patch layer {path}: {reason}; give a GeoPackage (.gpkg), a Shapefile (.shp or a "
             ".zip of it), an ArcGIS file geodatabase (the .gdb folder or a .zip of it), a GeoJSON file or a KML/KMZ",
+        )
+
+
+class PatchCadDrawingError(PatchLayerError):
+    """A CAD drawing: its coordinates carry no CRS, and its patches are lines and text, not polygons with
+    a code, a project and an area; guessing the zone would put them in the wrong place unnoticed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"图斑图层 {path} 是 CAD 图纸（{path.suffix}），不含坐标参考系和图斑属性，不能直接载入；请在 CAD"
+            "（如 AutoCAD Map 3D）、ArcGIS 或 QGIS 中把图斑导出为 Shapefile 或 GeoPackage 的面图层，设定其 "
+            "CGCS2000 投影带（本区为 3 度带第 40 带：EPSG:4528，坐标不带带号则为 EPSG:4549），并填写图斑编号、"
+            "项目名称、申报面积",
+            f"patch layer {path} is a CAD drawing ({path.suffix}), which holds neither a coordinate reference "
+            "system nor the patches' attributes and cannot be loaded as it is; in CAD (AutoCAD Map 3D), ArcGIS "
+            "or QGIS export the patches as polygons to a Shapefile or GeoPackage, set its CGCS2000 zone (here "
+            "3-degree zone 40: EPSG:4528, or EPSG:4549 for eastings without the zone number) and fill in "
+            "图斑编号, 项目名称 and 申报面积",
         )
 
 
@@ -551,6 +572,8 @@ def _read_kml(
 
 def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
     """Read, check and measure the patch layer at `path` (see the module docstring)."""
+    if path.suffix.lower() in CAD_SUFFIXES:
+        raise PatchCadDrawingError(path)
     if path.suffix.lower() not in LAYER_SUFFIXES:
         raise PatchLayerUnreadableError(
             path, f"扩展名 {path.suffix or '—'} 不是图层格式 / not a layer format"
