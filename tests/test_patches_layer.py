@@ -38,6 +38,7 @@ from regreen.patches.layer import (
     PatchCadDrawingError,
     PatchCrsMissingError,
     PatchCrsUnknownError,
+    PatchDbfMissingError,
     PatchFieldMissingError,
     PatchKmlWithoutPolygonsError,
     PatchLayerUnreadableError,
@@ -429,9 +430,23 @@ def test_a_shapefile_without_its_prj_is_refused(tmp_path: Path, reference, featu
     with pytest.raises(PatchCrsMissingError) as refused:
         read_layer(shp, reference)
     assert str(shp) in str(refused.value)
-    assert "没有坐标参考系" in str(refused.value) and "has no coordinate reference system" in str(
-        refused.value
-    )
+    assert "没有坐标参考系（缺少 tuban.prj）" in str(refused.value)
+    assert "has no coordinate reference system (tuban.prj is missing beside it)" in str(refused.value)
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+def test_a_shapefile_without_its_dbf_is_refused_naming_it(
+    tmp_path: Path, reference, features, zipped: bool
+) -> None:
+    # Sent as .shp/.shx/.prj: GDAL reads the shapes alone, and it was refused as "has no patch_code column
+    # (its columns: —)".
+    shp = write_features(tmp_path / "图斑.shp", features, "EPSG:4528", SHAPEFILE_NAMES)
+    shp.with_suffix(".dbf").unlink()
+    layer = zip_shapefile(shp) if zipped else shp
+    with pytest.raises(PatchDbfMissingError) as refused:
+        read_layer(layer, reference)
+    message = str(refused.value)
+    assert str(layer) in message and "缺少属性表 图斑.dbf" in message and "lacks 图斑.dbf" in message
 
 
 @pytest.mark.filterwarnings("ignore:'crs' was not provided")  # a drawing names none

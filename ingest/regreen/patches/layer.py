@@ -152,12 +152,30 @@ _ACCEPTED_EN = "CGCS2000 geographic (EPSG:4490), a CGCS2000 Gauss-Krüger zone (
 
 
 class PatchCrsMissingError(PatchLayerError):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, prj: str | None = None) -> None:
+        """`prj`: the .prj a Shapefile lacks, by name, when that is the cause."""
         self.path = path
+        self.prj = prj
+        cause_zh = f"缺少 {prj}" if prj else "Shapefile 缺少 .prj？"
+        cause_en = f"{prj} is missing beside it" if prj else "a Shapefile without its .prj?"
         super().__init__(
-            f"图斑图层 {path} 没有坐标参考系（Shapefile 缺少 .prj？）；请在 GIS 中按{_ACCEPTED_ZH}重新导出",
-            f"patch layer {path} has no coordinate reference system (a Shapefile without its .prj?); "
+            f"图斑图层 {path} 没有坐标参考系（{cause_zh}）；请在 GIS 中按{_ACCEPTED_ZH}重新导出",
+            f"patch layer {path} has no coordinate reference system ({cause_en}); "
             f"export it again from GIS in {_ACCEPTED_EN}",
+        )
+
+
+class PatchDbfMissingError(PatchLayerError):
+    """A Shapefile's .shp without its .dbf: GDAL reads its shapes alone, as if it had no columns."""
+
+    def __init__(self, path: Path, dbf: str) -> None:
+        self.path = path
+        self.dbf = dbf
+        super().__init__(
+            f"图斑图层 {path} 缺少属性表 {dbf}（图斑编号、项目名称、申报面积都在其中）；请把 .shp 与同名的 "
+            ".dbf、.shx、.prj 一起提供，或打包为 .zip",
+            f"patch layer {path} lacks {dbf}, the table of its attributes (图斑编号, 项目名称, 申报面积); give "
+            "the .shp with the .dbf, .shx and .prj of the same name, or a .zip of them",
         )
 
 
@@ -570,6 +588,27 @@ def _read_kml(
     return [part[0] for part in parts], meta, np.arange(1, len(wkb) + 1), wkb, columns
 
 
+def _check_shapefile_set(path: Path, source: Path | str) -> None:
+    """Refuse a Shapefile (a .shp, or one in a .zip) whose .dbf or .prj is missing, naming it: GDAL reads
+    the .shp without them, as a layer with no columns or no CRS, which would be refused for that."""
+    shp = str(source)
+    if not shp.lower().endswith(".shp"):
+        return
+    stem = shp[: -len(".shp")]
+    name = Path(stem).name
+    if isinstance(source, Path):
+        present = {str(part).lower() for part in layer_files(source)}
+    else:
+        inside = shp.removeprefix(f"/vsizip/{path}/")
+        with zipfile.ZipFile(path) as archive:
+            present = {f"/vsizip/{path}/{member}".lower() for member in archive.namelist()}
+            name = Path(_as_written(inside, archive.getinfo(inside))).stem
+    if f"{stem}.dbf".lower() not in present:
+        raise PatchDbfMissingError(path, f"{name}.dbf")
+    if f"{stem}.prj".lower() not in present:
+        raise PatchCrsMissingError(path, f"{name}.prj")
+
+
 def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
     """Read, check and measure the patch layer at `path` (see the module docstring)."""
     if path.suffix.lower() in CAD_SUFFIXES:
@@ -585,6 +624,7 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
         raise PatchLayerUnreadableError(path, "文件不存在 / no such file")
     try:
         source = _dataset(path)
+        _check_shapefile_set(path, source)
         layers = pyogrio.list_layers(source)
         # Tables without geometry beside the layer are not layers: QGIS saves a layer's style into its
         # GeoPackage as one (layer_styles).
