@@ -25,6 +25,7 @@ from patch_layers import (
     reprojected,
     sample_features,
     write_features,
+    write_kml,
     zip_folder_as_windows,
     zip_shapefile,
 )
@@ -34,9 +35,12 @@ from pyogrio.raw import write as write_layer
 from regreen.patches.layer import (
     DISTRICT_BOUNDS,
     SQUARE_METRES_PER_MU,
+    PatchCadDrawingError,
     PatchCrsMissingError,
     PatchCrsUnknownError,
+    PatchDbfMissingError,
     PatchFieldMissingError,
+    PatchKmlWithoutPolygonsError,
     PatchLayerUnreadableError,
     PatchOutsideDistrictError,
     PatchValueError,
@@ -293,6 +297,106 @@ def test_a_layer_of_no_declared_geometry_type_with_an_arc_reads(
     assert circle.area_m2 == pytest.approx(read_layer(gpkg, reference).patches[0].area_m2, rel=1e-3)
 
 
+def _by_plan_year(features: list[Feature]) -> dict[str, list[Feature]]:
+    folders: dict[str, list[Feature]] = {}
+    for f in features:
+        folders.setdefault(f"{f.project[:4]}年", []).append(f)
+    return folders
+
+
+def test_a_google_earth_kml_and_kmz_in_folders_read_like_the_geopackage(
+    tmp_path: Path, reference, sample_layer, features
+) -> None:
+    # Google Earth's "Save Place As": a folder per plan year (GDAL reads each as a layer of its own), a pin
+    # at a mine's entrance among the polygons, coordinates with altitude 0; the .kmz is that doc.kml
+    # zipped. Both were refused: "扩展名 .kml 不是图层格式 / not a layer format".
+    wgs84 = reprojected(features, 4326)
+    folders = _by_plan_year(wgs84)
+    entrance = shapely.point_on_surface(wgs84[0].polygon)
+    folders["2023年"].append(Feature("矿山入口", "", 0.0, entrance))
+    kml = write_kml(tmp_path / "图斑.kml", folders)
+    kmz = tmp_path / "图斑.kmz"
+    with zipfile.ZipFile(kmz, "w", zipfile.ZIP_DEFLATED) as out:
+        out.write(kml, "doc.kml")
+    assert [name for name, _ in pyogrio.list_layers(kml)] == ["2023年", "2024年", "2025年"]
+    expected = read_layer(sample_layer, reference)
+
+    for path in (kml, kmz):
+        layer = read_layer(path, reference)
+        assert layer.crs_name == "EPSG:4326 WGS 84" and layer.layer_name == "2023年, 2024年, 2025年"
+        assert [p.fid for p in layer.patches] == list(range(1, 183))
+        assert sorted((p.patch_code, p.project_code) for p in layer.patches) == sorted(
+            (p.patch_code, p.project_code) for p in expected.patches
+        )
+        assert layer.area_mu == pytest.approx(expected.area_mu, rel=1e-6)
+
+
+def test_a_kmz_as_qgis_writes_it_and_a_kml_of_multigeometries_with_altitudes_read(
+    tmp_path: Path, reference, sample_layer, features
+) -> None:
+    # QGIS and ogr2ogr write a .kmz with GDAL's LIBKML driver: a doc.kml linking to layers/<name>.kml.
+    # (GDAL cannot read back one whose layer name is Chinese: the link to it is not followed.)
+    # LocaSpace writes each polygon in a MultiGeometry, at the terrain's altitude, its columns as <Data>.
+    wgs84 = reprojected(features, 4326)
+    kmz = tmp_path / "图斑.kmz"
+    write_layer(
+        kmz,
+        np.array([shapely.to_wkb(f.polygon) for f in wgs84], dtype=object),
+        [np.array([f.code for f in wgs84], dtype=object), np.array([f.project for f in wgs84], dtype=object)]
+        + [np.array([f.declared_mu for f in wgs84])],
+        ["图斑编号", "项目名称", "申报面积"],
+        driver="LIBKML",
+        geometry_type="Polygon",
+        layer="tuban",
+        crs="EPSG:4326",
+    )
+    multi = [replace(f, polygon=shapely.MultiPolygon([f.polygon])) for f in wgs84]
+    kml = write_kml(
+        tmp_path / "locaspace.kml", {"图斑": multi}, ("TBBH", "XMMC", "MJ"), data=True, altitude=35.2
+    )
+    expected = read_layer(sample_layer, reference)
+
+    for path, kind in ((kmz, "Polygon"), (kml, "MultiPolygon")):
+        layer = read_layer(path, reference)
+        assert [p.patch_code for p in layer.patches] == [p.patch_code for p in expected.patches]
+        assert {p.geometry_type for p in layer.patches} == {kind}
+        assert shapely.from_wkb(layer.patches[0].geometry_wkb).has_z is False
+        assert layer.area_mu == pytest.approx(expected.area_mu, rel=1e-6)
+
+
+def test_a_kml_of_pins_or_paths_only_is_refused_saying_patches_are_polygons(
+    tmp_path: Path, reference, features
+) -> None:
+    wgs84 = reprojected(features, 4326)[:3]
+    pins = [replace(f, polygon=shapely.point_on_surface(f.polygon)) for f in wgs84]
+    paths = [replace(f, polygon=f.polygon.exterior) for f in wgs84]
+    for name, placemarks, kind in (("标注.kml", pins, "Point"), ("轨迹.kml", paths, "LineString")):
+        with pytest.raises(PatchKmlWithoutPolygonsError) as refused:
+            read_layer(write_kml(tmp_path / name, {"图斑": placemarks}), reference)
+        message = str(refused.value)
+        assert name in message and f"只有：{kind}" in message and "holds no polygon placemark" in message
+
+
+@pytest.mark.parametrize(
+    ("names", "data", "says"),
+    [
+        # 奥维互动地图's plain export: each patch's code as the placemark's <name>, no attributes.
+        (None, False, "a placemark's name and description are not"),
+        # <Data name="图斑编号">: GDAL's LIBKML driver reads the name as 12 underscores.
+        (("图斑编号", "项目名称", "申报面积"), True, "<Data> attributes with Chinese names cannot be read"),
+    ],
+)
+def test_a_kml_without_readable_attributes_is_refused_saying_where_they_belong(
+    tmp_path: Path, reference, features, names, data: bool, says: str
+) -> None:
+    kml = write_kml(tmp_path / "图斑.kml", {"图斑": reprojected(features, 4326)[:3]}, names, data=data)
+    with pytest.raises(PatchFieldMissingError) as refused:
+        read_layer(kml, reference)
+    message = str(refused.value)
+    assert "缺少字段“图斑编号”" in message and "ExtendedData" in message and says in message
+    assert "altitudeMode" not in message  # GDAL's own KML columns are not the user's
+
+
 def test_a_zip_of_two_layers_is_refused_naming_them(tmp_path: Path, reference, features) -> None:
     for name in ("2023年", "2024年"):
         (tmp_path / name).mkdir()
@@ -326,9 +430,48 @@ def test_a_shapefile_without_its_prj_is_refused(tmp_path: Path, reference, featu
     with pytest.raises(PatchCrsMissingError) as refused:
         read_layer(shp, reference)
     assert str(shp) in str(refused.value)
-    assert "没有坐标参考系" in str(refused.value) and "has no coordinate reference system" in str(
-        refused.value
+    assert "没有坐标参考系（缺少 tuban.prj）" in str(refused.value)
+    assert "has no coordinate reference system (tuban.prj is missing beside it)" in str(refused.value)
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+def test_a_shapefile_without_its_dbf_is_refused_naming_it(
+    tmp_path: Path, reference, features, zipped: bool
+) -> None:
+    # Sent as .shp/.shx/.prj: GDAL reads the shapes alone, and it was refused as "has no patch_code column
+    # (its columns: —)".
+    shp = write_features(tmp_path / "图斑.shp", features, "EPSG:4528", SHAPEFILE_NAMES)
+    shp.with_suffix(".dbf").unlink()
+    layer = zip_shapefile(shp) if zipped else shp
+    with pytest.raises(PatchDbfMissingError) as refused:
+        read_layer(layer, reference)
+    message = str(refused.value)
+    assert str(layer) in message and "缺少属性表 图斑.dbf" in message and "lacks 图斑.dbf" in message
+
+
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")  # a drawing names none
+def test_a_cad_drawing_is_refused_saying_how_to_export_it(tmp_path: Path, reference, features) -> None:
+    # A design drawn in AutoCAD in zone 40's coordinates, no CRS in the file: the .dxf as GDAL's DXF
+    # writer saves the patches (polylines on layer 0, no attributes), and a .dwg (AutoCAD 2018's header;
+    # GDAL reads none). They were refused as "扩展名 .dxf 不是图层格式 / not a layer format".
+    dxf = tmp_path / "修复设计.dxf"
+    write_layer(
+        dxf,
+        np.array([shapely.to_wkb(f.polygon) for f in features[:3]], dtype=object),
+        [],
+        [],
+        driver="DXF",
+        geometry_type="Polygon",
     )
+    dwg = tmp_path / "修复设计.dwg"
+    dwg.write_bytes(b"AC1032" + bytes(122))
+    for drawing in (dxf, dwg):
+        with pytest.raises(PatchCadDrawingError) as refused:
+            read_layer(drawing, reference)
+        message = str(refused.value)
+        assert str(drawing) in message and "CAD 图纸" in message and "is a CAD drawing" in message
+        assert "Shapefile 或 GeoPackage" in message and "EPSG:4528" in message
+        assert "not a layer format" not in message
 
 
 def test_another_datum_is_refused(tmp_path: Path, reference, features) -> None:
@@ -442,6 +585,33 @@ def test_patches_load_keeps_a_geodatabase_folder_as_a_zip_of_its_files(
     assert kept == {f"图斑.gdb/{part.name}": part.read_bytes() for part in gdb.iterdir()}
     [layer] = read_register(patches_dir(data_dir), reference)
     assert len(layer.patches) == 182 and layer.crs_name.startswith("EPSG:4528")
+
+
+def test_patches_load_keeps_a_kmz_byte_for_byte_and_refuses_a_kml_of_pins(
+    tmp_path: Path, reference, features
+) -> None:
+    wgs84 = reprojected(features, 4326)
+    kml = write_kml(tmp_path / "doc.kml", _by_plan_year(wgs84))
+    kmz = tmp_path / "图斑.kmz"
+    with zipfile.ZipFile(kmz, "w", zipfile.ZIP_DEFLATED) as out:
+        out.write(kml, "doc.kml")
+    data_dir = DataDir(tmp_path / "data")
+    loaded = run("patches", "load", kmz, "--data-dir", data_dir.root)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "182" in loaded.stdout and "EPSG:4326" in loaded.stdout
+    [installed] = patches_dir(data_dir).iterdir()
+    assert installed.name == kmz.name and installed.read_bytes() == kmz.read_bytes()
+    [layer] = read_register(patches_dir(data_dir), reference)
+    assert len(layer.patches) == 182
+
+    pins = [replace(f, polygon=shapely.point_on_surface(f.polygon)) for f in wgs84]
+    refused = run(
+        "patches", "load", write_kml(tmp_path / "标注.kml", {"标注": pins}), "--data-dir", data_dir.root
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert "holds no polygon placemark, only: Point" in refused.stderr
+    assert [p.name for p in patches_dir(data_dir).iterdir()] == [kmz.name]
 
 
 def test_patches_load_is_refused_while_a_nightly_holds_the_lock(tmp_path: Path, sample_layer) -> None:

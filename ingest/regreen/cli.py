@@ -560,7 +560,7 @@ def make_parser() -> argparse.ArgumentParser:
         "load",
         _patches_load,
         "校验图斑图层并作为图斑登记册（替换 <data-dir>/patches/ 的内容），下次构建载入 / check a patch layer "
-        "(GeoPackage, Shapefile .shp or .zip, ArcGIS file geodatabase .gdb or .zip, GeoJSON; CGCS2000 "
+        "(GeoPackage, Shapefile .shp or .zip, ArcGIS file geodatabase .gdb or .zip, GeoJSON, KML/KMZ; CGCS2000 "
         "EPSG:4490, a CGCS2000 Gauss-Krüger zone or WGS84) and make it the patch register in "
         "<data-dir>/patches/, which the next nightly or build loads. "
         "A layer with no CRS, another CRS, a polygon outside the district, a missing column or an unknown "

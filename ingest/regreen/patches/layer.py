@@ -1,12 +1,14 @@
 """Reading one patch layer as the bureau's GIS staff keep it, and measuring its polygons.
 
 A layer is a GeoPackage, a Shapefile (the .shp with its .dbf/.shx/.prj, or a .zip of that set), an ArcGIS
-file geodatabase (the .gdb folder, or a .zip of it) or a GeoJSON file, read with pyogrio (GDAL/OGR). Its
-coordinate reference system comes from the file itself and must be CGCS2000 geographic (EPSG:4490), a
-CGCS2000 Gauss-Krüger zone (3- or 6-degree, with or without the zone number in front of the easting, e.g.
-EPSG:4528 or EPSG:4549) or WGS84. A layer without a CRS, in another one (Xi'an 1980, Beijing 1954, a local
-grid…), or with a polygon that cannot lie in the district is refused whole: loading it would put patches
-in the wrong place without anyone noticing.
+file geodatabase (the .gdb folder, or a .zip of it), a GeoJSON file or a KML/KMZ as Google Earth, 奥维互动地图
+and LocaSpace export it (its polygon placemarks in every folder, their attributes from ExtendedData; pins
+and paths are left out), read with pyogrio (GDAL/OGR). Its coordinate reference system comes from the file
+itself (a KML's is WGS84 by its specification) and must be CGCS2000 geographic (EPSG:4490), a CGCS2000
+Gauss-Krüger zone (3- or 6-degree, with or without the zone number in front of the easting, e.g. EPSG:4528
+or EPSG:4549) or WGS84. A layer without a CRS, in another one (Xi'an 1980, Beijing 1954, a local grid…), or
+with a polygon that cannot lie in the district is refused whole: loading it would put patches in the wrong
+place without anyone noticing.
 
 What a layer holds is not judged here beyond that: an invalid or empty geometry, a repeated patch code
 and overlapping patches are loaded as they are and reported by the expectation suites, so that the bureau
@@ -43,7 +45,12 @@ from regreen.log import logger
 from regreen.submissions.columns import fold
 from regreen.submissions.reference import PlanReference
 
-LAYER_SUFFIXES = (".gpkg", ".shp", ".zip", ".geojson", ".json", ".gdb")
+LAYER_SUFFIXES = (".gpkg", ".shp", ".zip", ".geojson", ".json", ".gdb", ".kml", ".kmz")
+# Google Earth's format (and 奥维互动地图's, LocaSpace's): WGS84 by its specification, a Folder of placemarks
+# read by GDAL as a layer of its own.
+KML_SUFFIXES = (".kml", ".kmz")
+# CAD drawings: restoration designs are drawn in AutoCAD in zone coordinates the file does not name.
+CAD_SUFFIXES = (".dxf", ".dwg")
 # ArcGIS's own format, a folder of files: the register keeps it as a .zip of the folder (install_layer).
 GEODATABASE_SUFFIX = ".gdb"
 STORAGE_EPSG = 4490
@@ -115,9 +122,28 @@ class PatchLayerUnreadableError(PatchLayerError):
         self.reason = reason
         super().__init__(
             f"无法读取图斑图层 {path}：{reason}；请提供 GeoPackage（.gpkg）、Shapefile（.shp 或其 .zip）、"
-            "ArcGIS 文件地理数据库（.gdb 文件夹或其 .zip）或 GeoJSON",
+            "ArcGIS 文件地理数据库（.gdb 文件夹或其 .zip）、GeoJSON 或 KML/KMZ",
             f"cannot read patch layer {path}: {reason}; give a GeoPackage (.gpkg), a Shapefile (.shp or a "
-            ".zip of it), an ArcGIS file geodatabase (the .gdb folder or a .zip of it) or a GeoJSON file",
+            ".zip of it), an ArcGIS file geodatabase (the .gdb folder or a .zip of it), a GeoJSON file or a KML/KMZ",
+        )
+
+
+class PatchCadDrawingError(PatchLayerError):
+    """A CAD drawing: its coordinates carry no CRS, and its patches are lines and text, not polygons with
+    a code, a project and an area; guessing the zone would put them in the wrong place unnoticed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"图斑图层 {path} 是 CAD 图纸（{path.suffix}），不含坐标参考系和图斑属性，不能直接载入；请在 CAD"
+            "（如 AutoCAD Map 3D）、ArcGIS 或 QGIS 中把图斑导出为 Shapefile 或 GeoPackage 的面图层，设定其 "
+            "CGCS2000 投影带（本区为 3 度带第 40 带：EPSG:4528，坐标不带带号则为 EPSG:4549），并填写图斑编号、"
+            "项目名称、申报面积",
+            f"patch layer {path} is a CAD drawing ({path.suffix}), which holds neither a coordinate reference "
+            "system nor the patches' attributes and cannot be loaded as it is; in CAD (AutoCAD Map 3D), ArcGIS "
+            "or QGIS export the patches as polygons to a Shapefile or GeoPackage, set its CGCS2000 zone (here "
+            "3-degree zone 40: EPSG:4528, or EPSG:4549 for eastings without the zone number) and fill in "
+            "图斑编号, 项目名称 and 申报面积",
         )
 
 
@@ -126,12 +152,30 @@ _ACCEPTED_EN = "CGCS2000 geographic (EPSG:4490), a CGCS2000 Gauss-Krüger zone (
 
 
 class PatchCrsMissingError(PatchLayerError):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, prj: str | None = None) -> None:
+        """`prj`: the .prj a Shapefile lacks, by name, when that is the cause."""
         self.path = path
+        self.prj = prj
+        cause_zh = f"缺少 {prj}" if prj else "Shapefile 缺少 .prj？"
+        cause_en = f"{prj} is missing beside it" if prj else "a Shapefile without its .prj?"
         super().__init__(
-            f"图斑图层 {path} 没有坐标参考系（Shapefile 缺少 .prj？）；请在 GIS 中按{_ACCEPTED_ZH}重新导出",
-            f"patch layer {path} has no coordinate reference system (a Shapefile without its .prj?); "
+            f"图斑图层 {path} 没有坐标参考系（{cause_zh}）；请在 GIS 中按{_ACCEPTED_ZH}重新导出",
+            f"patch layer {path} has no coordinate reference system ({cause_en}); "
             f"export it again from GIS in {_ACCEPTED_EN}",
+        )
+
+
+class PatchDbfMissingError(PatchLayerError):
+    """A Shapefile's .shp without its .dbf: GDAL reads its shapes alone, as if it had no columns."""
+
+    def __init__(self, path: Path, dbf: str) -> None:
+        self.path = path
+        self.dbf = dbf
+        super().__init__(
+            f"图斑图层 {path} 缺少属性表 {dbf}（图斑编号、项目名称、申报面积都在其中）；请把 .shp 与同名的 "
+            ".dbf、.shx、.prj 一起提供，或打包为 .zip",
+            f"patch layer {path} lacks {dbf}, the table of its attributes (图斑编号, 项目名称, 申报面积); give "
+            "the .shp with the .dbf, .shx and .prj of the same name, or a .zip of them",
         )
 
 
@@ -174,11 +218,61 @@ class PatchFieldMissingError(PatchLayerError):
         self.path = path
         self.field = field
         label = FIELD_LABELS[field]
+        fix_zh, fix_en = "请按 README 的图斑文件格式补充", "see the patch file format in the README"
+        if path.suffix.lower() in KML_SUFFIXES:
+            # GDAL gives every placemark the same dozen KML columns (Name, description, altitudeMode…):
+            # naming them hides what is missing, the attributes of ExtendedData.
+            found = [name for name in found if name not in _KML_COLUMNS]
+            fix_zh, fix_en = _kml_fix(found)
         listed = "、".join(found) or "—"
         super().__init__(
-            f"图斑图层 {path} 缺少字段“{label.split(' / ')[0]}”（现有字段：{listed}）；请按 README 的图斑文件格式补充",
+            f"图斑图层 {path} 缺少字段“{label.split(' / ')[0]}”（现有字段：{listed}）；{fix_zh}",
             f"patch layer {path} has no {label.split(' / ')[1]} column (its columns: {', '.join(found) or '—'}); "
-            "see the patch file format in the README",
+            f"{fix_en}",
+        )
+
+
+# The columns GDAL (its LIBKML driver) reads from every KML placemark itself, beside ExtendedData's.
+_KML_COLUMNS = frozenset(
+    ("id", "Name", "description", "timestamp", "begin", "end", "altitudeMode", "tessellate", "extrude")
+    + ("visibility", "drawOrder", "icon", "snippet")
+)
+# GDAL's LIBKML driver turns every byte of a <Data name="…"> that is not an ASCII letter or digit into
+# "_" (an XML NCName): 图斑编号 comes back as 12 underscores, one character's three UTF-8 bytes at a time.
+_UNREADABLE_KML_NAME = "___"
+
+
+def _kml_fix(found: list[str]) -> tuple[str, str]:
+    """How to give a KML the attributes it lacks: its columns come from ExtendedData only."""
+    if any(_UNREADABLE_KML_NAME in name for name in found):
+        return (
+            "KML 只从 ExtendedData 读取属性，其中以中文命名的 <Data> 属性无法读取（GDAL 读作下划线）；"
+            "请把属性名改为 TBBH、XMMC、MJ，或从原软件导出为 Shapefile 或 GeoPackage",
+            "a KML's attributes are read from its ExtendedData only, and <Data> attributes with Chinese names "
+            "cannot be read (GDAL reads them as underscores); name them TBBH, XMMC, MJ, or export the layer "
+            "from its software as a Shapefile or GeoPackage",
+        )
+    return (
+        "KML 只从 ExtendedData 读取属性（地标的名称、描述不作属性）；请在 QGIS 中打开此 KML，"
+        "在属性表中添加图斑编号、项目名称、申报面积后另存为 GeoPackage",
+        "a KML's attributes are read from its ExtendedData only (a placemark's name and description are "
+        "not); open the KML in QGIS, add 图斑编号, 项目名称 and 申报面积 in its attribute table and save it "
+        "as a GeoPackage",
+    )
+
+
+class PatchKmlWithoutPolygonsError(PatchLayerError):
+    """A KML whose placemarks are pins or paths: a patch is an area, drawn as a polygon."""
+
+    def __init__(self, path: Path, kinds: list[str]) -> None:
+        self.path = path
+        self.kinds = kinds
+        listed = ", ".join(kinds) or "—"
+        super().__init__(
+            f"图斑图层 {path} 中没有面（多边形）地标，只有：{listed}；图斑须画成多边形（Google Earth 的“添加多边形”、"
+            "奥维的“面”），请重新绘制或导出面图层",
+            f"patch layer {path} holds no polygon placemark, only: {listed}; a patch is drawn as a polygon "
+            "(Google Earth's 'Add Polygon', 奥维's 面): draw or export the patches as polygons",
         )
 
 
@@ -421,8 +515,10 @@ def _may_hold_polygons(kind: object) -> bool:
 
 
 def _dataset(path: Path) -> Path | str:
-    """What GDAL is to open for the layer at `path`: the file itself, or for a .zip the one layer inside
-    it, by its path in the zip."""
+    """What GDAL is to open for the layer at `path`: the file itself, for a .zip the one layer inside it,
+    by its path in the zip, for a .kmz its one .kml."""
+    if path.suffix.lower() == ".kmz":
+        return _kmz_document(path)
     if path.suffix.lower() != ".zip":
         return path
     try:
@@ -439,8 +535,84 @@ def _dataset(path: Path) -> Path | str:
     return f"/vsizip/{path}/{inside}"
 
 
+def _kmz_document(path: Path) -> Path | str:
+    """A .kmz as GDAL reads it whole: Google Earth's (one doc.kml, its images) by its .kml, since GDAL
+    reading the .kmz itself drops the attributes of a Schema declared in the document; GDAL's own (a
+    doc.kml linking to layers/*.kml, as QGIS writes) as the .kmz."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            documents = [name for name in archive.namelist() if name.lower().endswith(".kml")]
+    except (zipfile.BadZipFile, OSError):
+        return path  # GDAL says what is wrong with it
+    return f"/vsizip/{path}/{documents[0]}" if len(documents) == 1 else path
+
+
+_POLYGON_TYPES = ("Polygon", "MultiPolygon")
+
+
+def _read_kml(
+    path: Path, source: Path | str, layers: Sequence[str]
+) -> tuple[list[str], dict, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The polygon placemarks of a KML's folders as one layer (GDAL reads each folder as a layer and
+    declares no geometry type for any): the folders that hold them, the meta of the first, FIDs numbered
+    1… in the file's order (GDAL numbers each folder's from 1), geometries and the union of their columns.
+
+    Pins and paths are left out: Google Earth and 奥维 users mark a mine's entrance or a haul road beside
+    the patches they draw, and neither has an area. A KML without a polygon is refused."""
+    parts: list[tuple[str, dict, np.ndarray, list[np.ndarray]]] = []
+    kinds: dict[str, None] = {}  # every geometry type met, in order, for the refusal
+    left_out = 0
+    for name in layers:
+        meta, _, wkb, data = read_raw(source, layer=name, return_fids=True)
+        types = [None if g is None else g.geom_type for g in shapely.from_wkb(wkb)]
+        kinds.update(dict.fromkeys(kind for kind in types if kind is not None))
+        keep = np.array([kind in _POLYGON_TYPES for kind in types], dtype=bool)
+        left_out += int((~keep).sum())
+        if keep.any():
+            parts.append((name, meta, wkb[keep], [column[keep] for column in data]))
+    if not parts:
+        raise PatchKmlWithoutPolygonsError(path, list(kinds))
+    names = list(dict.fromkeys(field for _, meta, _, _ in parts for field in meta["fields"]))
+    columns = []
+    for field in names:
+        pieces = []
+        for _, meta, wkb, data in parts:
+            fields = list(meta["fields"])
+            missing = np.full(len(wkb), None, dtype=object)
+            pieces.append(data[fields.index(field)].astype(object) if field in fields else missing)
+        columns.append(np.concatenate(pieces))
+    wkb = np.concatenate([part[2] for part in parts])
+    if left_out:
+        logger.warning("patch layer %s: %d pins or paths are not patches, left out", path, left_out)
+    meta = parts[0][1] | {"fields": np.array(names, dtype=object)}
+    return [part[0] for part in parts], meta, np.arange(1, len(wkb) + 1), wkb, columns
+
+
+def _check_shapefile_set(path: Path, source: Path | str) -> None:
+    """Refuse a Shapefile (a .shp, or one in a .zip) whose .dbf or .prj is missing, naming it: GDAL reads
+    the .shp without them, as a layer with no columns or no CRS, which would be refused for that."""
+    shp = str(source)
+    if not shp.lower().endswith(".shp"):
+        return
+    stem = shp[: -len(".shp")]
+    name = Path(stem).name
+    if isinstance(source, Path):
+        present = {str(part).lower() for part in layer_files(source)}
+    else:
+        inside = shp.removeprefix(f"/vsizip/{path}/")
+        with zipfile.ZipFile(path) as archive:
+            present = {f"/vsizip/{path}/{member}".lower() for member in archive.namelist()}
+            name = Path(_as_written(inside, archive.getinfo(inside))).stem
+    if f"{stem}.dbf".lower() not in present:
+        raise PatchDbfMissingError(path, f"{name}.dbf")
+    if f"{stem}.prj".lower() not in present:
+        raise PatchCrsMissingError(path, f"{name}.prj")
+
+
 def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
     """Read, check and measure the patch layer at `path` (see the module docstring)."""
+    if path.suffix.lower() in CAD_SUFFIXES:
+        raise PatchCadDrawingError(path)
     if path.suffix.lower() not in LAYER_SUFFIXES:
         raise PatchLayerUnreadableError(
             path, f"扩展名 {path.suffix or '—'} 不是图层格式 / not a layer format"
@@ -452,17 +624,21 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
         raise PatchLayerUnreadableError(path, "文件不存在 / no such file")
     try:
         source = _dataset(path)
+        _check_shapefile_set(path, source)
         layers = pyogrio.list_layers(source)
         # Tables without geometry beside the layer are not layers: QGIS saves a layer's style into its
         # GeoPackage as one (layer_styles).
         spatial = [(name, kind) for name, kind in layers if kind is not None] or list(layers)
         polygon_layers = [name for name, kind in spatial if _may_hold_polygons(kind)]
-        if len(polygon_layers) != 1:
+        if path.suffix.lower() in KML_SUFFIXES and polygon_layers:
+            polygon_layers, meta, fids, wkb, field_data = _read_kml(path, source, polygon_layers)
+        elif len(polygon_layers) != 1:
             listed = ", ".join(str(name) for name, _ in layers) or "—"
             raise PatchLayerUnreadableError(
                 path, f"应恰有一个面图层，实有 / it should hold exactly one polygon layer, it holds: {listed}"
             )
-        meta, fids, wkb, field_data = read_raw(source, layer=polygon_layers[0], return_fids=True)
+        else:
+            meta, fids, wkb, field_data = read_raw(source, layer=polygon_layers[0], return_fids=True)
         if (encoding := _undeclared_encoding(meta, field_data)) is not None:
             logger.info("patch layer %s declares no encoding (no .cpg): its text read as %s", path, encoding)
             meta, fids, wkb, field_data = read_raw(
@@ -536,7 +712,7 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
     return PatchLayer(
         path=path,
         sha256=file_sha256(path),
-        layer_name=str(polygon_layers[0]),
+        layer_name=", ".join(str(name) for name in polygon_layers),
         crs_name=crs_label(crs),
         patches=tuple(patches),
     )
