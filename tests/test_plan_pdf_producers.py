@@ -25,6 +25,11 @@
   Ghostscript 10.0's ps2write, then its pdfwrite), as a "print to PDF" through a PostScript driver comes
   out: its fonts lose the map from glyph to character, so the text reads '(cid:1)(cid:2)… !"#$%'. Refused
   as a PDF without readable text, where it was refused as "no yearly plan table".
+- Watermarked, as offices mark a notice 内部资料: LibreOffice's PDF export option Watermark
+  (`notices/notice-libreoffice-7.4-watermark.pdf`, of the notice as .odt), which sets the word in 198 pt
+  across every page, turned a right angle; and Chromium printing a page with a CSS watermark at a slant
+  (87 pt, turned 30°). A watermark's character read with the text falls into a table's cell ('资2' for
+  涉及图斑 2, '密993' for 面积 993): both were refused, and are now read without it.
 - The notice scanned and made "searchable" (`notices/notice-scanned-ocr-tesseract-5.3.pdf`: the LibreOffice
   PDF's pages as 110 dpi pictures, through Tesseract 5.3.0 of Debian 12 with chi_sim, which draws its
   recognised text invisibly over each picture). Its text is the recogniser's guesses ('自崎' for 百崎,
@@ -204,3 +209,34 @@ def test_a_notice_printed_through_postscript_is_refused_as_text_without_characte
         parse_notice(path)
     assert refused.value.why == "unmapped"
     assert "没有字符映射" in str(refused.value) and "do not say which characters" in str(refused.value)
+
+
+def test_a_notice_watermarked_by_libreoffice_gives_the_bundled_notice() -> None:
+    path = NOTICES / "notice-libreoffice-7.4-watermark.pdf"
+    with pdfplumber.open(path) as document:
+        marks = [c for page in document.pages for c in page.chars if c["size"] > 100]
+    assert "".join(c["text"] for c in marks[:4]) == "内部资料" and not any(c["upright"] for c in marks)
+
+    assert_same_notice(parse_notice(path), parse_notice(BUNDLED_NOTICE))
+
+
+def test_a_notice_printed_with_a_slanted_watermark_gives_the_bundled_notice(
+    chromium: Path,  # noqa: F811 (the shared fixture, imported above)
+    tmp_path: Path,
+) -> None:
+    style = STYLES["wide"] + (
+        " .mark { position: fixed; top: 35%; left: 5%; font-size: 64pt; color: rgba(0, 0, 0, 0.12);"
+        " transform: rotate(-30deg); white-space: nowrap }"
+    )
+    text = _notice_page(BUNDLED_NOTICE.read_text(encoding="utf-8"), style)
+    page = tmp_path / "notice.html"
+    page.write_text(
+        text.replace("<body>", '<body><div class="mark">内部资料 注意保密</div>', 1), encoding="utf-8"
+    )
+    pdf = tmp_path / "notice.pdf"
+    browse(chromium, tmp_path / "profile", page.as_uri(), "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    with pdfplumber.open(pdf) as document:
+        slanted = [c for p in document.pages for c in p.chars if c["matrix"][0] and c["matrix"][1]]
+    assert len(slanted) >= 8 and {c["text"] for c in slanted} - {" "} == set("内部资料注意保密")
+
+    assert_same_notice(parse_notice(pdf), parse_notice(BUNDLED_NOTICE))

@@ -542,7 +542,8 @@ def _pdf_form(path: Path, data: bytes) -> _Form:
     scanned = True  # every page a picture of a page, whatever text lies over it
     with pdf:
         try:
-            for number, page in enumerate(pdf.pages, 1):
+            for number, printed_page in enumerate(pdf.pages, 1):
+                page = _without_watermark(printed_page)
                 has_text = has_text or bool(page.chars)
                 glyphs = sum(char["text"].startswith("(cid:") for char in page.chars)
                 unmapped, mapped = unmapped + glyphs, mapped + len(page.chars) - glyphs
@@ -558,7 +559,7 @@ def _pdf_form(path: Path, data: bytes) -> _Form:
                 for n, printed in enumerate(cluster_objects(words, "top", _PDF_LINE_TOLERANCE), 1):
                     placed.append((printed[0]["top"], _line(_pdf_cells(printed), f"page {number}, line {n}")))
                 pages.append([line for _, line in sorted(placed, key=lambda item: item[0])])
-                page.close()  # pdfplumber keeps every parsed page otherwise
+                printed_page.close()  # pdfplumber keeps every parsed page otherwise
         except PdfminerException as exc:
             raise NoticeUnreadableError(path, f"PDF 文件已损坏 / the PDF file is damaged ({exc})") from exc
         if not has_text:
@@ -571,6 +572,29 @@ def _pdf_form(path: Path, data: bytes) -> _Form:
     heads = _running_heads(pages)
     lines = [line for page in pages for line in page if line.ruled or line.text not in heads]
     return _Form("pdf", lines, len(pages), extractor)
+
+
+# A character this many times the size of its page's middling one is a watermark's (内部资料 across the
+# page, as an office's PDF export sets it), not the notice's: a red-headed title is two or three times the
+# size of the body.
+_WATERMARK_SIZE = 5
+
+
+def _without_watermark(page: Page) -> Page:
+    """`page` without the characters of a watermark: much larger than the page's text, or set at a
+    slant. Over a table, a watermark's character falls into a cell ('资2' for 涉及图斑 2)."""
+    sizes = sorted(char["size"] for char in page.chars)
+    if not sizes:
+        return page
+    largest = _WATERMARK_SIZE * sizes[len(sizes) // 2]
+
+    def watermark(char: dict) -> bool:
+        across, up = char["matrix"][0], char["matrix"][1]
+        return char["size"] > largest or (abs(across) > 1e-6 and abs(up) > 1e-6)
+
+    if not any(watermark(char) for char in page.chars):
+        return page
+    return page.filter(lambda obj: obj.get("object_type") != "char" or not watermark(obj))
 
 
 # How far below its baseline a character's box reaches, in ems, when no character of its page tells.
