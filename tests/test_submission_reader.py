@@ -295,6 +295,52 @@ def test_a_workbook_that_is_not_a_zip_says_what_it_is(reference, name, code, say
     assert "zip" not in issue.message_en
 
 
+# Formula cells: 累计完成投资 as =K+L+M+N on each row, and a 合计 row of =SUM(…) under 累计治理面积 and it.
+FORMULA_CELLS = ("J2", "J3", "E4", "J4")
+
+
+def _formula_workbook(files):
+    """The month's rows with the formulas of FORMULA_CELLS, as openpyxl 3.1.5 writes them: no cached value."""
+    path = files.write("公式.xlsx", files.rows_for_month(), trailer=["合计"])
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook["月度进展"]
+    for row in (2, 3):
+        sheet[f"J{row}"] = f"=K{row}+L{row}+M{row}+N{row}"
+    sheet["E4"], sheet["J4"] = "=SUM(E2:E3)", "=SUM(J2:J3)"
+    workbook.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "made_by",
+    [
+        "openpyxl",
+        # xlsxwriter 3.3.1 (write_formula without a value, so it caches 0), in a scratch venv; the same
+        # cells as _formula_workbook's
+        "百崎乡-2024-03-xlsxwriter公式.xlsx",
+    ],
+)
+def test_formulas_never_calculated_refuse_the_workbook_naming_their_cells(files, reference, made_by):
+    # calamine reads a formula's cached value: the investment read blank (openpyxl) or 0 (xlsxwriter) and
+    # the file accepted, without a word.
+    path = _formula_workbook(files) if made_by == "openpyxl" else WORKBOOKS / made_by
+    issue = _file_issue(validate_file(path, reference, TODAY))
+    assert (issue.code, issue.row) == ("formula_not_calculated", 2)
+    for cell in FORMULA_CELLS:
+        assert f"（{cell}）" in issue.message_zh and f"({cell})" in issue.message_en
+    assert "第 2 行「累计完成投资(万元)」（J2）" in issue.message_zh
+    assert "用 Excel 或 WPS 打开该文件并保存" in issue.message_zh
+    assert "Open the file in Excel or WPS" in issue.message_en
+
+
+def test_formulas_a_spreadsheet_calculated_are_read(reference):
+    # A workbook laid out as _formula_workbook's, opened and saved by LibreOffice 7.4 (soffice --headless --convert-to xlsx),
+    # which calculated and stored each formula's value, as Excel and WPS do.
+    report = validate_file(WORKBOOKS / "百崎乡-2024-03-LibreOffice公式.xlsx", reference, TODAY)
+    assert (report.status, report.rows_read, report.errors, report.warnings) == ("accepted", 2, [], [])
+    assert list(report.rows["invested_10k_yuan"]) == [250, 250]
+
+
 def test_a_missing_file_is_rejected(tmp_path, reference):
     assert _file_issue(validate_file(tmp_path / "nope.xlsx", reference, TODAY)).code == "file_not_found"
 

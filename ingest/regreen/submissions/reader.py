@@ -21,12 +21,14 @@ import csv
 import io
 import itertools
 import os
+import posixpath
 import re
 import stat
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
@@ -272,6 +274,15 @@ _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\b[^>]*?\bref=\"([A-Z$]*)([0-9$]*)
 _CELL = re.compile(rb"<(?:\w+:)?c[\s>/]")
 _CELL_REF = re.compile(rb"<(?:\w+:)?c\b[^>]*?\br=\"([A-Z]{1,4})([0-9]{1,8})\"")
 _ROW = re.compile(rb"<(?:\w+:)?row[\s>/]")
+# A cell holding a formula: its opening tag's attributes (not an empty cell's <c …/>), then what follows
+# the formula's tag up to the cell's end (its cached value <v>, if any).
+_FORMULA_CELL = re.compile(
+    rb"<(?:\w+:)?c\b([^>]*)(?<!/)>(?:[^<]|<(?!/(?:\w+:)?c>))*?<(?:\w+:)?f[\s>/](.*?)</(?:\w+:)?c>", re.S
+)
+_CELL_TYPE = re.compile(rb"\bt=\"(\w+)\"")
+_CACHED_VALUE = re.compile(rb"<(?:\w+:)?v>[^<]")
+_RECALCULATE_ON_LOAD = re.compile(rb"<(?:\w+:)?calcPr\b[^>]*\bfullCalcOnLoad=\"(?:1|true)\"")
+_NAMED_CELLS = 5  # the cells a message names; the rest are counted
 
 
 def _column_number(letters: bytes) -> int:
@@ -300,10 +311,11 @@ def _chunks(path: Path, part: io.BufferedIOBase, left: list[int], limit: int) ->
         yield chunk
 
 
-def _sheet_extent(chunks: Iterable[bytes]) -> tuple[int, int, int]:
+def _sheet_extent(chunks: Iterable[bytes]) -> tuple[int, int, int, bool]:
     """(rows, columns, cells) a worksheet's XML asks calamine to allocate: the furthest cell placed or
-    declared, and how many cell and row elements it holds."""
+    declared, and how many cell and row elements it holds; and whether it holds a formula."""
     rows = columns = cells = row_elements = 0
+    formulas = False
     carry = b""
     for chunk in chunks:
         buffer = carry + chunk
@@ -318,11 +330,17 @@ def _sheet_extent(chunks: Iterable[bytes]) -> tuple[int, int, int]:
             rows = max(rows, int(match.group(2)))
         cells += len(_CELL.findall(whole))
         row_elements += len(_ROW.findall(whole))
-    return max(rows, row_elements), columns, max(cells, rows * columns)
+        # Every formula's element but a data table's ends "f>" (<f>…</f>, </x:f>; a shared one's master
+        # holds its text), and a plain substring costs a fifth of a regex here: the tags are matched
+        # (_FORMULA_CELL) only in a sheet where it is found.
+        formulas = formulas or b"f>" in whole
+    return max(rows, row_elements), columns, max(cells, rows * columns), formulas
 
 
-def _check_xlsx_size(path: Path, data: bytes, limits: ReadLimits) -> None:
-    """Refuse a workbook whose worksheets would make calamine allocate past `limits`."""
+def _scan_xlsx(path: Path, data: bytes, limits: ReadLimits) -> frozenset[str]:
+    """Refuse a workbook whose worksheets would make calamine allocate past `limits`; the worksheet parts
+    that hold a formula."""
+    with_formulas = set()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         # What the headers declare first (cheap), then every part unpacked for real, since a header can lie.
         if sum(info.file_size for info in archive.infolist()) > limits.max_unpacked_bytes:
@@ -335,7 +353,9 @@ def _check_xlsx_size(path: Path, data: bytes, limits: ReadLimits) -> None:
                     for _ in _chunks(path, part, left, limit):
                         pass
                     continue
-                rows, columns, cells = _sheet_extent(_chunks(path, part, left, limit))
+                rows, columns, cells, formulas = _sheet_extent(_chunks(path, part, left, limit))
+            if formulas:
+                with_formulas.add(info.filename)
             if (
                 rows > limits.max_rows + _SPARE_ROWS
                 or columns > limits.max_columns
@@ -350,6 +370,7 @@ def _check_xlsx_size(path: Path, data: bytes, limits: ReadLimits) -> None:
                     f"({limits.max_rows} rows, {limits.max_columns} columns, {limits.max_cells} cells), and was "
                     "not read; delete what lies outside the table and resubmit",
                 )
+    return frozenset(with_formulas)
 
 
 def _compound_file_error(path: Path, kind: str) -> SubmissionReadError:
@@ -371,11 +392,100 @@ def _compound_file_error(path: Path, kind: str) -> SubmissionReadError:
     )
 
 
+def _worksheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
+    """The zip member holding the worksheet named `sheet`, as xl/workbook.xml and its relationships place
+    it; None when they do not say."""
+    try:
+        book = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        relationships = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, ElementTree.ParseError):
+        return None
+    rel_id = next(
+        (
+            value
+            for element in book.iter()
+            if element.tag.endswith("}sheet") and element.get("name") == sheet
+            for key, value in element.attrib.items()
+            if key.endswith("}id")
+        ),
+        None,
+    )
+    target = next((r.get("Target") for r in relationships.iter() if r.get("Id") == rel_id), None)
+    if rel_id is None or target is None:
+        return None
+    return target.removeprefix("/") if target.startswith("/") else posixpath.normpath(f"xl/{target}")
+
+
+def _uncalculated_formulas(
+    data: bytes, sheet: str, with_formulas: frozenset[str]
+) -> list[tuple[int, int, str]]:
+    """(row, column index, reference such as E2) of the formula cells of `sheet` (or, when the workbook
+    does not say which part it is, of every part in `with_formulas`) whose value was never calculated,
+    rows as Excel numbers them. calamine reads a formula's cached value, which a program writing a
+    workbook does not work out (openpyxl leaves it empty, xlsxwriter writes 0, a library editing a
+    workbook keeps the value from before the edit): it asks the spreadsheet to calculate on opening
+    instead (fullCalcOnLoad). Excel, WPS and LibreOffice store what they calculated, and do not ask. So
+    every formula of a workbook that asks is suspect; otherwise one with no cached value (but an empty
+    text, which is a value: =IF(…,"",…))."""
+    found = []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        part = _worksheet_part(archive, sheet)
+        parts = with_formulas & {part} if part is not None else with_formulas
+        if not parts:
+            return found
+        recalculate = _RECALCULATE_ON_LOAD.search(archive.read("xl/workbook.xml")) is not None
+        xml = b"".join(archive.read(name) for name in sorted(parts))
+    for match in _FORMULA_CELL.finditer(xml):
+        attributes, rest = match.groups()
+        kind = _CELL_TYPE.search(attributes)
+        if not recalculate and (
+            _CACHED_VALUE.search(rest) or (kind is not None and kind[1] in (b"str", b"inlineStr"))
+        ):
+            continue
+        reference = _CELL_REF.match(b"<c " + attributes)
+        if reference is None:  # r is optional, but rare: the cell counts, named by no place
+            found.append((0, -1, "?"))
+        else:
+            row, letters = int(reference[2]), reference[1]
+            found.append((row, _column_number(letters) - 1, f"{letters.decode()}{row}"))
+    return found
+
+
+def _refuse_uncalculated(
+    path: Path, data: bytes, sheet: str, with_formulas: frozenset[str], first_row: int, headers: Sequence[str]
+) -> None:
+    """Refuse the workbook if a formula cell of `sheet` from `first_row` (the header's) down has no value
+    calculated: read as it is, a clerk's figure would be blank or 0. A title's formula does not matter."""
+    found = _uncalculated_formulas(data, sheet, with_formulas)
+    cells = [cell for cell in found if cell[0] >= first_row or not cell[0]]
+    if not cells:
+        return
+    named_zh, named_en = [], []
+    for row, column, place in cells[:_NAMED_CELLS]:
+        header = headers[column] if 0 <= column < len(headers) and headers[column] else None
+        named_zh.append(f"第 {row} 行「{header}」（{place}）" if header else f"第 {row} 行（{place}）")
+        named_en.append(f"row {row}, column {header} ({place})" if header else f"row {row} ({place})")
+    more_zh = f"等共 {len(cells)} 个单元格" if len(cells) > _NAMED_CELLS else ""
+    more_en = f", {len(cells)} cells in all" if len(cells) > _NAMED_CELLS else ""
+    raise SubmissionReadError(
+        path,
+        "formula_not_calculated",
+        f"工作簿由程序生成，其中公式的结果没有计算：{'、'.join(named_zh)}{more_zh}；照此读取会把这些数读成空白或 0。"
+        "请用 Excel 或 WPS 打开该文件并保存（LibreOffice：先按 Ctrl+Shift+F9 重新计算再保存），或把公式改为数值，"
+        "然后重新提交",
+        f"the workbook was written by a program and its formulas were never calculated: {'; '.join(named_en)}"
+        f"{more_en}; read as they are, these figures would be blank or 0. Open the file in Excel or WPS and "
+        "save it (LibreOffice: press Ctrl+Shift+F9 to recalculate first), or replace the formulas by their "
+        "values, and resubmit",
+        row=cells[0][0] or None,
+    )
+
+
 def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
     if kind := compound_file(data):
         raise _compound_file_error(path, kind)
     try:
-        _check_xlsx_size(path, data, limits)
+        with_formulas = _scan_xlsx(path, data, limits)
         with python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data)) as workbook:
             names = workbook.sheet_names
             if not names:
@@ -407,6 +517,8 @@ def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
     second = _continues_header(rows[header_index + 1 : header_index + 2])
     header_end = header_index + 1 if second else header_index
     headers = _headers(_lowest_written(rows[header_index : header_end + 1]))
+    if with_formulas:
+        _refuse_uncalculated(path, data, sheet, with_formulas, header_index + 1, headers)
     # Row i of to_python(skip_empty_area=False) is Excel row i + 1.
     # pandas gives each column one type: a column of numbers becomes float64, read without parsing.
     frame = pd.DataFrame(rows[header_end + 1 :])
