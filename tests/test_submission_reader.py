@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
 import pytest
+from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
 from regreen.submissions.columns import COLUMNS, match_header
 from regreen.submissions.reader import _plain_cells
@@ -339,6 +340,29 @@ def test_formulas_a_spreadsheet_calculated_are_read(reference):
     report = validate_file(WORKBOOKS / "百崎乡-2024-03-LibreOffice公式.xlsx", reference, TODAY)
     assert (report.status, report.rows_read, report.errors, report.warnings) == ("accepted", 2, [], [])
     assert list(report.rows["invested_10k_yuan"]) == [250, 250]
+
+
+def test_dates_of_a_workbook_in_the_1904_date_system_are_its_dates(files, reference):
+    # Excel for Mac's option (workbookPr date1904, as openpyxl writes it with the Mac epoch): its serial
+    # numbers count days from 1904-01-01. Cells formatted as dates read right already; a serial number in a
+    # cell of no date format (a date pasted as a value) was read in the 1900 system, 1462 days early: the
+    # acceptance on 2024-03-15 stored as 2020-03-14, without a word.
+    rows = files.rows_for_month(report_month=datetime(2024, 3, 1))
+    rows[1] |= {"stage": "已验收", "accepted_on": (date(2024, 3, 15) - date(1904, 1, 1)).days}
+    path = files.write("1904.xlsx", rows)
+    workbook = openpyxl.load_workbook(path)
+    workbook.epoch = CALENDAR_MAC_1904
+    sheet = workbook["月度进展"]
+    for row in (2, 3):  # written again, now counted from 1904
+        sheet.cell(row, 1).value = datetime(2024, 3, 1)
+        sheet.cell(row, 1).number_format = "yyyy年m月"
+    workbook.save(path)
+
+    report = validate_file(path, reference, TODAY)
+
+    assert (report.status, report.errors) == ("accepted", [])
+    assert list(report.rows["report_month"]) == [date(2024, 3, 1)] * 2
+    assert report.rows["accepted_on"].tolist()[1] == date(2024, 3, 15)
 
 
 def test_a_missing_file_is_rejected(tmp_path, reference):

@@ -102,6 +102,10 @@ class RawTable:
     # The row numbers with a value in a column that has no header (right of the header, or under an
     # empty header cell): in a CSV line, the sign of a stray comma.
     unlabelled: tuple[int, ...]
+    # The workbook counts its serial numbers from 1904-01-01 (Excel for Mac's option): a number that is
+    # a date there means another day than in the 1900 system. calamine reads a cell formatted as a date
+    # right either way; a bare number is for validate to date.
+    date1904: bool = False
 
 
 def read_table(path: Path, limits: ReadLimits | None = None, data: bytes | None = None) -> RawTable:
@@ -243,6 +247,7 @@ def _table(
     headers: tuple[str, ...],
     columns: Sequence[np.ndarray],
     written: Sequence[np.ndarray],
+    date1904: bool = False,
 ) -> RawTable:
     """The table of `columns` (one per position, all of one length, the first row being `header_row` + 1;
     `written[position]` tells which cells hold a value): the columns under a header kept, the rows with no
@@ -267,6 +272,7 @@ def _table(
         row_numbers[rows],
         tuple(column[rows] for column in under_headers),
         tuple(row_numbers[outside].tolist()),
+        date1904,
     )
 
 
@@ -281,6 +287,7 @@ _FORMULA_CELL = re.compile(
 )
 _CELL_TYPE = re.compile(rb"\bt=\"(\w+)\"")
 _CACHED_VALUE = re.compile(rb"<(?:\w+:)?v>[^<]")
+_DATE1904 = re.compile(rb"<(?:\w+:)?workbookPr\b[^>]*\bdate1904=\"(?:1|true)\"")
 _RECALCULATE_ON_LOAD = re.compile(rb"<(?:\w+:)?calcPr\b[^>]*\bfullCalcOnLoad=\"(?:1|true)\"")
 _NAMED_CELLS = 5  # the cells a message names; the rest are counted
 
@@ -337,9 +344,9 @@ def _sheet_extent(chunks: Iterable[bytes]) -> tuple[int, int, int, bool]:
     return max(rows, row_elements), columns, max(cells, rows * columns), formulas
 
 
-def _scan_xlsx(path: Path, data: bytes, limits: ReadLimits) -> frozenset[str]:
+def _scan_xlsx(path: Path, data: bytes, limits: ReadLimits) -> tuple[frozenset[str], bool]:
     """Refuse a workbook whose worksheets would make calamine allocate past `limits`; the worksheet parts
-    that hold a formula."""
+    that hold a formula, and whether the workbook is in the 1904 date system."""
     with_formulas = set()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         # What the headers declare first (cheap), then every part unpacked for real, since a header can lie.
@@ -370,7 +377,11 @@ def _scan_xlsx(path: Path, data: bytes, limits: ReadLimits) -> frozenset[str]:
                     f"({limits.max_rows} rows, {limits.max_columns} columns, {limits.max_cells} cells), and was "
                     "not read; delete what lies outside the table and resubmit",
                 )
-    return frozenset(with_formulas)
+        try:
+            date1904 = _DATE1904.search(archive.read("xl/workbook.xml")) is not None
+        except KeyError:  # calamine says what is wrong with such a workbook
+            date1904 = False
+    return frozenset(with_formulas), date1904
 
 
 def _compound_file_error(path: Path, kind: str) -> SubmissionReadError:
@@ -485,7 +496,7 @@ def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
     if kind := compound_file(data):
         raise _compound_file_error(path, kind)
     try:
-        with_formulas = _scan_xlsx(path, data, limits)
+        with_formulas, date1904 = _scan_xlsx(path, data, limits)
         with python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data)) as workbook:
             names = workbook.sheet_names
             if not names:
@@ -523,7 +534,8 @@ def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
     # pandas gives each column one type: a column of numbers becomes float64, read without parsing.
     frame = pd.DataFrame(rows[header_end + 1 :])
     columns = [_column(frame[position]) for position in frame.columns]
-    return _table(path, sheet, header_end + 1, headers, columns, [~pd.isna(column) for column in columns])
+    written = [~pd.isna(column) for column in columns]
+    return _table(path, sheet, header_end + 1, headers, columns, written, date1904)
 
 
 def _continues_header(below: Sequence[Sequence[object]]) -> bool:

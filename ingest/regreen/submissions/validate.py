@@ -73,6 +73,7 @@ MORE_ISSUES = "more_issues"  # the code of the summary issue standing for those 
 ACCEPTED_INDEX = STAGES.index(ACCEPTED)
 COMPLETED_INDEX = STAGES.index("已完工")
 _EXCEL_EPOCH = date(1899, 12, 30)  # Excel's day 0 in the 1900 date system (it counts 1900-02-29)
+_MAC_EPOCH = date(1904, 1, 1)  # day 0 in the 1904 date system (a workbook's option, Excel for Mac's)
 _SERIAL_RANGE = (1, 2958465)  # Excel's dates 1900-01-01 .. 9999-12-31
 _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+")
 _YEAR_MONTH = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?")
@@ -388,10 +389,10 @@ def _number(value: object) -> float | None:
     return float(text.replace(",", "")) if _NUMBER.fullmatch(text) else None
 
 
-def _serial_date(number: float) -> date | None:
+def _serial_date(number: float, epoch: date) -> date | None:
     if not _SERIAL_RANGE[0] <= number <= _SERIAL_RANGE[1]:
         return None
-    return _EXCEL_EPOCH + timedelta(days=int(number))
+    return epoch + timedelta(days=int(number))
 
 
 def _safe_date(year: int, month: int, day: int) -> date | None:
@@ -401,16 +402,16 @@ def _safe_date(year: int, month: int, day: int) -> date | None:
         return None
 
 
-def parse_month(value: object) -> date | None:
+def parse_month(value: object, epoch: date = _EXCEL_EPOCH) -> date | None:
     """The month a 填报月份 cell names, as its first day: 2024-03, 2024/3, 2024年3月, 202403, an Excel
-    date cell or serial number, or a full date; None when it names no month."""
+    date cell or serial number (counted from `epoch`), or a full date; None when it names no month."""
     if isinstance(value, datetime | date):
         return date(value.year, value.month, 1)
     if isinstance(value, Real) and not isinstance(value, bool):
         number = float(value)
         if number.is_integer() and 190001 <= number <= 299912:
             return _safe_date(int(number) // 100, int(number) % 100, 1)
-        serial = _serial_date(number)
+        serial = _serial_date(number, epoch)
         return serial.replace(day=1) if serial else None
     if not isinstance(value, str):
         return None
@@ -420,13 +421,13 @@ def parse_month(value: object) -> date | None:
     if (parts := _YEAR_MONTH_DAY.fullmatch(text)) and _safe_date(int(parts[1]), int(parts[2]), int(parts[3])):
         return date(int(parts[1]), int(parts[2]), 1)
     if _SERIAL.fullmatch(text):
-        return parse_month(float(text))
+        return parse_month(float(text), epoch)
     return None
 
 
-def parse_date(value: object) -> date | None:
+def parse_date(value: object, epoch: date = _EXCEL_EPOCH) -> date | None:
     """The day a 验收日期 cell names: 2024-03-15, 2024/3/15, 2024年3月15日, 20240315, an Excel date
-    cell or serial number; None when it names no day."""
+    cell or serial number (counted from `epoch`); None when it names no day."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -436,14 +437,14 @@ def parse_date(value: object) -> date | None:
         if number.is_integer() and 19000101 <= number <= 29991231:
             whole = int(number)
             return _safe_date(whole // 10000, whole // 100 % 100, whole % 100)
-        return _serial_date(number)
+        return _serial_date(number, epoch)
     if not isinstance(value, str):
         return None
     text = unicodedata.normalize("NFKC", value).strip()
     if parts := _YEAR_MONTH_DAY.fullmatch(text) or _COMPACT_DAY.fullmatch(text):
         return _safe_date(int(parts[1]), int(parts[2]), int(parts[3]))
     if _SERIAL.fullmatch(text):
-        return parse_date(float(text))
+        return parse_date(float(text), epoch)
     return None
 
 
@@ -903,11 +904,16 @@ class _FileValidation:
         if len(np.unique(pairs % len(self.reference.townships))) != len(pairs):
             raise _Apart
 
+    @property
+    def _epoch(self) -> date:
+        """The day 0 of the table's serial numbers."""
+        return _MAC_EPOCH if self.table.date1904 else _EXCEL_EPOCH
+
     def _check_month(self) -> tuple[np.ndarray, np.ndarray]:
         """The month of each row (a date, or None) and its ordinal (year * 12 + month - 1, or -1)."""
         distinct = self._distinct("report_month")
         written = distinct.written()
-        months = [parse_month(value) for value in distinct.values]
+        months = [parse_month(value, self._epoch) for value in distinct.values]
         month = distinct.spread(months)
         ordinal = distinct.spread([_month_ordinal(m) for m in months], -1, np.int64)
         earliest, latest = self.reference.issue_month, self.today.replace(day=1)
@@ -1157,7 +1163,7 @@ class _FileValidation:
         future) and its month's ordinal (-1 where there is none)."""
         distinct = self._distinct("accepted_on")
         written = distinct.written()
-        days = [parse_date(value) for value in distinct.values]
+        days = [parse_date(value, self._epoch) for value in distinct.values]
         accepted_on = distinct.spread(days)
         late = [day is not None and day > self.today for day in days]
         future = distinct.spread(late, False, bool)
