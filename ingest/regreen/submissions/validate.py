@@ -76,7 +76,10 @@ _EXCEL_EPOCH = date(1899, 12, 30)  # Excel's day 0 in the 1900 date system (it c
 _MAC_EPOCH = date(1904, 1, 1)  # day 0 in the 1904 date system (a workbook's option, Excel for Mac's)
 _SERIAL_RANGE = (1, 2958465)  # Excel's dates 1900-01-01 .. 9999-12-31
 _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+")
-_YEAR_MONTH = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?")
+# 2024-03, 2024/3, 2024.03, 2024年3月, 2024年03月份, and a year of two digits before 年 (24年3月).
+_YEAR_MONTH = re.compile(r"(\d{4}|\d{2}(?=\s*年))\s*[-/.年]\s*(\d{1,2})\s*(?:月份?)?")
+# January as typed, or October as a cell of General format shows 2024.10 (and Excel saves it to a CSV).
+_JANUARY_OR_OCTOBER = re.compile(r"\d{4}\.1")
 _YEAR_MONTH_DAY = re.compile(
     r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:\s*[T ]?\s*\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
 )
@@ -411,18 +414,29 @@ def parse_month(value: object, epoch: date = _EXCEL_EPOCH) -> date | None:
         number = float(value)
         if number.is_integer() and 190001 <= number <= 299912:
             return _safe_date(int(number) // 100, int(number) % 100, 1)
+        if 1900 < number < 3000 and not number.is_integer():  # 2024.03 typed in a cell: no date of 1905
+            return parse_month(cell_text(number), epoch)
         serial = _serial_date(number, epoch)
         return serial.replace(day=1) if serial else None
     if not isinstance(value, str):
         return None
     text = unicodedata.normalize("NFKC", value).strip()
+    if _JANUARY_OR_OCTOBER.fullmatch(text):
+        return None
     if parts := _YEAR_MONTH.fullmatch(text) or _COMPACT_MONTH.fullmatch(text):
-        return _safe_date(int(parts[1]), int(parts[2]), 1)
+        year = int(parts[1])
+        return _safe_date(year + 2000 if year < 100 else year, int(parts[2]), 1)
     if (parts := _YEAR_MONTH_DAY.fullmatch(text)) and _safe_date(int(parts[1]), int(parts[2]), int(parts[3])):
         return date(int(parts[1]), int(parts[2]), 1)
     if _SERIAL.fullmatch(text):
         return parse_month(float(text), epoch)
     return None
+
+
+def january_or_october(value: object) -> bool:
+    """Whether a 填报月份 cell reads 2024.1, which parse_month cannot know: January, or October."""
+    text = cell_text(value)
+    return text is not None and _JANUARY_OR_OCTOBER.fullmatch(unicodedata.normalize("NFKC", text)) is not None
 
 
 def parse_date(value: object, epoch: date = _EXCEL_EPOCH) -> date | None:
@@ -922,12 +936,20 @@ class _FileValidation:
         self._flag(
             ~written, "report_month", "month_missing", "填报月份为必填项", "the report month is required"
         )
+        ambiguous = distinct.spread([january_or_october(value) for value in distinct.values], False, bool)
         self._flag(
-            written & (ordinal < 0),
+            ambiguous,
+            "report_month",
+            "month_ambiguous",
+            "无法确定是 1 月还是 10 月（Excel 把 2024.10 显示为 2024.1）；请写成 2024-01 或 2024-10 的形式",
+            "January or October? (Excel shows 2024.10 as 2024.1); write it like 2024-01 or 2024-10",
+        )
+        self._flag(
+            written & (ordinal < 0) & ~ambiguous,
             "report_month",
             "month_invalid",
-            "无法识别的月份，请写成 2024-03 的形式",
-            "not a month; write it like 2024-03",
+            "无法识别的月份，请写成 2024-03 的形式（须含年份）",
+            "not a month; write it like 2024-03 (with the year)",
         )
         self._flag(
             before,
