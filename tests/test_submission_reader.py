@@ -365,6 +365,47 @@ def test_dates_of_a_workbook_in_the_1904_date_system_are_its_dates(files, refere
     assert report.rows["accepted_on"].tolist()[1] == date(2024, 3, 15)
 
 
+@pytest.mark.parametrize(
+    ("name", "code", "says_zh", "says_en"),
+    [
+        # LibreOffice 7.4 from the month's workbook: "Text - txt - csv (StarCalc)" with the options 9,34,65535
+        # (tabs, UTF-16 LE with its BOM): Excel's "Unicode Text", named .csv. It was "cannot decode".
+        ("百崎乡-2024-03-Unicode文本.csv", "unreadable_file", "Excel 的“Unicode 文本”", "Unicode Text"),
+        # the same, options 9,34,76 (tabs, UTF-8): a "Text (Tab delimited)" named .csv. It was "no header".
+        (
+            "百崎乡-2024-03-制表符分隔.csv",
+            "not_comma_separated",
+            "以制表符而不是逗号分隔",
+            "separated by tabs",
+        ),
+        # options 59,34,76 (semicolons, as where a decimal comma is the custom). It was "no header".
+        (
+            "百崎乡-2024-03-分号分隔.csv",
+            "not_comma_separated",
+            "以分号而不是逗号分隔",
+            "separated by semicolons",
+        ),
+        # options 44,34,2 (Mac Roman), its LF turned into CR (tr): Excel for Mac's "CSV (Macintosh)", which
+        # writes each Chinese character as ?. It was "no header".
+        ("百崎乡-2024-03-CSV(Macintosh).csv", "chinese_lost", "中文都变成了问号", "question marks"),
+    ],
+)
+def test_text_files_of_other_kinds_say_how_to_save_a_csv(reference, name, code, says_zh, says_en):
+    issue = _file_issue(validate_file(WORKBOOKS / name, reference, TODAY))
+    assert (issue.code, says_zh in issue.message_zh, says_en in issue.message_en) == (code, True, True)
+    assert "CSV UTF-8（逗号分隔）" in issue.message_zh and "CSV UTF-8 (Comma delimited)" in issue.message_en
+
+
+def test_a_gb18030_csv_with_characters_beyond_gbk_is_read(files, reference):
+    # As WPS saves GB18030: 𠮷 and 䶮 take four bytes, which GBK has not.
+    notes = "𠮷䶮"
+    path = files.write("s.csv", files.rows_for_month(notes=notes), encoding="gb18030")
+    with pytest.raises(UnicodeEncodeError):
+        notes.encode("gbk")
+    report = validate_file(path, reference, TODAY)
+    assert (report.status, list(report.rows["notes"])) == ("accepted", [notes, notes])
+
+
 def test_a_missing_file_is_rejected(tmp_path, reference):
     assert _file_issue(validate_file(tmp_path / "nope.xlsx", reference, TODAY)).code == "file_not_found"
 

@@ -50,6 +50,14 @@ MIN_HEADER_MATCHES = 3
 # many (a stray comma shifts every later value); past this the whole file is refused.
 CSV_SPARE_FIELDS = 8
 _UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# How to make the CSV this reader takes, in Excel's and WPS's words.
+_SAVE_AS_CSV_ZH = (
+    "请在 Excel 或 WPS 中“另存为”→“CSV UTF-8（逗号分隔）(*.csv)”或“Excel 工作簿(*.xlsx)”后重新提交"
+)
+_SAVE_AS_CSV_EN = (
+    'in Excel or WPS, Save As "CSV UTF-8 (Comma delimited) (*.csv)" or "Excel Workbook (*.xlsx)" and resubmit'
+)
 # Rows a sheet may hold besides its data rows: a title block, the header, a 合计 row.
 _SPARE_ROWS = HEADER_SEARCH_ROWS + 2
 _SCAN_CHUNK = 1 << 20
@@ -577,6 +585,13 @@ def _merged_filled(
 
 
 def decode_csv(path: Path, data: bytes) -> str:
+    if data.startswith(_UTF16_BOMS):
+        raise SubmissionReadError(
+            path,
+            "unreadable_file",
+            f"这是 UTF-16 编码、以制表符分隔的文本（Excel 的“Unicode 文本”），不是 CSV 文件；{_SAVE_AS_CSV_ZH}",
+            f'this is UTF-16 text separated by tabs (Excel\'s "Unicode Text"), not a CSV file; {_SAVE_AS_CSV_EN}',
+        )
     encodings = ("utf-8-sig",) if data.startswith(_UTF8_BOM) else ("utf-8", "gb18030")
     for encoding in encodings:
         try:
@@ -610,7 +625,10 @@ def _read_csv(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
         raise SubmissionReadError(
             path, "unreadable_file", f"CSV 格式有误（{exc}）", f"malformed CSV ({exc})"
         ) from exc
-    header_index = _header_at([record for record, _, _ in leading], path)
+    try:
+        header_index = _header_at([record for record, _, _ in leading], path)
+    except SubmissionReadError as exc:
+        raise _other_text_format(path, text) or exc from None
     if _continues_header([record for record, _, _ in leading[header_index + 1 : header_index + 2]]):
         headers = _headers(_lowest_written([leading[header_index][0], leading[header_index + 1][0]]))
         header_index += 1
@@ -659,6 +677,36 @@ def _read_csv(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
     written = cells.astype(bool)  # neither None (a short line) nor ""
     cells[~written] = None
     return _table(path, None, header_line, headers, list(cells), list(written))
+
+
+def _other_text_format(path: Path, text: str) -> SubmissionReadError | None:
+    """Why a CSV without a header cannot be read, when it is a text file of another kind: its columns
+    separated by tabs (Excel's "Text (Tab delimited)") or semicolons (a CSV of a locale writing decimal
+    commas, whose figures would be misread), or its Chinese lost as question marks (Excel for Mac's "CSV
+    (Macintosh)" is in Mac Roman, which has no Chinese). None when it is none of them."""
+    lines = text[: 1 << 16].splitlines()[:HEADER_SEARCH_ROWS]
+    for separator, zh, en in (("\t", "制表符", "tabs"), (";", "分号", "semicolons")):
+        if any(
+            sum(match_header(cell) is not None for cell in line.split(separator)) >= MIN_HEADER_MATCHES
+            for line in lines
+        ):
+            return SubmissionReadError(
+                path,
+                "not_comma_separated",
+                f"各列以{zh}而不是逗号分隔，无法读取；{_SAVE_AS_CSV_ZH}",
+                f"the columns are separated by {en}, not commas, and cannot be read; {_SAVE_AS_CSV_EN}",
+            )
+    if any("??" in line for line in lines):
+        return SubmissionReadError(
+            path,
+            "chinese_lost",
+            "文件中的中文都变成了问号（?），表头无法识别：保存时所选的格式不能保存中文（如 Excel for Mac 的“CSV（Macintosh）”）；"
+            f"{_SAVE_AS_CSV_ZH}",
+            "the Chinese in the file has become question marks (?), so the header cannot be found: it was saved in "
+            'a format that cannot hold Chinese (such as Excel for Mac\'s "CSV (Macintosh)"); '
+            + _SAVE_AS_CSV_EN,
+        )
+    return None
 
 
 def _plain_cells(body: str, width: int) -> np.ndarray | None:
