@@ -10,6 +10,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
+from openpyxl.worksheet.table import Table
 
 from regreen.submissions.columns import COLUMNS, match_header
 from regreen.submissions.reader import _plain_cells
@@ -231,6 +232,63 @@ def test_the_sign_off_under_the_table_is_not_a_row(files, reference, suffix):
     signed = [(i.row, i.column, i.value) for i in report.warnings if i.code == "sign_off_row"]
     assert signed == ([(4, None, None), (5, None, None)] if suffix == ".xlsx" else [(4, None, None)])
     assert "林小梅" not in report.render() and "13900000000" not in report.render()
+
+
+def _hidden_first_sheet(workbook, sheet):
+    # No 月度进展: a hidden sheet of a drop-down's choices before the data. It was read: "no header".
+    sheet.title = "Sheet1"
+    workbook.create_sheet("下拉选项", 0).sheet_state = "hidden"
+
+
+def _progress_in_full_width_brackets(workbook, sheet):
+    # Its name extended (月度进展（6月）), a cover before it. The cover was read: "no header".
+    sheet.title = "月度进展（6月）"
+    workbook.create_sheet("封面", 0).append(["百崎乡 2024年3月"])
+
+
+@pytest.mark.parametrize("reshape", [_hidden_first_sheet, _progress_in_full_width_brackets])
+def test_the_sheet_read_is_the_progress_one_or_the_first_shown(files, reference, reshape):
+    plain, path, workbook, sheet = _beside_plain(files, reference, "sheets.xlsx")
+    reshape(workbook, sheet)
+    workbook.save(path)
+    report = validate_file(path, reference, TODAY)
+    assert (report.status, report.sheet, report.errors) == ("accepted", sheet.title, [])
+    assert report.rows.drop(columns="sheet").equals(plain.rows.drop(columns="sheet"))
+
+
+def test_a_hidden_progress_sheet_is_refused(files, reference):
+    # The clerk copied 月度进展 (Excel names the copy 月度进展 (2)), filled the copy and hid the original:
+    # the original was read, last month's figures perhaps, and accepted.
+    _, path, workbook, sheet = _beside_plain(files, reference, "hidden.xlsx")
+    workbook.copy_worksheet(sheet).title = "月度进展 (2)"
+    sheet.sheet_state = "hidden"
+    workbook.active = 1
+    workbook.save(path)
+    issue = _file_issue(validate_file(path, reference, TODAY))
+    assert issue.code == "sheet_hidden"
+    assert (
+        "“月度进展”被隐藏" in issue.message_zh
+        and "取消隐藏" in issue.message_zh
+        and "Unhide" in issue.message_en
+    )
+
+
+def test_a_table_total_row_and_rows_a_filter_hides_are_read_as_written(files, reference):
+    # An Excel table (ListObject) with its total row, which Excel (zh-CN) labels 汇总: it was a data row of
+    # month 汇总 and no township. Rows an AutoFilter hides are still the clerk's rows: read.
+    plain, path, workbook, sheet = _beside_plain(files, reference, "table.xlsx")
+    sheet.append(["汇总", None, None, 15, 180])
+    table = Table(displayName="表1", ref="A1:U4", totalsRowCount=1)
+    table._initialise_columns()
+    table.tableColumns[0].totalsRowLabel = "汇总"
+    sheet.add_table(table)
+    sheet.auto_filter.ref = "A1:U3"
+    sheet.auto_filter.add_filter_column(2, ["百崎乡莲埭村废弃矿山生态治理项目"])
+    sheet.row_dimensions[3].hidden = True
+    workbook.save(path)
+    report = validate_file(path, reference, TODAY)
+    assert (report.status, report.rows_read, report.errors, report.warnings) == ("accepted", 2, [], [])
+    assert report.rows.equals(plain.rows)
 
 
 def test_empty_rows_and_trailing_formatting_are_not_rows(files, reference):

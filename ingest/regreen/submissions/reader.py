@@ -500,18 +500,38 @@ def _refuse_uncalculated(
     )
 
 
+def _pick_sheet(path: Path, sheets: Sequence[python_calamine.SheetMetadata]) -> str:
+    """The name of the sheet to read: the one named 月度进展 (spaces and full-width forms aside); else
+    the first worksheet shown whose name begins so (月度进展（6月）); else the first worksheet shown (a
+    hidden one before it holds a drop-down's choices, say). A 月度进展 sheet the clerk hid is refused:
+    what they filled in is elsewhere, maybe in a copy of it (月度进展 (2))."""
+    worksheets = [s for s in sheets if s.typ == python_calamine.SheetTypeEnum.WorkSheet] or list(sheets)
+    shown = [s for s in worksheets if s.visible == python_calamine.SheetVisibleEnum.Visible]
+    named = next((s for s in worksheets if fold(s.name) == SHEET_NAME), None)
+    if named is not None and named not in shown:
+        raise SubmissionReadError(
+            path,
+            "sheet_hidden",
+            f"工作表“{named.name}”被隐藏了，无法确定所填内容在哪个工作表；请取消隐藏（右键单击工作表标签 → 取消隐藏）"
+            "并把数据填在其中，或删除它，然后重新提交",
+            f"the sheet {named.name!r} is hidden, so which sheet holds the report is unclear; unhide it (right-click a "
+            "sheet tab → Unhide) and fill it in, or delete it, and resubmit",
+        )
+    begins = [s for s in shown if fold(s.name).startswith(SHEET_NAME)]
+    return (named or next(iter(begins + shown + worksheets))).name
+
+
 def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
     if kind := compound_file(data):
         raise _compound_file_error(path, kind)
     try:
         with_formulas, date1904 = _scan_xlsx(path, data, limits)
         with python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data)) as workbook:
-            names = workbook.sheet_names
-            if not names:
+            if not workbook.sheet_names:
                 raise SubmissionReadError(
                     path, "empty_file", "工作簿中没有工作表", "the workbook has no sheet"
                 )
-            sheet = next((name for name in names if fold(name) == SHEET_NAME), names[0])
+            sheet = _pick_sheet(path, workbook.sheets_metadata)
             found = workbook.get_sheet_by_name(sheet)
             rows = _merged_filled(found.to_python(skip_empty_area=False), found.merged_cell_ranges or ())
     # zipfile's errors on a damaged or exotic zip (before calamine sees it), then calamine's own.

@@ -62,7 +62,8 @@ Severity = Literal["error", "warning"]
 
 LAND_PARTS_TOLERANCE_MU = 0.5  # forest + farmland + grassland may exceed the total by rounding, up to this
 TOTAL_TOLERANCE = 0.01  # a 合计 cell is usually rounded to two decimals
-TOTAL_LABELS = frozenset({"合计", "总计", "合計", "總計", "total"})
+# 汇总: the label Excel (zh-CN) gives a table's total row.
+TOTAL_LABELS = frozenset({"合计", "总计", "合計", "總計", "汇总", "匯總", "彙總", "total"})
 # How the sign-off lines under a report's table open (its unit and seal, who filled and checked it, when).
 SIGN_OFF_LABELS = (
     "填报单位", "填表单位", "报送单位", "单位", "填报人", "填表人", "制表人", "制表", "审核人", "审核",
