@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
 import pytest
+from openpyxl.utils.datetime import CALENDAR_MAC_1904
+from openpyxl.worksheet.table import Table
 
 from regreen.submissions.columns import COLUMNS, match_header
 from regreen.submissions.reader import _plain_cells
@@ -232,6 +234,63 @@ def test_the_sign_off_under_the_table_is_not_a_row(files, reference, suffix):
     assert "林小梅" not in report.render() and "13900000000" not in report.render()
 
 
+def _hidden_first_sheet(workbook, sheet):
+    # No 月度进展: a hidden sheet of a drop-down's choices before the data. It was read: "no header".
+    sheet.title = "Sheet1"
+    workbook.create_sheet("下拉选项", 0).sheet_state = "hidden"
+
+
+def _progress_in_full_width_brackets(workbook, sheet):
+    # Its name extended (月度进展（6月）), a cover before it. The cover was read: "no header".
+    sheet.title = "月度进展（6月）"
+    workbook.create_sheet("封面", 0).append(["百崎乡 2024年3月"])
+
+
+@pytest.mark.parametrize("reshape", [_hidden_first_sheet, _progress_in_full_width_brackets])
+def test_the_sheet_read_is_the_progress_one_or_the_first_shown(files, reference, reshape):
+    plain, path, workbook, sheet = _beside_plain(files, reference, "sheets.xlsx")
+    reshape(workbook, sheet)
+    workbook.save(path)
+    report = validate_file(path, reference, TODAY)
+    assert (report.status, report.sheet, report.errors) == ("accepted", sheet.title, [])
+    assert report.rows.drop(columns="sheet").equals(plain.rows.drop(columns="sheet"))
+
+
+def test_a_hidden_progress_sheet_is_refused(files, reference):
+    # The clerk copied 月度进展 (Excel names the copy 月度进展 (2)), filled the copy and hid the original:
+    # the original was read, last month's figures perhaps, and accepted.
+    _, path, workbook, sheet = _beside_plain(files, reference, "hidden.xlsx")
+    workbook.copy_worksheet(sheet).title = "月度进展 (2)"
+    sheet.sheet_state = "hidden"
+    workbook.active = 1
+    workbook.save(path)
+    issue = _file_issue(validate_file(path, reference, TODAY))
+    assert issue.code == "sheet_hidden"
+    assert (
+        "“月度进展”被隐藏" in issue.message_zh
+        and "取消隐藏" in issue.message_zh
+        and "Unhide" in issue.message_en
+    )
+
+
+def test_a_table_total_row_and_rows_a_filter_hides_are_read_as_written(files, reference):
+    # An Excel table (ListObject) with its total row, which Excel (zh-CN) labels 汇总: it was a data row of
+    # month 汇总 and no township. Rows an AutoFilter hides are still the clerk's rows: read.
+    plain, path, workbook, sheet = _beside_plain(files, reference, "table.xlsx")
+    sheet.append(["汇总", None, None, 15, 180])
+    table = Table(displayName="表1", ref="A1:U4", totalsRowCount=1)
+    table._initialise_columns()
+    table.tableColumns[0].totalsRowLabel = "汇总"
+    sheet.add_table(table)
+    sheet.auto_filter.ref = "A1:U3"
+    sheet.auto_filter.add_filter_column(2, ["百崎乡莲埭村废弃矿山生态治理项目"])
+    sheet.row_dimensions[3].hidden = True
+    workbook.save(path)
+    report = validate_file(path, reference, TODAY)
+    assert (report.status, report.rows_read, report.errors, report.warnings) == ("accepted", 2, [], [])
+    assert report.rows.equals(plain.rows)
+
+
 def test_empty_rows_and_trailing_formatting_are_not_rows(files, reference):
     path = files.write("s.xlsx", files.rows_for_month())
     workbook = openpyxl.load_workbook(path)
@@ -293,6 +352,116 @@ def test_a_workbook_that_is_not_a_zip_says_what_it_is(reference, name, code, say
     assert issue.code == code
     assert says_zh in issue.message_zh and says_en in issue.message_en
     assert "zip" not in issue.message_en
+
+
+# Formula cells: 累计完成投资 as =K+L+M+N on each row, and a 合计 row of =SUM(…) under 累计治理面积 and it.
+FORMULA_CELLS = ("J2", "J3", "E4", "J4")
+
+
+def _formula_workbook(files):
+    """The month's rows with the formulas of FORMULA_CELLS, as openpyxl 3.1.5 writes them: no cached value."""
+    path = files.write("公式.xlsx", files.rows_for_month(), trailer=["合计"])
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook["月度进展"]
+    for row in (2, 3):
+        sheet[f"J{row}"] = f"=K{row}+L{row}+M{row}+N{row}"
+    sheet["E4"], sheet["J4"] = "=SUM(E2:E3)", "=SUM(J2:J3)"
+    workbook.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "made_by",
+    [
+        "openpyxl",
+        # xlsxwriter 3.3.1 (write_formula without a value, so it caches 0), in a scratch venv; the same
+        # cells as _formula_workbook's
+        "百崎乡-2024-03-xlsxwriter公式.xlsx",
+    ],
+)
+def test_formulas_never_calculated_refuse_the_workbook_naming_their_cells(files, reference, made_by):
+    # calamine reads a formula's cached value: the investment read blank (openpyxl) or 0 (xlsxwriter) and
+    # the file accepted, without a word.
+    path = _formula_workbook(files) if made_by == "openpyxl" else WORKBOOKS / made_by
+    issue = _file_issue(validate_file(path, reference, TODAY))
+    assert (issue.code, issue.row) == ("formula_not_calculated", 2)
+    for cell in FORMULA_CELLS:
+        assert f"（{cell}）" in issue.message_zh and f"({cell})" in issue.message_en
+    assert "第 2 行「累计完成投资(万元)」（J2）" in issue.message_zh
+    assert "用 Excel 或 WPS 打开该文件并保存" in issue.message_zh
+    assert "Open the file in Excel or WPS" in issue.message_en
+
+
+def test_formulas_a_spreadsheet_calculated_are_read(reference):
+    # A workbook laid out as _formula_workbook's, opened and saved by LibreOffice 7.4 (soffice --headless --convert-to xlsx),
+    # which calculated and stored each formula's value, as Excel and WPS do.
+    report = validate_file(WORKBOOKS / "百崎乡-2024-03-LibreOffice公式.xlsx", reference, TODAY)
+    assert (report.status, report.rows_read, report.errors, report.warnings) == ("accepted", 2, [], [])
+    assert list(report.rows["invested_10k_yuan"]) == [250, 250]
+
+
+def test_dates_of_a_workbook_in_the_1904_date_system_are_its_dates(files, reference):
+    # Excel for Mac's option (workbookPr date1904, as openpyxl writes it with the Mac epoch): its serial
+    # numbers count days from 1904-01-01. Cells formatted as dates read right already; a serial number in a
+    # cell of no date format (a date pasted as a value) was read in the 1900 system, 1462 days early: the
+    # acceptance on 2024-03-15 stored as 2020-03-14, without a word.
+    rows = files.rows_for_month(report_month=datetime(2024, 3, 1))
+    rows[1] |= {"stage": "已验收", "accepted_on": (date(2024, 3, 15) - date(1904, 1, 1)).days}
+    path = files.write("1904.xlsx", rows)
+    workbook = openpyxl.load_workbook(path)
+    workbook.epoch = CALENDAR_MAC_1904
+    sheet = workbook["月度进展"]
+    for row in (2, 3):  # written again, now counted from 1904
+        sheet.cell(row, 1).value = datetime(2024, 3, 1)
+        sheet.cell(row, 1).number_format = "yyyy年m月"
+    workbook.save(path)
+
+    report = validate_file(path, reference, TODAY)
+
+    assert (report.status, report.errors) == ("accepted", [])
+    assert list(report.rows["report_month"]) == [date(2024, 3, 1)] * 2
+    assert report.rows["accepted_on"].tolist()[1] == date(2024, 3, 15)
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "says_zh", "says_en"),
+    [
+        # LibreOffice 7.4 from the month's workbook: "Text - txt - csv (StarCalc)" with the options 9,34,65535
+        # (tabs, UTF-16 LE with its BOM): Excel's "Unicode Text", named .csv. It was "cannot decode".
+        ("百崎乡-2024-03-Unicode文本.csv", "unreadable_file", "Excel 的“Unicode 文本”", "Unicode Text"),
+        # the same, options 9,34,76 (tabs, UTF-8): a "Text (Tab delimited)" named .csv. It was "no header".
+        (
+            "百崎乡-2024-03-制表符分隔.csv",
+            "not_comma_separated",
+            "以制表符而不是逗号分隔",
+            "separated by tabs",
+        ),
+        # options 59,34,76 (semicolons, as where a decimal comma is the custom). It was "no header".
+        (
+            "百崎乡-2024-03-分号分隔.csv",
+            "not_comma_separated",
+            "以分号而不是逗号分隔",
+            "separated by semicolons",
+        ),
+        # options 44,34,2 (Mac Roman), its LF turned into CR (tr): Excel for Mac's "CSV (Macintosh)", which
+        # writes each Chinese character as ?. It was "no header".
+        ("百崎乡-2024-03-CSV(Macintosh).csv", "chinese_lost", "中文都变成了问号", "question marks"),
+    ],
+)
+def test_text_files_of_other_kinds_say_how_to_save_a_csv(reference, name, code, says_zh, says_en):
+    issue = _file_issue(validate_file(WORKBOOKS / name, reference, TODAY))
+    assert (issue.code, says_zh in issue.message_zh, says_en in issue.message_en) == (code, True, True)
+    assert "CSV UTF-8（逗号分隔）" in issue.message_zh and "CSV UTF-8 (Comma delimited)" in issue.message_en
+
+
+def test_a_gb18030_csv_with_characters_beyond_gbk_is_read(files, reference):
+    # As WPS saves GB18030: 𠮷 and 䶮 take four bytes, which GBK has not.
+    notes = "𠮷䶮"
+    path = files.write("s.csv", files.rows_for_month(notes=notes), encoding="gb18030")
+    with pytest.raises(UnicodeEncodeError):
+        notes.encode("gbk")
+    report = validate_file(path, reference, TODAY)
+    assert (report.status, list(report.rows["notes"])) == ("accepted", [notes, notes])
 
 
 def test_a_missing_file_is_rejected(tmp_path, reference):

@@ -94,9 +94,17 @@ def test_square_metres_divide_by_666_67(files, reference):
 
 @pytest.mark.parametrize(
     "written",
-    ["2024-03", "2024/3", "2024年3月", "202403", date(2024, 3, 1), 45352, "2024-03-01"],
-    ids=["dash", "slash", "chinese", "compact", "date-cell", "serial", "full-date"],
-)
+    [
+        "2024-03", "2024/3", "2024年3月", "202403", date(2024, 3, 1), 45352, "2024-03-01",
+        # as clerks type them: a year of two digits, 月份, full-width digits, a dot; and 2024.03 typed in a
+        # cell of General format, a number (it was read as a serial, a day of 1905: "before the plan")
+        "24年3月", "2024年03月份", "２０２４年３月", "2024.03", 2024.03,
+    ],
+    ids=[
+        "dash", "slash", "chinese", "compact", "date-cell", "serial", "full-date",
+        "two-digit-year", "yuefen", "full-width", "dot", "dot-number",
+    ],
+)  # fmt: skip
 def test_report_month_forms(files, reference, written):
     report = check(files, reference, files.rows_for_month(report_month=written))
     assert report.status == "accepted", [i.describe() for i in report.errors]
@@ -145,6 +153,7 @@ def test_rows_frame_lands_in_the_landing_table(files, reference):
         (None, "month_missing"),
         ("2024-13", "month_invalid"),
         ("三月", "month_invalid"),
+        ("3月", "month_invalid"),  # no year: not guessed
         ("2023-04", "month_before_plan"),
         ("2024-05", "month_in_future"),
     ],
@@ -155,6 +164,16 @@ def test_report_month_errors(files, reference, written, code):
     report = check(files, reference, rows)
     assert report.status == "rejected"
     assert where(only(report, code)) == (3, "填报月份", written)
+
+
+@pytest.mark.parametrize("written", ["2024.1", 2024.1, 2024.10, "２０２４.１"])
+def test_a_month_that_may_be_january_or_october_is_refused(files, reference, written):
+    # 2024.10 typed in a cell of General format shows, and is saved to a CSV, as 2024.1: read as January.
+    rows = files.rows_for_month()
+    rows[1]["report_month"] = written
+    issue = only(check(files, reference, rows), "month_ambiguous")
+    assert where(issue)[:2] == (3, "填报月份")
+    assert "2024-01 或 2024-10" in issue.message_zh and "2024-01 or 2024-10" in issue.message_en
 
 
 def test_month_of_plan_issue_and_current_month_are_accepted(files, reference):

@@ -21,12 +21,14 @@ import csv
 import io
 import itertools
 import os
+import posixpath
 import re
 import stat
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
@@ -48,6 +50,14 @@ MIN_HEADER_MATCHES = 3
 # many (a stray comma shifts every later value); past this the whole file is refused.
 CSV_SPARE_FIELDS = 8
 _UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# How to make the CSV this reader takes, in Excel's and WPS's words.
+_SAVE_AS_CSV_ZH = (
+    "请在 Excel 或 WPS 中“另存为”→“CSV UTF-8（逗号分隔）(*.csv)”或“Excel 工作簿(*.xlsx)”后重新提交"
+)
+_SAVE_AS_CSV_EN = (
+    'in Excel or WPS, Save As "CSV UTF-8 (Comma delimited) (*.csv)" or "Excel Workbook (*.xlsx)" and resubmit'
+)
 # Rows a sheet may hold besides its data rows: a title block, the header, a 合计 row.
 _SPARE_ROWS = HEADER_SEARCH_ROWS + 2
 _SCAN_CHUNK = 1 << 20
@@ -100,6 +110,10 @@ class RawTable:
     # The row numbers with a value in a column that has no header (right of the header, or under an
     # empty header cell): in a CSV line, the sign of a stray comma.
     unlabelled: tuple[int, ...]
+    # The workbook counts its serial numbers from 1904-01-01 (Excel for Mac's option): a number that is
+    # a date there means another day than in the 1900 system. calamine reads a cell formatted as a date
+    # right either way; a bare number is for validate to date.
+    date1904: bool = False
 
 
 def read_table(path: Path, limits: ReadLimits | None = None, data: bytes | None = None) -> RawTable:
@@ -241,6 +255,7 @@ def _table(
     headers: tuple[str, ...],
     columns: Sequence[np.ndarray],
     written: Sequence[np.ndarray],
+    date1904: bool = False,
 ) -> RawTable:
     """The table of `columns` (one per position, all of one length, the first row being `header_row` + 1;
     `written[position]` tells which cells hold a value): the columns under a header kept, the rows with no
@@ -265,6 +280,7 @@ def _table(
         row_numbers[rows],
         tuple(column[rows] for column in under_headers),
         tuple(row_numbers[outside].tolist()),
+        date1904,
     )
 
 
@@ -272,6 +288,16 @@ _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\b[^>]*?\bref=\"([A-Z$]*)([0-9$]*)
 _CELL = re.compile(rb"<(?:\w+:)?c[\s>/]")
 _CELL_REF = re.compile(rb"<(?:\w+:)?c\b[^>]*?\br=\"([A-Z]{1,4})([0-9]{1,8})\"")
 _ROW = re.compile(rb"<(?:\w+:)?row[\s>/]")
+# A cell holding a formula: its opening tag's attributes (not an empty cell's <c …/>), then what follows
+# the formula's tag up to the cell's end (its cached value <v>, if any).
+_FORMULA_CELL = re.compile(
+    rb"<(?:\w+:)?c\b([^>]*)(?<!/)>(?:[^<]|<(?!/(?:\w+:)?c>))*?<(?:\w+:)?f[\s>/](.*?)</(?:\w+:)?c>", re.S
+)
+_CELL_TYPE = re.compile(rb"\bt=\"(\w+)\"")
+_CACHED_VALUE = re.compile(rb"<(?:\w+:)?v>[^<]")
+_DATE1904 = re.compile(rb"<(?:\w+:)?workbookPr\b[^>]*\bdate1904=\"(?:1|true)\"")
+_RECALCULATE_ON_LOAD = re.compile(rb"<(?:\w+:)?calcPr\b[^>]*\bfullCalcOnLoad=\"(?:1|true)\"")
+_NAMED_CELLS = 5  # the cells a message names; the rest are counted
 
 
 def _column_number(letters: bytes) -> int:
@@ -300,10 +326,11 @@ def _chunks(path: Path, part: io.BufferedIOBase, left: list[int], limit: int) ->
         yield chunk
 
 
-def _sheet_extent(chunks: Iterable[bytes]) -> tuple[int, int, int]:
+def _sheet_extent(chunks: Iterable[bytes]) -> tuple[int, int, int, bool]:
     """(rows, columns, cells) a worksheet's XML asks calamine to allocate: the furthest cell placed or
-    declared, and how many cell and row elements it holds."""
+    declared, and how many cell and row elements it holds; and whether it holds a formula."""
     rows = columns = cells = row_elements = 0
+    formulas = False
     carry = b""
     for chunk in chunks:
         buffer = carry + chunk
@@ -318,11 +345,17 @@ def _sheet_extent(chunks: Iterable[bytes]) -> tuple[int, int, int]:
             rows = max(rows, int(match.group(2)))
         cells += len(_CELL.findall(whole))
         row_elements += len(_ROW.findall(whole))
-    return max(rows, row_elements), columns, max(cells, rows * columns)
+        # Every formula's element but a data table's ends "f>" (<f>…</f>, </x:f>; a shared one's master
+        # holds its text), and a plain substring costs a fifth of a regex here: the tags are matched
+        # (_FORMULA_CELL) only in a sheet where it is found.
+        formulas = formulas or b"f>" in whole
+    return max(rows, row_elements), columns, max(cells, rows * columns), formulas
 
 
-def _check_xlsx_size(path: Path, data: bytes, limits: ReadLimits) -> None:
-    """Refuse a workbook whose worksheets would make calamine allocate past `limits`."""
+def _scan_xlsx(path: Path, data: bytes, limits: ReadLimits) -> tuple[frozenset[str], bool]:
+    """Refuse a workbook whose worksheets would make calamine allocate past `limits`; the worksheet parts
+    that hold a formula, and whether the workbook is in the 1904 date system."""
+    with_formulas = set()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         # What the headers declare first (cheap), then every part unpacked for real, since a header can lie.
         if sum(info.file_size for info in archive.infolist()) > limits.max_unpacked_bytes:
@@ -335,7 +368,9 @@ def _check_xlsx_size(path: Path, data: bytes, limits: ReadLimits) -> None:
                     for _ in _chunks(path, part, left, limit):
                         pass
                     continue
-                rows, columns, cells = _sheet_extent(_chunks(path, part, left, limit))
+                rows, columns, cells, formulas = _sheet_extent(_chunks(path, part, left, limit))
+            if formulas:
+                with_formulas.add(info.filename)
             if (
                 rows > limits.max_rows + _SPARE_ROWS
                 or columns > limits.max_columns
@@ -350,6 +385,11 @@ def _check_xlsx_size(path: Path, data: bytes, limits: ReadLimits) -> None:
                     f"({limits.max_rows} rows, {limits.max_columns} columns, {limits.max_cells} cells), and was "
                     "not read; delete what lies outside the table and resubmit",
                 )
+        try:
+            date1904 = _DATE1904.search(archive.read("xl/workbook.xml")) is not None
+        except KeyError:  # calamine says what is wrong with such a workbook
+            date1904 = False
+    return frozenset(with_formulas), date1904
 
 
 def _compound_file_error(path: Path, kind: str) -> SubmissionReadError:
@@ -371,18 +411,127 @@ def _compound_file_error(path: Path, kind: str) -> SubmissionReadError:
     )
 
 
+def _worksheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
+    """The zip member holding the worksheet named `sheet`, as xl/workbook.xml and its relationships place
+    it; None when they do not say."""
+    try:
+        book = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        relationships = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, ElementTree.ParseError):
+        return None
+    rel_id = next(
+        (
+            value
+            for element in book.iter()
+            if element.tag.endswith("}sheet") and element.get("name") == sheet
+            for key, value in element.attrib.items()
+            if key.endswith("}id")
+        ),
+        None,
+    )
+    target = next((r.get("Target") for r in relationships.iter() if r.get("Id") == rel_id), None)
+    if rel_id is None or target is None:
+        return None
+    return target.removeprefix("/") if target.startswith("/") else posixpath.normpath(f"xl/{target}")
+
+
+def _uncalculated_formulas(
+    data: bytes, sheet: str, with_formulas: frozenset[str]
+) -> list[tuple[int, int, str]]:
+    """(row, column index, reference such as E2) of the formula cells of `sheet` (or, when the workbook
+    does not say which part it is, of every part in `with_formulas`) whose value was never calculated,
+    rows as Excel numbers them. calamine reads a formula's cached value, which a program writing a
+    workbook does not work out (openpyxl leaves it empty, xlsxwriter writes 0, a library editing a
+    workbook keeps the value from before the edit): it asks the spreadsheet to calculate on opening
+    instead (fullCalcOnLoad). Excel, WPS and LibreOffice store what they calculated, and do not ask. So
+    every formula of a workbook that asks is suspect; otherwise one with no cached value (but an empty
+    text, which is a value: =IF(…,"",…))."""
+    found = []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        part = _worksheet_part(archive, sheet)
+        parts = with_formulas & {part} if part is not None else with_formulas
+        if not parts:
+            return found
+        recalculate = _RECALCULATE_ON_LOAD.search(archive.read("xl/workbook.xml")) is not None
+        xml = b"".join(archive.read(name) for name in sorted(parts))
+    for match in _FORMULA_CELL.finditer(xml):
+        attributes, rest = match.groups()
+        kind = _CELL_TYPE.search(attributes)
+        if not recalculate and (
+            _CACHED_VALUE.search(rest) or (kind is not None and kind[1] in (b"str", b"inlineStr"))
+        ):
+            continue
+        reference = _CELL_REF.match(b"<c " + attributes)
+        if reference is None:  # r is optional, but rare: the cell counts, named by no place
+            found.append((0, -1, "?"))
+        else:
+            row, letters = int(reference[2]), reference[1]
+            found.append((row, _column_number(letters) - 1, f"{letters.decode()}{row}"))
+    return found
+
+
+def _refuse_uncalculated(
+    path: Path, data: bytes, sheet: str, with_formulas: frozenset[str], first_row: int, headers: Sequence[str]
+) -> None:
+    """Refuse the workbook if a formula cell of `sheet` from `first_row` (the header's) down has no value
+    calculated: read as it is, a clerk's figure would be blank or 0. A title's formula does not matter."""
+    found = _uncalculated_formulas(data, sheet, with_formulas)
+    cells = [cell for cell in found if cell[0] >= first_row or not cell[0]]
+    if not cells:
+        return
+    named_zh, named_en = [], []
+    for row, column, place in cells[:_NAMED_CELLS]:
+        header = headers[column] if 0 <= column < len(headers) and headers[column] else None
+        named_zh.append(f"第 {row} 行「{header}」（{place}）" if header else f"第 {row} 行（{place}）")
+        named_en.append(f"row {row}, column {header} ({place})" if header else f"row {row} ({place})")
+    more_zh = f"等共 {len(cells)} 个单元格" if len(cells) > _NAMED_CELLS else ""
+    more_en = f", {len(cells)} cells in all" if len(cells) > _NAMED_CELLS else ""
+    raise SubmissionReadError(
+        path,
+        "formula_not_calculated",
+        f"工作簿由程序生成，其中公式的结果没有计算：{'、'.join(named_zh)}{more_zh}；照此读取会把这些数读成空白或 0。"
+        "请用 Excel 或 WPS 打开该文件并保存（LibreOffice：先按 Ctrl+Shift+F9 重新计算再保存），或把公式改为数值，"
+        "然后重新提交",
+        f"the workbook was written by a program and its formulas were never calculated: {'; '.join(named_en)}"
+        f"{more_en}; read as they are, these figures would be blank or 0. Open the file in Excel or WPS and "
+        "save it (LibreOffice: press Ctrl+Shift+F9 to recalculate first), or replace the formulas by their "
+        "values, and resubmit",
+        row=cells[0][0] or None,
+    )
+
+
+def _pick_sheet(path: Path, sheets: Sequence[python_calamine.SheetMetadata]) -> str:
+    """The name of the sheet to read: the one named 月度进展 (spaces and full-width forms aside); else
+    the first worksheet shown whose name begins so (月度进展（6月）); else the first worksheet shown (a
+    hidden one before it holds a drop-down's choices, say). A 月度进展 sheet the clerk hid is refused:
+    what they filled in is elsewhere, maybe in a copy of it (月度进展 (2))."""
+    worksheets = [s for s in sheets if s.typ == python_calamine.SheetTypeEnum.WorkSheet] or list(sheets)
+    shown = [s for s in worksheets if s.visible == python_calamine.SheetVisibleEnum.Visible]
+    named = next((s for s in worksheets if fold(s.name) == SHEET_NAME), None)
+    if named is not None and named not in shown:
+        raise SubmissionReadError(
+            path,
+            "sheet_hidden",
+            f"工作表“{named.name}”被隐藏了，无法确定所填内容在哪个工作表；请取消隐藏（右键单击工作表标签 → 取消隐藏）"
+            "并把数据填在其中，或删除它，然后重新提交",
+            f"the sheet {named.name!r} is hidden, so which sheet holds the report is unclear; unhide it (right-click a "
+            "sheet tab → Unhide) and fill it in, or delete it, and resubmit",
+        )
+    begins = [s for s in shown if fold(s.name).startswith(SHEET_NAME)]
+    return (named or next(iter(begins + shown + worksheets))).name
+
+
 def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
     if kind := compound_file(data):
         raise _compound_file_error(path, kind)
     try:
-        _check_xlsx_size(path, data, limits)
+        with_formulas, date1904 = _scan_xlsx(path, data, limits)
         with python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data)) as workbook:
-            names = workbook.sheet_names
-            if not names:
+            if not workbook.sheet_names:
                 raise SubmissionReadError(
                     path, "empty_file", "工作簿中没有工作表", "the workbook has no sheet"
                 )
-            sheet = next((name for name in names if fold(name) == SHEET_NAME), names[0])
+            sheet = _pick_sheet(path, workbook.sheets_metadata)
             found = workbook.get_sheet_by_name(sheet)
             rows = _merged_filled(found.to_python(skip_empty_area=False), found.merged_cell_ranges or ())
     # zipfile's errors on a damaged or exotic zip (before calamine sees it), then calamine's own.
@@ -407,11 +556,14 @@ def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
     second = _continues_header(rows[header_index + 1 : header_index + 2])
     header_end = header_index + 1 if second else header_index
     headers = _headers(_lowest_written(rows[header_index : header_end + 1]))
+    if with_formulas:
+        _refuse_uncalculated(path, data, sheet, with_formulas, header_index + 1, headers)
     # Row i of to_python(skip_empty_area=False) is Excel row i + 1.
     # pandas gives each column one type: a column of numbers becomes float64, read without parsing.
     frame = pd.DataFrame(rows[header_end + 1 :])
     columns = [_column(frame[position]) for position in frame.columns]
-    return _table(path, sheet, header_end + 1, headers, columns, [~pd.isna(column) for column in columns])
+    written = [~pd.isna(column) for column in columns]
+    return _table(path, sheet, header_end + 1, headers, columns, written, date1904)
 
 
 def _continues_header(below: Sequence[Sequence[object]]) -> bool:
@@ -453,6 +605,13 @@ def _merged_filled(
 
 
 def decode_csv(path: Path, data: bytes) -> str:
+    if data.startswith(_UTF16_BOMS):
+        raise SubmissionReadError(
+            path,
+            "unreadable_file",
+            f"这是 UTF-16 编码、以制表符分隔的文本（Excel 的“Unicode 文本”），不是 CSV 文件；{_SAVE_AS_CSV_ZH}",
+            f'this is UTF-16 text separated by tabs (Excel\'s "Unicode Text"), not a CSV file; {_SAVE_AS_CSV_EN}',
+        )
     encodings = ("utf-8-sig",) if data.startswith(_UTF8_BOM) else ("utf-8", "gb18030")
     for encoding in encodings:
         try:
@@ -486,7 +645,10 @@ def _read_csv(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
         raise SubmissionReadError(
             path, "unreadable_file", f"CSV 格式有误（{exc}）", f"malformed CSV ({exc})"
         ) from exc
-    header_index = _header_at([record for record, _, _ in leading], path)
+    try:
+        header_index = _header_at([record for record, _, _ in leading], path)
+    except SubmissionReadError as exc:
+        raise _other_text_format(path, text) or exc from None
     if _continues_header([record for record, _, _ in leading[header_index + 1 : header_index + 2]]):
         headers = _headers(_lowest_written([leading[header_index][0], leading[header_index + 1][0]]))
         header_index += 1
@@ -535,6 +697,36 @@ def _read_csv(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
     written = cells.astype(bool)  # neither None (a short line) nor ""
     cells[~written] = None
     return _table(path, None, header_line, headers, list(cells), list(written))
+
+
+def _other_text_format(path: Path, text: str) -> SubmissionReadError | None:
+    """Why a CSV without a header cannot be read, when it is a text file of another kind: its columns
+    separated by tabs (Excel's "Text (Tab delimited)") or semicolons (a CSV of a locale writing decimal
+    commas, whose figures would be misread), or its Chinese lost as question marks (Excel for Mac's "CSV
+    (Macintosh)" is in Mac Roman, which has no Chinese). None when it is none of them."""
+    lines = text[: 1 << 16].splitlines()[:HEADER_SEARCH_ROWS]
+    for separator, zh, en in (("\t", "制表符", "tabs"), (";", "分号", "semicolons")):
+        if any(
+            sum(match_header(cell) is not None for cell in line.split(separator)) >= MIN_HEADER_MATCHES
+            for line in lines
+        ):
+            return SubmissionReadError(
+                path,
+                "not_comma_separated",
+                f"各列以{zh}而不是逗号分隔，无法读取；{_SAVE_AS_CSV_ZH}",
+                f"the columns are separated by {en}, not commas, and cannot be read; {_SAVE_AS_CSV_EN}",
+            )
+    if any("??" in line for line in lines):
+        return SubmissionReadError(
+            path,
+            "chinese_lost",
+            "文件中的中文都变成了问号（?），表头无法识别：保存时所选的格式不能保存中文（如 Excel for Mac 的“CSV（Macintosh）”）；"
+            f"{_SAVE_AS_CSV_ZH}",
+            "the Chinese in the file has become question marks (?), so the header cannot be found: it was saved in "
+            'a format that cannot hold Chinese (such as Excel for Mac\'s "CSV (Macintosh)"); '
+            + _SAVE_AS_CSV_EN,
+        )
+    return None
 
 
 def _plain_cells(body: str, width: int) -> np.ndarray | None:

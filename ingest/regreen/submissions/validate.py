@@ -62,7 +62,8 @@ Severity = Literal["error", "warning"]
 
 LAND_PARTS_TOLERANCE_MU = 0.5  # forest + farmland + grassland may exceed the total by rounding, up to this
 TOTAL_TOLERANCE = 0.01  # a 合计 cell is usually rounded to two decimals
-TOTAL_LABELS = frozenset({"合计", "总计", "合計", "總計", "total"})
+# 汇总: the label Excel (zh-CN) gives a table's total row.
+TOTAL_LABELS = frozenset({"合计", "总计", "合計", "總計", "汇总", "匯總", "彙總", "total"})
 # How the sign-off lines under a report's table open (its unit and seal, who filled and checked it, when).
 SIGN_OFF_LABELS = (
     "填报单位", "填表单位", "报送单位", "单位", "填报人", "填表人", "制表人", "制表", "审核人", "审核",
@@ -73,9 +74,13 @@ MORE_ISSUES = "more_issues"  # the code of the summary issue standing for those 
 ACCEPTED_INDEX = STAGES.index(ACCEPTED)
 COMPLETED_INDEX = STAGES.index("已完工")
 _EXCEL_EPOCH = date(1899, 12, 30)  # Excel's day 0 in the 1900 date system (it counts 1900-02-29)
+_MAC_EPOCH = date(1904, 1, 1)  # day 0 in the 1904 date system (a workbook's option, Excel for Mac's)
 _SERIAL_RANGE = (1, 2958465)  # Excel's dates 1900-01-01 .. 9999-12-31
 _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+")
-_YEAR_MONTH = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?")
+# 2024-03, 2024/3, 2024.03, 2024年3月, 2024年03月份, and a year of two digits before 年 (24年3月).
+_YEAR_MONTH = re.compile(r"(\d{4}|\d{2}(?=\s*年))\s*[-/.年]\s*(\d{1,2})\s*(?:月份?)?")
+# January as typed, or October as a cell of General format shows 2024.10 (and Excel saves it to a CSV).
+_JANUARY_OR_OCTOBER = re.compile(r"\d{4}\.1")
 _YEAR_MONTH_DAY = re.compile(
     r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:\s*[T ]?\s*\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
 )
@@ -388,10 +393,10 @@ def _number(value: object) -> float | None:
     return float(text.replace(",", "")) if _NUMBER.fullmatch(text) else None
 
 
-def _serial_date(number: float) -> date | None:
+def _serial_date(number: float, epoch: date) -> date | None:
     if not _SERIAL_RANGE[0] <= number <= _SERIAL_RANGE[1]:
         return None
-    return _EXCEL_EPOCH + timedelta(days=int(number))
+    return epoch + timedelta(days=int(number))
 
 
 def _safe_date(year: int, month: int, day: int) -> date | None:
@@ -401,32 +406,43 @@ def _safe_date(year: int, month: int, day: int) -> date | None:
         return None
 
 
-def parse_month(value: object) -> date | None:
+def parse_month(value: object, epoch: date = _EXCEL_EPOCH) -> date | None:
     """The month a 填报月份 cell names, as its first day: 2024-03, 2024/3, 2024年3月, 202403, an Excel
-    date cell or serial number, or a full date; None when it names no month."""
+    date cell or serial number (counted from `epoch`), or a full date; None when it names no month."""
     if isinstance(value, datetime | date):
         return date(value.year, value.month, 1)
     if isinstance(value, Real) and not isinstance(value, bool):
         number = float(value)
         if number.is_integer() and 190001 <= number <= 299912:
             return _safe_date(int(number) // 100, int(number) % 100, 1)
-        serial = _serial_date(number)
+        if 1900 < number < 3000 and not number.is_integer():  # 2024.03 typed in a cell: no date of 1905
+            return parse_month(cell_text(number), epoch)
+        serial = _serial_date(number, epoch)
         return serial.replace(day=1) if serial else None
     if not isinstance(value, str):
         return None
     text = unicodedata.normalize("NFKC", value).strip()
+    if _JANUARY_OR_OCTOBER.fullmatch(text):
+        return None
     if parts := _YEAR_MONTH.fullmatch(text) or _COMPACT_MONTH.fullmatch(text):
-        return _safe_date(int(parts[1]), int(parts[2]), 1)
+        year = int(parts[1])
+        return _safe_date(year + 2000 if year < 100 else year, int(parts[2]), 1)
     if (parts := _YEAR_MONTH_DAY.fullmatch(text)) and _safe_date(int(parts[1]), int(parts[2]), int(parts[3])):
         return date(int(parts[1]), int(parts[2]), 1)
     if _SERIAL.fullmatch(text):
-        return parse_month(float(text))
+        return parse_month(float(text), epoch)
     return None
 
 
-def parse_date(value: object) -> date | None:
+def january_or_october(value: object) -> bool:
+    """Whether a 填报月份 cell reads 2024.1, which parse_month cannot know: January, or October."""
+    text = cell_text(value)
+    return text is not None and _JANUARY_OR_OCTOBER.fullmatch(unicodedata.normalize("NFKC", text)) is not None
+
+
+def parse_date(value: object, epoch: date = _EXCEL_EPOCH) -> date | None:
     """The day a 验收日期 cell names: 2024-03-15, 2024/3/15, 2024年3月15日, 20240315, an Excel date
-    cell or serial number; None when it names no day."""
+    cell or serial number (counted from `epoch`); None when it names no day."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -436,14 +452,14 @@ def parse_date(value: object) -> date | None:
         if number.is_integer() and 19000101 <= number <= 29991231:
             whole = int(number)
             return _safe_date(whole // 10000, whole // 100 % 100, whole % 100)
-        return _serial_date(number)
+        return _serial_date(number, epoch)
     if not isinstance(value, str):
         return None
     text = unicodedata.normalize("NFKC", value).strip()
     if parts := _YEAR_MONTH_DAY.fullmatch(text) or _COMPACT_DAY.fullmatch(text):
         return _safe_date(int(parts[1]), int(parts[2]), int(parts[3]))
     if _SERIAL.fullmatch(text):
-        return parse_date(float(text))
+        return parse_date(float(text), epoch)
     return None
 
 
@@ -903,11 +919,16 @@ class _FileValidation:
         if len(np.unique(pairs % len(self.reference.townships))) != len(pairs):
             raise _Apart
 
+    @property
+    def _epoch(self) -> date:
+        """The day 0 of the table's serial numbers."""
+        return _MAC_EPOCH if self.table.date1904 else _EXCEL_EPOCH
+
     def _check_month(self) -> tuple[np.ndarray, np.ndarray]:
         """The month of each row (a date, or None) and its ordinal (year * 12 + month - 1, or -1)."""
         distinct = self._distinct("report_month")
         written = distinct.written()
-        months = [parse_month(value) for value in distinct.values]
+        months = [parse_month(value, self._epoch) for value in distinct.values]
         month = distinct.spread(months)
         ordinal = distinct.spread([_month_ordinal(m) for m in months], -1, np.int64)
         earliest, latest = self.reference.issue_month, self.today.replace(day=1)
@@ -916,12 +937,20 @@ class _FileValidation:
         self._flag(
             ~written, "report_month", "month_missing", "填报月份为必填项", "the report month is required"
         )
+        ambiguous = distinct.spread([january_or_october(value) for value in distinct.values], False, bool)
         self._flag(
-            written & (ordinal < 0),
+            ambiguous,
+            "report_month",
+            "month_ambiguous",
+            "无法确定是 1 月还是 10 月（Excel 把 2024.10 显示为 2024.1）；请写成 2024-01 或 2024-10 的形式",
+            "January or October? (Excel shows 2024.10 as 2024.1); write it like 2024-01 or 2024-10",
+        )
+        self._flag(
+            written & (ordinal < 0) & ~ambiguous,
             "report_month",
             "month_invalid",
-            "无法识别的月份，请写成 2024-03 的形式",
-            "not a month; write it like 2024-03",
+            "无法识别的月份，请写成 2024-03 的形式（须含年份）",
+            "not a month; write it like 2024-03 (with the year)",
         )
         self._flag(
             before,
@@ -1157,7 +1186,7 @@ class _FileValidation:
         future) and its month's ordinal (-1 where there is none)."""
         distinct = self._distinct("accepted_on")
         written = distinct.written()
-        days = [parse_date(value) for value in distinct.values]
+        days = [parse_date(value, self._epoch) for value in distinct.values]
         accepted_on = distinct.spread(days)
         late = [day is not None and day > self.today for day in days]
         future = distinct.spread(late, False, bool)
