@@ -147,9 +147,12 @@ def dingtalk_signature_holds(path: str, secret: str, now_ms: int) -> bool:
 class WebhookServer:
     """An HTTP server on 127.0.0.1 that keeps every JSON body posted to it and answers as the robots do:
     {"errcode": 0}, or {"errcode": 93000} on the path /refuse; with `dingtalk_secret`, as a DingTalk robot
-    with 加签 does: {"errcode": 310000} unless the URL is signed with it."""
+    with 加签 does: {"errcode": 310000} unless the URL is signed with it. With `certificate` (and its key),
+    it speaks HTTPS. As a forward proxy, it is sent the whole URL on the request line, as its `path`."""
 
-    def __init__(self, dingtalk_secret: str | None = None) -> None:
+    def __init__(
+        self, dingtalk_secret: str | None = None, certificate: tuple[Path, Path] | None = None
+    ) -> None:
         self.posted: list[Posted] = []
         posted = self.posted
 
@@ -177,7 +180,13 @@ class WebhookServer:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if certificate is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*certificate)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> WebhookServer:

@@ -9,7 +9,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from alert_servers import SMTP_PASSWORD, SMTP_USER, SmtpServer, WebhookServer, free_port, notify_toml
+from alert_servers import (
+    SMTP_PASSWORD,
+    SMTP_USER,
+    SmtpServer,
+    WebhookServer,
+    free_port,
+    notify_toml,
+    self_signed_certificate,
+)
 from report_warehouse import COURSES
 
 from regreen.config import Config, load_config
@@ -288,3 +296,37 @@ def test_a_login_without_a_password_sends_no_mail(tmp_path: Path, caplog: pytest
         config = config_for(tmp_path, notify_toml(smtp, "", "json", "REGREEN_TEST_UNSET_VARIABLE"))
         assert send_alert(alert, config) == []
     assert smtp.box.messages == [] and "no password" in caplog.text
+
+
+def test_the_webhook_goes_through_the_configured_proxy(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A government network reaches the robots through an HTTP proxy, which cron's empty environment does
+    not name: `proxy` does. Here the robot's host does not resolve: only the proxy can take the message."""
+    alert = compose_alert(record("error", "bad notice"), [], None, ZONE)
+    robot = "http://robot.invalid/robot/send?access_token=t0k"
+    toml = f'[notify]\nwebhook_url = "{robot}"\nwebhook_format = "wecom"\ntimeout_seconds = 10\n'
+    with WebhookServer() as proxy:
+        assert send_alert(alert, config_for(tmp_path, toml + f'proxy = "{proxy.url}"\n')) == ["webhook"]
+        with caplog.at_level(logging.WARNING, logger="regreen"):
+            assert send_alert(alert, config_for(tmp_path, toml)) == []
+    (posted,) = proxy.posted
+    assert posted.path == robot and posted.body == alert.webhook_payload("wecom")
+    assert "alert webhook robot.invalid not reached" in caplog.text and "t0k" not in caplog.text
+
+
+def test_a_webhook_signed_by_its_own_ca_is_trusted_with_webhook_ca_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A proxy that inspects TLS (or an office's own receiver) presents a certificate of a CA the system
+    does not know: `webhook_ca_file` names it."""
+    alert = compose_alert(record("error", "bad notice"), [], None, ZONE)
+    certificate = self_signed_certificate(tmp_path)
+    with WebhookServer(certificate=certificate) as hook:
+        toml = f'[notify]\nwebhook_url = "{hook.url}/hook"\ntimeout_seconds = 10\n'
+        with caplog.at_level(logging.WARNING, logger="regreen"):
+            assert send_alert(alert, config_for(tmp_path, toml)) == []
+        trusted = toml + f'webhook_ca_file = "{certificate[0]}"\n'
+        assert send_alert(alert, config_for(tmp_path, trusted)) == ["webhook"]
+    assert hook.url.startswith("https://") and len(hook.posted) == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in caplog.text

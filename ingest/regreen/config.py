@@ -118,6 +118,16 @@ SETTINGS: dict[str, dict[str, Setting]] = {
             "name of the environment variable holding the DingTalk robot's 加签 secret (SEC…), if it signs",
         ),
         "webhook_secret_file": Setting("", "file holding the DingTalk robot's 加签 secret (owner-only)"),
+        "webhook_ca_file": Setting(
+            "",
+            "CA certificate (PEM) to verify the webhook's server with, besides the system's (a proxy that "
+            "inspects TLS signs with its own)",
+        ),
+        "proxy": Setting(
+            "",
+            "HTTP proxy the webhook is posted through, e.g. http://10.1.2.3:8080 (empty: the environment's "
+            "https_proxy and no_proxy, which cron does not set)",
+        ),
         "timeout_seconds": Setting(10, "how long one alert target may take before it is given up"),
     },
 }

@@ -285,10 +285,12 @@ def _post_webhook(alert: Alert, config: Config) -> bool:
         url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=config.get("notify", "timeout_seconds")) as response:
+        opener = _webhook_opener(config)
+        with opener.open(request, timeout=config.get("notify", "timeout_seconds")) as response:
             answer = response.read(65536)
-    except (OSError, urllib.error.URLError) as exc:
-        logger.warning("alert webhook %s not reached: %s", _host(url), exc)
+    except (OSError, urllib.error.URLError, ValueError) as exc:  # ValueError: a proxy URL it cannot use
+        via = f" through the proxy {_host(proxy)}" if (proxy := config.get("notify", "proxy")) else ""
+        logger.warning("alert webhook %s not reached%s: %s", _host(url), via, exc)
         return False
     # The group robots answer 200 with {"errcode": n}; anything but 0 means the message was refused.
     try:
@@ -300,6 +302,20 @@ def _post_webhook(alert: Alert, config: Config) -> bool:
         return False
     logger.info("alert posted to %s", _host(url))
     return True
+
+
+def _webhook_opener(config: Config) -> urllib.request.OpenerDirector:
+    """How the webhook is reached: through `proxy` when it is set (a government network's way out, which
+    cron's empty environment does not name), else as the environment's https_proxy and no_proxy say; its
+    server's certificate verified against the system's CAs and `webhook_ca_file`."""
+    handlers: list[urllib.request.BaseHandler] = []
+    if proxy := config.get("notify", "proxy"):
+        handlers.append(urllib.request.ProxyHandler({"http": proxy, "https": proxy}))
+    if ca_file := config.get("notify", "webhook_ca_file"):
+        context = ssl.create_default_context()
+        context.load_verify_locations(cafile=ca_file)
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    return urllib.request.build_opener(*handlers)
 
 
 def _host(url: str) -> str:
