@@ -80,16 +80,24 @@ def _notice_page(text: str, style: str) -> str:
     return "\n".join([*parts, "</body></html>"])
 
 
+def _printed(browser: Path, folder: Path, style: str, on_top: str = "") -> Path:
+    """The bundled notice as a web page in `style`, `on_top` opening its body, printed to PDF by
+    Chromium in `folder` (which also holds what the page links to)."""
+    page = folder / "notice.html"
+    text = _notice_page(BUNDLED_NOTICE.read_text(encoding="utf-8"), style)
+    page.write_text(text.replace("<body>", f"<body>{on_top}", 1), encoding="utf-8")
+    pdf = folder / "notice.pdf"
+    browse(browser, folder / "profile", page.as_uri(), "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    return pdf
+
+
 @pytest.mark.parametrize("style", STYLES)
 def test_the_notice_printed_by_chromium_gives_the_bundled_notice(
     chromium: Path,  # noqa: F811 (the shared fixture, imported above)
     style: str,
     tmp_path: Path,
 ) -> None:
-    page = tmp_path / "notice.html"
-    page.write_text(_notice_page(BUNDLED_NOTICE.read_text(encoding="utf-8"), STYLES[style]), encoding="utf-8")
-    pdf = tmp_path / "notice.pdf"
-    browse(chromium, tmp_path / "profile", page.as_uri(), "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    pdf = _printed(chromium, tmp_path, STYLES[style])
     with pdfplumber.open(pdf) as document:
         layer = "".join(p.extract_text() for p in document.pages)
         numbered = [
@@ -159,13 +167,7 @@ def test_a_notice_printed_over_a_page_sized_picture_is_read_not_taken_for_a_scan
         " @page { margin: 0 } body { margin: 2cm } html { print-color-adjust: exact }"
         " .paper { position: fixed; left: 0; top: 0; width: 100%; height: 100%; z-index: -1 }"
     )
-    text = _notice_page(BUNDLED_NOTICE.read_text(encoding="utf-8"), style)
-    page = tmp_path / "notice.html"
-    page.write_text(
-        text.replace("<body>", f'<body><img class="paper" src="{picture.name}">', 1), encoding="utf-8"
-    )
-    pdf = tmp_path / "notice.pdf"
-    browse(chromium, tmp_path / "profile", page.as_uri(), "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    pdf = _printed(chromium, tmp_path, style, f'<img class="paper" src="{picture.name}">')
     with pdfplumber.open(pdf) as document:
         covered = [
             p.images and p.images[0]["x1"] - p.images[0]["x0"] >= p.width * 0.99 for p in document.pages
@@ -235,13 +237,7 @@ def test_a_notice_printed_with_a_slanted_watermark_gives_the_bundled_notice(
         " .mark { position: fixed; top: 35%; left: 5%; font-size: 64pt; color: rgba(0, 0, 0, 0.12);"
         " transform: rotate(-30deg); white-space: nowrap }"
     )
-    text = _notice_page(BUNDLED_NOTICE.read_text(encoding="utf-8"), style)
-    page = tmp_path / "notice.html"
-    page.write_text(
-        text.replace("<body>", '<body><div class="mark">内部资料 注意保密</div>', 1), encoding="utf-8"
-    )
-    pdf = tmp_path / "notice.pdf"
-    browse(chromium, tmp_path / "profile", page.as_uri(), "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    pdf = _printed(chromium, tmp_path, style, '<div class="mark">内部资料 注意保密</div>')
     with pdfplumber.open(pdf) as document:
         slanted = [c for p in document.pages for c in p.chars if c["matrix"][0] and c["matrix"][1]]
     assert len(slanted) >= 8 and {c["text"] for c in slanted} - {" "} == set("内部资料注意保密")
