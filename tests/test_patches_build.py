@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from dataclasses import replace
@@ -104,6 +105,11 @@ def test_the_exports_open_in_gdal_with_182_patches_in_epsg_4490(sample: Path) ->
     gis = sample / "export" / GIS_FOLDER
     meta, _, geometries, fields = read_raw(gis / GEOPACKAGE)
     assert meta["crs"] == "EPSG:4490" and len(geometries) == 182
+    # GeoPackage 1.2 (application_id GPKG, user_version 10200), which GIS software of every age reads
+    # without a warning: GDAL before 3.7 (QGIS 3.28 LTR) warns about the 1.4 that GDAL 3.12 writes.
+    with sqlite3.connect(gis / GEOPACKAGE) as gpkg:
+        assert gpkg.execute("pragma application_id").fetchone() == (0x47504B47,)
+        assert gpkg.execute("pragma user_version").fetchone() == (10200,)
     names = list(meta["fields"])
     assert {"patch_code", "project_code", "stage", "latest_report_month", "geometry_area_mu"} <= set(names)
     by_code = dict(zip(fields[names.index("patch_code")], geometries, strict=True))

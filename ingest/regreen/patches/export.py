@@ -83,6 +83,9 @@ def export_patches(con: duckdb.DuckDBPyConnection, target: Path) -> int | None:
         geometry_type="MultiPolygon",
         promote_to_multi=True,
         crs=f"EPSG:{STORAGE_EPSG}",
+        # GeoPackage 1.2, not the 1.4 that the GDAL bundled with pyogrio writes by default: GDAL before 3.7
+        # (QGIS 3.28 LTR, Debian 12) warns that a 1.4 file "may only be partially supported".
+        dataset_options={"VERSION": "1.2"},
     )
     projjson = CRS.from_epsg(STORAGE_EPSG).to_json().replace("'", "''")
     parquet = str(folder / GEOPARQUET).replace("'", "''")
