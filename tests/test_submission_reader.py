@@ -354,6 +354,46 @@ def test_a_workbook_that_is_not_a_zip_says_what_it_is(reference, name, code, say
     assert "zip" not in issue.message_en
 
 
+def _web_system_export(files):
+    """The month's rows as a web system's "导出 Excel" often gives them: an HTML table saved as .xlsx."""
+    lines = list(csv.reader(files.write("month.csv", files.rows_for_month()).open(encoding="utf-8")))
+    cells = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in line) + "</tr>" for line in lines)
+    return f'<html><head><meta charset="utf-8"></head><body><table border="1">{cells}</table></body></html>'.encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "made", "says_zh", "says_en"),
+    [
+        # Each was refused as something else: "not a zip file, save it again as .xlsx", and for the CSV
+        # file names "cannot decode the file; save the CSV as UTF-8 or GBK".
+        ("renamed.xlsx", "csv", "这是 CSV 文本文件，扩展名却是 .xlsx", "a CSV text file named .xlsx"),
+        ("导出.xlsx", "web", "这是网页（HTML 表格", "a web page (an HTML table"),
+        (
+            "renamed.csv",
+            "xlsx",
+            "这是 Excel 工作簿（.xlsx），扩展名却是 .csv",
+            "an Excel workbook (.xlsx) named .csv",
+        ),
+        ("old.csv", "xls", "Excel 97-2003（.xls）格式的文件，扩展名却是 .csv", "(.xls) file named .csv"),
+    ],
+)
+def test_a_file_named_for_another_format_says_what_it_is(files, reference, name, made, says_zh, says_en):
+    rows = files.rows_for_month()
+    if made == "csv":
+        data = files.write("month.csv", rows).read_bytes()
+    elif made == "web":
+        data = _web_system_export(files)
+    elif made == "xlsx":
+        data = files.write("month.xlsx", rows).read_bytes()
+    else:  # LibreOffice 7.4's .xls of a sample workbook
+        data = (WORKBOOKS / "东园镇-2025-06-xls格式.xlsx").read_bytes()
+    path = files.folder / name
+    path.write_bytes(data)
+    issue = _file_issue(validate_file(path, reference, TODAY))
+    assert issue.code == "unreadable_file"
+    assert says_zh in issue.message_zh and says_en in issue.message_en
+
+
 # Formula cells: 累计完成投资 as =K+L+M+N on each row, and a 合计 row of =SUM(…) under 累计治理面积 and it.
 FORMULA_CELLS = ("J2", "J3", "E4", "J4")
 

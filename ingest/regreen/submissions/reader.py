@@ -392,7 +392,8 @@ def _scan_xlsx(path: Path, data: bytes, limits: ReadLimits) -> tuple[frozenset[s
     return frozenset(with_formulas), date1904
 
 
-def _compound_file_error(path: Path, kind: str) -> SubmissionReadError:
+def _compound_file_error(path: Path, kind: str, named: str = ".xlsx") -> SubmissionReadError:
+    """The refusal of an OLE compound file named `named`: an encrypted workbook, or an old .xls."""
     if kind == "encrypted":
         return SubmissionReadError(
             path,
@@ -405,9 +406,9 @@ def _compound_file_error(path: Path, kind: str) -> SubmissionReadError:
     return SubmissionReadError(
         path,
         "unreadable_file",
-        "这是旧版 Excel 97-2003（.xls）格式的文件，扩展名却是 .xlsx；请用 Excel 或 WPS 另存为“Excel 工作簿（.xlsx）”"
+        f"这是旧版 Excel 97-2003（.xls）格式的文件，扩展名却是 {named}；请用 Excel 或 WPS 另存为“Excel 工作簿（.xlsx）”"
         "后重新提交",
-        "this is an Excel 97-2003 (.xls) file named .xlsx; save it as an Excel workbook (.xlsx) and resubmit",
+        f"this is an Excel 97-2003 (.xls) file named {named}; save it as an Excel workbook (.xlsx) and resubmit",
     )
 
 
@@ -521,9 +522,41 @@ def _pick_sheet(path: Path, sheets: Sequence[python_calamine.SheetMetadata]) -> 
     return (named or next(iter(begins + shown + worksheets))).name
 
 
+_WEB_PAGE = re.compile(
+    rb"\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|table|meta|head)\b", re.IGNORECASE | re.DOTALL
+)
+
+
+def _not_a_workbook(path: Path, data: bytes) -> SubmissionReadError | None:
+    """What a file named .xlsx that is no zip is, when it can be told: a web page (a web system's "Excel"
+    export is often an HTML table), or CSV text renamed; None otherwise."""
+    head = data[:4096].removeprefix(_UTF8_BOM)
+    if _WEB_PAGE.match(head):
+        return SubmissionReadError(
+            path,
+            "unreadable_file",
+            "这是网页（HTML 表格，网上业务系统导出的“Excel”常是这样），扩展名却是 .xlsx；请用 Excel 或 WPS 打开后"
+            "“另存为”Excel 工作簿（.xlsx）再重新提交",
+            "this is a web page (an HTML table, as web systems often export 'Excel') named .xlsx; open it in "
+            "Excel or WPS, save it as an Excel workbook (.xlsx) and resubmit",
+        )
+    first_line = head.split(b"\n", 1)[0]
+    if b"," in first_line and b"\0" not in head:
+        return SubmissionReadError(
+            path,
+            "unreadable_file",
+            "这是 CSV 文本文件，扩展名却是 .xlsx；请把扩展名改为 .csv，或用 Excel 或 WPS 另存为 .xlsx 后重新提交",
+            "this is a CSV text file named .xlsx; rename it .csv, or save it as .xlsx in Excel or WPS, and "
+            "resubmit",
+        )
+    return None
+
+
 def _read_xlsx(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
     if kind := compound_file(data):
         raise _compound_file_error(path, kind)
+    if not data.startswith(b"PK") and (error := _not_a_workbook(path, data)):
+        raise error
     try:
         with_formulas, date1904 = _scan_xlsx(path, data, limits)
         with python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data)) as workbook:
@@ -627,6 +660,15 @@ def decode_csv(path: Path, data: bytes) -> str:
 
 
 def _read_csv(path: Path, data: bytes, limits: ReadLimits) -> RawTable:
+    if data.startswith(b"PK\x03\x04"):
+        raise SubmissionReadError(
+            path,
+            "unreadable_file",
+            "这是 Excel 工作簿（.xlsx），扩展名却是 .csv；请把扩展名改回 .xlsx 后重新提交",
+            "this is an Excel workbook (.xlsx) named .csv; rename it .xlsx and resubmit",
+        )
+    if kind := compound_file(data):
+        raise _compound_file_error(path, kind, ".csv")
     lines = data.count(b"\n")
     if lines > limits.max_rows + _SPARE_ROWS:
         raise SubmissionReadError(
