@@ -123,6 +123,9 @@ def test_the_report_is_one_self_contained_page_that_links_the_others(pages: dict
     index = pages["index.html"]
     assert index.startswith("<!doctype html>")
     assert '<html lang="zh-CN">' in index
+    # 360 and QQ browsers (IE mode unless a page asks for their Chromium kernel) and IE mode itself.
+    assert '<meta name="renderer" content="webkit">' in index
+    assert '<meta http-equiv="X-UA-Compatible" content="IE=edge">' in index
     assert 'href="quality.html"' in index and 'href="../docs/index.html"' in index
     assert 'href="index.html"' in pages["quality.html"]
     # Nothing to fetch: no external stylesheet, script, image or font, and a policy that forbids them.
