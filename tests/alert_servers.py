@@ -71,11 +71,26 @@ def free_port() -> int:
 
 @dataclass
 class MailBox:
-    """What the SMTP server received: each message, whether it came over TLS, and the logins tried."""
+    """What the SMTP server received: each message, whether it came over TLS, and the logins tried. It
+    takes `login`; with `sender_is_login`, as Tencent Exmail, QQ, 163 and Aliyun mail do, only mail from
+    the address that logged in."""
 
+    login: str = SMTP_USER
+    sender_is_login: bool = False
     messages: list[EmailMessage] = field(default_factory=list)
     over_tls: list[bool] = field(default_factory=list)
     logins: list[tuple[str, str]] = field(default_factory=list)
+
+    async def handle_MAIL(  # noqa: N802 (aiosmtpd's name)
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.sender_is_login and (
+            session.auth_data is None or address != session.auth_data.login.decode()
+        ):
+            return "501 mail from address must be same as authorization user"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
@@ -90,18 +105,18 @@ class MailBox:
             return AuthResult(success=False, handled=False)
         login, password = auth.login.decode(), auth.password.decode()
         self.logins.append((login, password))
-        return AuthResult(success=(login, password) == (SMTP_USER, SMTP_PASSWORD))
+        return AuthResult(success=(login, password) == (self.login, SMTP_PASSWORD), auth_data=auth)
 
 
 class SmtpServer:
     """aiosmtpd on 127.0.0.1 that refuses mail before STARTTLS and before a login; with `implicit_tls`, one
     that speaks TLS from the first byte (SMTPS, as on port 465) and refuses mail before a login."""
 
-    def __init__(self, folder: Path, implicit_tls: bool = False) -> None:
+    def __init__(self, folder: Path, implicit_tls: bool = False, box: MailBox | None = None) -> None:
         self.cert, key = self_signed_certificate(folder)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.cert, key)
-        self.box = MailBox()
+        self.box = box or MailBox()
         self.port = free_port()
         tls = (
             {"ssl_context": context, "auth_require_tls": False} if implicit_tls else {"tls_context": context}

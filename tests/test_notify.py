@@ -12,6 +12,7 @@ import pytest
 from alert_servers import (
     SMTP_PASSWORD,
     SMTP_USER,
+    MailBox,
     SmtpServer,
     WebhookServer,
     free_port,
@@ -330,3 +331,24 @@ def test_a_webhook_signed_by_its_own_ca_is_trusted_with_webhook_ca_file(
         assert send_alert(alert, config_for(tmp_path, trusted)) == ["webhook"]
     assert hook.url.startswith("https://") and len(hook.posted) == 1
     assert "CERTIFICATE_VERIFY_FAILED" in caplog.text
+
+
+def test_without_mail_from_the_login_sends_as_exmail_163_and_aliyun_require(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """These services refuse a sender other than the account that logged in; regreen@localhost, the
+    sender when mail_from was empty, was refused (501), and the alert lost."""
+    monkeypatch.setenv(PASSWORD_ENV, SMTP_PASSWORD)
+    alert = compose_alert(record("error", "bad notice"), [], None, ZONE)
+    account = "regreen-alerts@example.gov.cn"
+    box = MailBox(login=account, sender_is_login=True)
+    with SmtpServer(tmp_path, box=box) as smtp:
+        toml = notify_toml(smtp, "", "json", PASSWORD_ENV).replace(SMTP_USER, account)
+        unsent = toml.replace('mail_from = "regreen@example.org"', 'mail_from = "office@example.org"')
+        with caplog.at_level(logging.WARNING, logger="regreen"):
+            assert send_alert(alert, config_for(tmp_path, unsent)) == []
+        as_login = toml.replace('mail_from = "regreen@example.org"\n', "")
+        assert send_alert(alert, config_for(tmp_path, as_login)) == ["mail"]
+    assert "must be same as authorization user" in caplog.text
+    (mail,) = smtp.box.messages
+    assert mail["From"] == account

@@ -109,7 +109,10 @@ SETTINGS: dict[str, dict[str, Setting]] = {
         "smtp_ca_file": Setting(
             "", "CA certificate (PEM) to verify the SMTP server with (empty: the system's)"
         ),
-        "mail_from": Setting("", "sender address of alert mail"),
+        "mail_from": Setting(
+            "",
+            "sender address of alert mail (empty: smtp_user if it is an address, as most mail services require)",
+        ),
         "mail_to": Setting([], "recipient addresses of alert mail"),
         "webhook_url": Setting("", "URL that alerts are posted to (empty: no webhook)"),
         "webhook_format": Setting("json", "json, wecom (企业微信群机器人) or dingtalk (钉钉群机器人)"),

@@ -233,7 +233,11 @@ def _send_mail(alert: Alert, config: Config) -> bool:
     get = config.values["notify"].get
     message = EmailMessage()
     message["Subject"] = alert.title
-    message["From"] = get("mail_from") or "regreen@localhost"
+    # Tencent Exmail, QQ, 163 and Aliyun mail refuse a sender other than the account that logged in
+    # ("501 mail from address must be same as authorization user"): with no mail_from, a login that is
+    # an address sends as itself.
+    login = get("smtp_user")
+    message["From"] = get("mail_from") or (login if "@" in login else "regreen@localhost")
     message["To"] = ", ".join(get("mail_to"))
     message.set_content(alert.text())
     host, port, timeout = get("smtp_host"), get("smtp_port"), get("timeout_seconds")
