@@ -8,6 +8,7 @@ tested in test_plan_pdf.py.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import zipfile
 from datetime import date
@@ -210,6 +211,64 @@ def test_word_document_gives_the_same_notice(tmp_path: Path, bundled: Plan) -> N
     assert [t.source_ref for t in plan.declared_totals if t.source == "total_row"][:2] == [
         "table 1 row 7"
     ] * 2
+
+
+def _as_word_marks_it(path: Path) -> None:
+    """Mark up the notice's .docx as Word does when it was edited there (the markup Word writes, put in by
+    hand: no Word here): the first project's name in a smart tag (Word 2003–2007 tagged place names),
+    the second project's area changed from 150 to 80 with Track Changes on, the third's area cell in a
+    content control (Developer → Controls), and a row deleted with Track Changes on, its text still in the
+    file."""
+    with zipfile.ZipFile(path) as package:
+        parts = {name: package.read(name) for name in package.namelist()}
+    xml = parts["word/document.xml"].decode()
+    name = "<w:r><w:t>百崎乡莲埭村废弃矿山生态治理项目</w:t></w:r>"
+    xml = xml.replace(
+        name,
+        f'<w:smartTag w:uri="urn:schemas-microsoft-com:office:smarttags" w:element="place">{name}</w:smartTag>',
+        1,
+    )
+    xml = xml.replace(
+        "<w:p><w:r><w:t>80</w:t></w:r></w:p>",
+        '<w:p><w:del w:id="1" w:author="张三" w:date="2023-05-04T10:00:00Z"><w:r><w:delText>150</w:delText></w:r>'
+        '</w:del><w:ins w:id="2" w:author="张三" w:date="2023-05-04T10:00:00Z"><w:r><w:t>80</w:t></w:r></w:ins></w:p>',
+        1,
+    )
+    cell = re.search(r"<w:tc>(?:(?!</w:tc>).)*<w:t>144</w:t>.*?</w:tc>", xml)[0]
+    xml = xml.replace(
+        cell,
+        f'<w:sdt><w:sdtPr><w:alias w:val="面积"/></w:sdtPr><w:sdtContent>{cell}</w:sdtContent></w:sdt>',
+        1,
+    )
+    tracked = 'w:author="张三" w:date="2023-05-04T10:00:00Z"'
+    cells = "".join(
+        f'<w:tc><w:p><w:del w:id="{4 + n}" {tracked}><w:r><w:delText>{text}</w:delText></w:r></w:del></w:p></w:tc>'
+        for n, text in enumerate(["9", "已删除的项目", "1", "1"])
+    )
+    second = re.findall(r"<w:tr>.*?</w:tr>", xml)[2]
+    xml = xml.replace(second, f'{second}<w:tr><w:trPr><w:del w:id="3" {tracked}/></w:trPr>{cells}</w:tr>', 1)
+    parts["word/document.xml"] = xml.encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as package:
+        for part, data in parts.items():
+            package.writestr(part, data)
+
+
+def test_a_word_document_edited_in_word_gives_the_same_notice(
+    tmp_path: Path, bundled: Plan, caplog: pytest.LogCaptureFixture
+) -> None:
+    # python-docx reads only the runs and cells directly under a paragraph or row: the smart-tagged name,
+    # the inserted 80 and the content control's cell were not read ("the row lacks a name or a figure"),
+    # and a row deleted with tracking on would have been read as a row.
+    path = _write_docx(BUNDLED_TEXT, tmp_path / "notice.docx")
+    _as_word_marks_it(path)
+    raw = docx.Document(str(path)).tables[0]
+    assert raw.rows[1].cells[1].text == raw.rows[2].cells[3].text == "" and len(raw.rows[4].cells) == 3
+
+    with caplog.at_level(logging.WARNING, logger="regreen"):
+        plan = parse_notice(path)
+
+    assert_same_notice(plan, bundled)
+    assert "修订" in caplog.text and "tracked changes" in caplog.text
 
 
 def test_json_is_json_safe(bundled: Plan) -> None:

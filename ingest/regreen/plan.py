@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from regreen.containers import compound_file
 from regreen.errors import (
@@ -714,6 +714,12 @@ def _docx_lines(path: Path, data: bytes) -> list[_Line]:
         raise NoticeUnreadableError(
             path, f"不是有效的 Word 文档 / not a valid Word document ({exc})"
         ) from exc
+    if _as_word_shows_it(document.element.body):
+        logger.warning(
+            "%s：文档含有修订，按全部接受后的内容读取 / the document has tracked changes; read as if all of "
+            "them were accepted",
+            path,
+        )
     lines: list[_Line] = []
     paragraphs = tables = 0
     for block in document.iter_inner_content():
@@ -729,6 +735,41 @@ def _docx_lines(path: Path, data: bytes) -> list[_Line]:
             cells = [cell.text for i, cell in enumerate(grid) if i == 0 or cell is not grid[i - 1]]
             lines.append(_line(cells, f"table {tables} row {n}", ruled=True))
     return lines
+
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+# Elements that only wrap what Word shows (a smart tag, a content control, custom XML, a simple field, a
+# tracked insertion or move): python-docx reads the runs, cells and paragraphs directly under a paragraph,
+# row or body, so it skips what they hold. Their own properties go with them.
+_WRAPPERS = {f"{_W}{tag}": f"{_W}{tag}Pr" for tag in ("smartTag", "customXml", "fldSimple", "ins", "moveTo")}
+_REMOVED = {f"{_W}del", f"{_W}moveFrom"}  # tracked deletions, and text moved away: not shown
+
+
+def _as_word_shows_it(body: Any) -> bool:
+    """Rewrite a .docx body as Word shows it with every tracked change accepted: wrappers unwrapped, a
+    content control replaced by its content (sdtContent), deleted text gone (a deleted row keeps only
+    empty cells, which no line holds). True when it had tracked changes."""
+    tracked = False
+    for element in list(body.iter(f"{_W}sdt", *_WRAPPERS, *_REMOVED)):
+        parent = element.getparent()
+        if parent is None:  # inside an element already removed
+            continue
+        tag = element.tag
+        if tag in (f"{_W}ins", f"{_W}del"):
+            tracked = True
+        if tag in _REMOVED:
+            parent.remove(element)
+            continue
+        if tag == f"{_W}sdt":
+            content = element.find(f"{_W}sdtContent")
+            children = list(content) if content is not None else []
+        else:
+            children = [child for child in element if child.tag != _WRAPPERS[tag]]
+        index = parent.index(element)
+        parent.remove(element)
+        for offset, child in enumerate(children):
+            parent.insert(index + offset, child)
+    return tracked
 
 
 # --- interpreting the lines (shared by every form) ---------------------------------------------------
