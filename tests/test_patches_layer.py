@@ -35,6 +35,7 @@ from pyogrio.raw import write as write_layer
 from regreen.patches.layer import (
     DISTRICT_BOUNDS,
     SQUARE_METRES_PER_MU,
+    PatchAreaUnitError,
     PatchCadDrawingError,
     PatchCrsMissingError,
     PatchCrsUnknownError,
@@ -643,3 +644,37 @@ def test_patches_load_is_refused_while_a_nightly_holds_the_lock(tmp_path: Path, 
     loaded = run("patches", "load", sample_layer, "--data-dir", data_dir.root)
     assert loaded.returncode == 0, loaded.stderr
     assert sorted(p.name for p in patches_dir(data_dir).iterdir()) == [sample_layer.name]
+
+
+@pytest.mark.parametrize(
+    ("unit", "factor", "says_zh", "says_en"),
+    [
+        # The land survey's 图斑面积 (TBMJ) is kept in square metres.
+        ("m2", 10000 / 15, "看来以平方米为单位", "looks to hold square metres"),
+        ("ha", 1 / 15, "看来以公顷为单位", "looks to hold hectares"),
+    ],
+)
+def test_a_declared_area_in_another_unit_is_refused_saying_which(
+    tmp_path: Path, reference, features, unit: str, factor: float, says_zh: str, says_en: str
+) -> None:
+    # Read as mu, every patch was declared 667 times its size (or a fifteenth of it), loaded with a
+    # warning each from the area suite.
+    other = [replace(f, declared_mu=round(f.declared_mu * factor, 2)) for f in features]
+    path = write_features(tmp_path / f"{unit}.gpkg", other, "EPSG:4528", ("图斑编号", "项目名称", "图斑面积"))
+    with pytest.raises(PatchAreaUnitError) as refused:
+        read_layer(path, reference)
+    message = str(refused.value)
+    assert "“图斑面积”列" in message and says_zh in message and says_en in message
+    assert f"patch {features[0].code} (FID 1)" in message
+
+
+def test_a_declared_area_column_in_square_metres_by_its_name_is_read_as_mu(
+    tmp_path: Path, reference, features
+) -> None:
+    square_metres = [replace(f, declared_mu=round(f.declared_mu * 10000 / 15, 1)) for f in features]
+    path = write_features(
+        tmp_path / "m2.gpkg", square_metres, "EPSG:4528", ("图斑编号", "项目名称", "面积(平方米)")
+    )
+    layer = read_layer(path, reference)
+    declared = {p.patch_code: p.declared_area_mu for p in layer.patches}
+    assert all(abs(declared[f.code] - Decimal(str(f.declared_mu))) <= Decimal("0.01") for f in features)

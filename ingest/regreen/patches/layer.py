@@ -99,8 +99,27 @@ FIELD_NAMES: dict[str, tuple[str, ...]] = {
         "area",
     ),
     "notes": ("备注", "bz", "notes", "note"),
+    # The declared area in square metres, when the column says so (as land-survey layers keep it):
+    # converted to mu. A column that does not say its unit is read as mu, and checked (_check_area_unit).
+    "declared_area_m2": (
+        "申报面积(平方米)",
+        "图斑面积(平方米)",
+        "面积(平方米)",
+        "申报面积(㎡)",
+        "图斑面积(㎡)",
+        "面积(㎡)",
+        "面积(m2)",
+        "declared_area_m2",
+        "area_m2",
+    ),
 }
 REQUIRED_FIELDS = ("patch_code", "project", "declared_area_mu")
+# A required field another column may stand for, in another unit.
+_IN_OTHER_UNITS = {"declared_area_mu": "declared_area_m2"}
+MU_PER_SQUARE_METRE = Decimal(15) / Decimal(10000)
+# How far the declared areas may stand, as a whole, from the polygons' in another unit before the column
+# is taken to be in that unit: a layer's declared areas differ from its polygons' by a few per cent.
+_UNIT_TOLERANCE = 0.1
 FIELD_LABELS = {
     "patch_code": "图斑编号 / patch_code",
     "project": "项目名称 / project",
@@ -389,7 +408,7 @@ def _field_index(path: Path, names: list[str]) -> dict[str, int]:
                 found[key] = folded.index(fold(alias).lower())
                 break
     for key in REQUIRED_FIELDS:
-        if key not in found:
+        if key not in found and _IN_OTHER_UNITS.get(key) not in found:
             raise PatchFieldMissingError(path, key, names)
     return found
 
@@ -401,17 +420,60 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def _area(path: Path, fid: int, column: str, value: Any) -> Decimal | None:
+def _area(path: Path, fid: int, column: str, value: Any, square_metres: bool = False) -> Decimal | None:
+    """The declared area in mu, from a column in mu or (`square_metres`) in m²."""
     text = _text(value)
     if text is None:
         return None
+    unit_zh, unit_en = ("平方米", "square metres") if square_metres else ("亩", "mu")
     try:
         area = Decimal(fold(text).replace(",", ""))
     except InvalidOperation:
-        raise PatchValueError(path, fid, column, value, "不是数字（亩）", "is not a number of mu") from None
+        raise PatchValueError(
+            path, fid, column, value, f"不是数字（{unit_zh}）", f"is not a number of {unit_en}"
+        ) from None
     if not area.is_finite() or area <= 0:
-        raise PatchValueError(path, fid, column, value, "应为正数（亩）", "must be a positive number of mu")
-    return area.quantize(Decimal("0.01"))
+        raise PatchValueError(
+            path, fid, column, value, f"应为正数（{unit_zh}）", f"must be a positive number of {unit_en}"
+        )
+    return (area * MU_PER_SQUARE_METRE if square_metres else area).quantize(Decimal("0.01"))
+
+
+class PatchAreaUnitError(PatchLayerError):
+    """A declared-area column read as mu whose figures stand, as a whole, in another unit to the polygons'
+    areas: square metres (as the land survey's 图斑面积/TBMJ keeps them) or hectares. Loaded as mu, every
+    patch would be declared hundreds of times its size, or a fifteenth of it."""
+
+    def __init__(self, path: Path, column: str, unit: str, example: Patch) -> None:
+        self.path, self.column, self.unit = path, column, unit
+        measured_mu = (example.area_m2 or 0.0) / SQUARE_METRES_PER_MU
+        if unit == "m2":
+            unit_zh, unit_en = "平方米", "square metres"
+            fix_zh = f"请换算为亩（÷ {SQUARE_METRES_PER_MU:.2f}），或把列名改为“面积(平方米)”"
+            fix_en = f"convert it to mu (÷ {SQUARE_METRES_PER_MU:.2f}), or name the column 面积(平方米)"
+        else:
+            unit_zh, unit_en = "公顷", "hectares"
+            fix_zh, fix_en = "请换算为亩（× 15）", "convert it to mu (× 15)"
+        super().__init__(
+            f"图斑图层 {path} 的“{column}”列看来以{unit_zh}为单位，而不是亩：如图斑 {example.patch_code}（FID "
+            f"{example.fid}）为 {example.declared_area_mu}，其图形面积为 {example.area_m2:.0f} 平方米，即 "
+            f"{measured_mu:.2f} 亩；{fix_zh}",
+            f"patch layer {path}: column {column!r} looks to hold {unit_en}, not mu: patch {example.patch_code} "
+            f"(FID {example.fid}) has {example.declared_area_mu}, and its polygon measures {example.area_m2:.0f} "
+            f"m², {measured_mu:.2f} mu; {fix_en}",
+        )
+
+
+def _check_area_unit(path: Path, column: str, patches: Sequence[Patch]) -> None:
+    """Refuse a declared area in mu whose figures match the polygons' in square metres or hectares."""
+    both = [p for p in patches if p.declared_area_mu and p.area_m2]
+    if not both:
+        return
+    ratios = sorted(float(p.declared_area_mu) * SQUARE_METRES_PER_MU / p.area_m2 for p in both)  # type: ignore[operator]
+    middle = ratios[len(ratios) // 2]
+    for unit, factor in (("m2", SQUARE_METRES_PER_MU), ("ha", 1 / 15)):
+        if abs(middle / factor - 1) <= _UNIT_TOLERANCE:
+            raise PatchAreaUnitError(path, column, unit, both[0])
 
 
 def _project_code(
@@ -667,6 +729,8 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
     def value(key: str, row: int) -> Any:
         return field_data[at[key]][row] if key in at else None
 
+    area_key = "declared_area_mu" if "declared_area_mu" in at else "declared_area_m2"
+
     patches = []
     for row, fid in enumerate(int(f) for f in fids):
         code = _text(value("patch_code", row))
@@ -696,7 +760,7 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
                 village=_text(value("village", row)),
                 land_type=_text(value("land_type", row)),
                 declared_area_mu=_area(
-                    path, fid, names[at["declared_area_mu"]], value("declared_area_mu", row)
+                    path, fid, names[at[area_key]], value(area_key, row), area_key == "declared_area_m2"
                 ),
                 notes=_text(value("notes", row)),
                 geometry_wkb=None if geometry is None else shapely.to_wkb(geometry),
@@ -709,6 +773,8 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
                 centroid_lat=None if centroid is None else float(centroid[1]),
             )
         )
+    if area_key == "declared_area_mu":
+        _check_area_unit(path, names[at[area_key]], patches)
     return PatchLayer(
         path=path,
         sha256=file_sha256(path),
