@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from regreen import __version__
 from regreen.errors import EXIT_USAGE, RegreenError, disk_full
 from regreen.log import logger
-from regreen.project import BUNDLED_NOTICE, DEFAULT_DATA_DIR, DataDir
+from regreen.project import BUNDLED_NOTICE, DEFAULT_DATA_DIR, PRIVATE_UMASK, DataDir
 
 if TYPE_CHECKING:
     from regreen.config import Config
@@ -630,6 +630,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
     _configure_logging(verbose=args.verbose)
+    # Whatever regreen writes is its user's alone unless it is published (project.make_readable): under
+    # cron's umask (022) the landing zone and its write-ahead log, with reporters' names and phones,
+    # were readable by every user of the server.
+    os.umask(PRIVATE_UMASK)
     if not hasattr(args, "handler"):
         parser.print_help()
         return EXIT_USAGE

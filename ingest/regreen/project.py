@@ -62,13 +62,35 @@ class DataDir:
         return self.root / "logs"
 
     def ensure(self) -> DataDir:
-        for folder in (self.root, self.inbox, self.work, self.logs):
+        if not self.root.exists():
+            # Readers of the published warehouse, exports and report pass through it (make_readable).
+            self.root.mkdir(parents=True)
+            self.root.chmod(PUBLISHED_FOLDER_MODE)
+        for folder in (self.inbox, self.work, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
         # The files as received, personal data included: readable by the owner (the regreen user) only.
         for folder in (self.archive, self.quarantine):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             folder.chmod(0o700)
         return self
+
+
+# regreen runs with a umask that keeps what it writes its own (cli.main): the landing zone, archive and
+# quarantine hold personal data. What it publishes is for other users (BI tools, analysts, officials) and
+# holds none: the warehouse, its exports, the report and the data dictionary are given these modes.
+PRIVATE_UMASK = 0o077
+PUBLISHED_FILE_MODE = 0o644
+PUBLISHED_FOLDER_MODE = 0o755
+
+
+def make_readable(path: Path) -> None:
+    """Give `path` (a file, or a folder and everything in it) the published modes."""
+    if path.is_dir():
+        path.chmod(PUBLISHED_FOLDER_MODE)
+        for inner in path.rglob("*"):
+            inner.chmod(PUBLISHED_FOLDER_MODE if inner.is_dir() else PUBLISHED_FILE_MODE)
+    else:
+        path.chmod(PUBLISHED_FILE_MODE)
 
 
 def fsync_path(path: Path) -> None:

@@ -46,7 +46,7 @@ from regreen.patches.export import (
     export_patches,
     has_patches,
 )
-from regreen.project import DataDir, fsync_path
+from regreen.project import DataDir, fsync_path, make_readable
 
 # First characters that make Excel, LibreOffice and WPS read a cell as a formula (OWASP "CSV injection").
 FORMULA_TRIGGERS = "=+-@\t\r"
@@ -501,6 +501,7 @@ def export_run_id(export: Path) -> str | None:
 
 def swap_exports(new: Path, export: Path) -> None:
     """Put the finished export folder `new` in place of `export` in one step, then remove the old one."""
+    make_readable(new)
     if not export.exists():
         new.rename(export)
     elif _exchange(new, export):
@@ -545,6 +546,7 @@ def _rename_into_place(working: Path, published: Path) -> None:
     """Move a closed, checkpointed build into place in one rename: readers see all of it or none."""
     if working.with_name(working.name + ".wal").exists():
         raise RuntimeError(f"{working} still has a write-ahead log; it was not closed cleanly")
+    make_readable(working)
     os.replace(working, published)
     logger.info("published %s", published)
 

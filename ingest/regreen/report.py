@@ -38,7 +38,7 @@ from regreen.errors import RegreenError
 from regreen.log import logger
 from regreen.memory import limit_connection, within_memory_limit
 from regreen.patchmap import MapPatch, patch_map_svg
-from regreen.project import DataDir
+from regreen.project import DataDir, make_readable
 
 ASSETS = Path(__file__).resolve().parent / "report_assets"
 TEMPLATES = Path(__file__).resolve().parent / "report_templates"
@@ -596,6 +596,8 @@ def _write_text(path: Path, text: str) -> None:
     """Write beside `path`, then rename: a browser or web server never sees half a page."""
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text, encoding="utf-8")
+    make_readable(partial)
+    make_readable(path.parent)
     partial.replace(path)
 
 
