@@ -463,6 +463,34 @@ def test_dates_of_a_workbook_in_the_1904_date_system_are_its_dates(files, refere
     assert report.rows["accepted_on"].tolist()[1] == date(2024, 3, 15)
 
 
+def test_dates_a_web_system_wrote_in_utc_are_refused_not_read_a_day_early(reference):
+    # ExcelJS 4.4.0 (npm exceljs) in node 20 under TZ=Asia/Shanghai, as a web system's "导出 Excel" runs in a
+    # browser or server in China: ws.columns = [{header, key}, …]; ws.addRows([…]) with 填报月份
+    # new Date(2024, 2, 1) and the second project 已验收 on new Date(2024, 2, 15); wb.xlsx.writeFile(). ExcelJS
+    # turns a Date into a serial number in UTC: Beijing's midnight is 16:00 of the day before, so the cells
+    # hold (and Excel shows) 2024-02-29 and 2024-03-14. They were read so: the month 2024-02, without a word.
+    report = validate_file(WORKBOOKS / "百崎乡-2024-03-ExcelJS-4.4-北京时间日期.xlsx", reference, TODAY)
+
+    assert [(i.code, i.row, i.column, i.value) for i in report.errors] == [
+        ("date_in_utc", 2, "填报月份", "2024-02-29 16:00:00"),
+        ("date_in_utc", 3, "填报月份", "2024-02-29 16:00:00"),
+        ("date_in_utc", 3, "验收日期", "2024-03-14 16:00:00"),
+    ]
+    month, accepted = report.errors[1], report.errors[2]
+    assert "北京时间 2024-03-01 0 时" in month.message_zh and "2024-03" in month.message_zh
+    assert "midnight of 2024-03-01 in Beijing" in month.message_en
+    assert "北京时间 2024-03-15 0 时" in accepted.message_zh
+    assert report.warnings == []  # no project of 2024-02 missing: the month is not read
+
+
+def test_a_date_at_16_00_is_read_when_its_month_is_the_same_either_way(files, reference):
+    # Only the day is in doubt, and a 填报月份 cell names a month.
+    rows = files.rows_for_month(report_month=datetime(2024, 3, 14, 16))
+    report = validate_file(files.write("s.xlsx", rows), reference, TODAY)
+    assert (report.status, report.errors) == ("accepted", [])
+    assert list(report.rows["report_month"]) == [date(2024, 3, 1)] * 2
+
+
 @pytest.mark.parametrize(
     ("name", "code", "says_zh", "says_en"),
     [

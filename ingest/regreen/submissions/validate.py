@@ -76,6 +76,7 @@ COMPLETED_INDEX = STAGES.index("已完工")
 _EXCEL_EPOCH = date(1899, 12, 30)  # Excel's day 0 in the 1900 date system (it counts 1900-02-29)
 _MAC_EPOCH = date(1904, 1, 1)  # day 0 in the 1904 date system (a workbook's option, Excel for Mac's)
 _SERIAL_RANGE = (1, 2958465)  # Excel's dates 1900-01-01 .. 9999-12-31
+_BEIJING_MIDNIGHT_IN_UTC = timedelta(hours=16)  # of the day before: China is at UTC+8 all year
 _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+")
 # 2024-03, 2024/3, 2024.03, 2024年3月, 2024年03月份, and a year of two digits before 年 (24年3月).
 _YEAR_MONTH = re.compile(r"(\d{4}|\d{2}(?=\s*年))\s*[-/.年]\s*(\d{1,2})\s*(?:月份?)?")
@@ -432,6 +433,19 @@ def parse_month(value: object, epoch: date = _EXCEL_EPOCH) -> date | None:
     if _SERIAL.fullmatch(text):
         return parse_month(float(text), epoch)
     return None
+
+
+def beijing_midnight_in_utc(value: object) -> date | None:
+    """The day a date cell meant when it holds 16:00 (to the second): midnight of the next day in Beijing
+    time, written in UTC. A web system's export with ExcelJS turns a JS Date into a serial number in UTC,
+    so a date made in a browser or server in China (new Date(2024, 2, 1)) is stored, and shown by Excel, a
+    day early. None for any other cell."""
+    if not isinstance(value, datetime):
+        return None
+    since_midnight = value - datetime.combine(value.date(), datetime.min.time())
+    if abs(since_midnight - _BEIJING_MIDNIGHT_IN_UTC) >= timedelta(seconds=1):
+        return None
+    return value.date() + timedelta(days=1)
 
 
 def january_or_october(value: object) -> bool:
@@ -929,6 +943,13 @@ class _FileValidation:
         distinct = self._distinct("report_month")
         written = distinct.written()
         months = [parse_month(value, self._epoch) for value in distinct.values]
+        # A day early changes nothing but on the 1st: then the month read is the one before.
+        meant = [beijing_midnight_in_utc(value) for value in distinct.values]
+        meant = [
+            day if day is not None and parse_month(day) != read else None
+            for day, read in zip(meant, months, strict=True)
+        ]
+        shifted = distinct.spread([day is not None for day in meant], False, bool)
         month = distinct.spread(months)
         ordinal = distinct.spread([_month_ordinal(m) for m in months], -1, np.int64)
         earliest, latest = self.reference.issue_month, self.today.replace(day=1)
@@ -966,10 +987,37 @@ class _FileValidation:
             f"晚于本月（{latest:%Y-%m}），不能填报未来月份",
             f"after the current month ({latest:%Y-%m})",
         )
-        out_of_range = before | after
-        month[out_of_range] = None
-        ordinal[out_of_range] = -1
+        self._flag_beijing_midnight("report_month", distinct, meant, "月份", "month", "%Y-%m")
+        unread = before | after | shifted
+        month[unread] = None
+        ordinal[unread] = -1
         return month, ordinal
+
+    def _flag_beijing_midnight(
+        self,
+        key: str,
+        distinct: _Distinct,
+        meant: Sequence[date | None],
+        what_zh: str,
+        what_en: str,
+        form: str,
+    ) -> None:
+        """Flag the date cells of `key` whose distinct value holds 16:00 of the day before the day it
+        `meant` (see beijing_midnight_in_utc; None where it does not). Read as written, the day (and on the
+        1st, the month) would be one early; read as meant, it would not be what Excel shows the clerk."""
+        self._flag(
+            distinct.spread([day is not None for day in meant], False, bool),
+            key,
+            "date_in_utc",
+            "日期带有时刻 16:00：看来是网上业务系统导出时把北京时间 {meant} 0 时按世界时（UTC）写成了前一天的 16:00"
+            f"（Excel 中显示为前一天）；为免把{what_zh}读错，未读取。请确认所报的{what_zh}，把该单元格改为文字"
+            "（如 {written}）后重新提交",
+            "the date is at 16:00: a web system's export seems to have written midnight of {meant} in Beijing "
+            "time in UTC, as 16:00 of the day before (Excel shows the day before); it was not read, lest the "
+            f"{what_en} be wrong. Check the {what_en} reported, type it as text (such as {{written}}) and resubmit",
+            meant=distinct.spread(meant),
+            written=distinct.spread([day and day.strftime(form) for day in meant]),
+        )
 
     def _check_township(self, written: np.ndarray) -> np.ndarray:
         """The index of each row's township in reference.townships, or -1."""
@@ -1186,8 +1234,13 @@ class _FileValidation:
         future) and its month's ordinal (-1 where there is none)."""
         distinct = self._distinct("accepted_on")
         written = distinct.written()
-        days = [parse_date(value, self._epoch) for value in distinct.values]
+        meant = [beijing_midnight_in_utc(value) for value in distinct.values]
+        days = [
+            None if day is not None else parse_date(value, self._epoch)
+            for value, day in zip(distinct.values, meant, strict=True)
+        ]
         accepted_on = distinct.spread(days)
+        shifted = distinct.spread([day is not None for day in meant], False, bool)
         late = [day is not None and day > self.today for day in days]
         future = distinct.spread(late, False, bool)
         ordinal = distinct.spread(
@@ -1211,8 +1264,9 @@ class _FileValidation:
             "the stage is {stage}, not 已验收 (accepted): leave the acceptance date empty",
             stage=_with_missing(STAGES)[stage],
         )
+        self._flag_beijing_midnight("accepted_on", distinct, meant, "验收日期", "acceptance date", "%Y-%m-%d")
         self._flag(
-            written & pd.isna(accepted_on),
+            written & pd.isna(accepted_on) & ~shifted,
             "accepted_on",
             "accepted_on_invalid",
             "无法识别的日期，请写成 2024-03-15 的形式",
