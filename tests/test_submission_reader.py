@@ -483,6 +483,38 @@ def test_dates_a_web_system_wrote_in_utc_are_refused_not_read_a_day_early(refere
     assert report.warnings == []  # no project of 2024-02 missing: the month is not read
 
 
+@pytest.mark.parametrize(
+    ("name", "first_row"),
+    [
+        # SheetJS 0.18.5 (npm xlsx) in node 20 under TZ=Asia/Shanghai: XLSX.utils.aoa_to_sheet([[title], header,
+        # …rows]) with 填报月份 new Date(2024, 2, 1) and the second project 已验收 on new Date(2024, 2, 15), the
+        # title merged across (ws['!merges']), book_append_sheet(wb, ws, 'Sheet1'), XLSX.writeFile(wb, name):
+        # inline strings (t="str"), no compression, dates 43 s past midnight (the offset of Beijing's local
+        # mean time in 1899, which SheetJS's epoch carries).
+        ("百崎乡-2024-03-SheetJS-0.18.5-日期.xlsx", 3),
+        # the same library's CSV as a back end sends it: fs.writeFileSync(name, XLSX.utils.sheet_to_csv(
+        # XLSX.utils.aoa_to_sheet([header, …rows]))), the month as the text 2024-03: UTF-8 without BOM.
+        ("百崎乡-2024-03-SheetJS-0.18.5-sheet_to_csv.csv", 2),
+        # ExcelJS 4.4.0: a sheet 月度进展, a title merged across (ws.mergeCells(1, 1, 1, 21)), a bold header,
+        # column formats yyyy-mm and yyyy-mm-dd, the dates new Date(Date.UTC(2024, 2, 1)) and
+        # Date.UTC(2024, 2, 15), the investment {formula: 'SUM(K3:N3)', result: 250}; wb.xlsx.writeFile(name).
+        ("百崎乡-2024-03-ExcelJS-4.4-公式结果.xlsx", 3),
+    ],
+)
+def test_a_month_a_web_system_exported_reads_as_the_same_month_from_excel(files, reference, name, first_row):
+    rows = files.rows_for_month()
+    if name.endswith(".xlsx"):  # these months report the second project accepted
+        rows[1] |= {"stage": "已验收", "accepted_on": datetime(2024, 3, 15)}
+    plain = validate_file(files.write("plain.xlsx", rows), reference, TODAY)
+
+    report = validate_file(WORKBOOKS / name, reference, TODAY)
+
+    assert (report.status, report.errors, report.warnings) == ("accepted", [], [])
+    assert list(report.rows["row_number"]) == [first_row, first_row + 1]
+    unplaced = ["row_number", "sheet"]
+    assert report.rows.drop(columns=unplaced).equals(plain.rows.drop(columns=unplaced))
+
+
 def test_a_date_at_16_00_is_read_when_its_month_is_the_same_either_way(files, reference):
     # Only the day is in doubt, and a 填报月份 cell names a month.
     rows = files.rows_for_month(report_month=datetime(2024, 3, 14, 16))
