@@ -515,6 +515,24 @@ def test_a_month_a_web_system_exported_reads_as_the_same_month_from_excel(files,
     assert report.rows.drop(columns=unplaced).equals(plain.rows.drop(columns=unplaced))
 
 
+def test_dates_a_csv_export_wrote_as_us_short_dates_say_so(reference):
+    # SheetJS 0.18.5 (npm xlsx) in node 20: XLSX.utils.aoa_to_sheet([header, …rows]) with 填报月份
+    # new Date(2024, 2, 1) and the second project 已验收 on new Date(2024, 2, 15), then
+    # XLSX.writeFile(wb, name, {bookType: 'csv'}): every date in the format of its cell, m/d/yy (3/1/24).
+    # The month was refused as having no year ("须含年份"), though 24 is one.
+    report = validate_file(WORKBOOKS / "百崎乡-2024-03-SheetJS-0.18.5-日期.csv", reference, TODAY)
+
+    assert [(i.code, i.row, i.column, i.value) for i in report.errors] == [
+        ("month_invalid", 2, "填报月份", "3/1/24"),
+        ("month_invalid", 3, "填报月份", "3/1/24"),
+        ("accepted_on_invalid", 3, "验收日期", "3/15/24"),
+    ]
+    for issue in report.errors:
+        assert "美式短日期" in issue.message_zh and "US short date" in issue.message_en
+        assert "须含年份" not in issue.message_zh
+    assert "2024-03-15" in report.errors[2].message_zh
+
+
 def test_a_date_at_16_00_is_read_when_its_month_is_the_same_either_way(files, reference):
     # Only the day is in doubt, and a 填报月份 cell names a month.
     rows = files.rows_for_month(report_month=datetime(2024, 3, 14, 16))

@@ -69,6 +69,15 @@ SIGN_OFF_LABELS = (
     "填报单位", "填表单位", "报送单位", "单位", "填报人", "填表人", "制表人", "制表", "审核人", "审核",
     "负责人", "单位负责人", "分管领导", "联系人", "联系电话", "填报日期", "填表日期", "报送日期", "日期",
 )  # fmt: skip
+# Why a date written m/d/yy is not read, and what to write instead ({example}).
+_US_SHORT_DATE_ZH = (
+    "这是美式短日期（月/日/两位年份，如网上业务系统用 SheetJS 导出 CSV 时把日期写成 3/1/24），年份不全、月和日的次序"
+    "也无法确定，未读取；请写成 {example} 的形式"
+)
+_US_SHORT_DATE_EN = (
+    "a US short date (month/day/two-digit year, as a web system exporting CSV with SheetJS writes a date: "
+    "3/1/24), whose year is cut short and whose order of month and day cannot be told; write it like {example}"
+)
 RENDER_LIMIT = 100  # issues listed per section by render(); the JSON report lists all
 MORE_ISSUES = "more_issues"  # the code of the summary issue standing for those not kept
 ACCEPTED_INDEX = STAGES.index(ACCEPTED)
@@ -86,6 +95,8 @@ _YEAR_MONTH_DAY = re.compile(
     r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:\s*[T ]?\s*\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
 )
 _COMPACT_MONTH = re.compile(r"(\d{4})(\d{2})")
+# m/d/yy: a date cell as a program writes it into a CSV in its cell's format (SheetJS's default, 3/1/24).
+_US_SHORT_DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{2}")
 _COMPACT_DAY = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _SERIAL = re.compile(r"\d{1,7}(?:\.\d+)?")
 
@@ -446,6 +457,11 @@ def beijing_midnight_in_utc(value: object) -> date | None:
     if abs(since_midnight - _BEIJING_MIDNIGHT_IN_UTC) >= timedelta(seconds=1):
         return None
     return value.date() + timedelta(days=1)
+
+
+def us_short_date(text: str | None) -> bool:
+    """Whether a cell's text is a date written m/d/yy (3/1/24), as a program exports a date cell to CSV."""
+    return text is not None and _US_SHORT_DATE.fullmatch(text) is not None
 
 
 def january_or_october(value: object) -> bool:
@@ -966,12 +982,20 @@ class _FileValidation:
             "无法确定是 1 月还是 10 月（Excel 把 2024.10 显示为 2024.1）；请写成 2024-01 或 2024-10 的形式",
             "January or October? (Excel shows 2024.10 as 2024.1); write it like 2024-01 or 2024-10",
         )
+        us_short = distinct.spread([us_short_date(text) for text in distinct.texts], False, bool)
         self._flag(
-            written & (ordinal < 0) & ~ambiguous,
+            written & (ordinal < 0) & ~ambiguous & ~us_short,
             "report_month",
             "month_invalid",
             "无法识别的月份，请写成 2024-03 的形式（须含年份）",
             "not a month; write it like 2024-03 (with the year)",
+        )
+        self._flag(
+            us_short,
+            "report_month",
+            "month_invalid",
+            _US_SHORT_DATE_ZH.format(example="2024-03"),
+            _US_SHORT_DATE_EN.format(example="2024-03"),
         )
         self._flag(
             before,
@@ -1265,12 +1289,20 @@ class _FileValidation:
             stage=_with_missing(STAGES)[stage],
         )
         self._flag_beijing_midnight("accepted_on", distinct, meant, "验收日期", "acceptance date", "%Y-%m-%d")
+        us_short = distinct.spread([us_short_date(text) for text in distinct.texts], False, bool)
         self._flag(
-            written & pd.isna(accepted_on) & ~shifted,
+            written & pd.isna(accepted_on) & ~shifted & ~us_short,
             "accepted_on",
             "accepted_on_invalid",
             "无法识别的日期，请写成 2024-03-15 的形式",
             "not a date; write it like 2024-03-15",
+        )
+        self._flag(
+            us_short,
+            "accepted_on",
+            "accepted_on_invalid",
+            _US_SHORT_DATE_ZH.format(example="2024-03-15"),
+            _US_SHORT_DATE_EN.format(example="2024-03-15"),
         )
         self._flag(
             future,
