@@ -463,6 +463,84 @@ def test_dates_of_a_workbook_in_the_1904_date_system_are_its_dates(files, refere
     assert report.rows["accepted_on"].tolist()[1] == date(2024, 3, 15)
 
 
+def test_dates_a_web_system_wrote_in_utc_are_refused_not_read_a_day_early(reference):
+    # ExcelJS 4.4.0 (npm exceljs) in node 20 under TZ=Asia/Shanghai, as a web system's "导出 Excel" runs in a
+    # browser or server in China: ws.columns = [{header, key}, …]; ws.addRows([…]) with 填报月份
+    # new Date(2024, 2, 1) and the second project 已验收 on new Date(2024, 2, 15); wb.xlsx.writeFile(). ExcelJS
+    # turns a Date into a serial number in UTC: Beijing's midnight is 16:00 of the day before, so the cells
+    # hold (and Excel shows) 2024-02-29 and 2024-03-14. They were read so: the month 2024-02, without a word.
+    report = validate_file(WORKBOOKS / "百崎乡-2024-03-ExcelJS-4.4-北京时间日期.xlsx", reference, TODAY)
+
+    assert [(i.code, i.row, i.column, i.value) for i in report.errors] == [
+        ("date_in_utc", 2, "填报月份", "2024-02-29 16:00:00"),
+        ("date_in_utc", 3, "填报月份", "2024-02-29 16:00:00"),
+        ("date_in_utc", 3, "验收日期", "2024-03-14 16:00:00"),
+    ]
+    month, accepted = report.errors[1], report.errors[2]
+    assert "北京时间 2024-03-01 0 时" in month.message_zh and "2024-03" in month.message_zh
+    assert "midnight of 2024-03-01 in Beijing" in month.message_en
+    assert "北京时间 2024-03-15 0 时" in accepted.message_zh
+    assert report.warnings == []  # no project of 2024-02 missing: the month is not read
+
+
+@pytest.mark.parametrize(
+    ("name", "first_row"),
+    [
+        # SheetJS 0.18.5 (npm xlsx) in node 20 under TZ=Asia/Shanghai: XLSX.utils.aoa_to_sheet([[title], header,
+        # …rows]) with 填报月份 new Date(2024, 2, 1) and the second project 已验收 on new Date(2024, 2, 15), the
+        # title merged across (ws['!merges']), book_append_sheet(wb, ws, 'Sheet1'), XLSX.writeFile(wb, name):
+        # inline strings (t="str"), no compression, dates 43 s past midnight (the offset of Beijing's local
+        # mean time in 1899, which SheetJS's epoch carries).
+        ("百崎乡-2024-03-SheetJS-0.18.5-日期.xlsx", 3),
+        # the same library's CSV as a back end sends it: fs.writeFileSync(name, XLSX.utils.sheet_to_csv(
+        # XLSX.utils.aoa_to_sheet([header, …rows]))), the month as the text 2024-03: UTF-8 without BOM.
+        ("百崎乡-2024-03-SheetJS-0.18.5-sheet_to_csv.csv", 2),
+        # ExcelJS 4.4.0: a sheet 月度进展, a title merged across (ws.mergeCells(1, 1, 1, 21)), a bold header,
+        # column formats yyyy-mm and yyyy-mm-dd, the dates new Date(Date.UTC(2024, 2, 1)) and
+        # Date.UTC(2024, 2, 15), the investment {formula: 'SUM(K3:N3)', result: 250}; wb.xlsx.writeFile(name).
+        ("百崎乡-2024-03-ExcelJS-4.4-公式结果.xlsx", 3),
+    ],
+)
+def test_a_month_a_web_system_exported_reads_as_the_same_month_from_excel(files, reference, name, first_row):
+    rows = files.rows_for_month()
+    if name.endswith(".xlsx"):  # these months report the second project accepted
+        rows[1] |= {"stage": "已验收", "accepted_on": datetime(2024, 3, 15)}
+    plain = validate_file(files.write("plain.xlsx", rows), reference, TODAY)
+
+    report = validate_file(WORKBOOKS / name, reference, TODAY)
+
+    assert (report.status, report.errors, report.warnings) == ("accepted", [], [])
+    assert list(report.rows["row_number"]) == [first_row, first_row + 1]
+    unplaced = ["row_number", "sheet"]
+    assert report.rows.drop(columns=unplaced).equals(plain.rows.drop(columns=unplaced))
+
+
+def test_dates_a_csv_export_wrote_as_us_short_dates_say_so(reference):
+    # SheetJS 0.18.5 (npm xlsx) in node 20: XLSX.utils.aoa_to_sheet([header, …rows]) with 填报月份
+    # new Date(2024, 2, 1) and the second project 已验收 on new Date(2024, 2, 15), then
+    # XLSX.writeFile(wb, name, {bookType: 'csv'}): every date in the format of its cell, m/d/yy (3/1/24).
+    # The month was refused as having no year ("须含年份"), though 24 is one.
+    report = validate_file(WORKBOOKS / "百崎乡-2024-03-SheetJS-0.18.5-日期.csv", reference, TODAY)
+
+    assert [(i.code, i.row, i.column, i.value) for i in report.errors] == [
+        ("month_invalid", 2, "填报月份", "3/1/24"),
+        ("month_invalid", 3, "填报月份", "3/1/24"),
+        ("accepted_on_invalid", 3, "验收日期", "3/15/24"),
+    ]
+    for issue in report.errors:
+        assert "美式短日期" in issue.message_zh and "US short date" in issue.message_en
+        assert "须含年份" not in issue.message_zh
+    assert "2024-03-15" in report.errors[2].message_zh
+
+
+def test_a_date_at_16_00_is_read_when_its_month_is_the_same_either_way(files, reference):
+    # Only the day is in doubt, and a 填报月份 cell names a month.
+    rows = files.rows_for_month(report_month=datetime(2024, 3, 14, 16))
+    report = validate_file(files.write("s.xlsx", rows), reference, TODAY)
+    assert (report.status, report.errors) == ("accepted", [])
+    assert list(report.rows["report_month"]) == [date(2024, 3, 1)] * 2
+
+
 @pytest.mark.parametrize(
     ("name", "code", "says_zh", "says_en"),
     [

@@ -69,6 +69,15 @@ SIGN_OFF_LABELS = (
     "填报单位", "填表单位", "报送单位", "单位", "填报人", "填表人", "制表人", "制表", "审核人", "审核",
     "负责人", "单位负责人", "分管领导", "联系人", "联系电话", "填报日期", "填表日期", "报送日期", "日期",
 )  # fmt: skip
+# Why a date written m/d/yy is not read, and what to write instead ({example}).
+_US_SHORT_DATE_ZH = (
+    "这是美式短日期（月/日/两位年份，如网上业务系统用 SheetJS 导出 CSV 时把日期写成 3/1/24），年份不全、月和日的次序"
+    "也无法确定，未读取；请写成 {example} 的形式"
+)
+_US_SHORT_DATE_EN = (
+    "a US short date (month/day/two-digit year, as a web system exporting CSV with SheetJS writes a date: "
+    "3/1/24), whose year is cut short and whose order of month and day cannot be told; write it like {example}"
+)
 RENDER_LIMIT = 100  # issues listed per section by render(); the JSON report lists all
 MORE_ISSUES = "more_issues"  # the code of the summary issue standing for those not kept
 ACCEPTED_INDEX = STAGES.index(ACCEPTED)
@@ -76,6 +85,7 @@ COMPLETED_INDEX = STAGES.index("已完工")
 _EXCEL_EPOCH = date(1899, 12, 30)  # Excel's day 0 in the 1900 date system (it counts 1900-02-29)
 _MAC_EPOCH = date(1904, 1, 1)  # day 0 in the 1904 date system (a workbook's option, Excel for Mac's)
 _SERIAL_RANGE = (1, 2958465)  # Excel's dates 1900-01-01 .. 9999-12-31
+_BEIJING_MIDNIGHT_IN_UTC = timedelta(hours=16)  # of the day before: China is at UTC+8 all year
 _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+")
 # 2024-03, 2024/3, 2024.03, 2024年3月, 2024年03月份, and a year of two digits before 年 (24年3月).
 _YEAR_MONTH = re.compile(r"(\d{4}|\d{2}(?=\s*年))\s*[-/.年]\s*(\d{1,2})\s*(?:月份?)?")
@@ -85,6 +95,8 @@ _YEAR_MONTH_DAY = re.compile(
     r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:\s*[T ]?\s*\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
 )
 _COMPACT_MONTH = re.compile(r"(\d{4})(\d{2})")
+# m/d/yy: a date cell as a program writes it into a CSV in its cell's format (SheetJS's default, 3/1/24).
+_US_SHORT_DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{2}")
 _COMPACT_DAY = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _SERIAL = re.compile(r"\d{1,7}(?:\.\d+)?")
 
@@ -432,6 +444,24 @@ def parse_month(value: object, epoch: date = _EXCEL_EPOCH) -> date | None:
     if _SERIAL.fullmatch(text):
         return parse_month(float(text), epoch)
     return None
+
+
+def beijing_midnight_in_utc(value: object) -> date | None:
+    """The day a date cell meant when it holds 16:00 (to the second): midnight of the next day in Beijing
+    time, written in UTC. A web system's export with ExcelJS turns a JS Date into a serial number in UTC,
+    so a date made in a browser or server in China (new Date(2024, 2, 1)) is stored, and shown by Excel, a
+    day early. None for any other cell."""
+    if not isinstance(value, datetime):
+        return None
+    since_midnight = value - datetime.combine(value.date(), datetime.min.time())
+    if abs(since_midnight - _BEIJING_MIDNIGHT_IN_UTC) >= timedelta(seconds=1):
+        return None
+    return value.date() + timedelta(days=1)
+
+
+def us_short_date(text: str | None) -> bool:
+    """Whether a cell's text is a date written m/d/yy (3/1/24), as a program exports a date cell to CSV."""
+    return text is not None and _US_SHORT_DATE.fullmatch(text) is not None
 
 
 def january_or_october(value: object) -> bool:
@@ -929,6 +959,13 @@ class _FileValidation:
         distinct = self._distinct("report_month")
         written = distinct.written()
         months = [parse_month(value, self._epoch) for value in distinct.values]
+        # A day early changes nothing but on the 1st: then the month read is the one before.
+        meant = [beijing_midnight_in_utc(value) for value in distinct.values]
+        meant = [
+            day if day is not None and parse_month(day) != read else None
+            for day, read in zip(meant, months, strict=True)
+        ]
+        shifted = distinct.spread([day is not None for day in meant], False, bool)
         month = distinct.spread(months)
         ordinal = distinct.spread([_month_ordinal(m) for m in months], -1, np.int64)
         earliest, latest = self.reference.issue_month, self.today.replace(day=1)
@@ -945,12 +982,20 @@ class _FileValidation:
             "无法确定是 1 月还是 10 月（Excel 把 2024.10 显示为 2024.1）；请写成 2024-01 或 2024-10 的形式",
             "January or October? (Excel shows 2024.10 as 2024.1); write it like 2024-01 or 2024-10",
         )
+        us_short = distinct.spread([us_short_date(text) for text in distinct.texts], False, bool)
         self._flag(
-            written & (ordinal < 0) & ~ambiguous,
+            written & (ordinal < 0) & ~ambiguous & ~us_short,
             "report_month",
             "month_invalid",
             "无法识别的月份，请写成 2024-03 的形式（须含年份）",
             "not a month; write it like 2024-03 (with the year)",
+        )
+        self._flag(
+            us_short,
+            "report_month",
+            "month_invalid",
+            _US_SHORT_DATE_ZH.format(example="2024-03"),
+            _US_SHORT_DATE_EN.format(example="2024-03"),
         )
         self._flag(
             before,
@@ -966,10 +1011,37 @@ class _FileValidation:
             f"晚于本月（{latest:%Y-%m}），不能填报未来月份",
             f"after the current month ({latest:%Y-%m})",
         )
-        out_of_range = before | after
-        month[out_of_range] = None
-        ordinal[out_of_range] = -1
+        self._flag_beijing_midnight("report_month", distinct, meant, "月份", "month", "%Y-%m")
+        unread = before | after | shifted
+        month[unread] = None
+        ordinal[unread] = -1
         return month, ordinal
+
+    def _flag_beijing_midnight(
+        self,
+        key: str,
+        distinct: _Distinct,
+        meant: Sequence[date | None],
+        what_zh: str,
+        what_en: str,
+        form: str,
+    ) -> None:
+        """Flag the date cells of `key` whose distinct value holds 16:00 of the day before the day it
+        `meant` (see beijing_midnight_in_utc; None where it does not). Read as written, the day (and on the
+        1st, the month) would be one early; read as meant, it would not be what Excel shows the clerk."""
+        self._flag(
+            distinct.spread([day is not None for day in meant], False, bool),
+            key,
+            "date_in_utc",
+            "日期带有时刻 16:00：看来是网上业务系统导出时把北京时间 {meant} 0 时按世界时（UTC）写成了前一天的 16:00"
+            f"（Excel 中显示为前一天）；为免把{what_zh}读错，未读取。请确认所报的{what_zh}，把该单元格改为文字"
+            "（如 {written}）后重新提交",
+            "the date is at 16:00: a web system's export seems to have written midnight of {meant} in Beijing "
+            "time in UTC, as 16:00 of the day before (Excel shows the day before); it was not read, lest the "
+            f"{what_en} be wrong. Check the {what_en} reported, type it as text (such as {{written}}) and resubmit",
+            meant=distinct.spread(meant),
+            written=distinct.spread([day and day.strftime(form) for day in meant]),
+        )
 
     def _check_township(self, written: np.ndarray) -> np.ndarray:
         """The index of each row's township in reference.townships, or -1."""
@@ -1186,8 +1258,13 @@ class _FileValidation:
         future) and its month's ordinal (-1 where there is none)."""
         distinct = self._distinct("accepted_on")
         written = distinct.written()
-        days = [parse_date(value, self._epoch) for value in distinct.values]
+        meant = [beijing_midnight_in_utc(value) for value in distinct.values]
+        days = [
+            None if day is not None else parse_date(value, self._epoch)
+            for value, day in zip(distinct.values, meant, strict=True)
+        ]
         accepted_on = distinct.spread(days)
+        shifted = distinct.spread([day is not None for day in meant], False, bool)
         late = [day is not None and day > self.today for day in days]
         future = distinct.spread(late, False, bool)
         ordinal = distinct.spread(
@@ -1211,12 +1288,21 @@ class _FileValidation:
             "the stage is {stage}, not 已验收 (accepted): leave the acceptance date empty",
             stage=_with_missing(STAGES)[stage],
         )
+        self._flag_beijing_midnight("accepted_on", distinct, meant, "验收日期", "acceptance date", "%Y-%m-%d")
+        us_short = distinct.spread([us_short_date(text) for text in distinct.texts], False, bool)
         self._flag(
-            written & pd.isna(accepted_on),
+            written & pd.isna(accepted_on) & ~shifted & ~us_short,
             "accepted_on",
             "accepted_on_invalid",
             "无法识别的日期，请写成 2024-03-15 的形式",
             "not a date; write it like 2024-03-15",
+        )
+        self._flag(
+            us_short,
+            "accepted_on",
+            "accepted_on_invalid",
+            _US_SHORT_DATE_ZH.format(example="2024-03-15"),
+            _US_SHORT_DATE_EN.format(example="2024-03-15"),
         )
         self._flag(
             future,
