@@ -382,7 +382,7 @@ def _web_page(path: Path, data: bytes) -> bytes | str | None:
     head = data.removeprefix(b"\xef\xbb\xbf")
     if _HTML_START.match(head[:4096]):
         return data
-    if path.suffix.lower() not in (".mht", ".mhtml") and not head[:1024].lower().count(b"multipart/related"):
+    if path.suffix.lower() not in (".mht", ".mhtml") and b"multipart/related" not in head[:1024].lower():
         return None
     message = email.message_from_bytes(data, policy=email.policy.compat32)
     for part in message.walk():
@@ -750,10 +750,9 @@ def _as_word_shows_it(body: Any) -> bool:
     content control replaced by its content (sdtContent), deleted text gone (a deleted row keeps only
     empty cells, which no line holds). True when it had tracked changes."""
     tracked = False
+    # In document order: what lies inside an element removed first is handled in the removed copy, unseen.
     for element in list(body.iter(f"{_W}sdt", *_WRAPPERS, *_REMOVED)):
         parent = element.getparent()
-        if parent is None:  # inside an element already removed
-            continue
         tag = element.tag
         if tag in (f"{_W}ins", f"{_W}del"):
             tracked = True
