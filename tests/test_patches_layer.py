@@ -214,6 +214,9 @@ def test_a_geopackage_with_its_qgis_style_saved_in_it_reads_like_the_geopackage(
         "qgis-3.22-save-as-utf8.shp",
         # Processing's Save vector features: UTF-8 without a .cpg, the same names (read as mojibake).
         "qgis-3.22-savefeatures.shp",
+        # A custom CRS, EPSG:4528's PROJ string, as USER:100000 and with +towgs84=0,0,0 in ESRI WKT.
+        "qgis-3.22-user-crs.gpkg",
+        "qgis-3.22-proj-crs.shp",
     ],
 )
 def test_layers_qgis_writes_read_like_the_sample(name: str, reference, sample_layer) -> None:
@@ -237,6 +240,18 @@ def test_layers_qgis_writes_read_like_the_sample(name: str, reference, sample_la
         assert patch.area_m2 == pytest.approx(expected.area_m2, rel=1e-6)
         assert (patch.centroid_lon, patch.centroid_lat) == pytest.approx(
             (expected.centroid_lon, expected.centroid_lat), abs=1e-8
+        )
+
+
+def test_a_custom_crs_is_named_by_its_proj_string_and_refused_on_another_ellipsoid(
+    tmp_path: Path, reference, features
+) -> None:
+    tmerc = "+proj=tmerc +lat_0=0 +lon_0=120 +k=1 +x_0=40500000 +y_0=0 +units=m +no_defs"
+    assert read_layer(QGIS_LAYERS / "qgis-3.22-user-crs.gpkg", reference).crs_name.startswith(tmerc[:40])
+    # Xi'an 1980 as a custom CRS (IAG 1975 ellipsoid): not CGCS2000, refused naming what it is.
+    with pytest.raises(PatchCrsUnknownError, match=r"“\+proj=tmerc .*\+ellps=IAU76 "):
+        read_layer(
+            write_features(tmp_path / "p.gpkg", features, f"{tmerc} +a=6378140 +rf=298.257"), reference
         )
 
 

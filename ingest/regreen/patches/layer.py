@@ -24,6 +24,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import re
+import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -360,14 +361,33 @@ class PatchLayer:
 
 def crs_label(crs: CRS) -> str:
     epsg = crs.to_epsg()
-    return f"EPSG:{epsg} {crs.name}" if epsg else crs.name
+    if epsg:
+        return f"EPSG:{epsg} {crs.name}"
+    if crs.name != _UNNAMED:
+        return crs.name
+    # A custom CRS (QGIS's USER:100000…) comes without a name: its PROJ string says what it is.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pyproj's: a PROJ string says less than a WKT
+        return crs.to_proj4()
+
+
+_UNNAMED = "unknown"
+# The datum GDAL gives a CRS defined by a PROJ string on +ellps=GRS80, as a QGIS custom CRS for CGCS2000 is
+# (PROJ strings cannot name CGCS2000), possibly with a null shift to WGS84 (+towgs84=0,0,0…).
+_GRS80_UNNAMED_DATUM = re.compile(r"^(d )?unknown based on grs ?80 ellipsoid( using towgs84 0( 0)*)?$")
 
 
 def is_accepted_crs(crs: CRS) -> bool:
-    """CGCS2000 (geographic or a Gauss-Krüger zone) or WGS84 geographic."""
+    """CGCS2000 (geographic or a Gauss-Krüger zone) or WGS84 geographic. A datum that has no name, on the
+    GRS 1980 ellipsoid, is taken for CGCS2000, whose ellipsoid's figures are the same to a tenth of a
+    millimetre: a wrong zone or central meridian still puts the patches outside the district."""
     datum = (crs.datum.name if crs.datum else "").replace("_", " ").lower()
     ellipsoid = crs.ellipsoid.name if crs.ellipsoid else ""
-    cgcs2000 = ("china" in datum and "2000" in datum) or ellipsoid == "CGCS2000"
+    cgcs2000 = (
+        ("china" in datum and "2000" in datum)
+        or ellipsoid == "CGCS2000"
+        or bool(_GRS80_UNNAMED_DATUM.match(datum))
+    )
     if crs.is_geographic:
         return cgcs2000 or "world geodetic system 1984" in datum or datum == "wgs 1984"
     method = crs.coordinate_operation.method_name if crs.is_projected and crs.coordinate_operation else ""
