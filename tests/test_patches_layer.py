@@ -217,6 +217,8 @@ def test_a_geopackage_with_its_qgis_style_saved_in_it_reads_like_the_geopackage(
         # A custom CRS, EPSG:4528's PROJ string, as USER:100000 and with +towgs84=0,0,0 in ESRI WKT.
         "qgis-3.22-user-crs.gpkg",
         "qgis-3.22-proj-crs.shp",
+        # Set M value: PolygonM, whose measures pyogrio drops with a warning.
+        "qgis-3.22-setmvalue.gpkg",
     ],
 )
 def test_layers_qgis_writes_read_like_the_sample(name: str, reference, sample_layer) -> None:
@@ -256,7 +258,7 @@ def test_a_custom_crs_is_named_by_its_proj_string_and_refused_on_another_ellipso
 
 
 def test_patches_load_takes_the_shapefile_qgis_saves_in_utf8(tmp_path: Path) -> None:
-    for name in ("qgis-3.22-save-as-utf8.shp",):
+    for name in ("qgis-3.22-save-as-utf8.shp", "qgis-3.22-setmvalue.gpkg"):
         loaded = run("patches", "load", QGIS_LAYERS / name, "--data-dir", tmp_path / "data")
         assert loaded.returncode == 0, loaded.stderr
         assert "41" in loaded.stdout and loaded.stderr == ""

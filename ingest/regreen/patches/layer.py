@@ -757,26 +757,30 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
             raise PatchLayerUnreadableError(path, "不是文件夹（.gdb 是文件夹）/ not a folder (a .gdb is one)")
     elif not path.is_file():
         raise PatchLayerUnreadableError(path, "文件不存在 / no such file")
-    try:
-        source = _dataset(path)
-        _check_shapefile_set(path, source)
-        layers = pyogrio.list_layers(source)
-        # Tables without geometry beside the layer are not layers: QGIS saves a layer's style into its
-        # GeoPackage as one (layer_styles).
-        spatial = [(name, kind) for name, kind in layers if kind is not None] or list(layers)
-        polygon_layers = [name for name, kind in spatial if _may_hold_polygons(kind)]
-        if path.suffix.lower() in KML_SUFFIXES and polygon_layers:
-            polygon_layers, meta, fids, wkb, field_data = _read_kml(path, source, polygon_layers)
-        elif len(polygon_layers) != 1:
-            listed = ", ".join(str(name) for name, _ in layers) or "—"
-            raise PatchLayerUnreadableError(
-                path,
-                f"应恰有一个面图层，实有 / it should hold exactly one polygon layer, it holds: {listed}",
-            )
-        else:
-            meta, fids, wkb, field_data = _read_table(path, source, polygon_layers[0])
-    except (DataSourceError, DataLayerError) as exc:
-        raise PatchLayerUnreadableError(path, str(exc).splitlines()[0]) from None
+    with warnings.catch_warnings():
+        # A GPS track's or CAD import's measures (PolygonM, as QGIS's "Set M value" writes them) mean
+        # nothing for a patch: pyogrio drops them, and its warning would reach the user as Python's.
+        warnings.filterwarnings("ignore", r"Measured \(M\) geometry types are not supported", UserWarning)
+        try:
+            source = _dataset(path)
+            _check_shapefile_set(path, source)
+            layers = pyogrio.list_layers(source)
+            # Tables without geometry beside the layer are not layers: QGIS saves a layer's style into its
+            # GeoPackage as one (layer_styles).
+            spatial = [(name, kind) for name, kind in layers if kind is not None] or list(layers)
+            polygon_layers = [name for name, kind in spatial if _may_hold_polygons(kind)]
+            if path.suffix.lower() in KML_SUFFIXES and polygon_layers:
+                polygon_layers, meta, fids, wkb, field_data = _read_kml(path, source, polygon_layers)
+            elif len(polygon_layers) != 1:
+                listed = ", ".join(str(name) for name, _ in layers) or "—"
+                raise PatchLayerUnreadableError(
+                    path,
+                    f"应恰有一个面图层，实有 / it should hold exactly one polygon layer, it holds: {listed}",
+                )
+            else:
+                meta, fids, wkb, field_data = _read_table(path, source, polygon_layers[0])
+        except (DataSourceError, DataLayerError) as exc:
+            raise PatchLayerUnreadableError(path, str(exc).splitlines()[0]) from None
     if meta["crs"] is None:
         raise PatchCrsMissingError(path)
     try:
