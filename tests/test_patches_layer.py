@@ -6,6 +6,7 @@ import math
 import struct
 import subprocess
 import sys
+import warnings
 import zipfile
 from collections import Counter
 from dataclasses import replace
@@ -55,6 +56,8 @@ from regreen.submissions.reference import PlanReference
 
 REGREEN = Path(sys.executable).parent / "regreen"
 SHAPEFILE_NAMES = ("patch_code", "project", "area_mu")
+# Layers QGIS 3.22 wrote from the sample's patches of 2023-01 and 2025-01: how, in layers/make_qgis_layers.py.
+QGIS_LAYERS = Path(__file__).parent / "layers"
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +205,63 @@ def test_a_geopackage_with_its_qgis_style_saved_in_it_reads_like_the_geopackage(
 
     assert len(layer.patches) == 182
     assert layer.area_mu == pytest.approx(read_layer(sample_layer, reference).area_mu, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        # Save As… in UTF-8: a .cpg, and 图斑编号 cut to 10 bytes within its 号 (pyogrio raised on it).
+        "qgis-3.22-save-as-utf8.shp",
+        # Processing's Save vector features: UTF-8 without a .cpg, the same names (read as mojibake).
+        "qgis-3.22-savefeatures.shp",
+        # A custom CRS, EPSG:4528's PROJ string, as USER:100000 and with +towgs84=0,0,0 in ESRI WKT.
+        "qgis-3.22-user-crs.gpkg",
+        "qgis-3.22-proj-crs.shp",
+        # Set M value: PolygonM, whose measures pyogrio drops with a warning.
+        "qgis-3.22-setmvalue.gpkg",
+    ],
+)
+def test_layers_qgis_writes_read_like_the_sample(name: str, reference, sample_layer) -> None:
+    sample = {p.patch_code: p for p in read_layer(sample_layer, reference).patches}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layer = read_layer(QGIS_LAYERS / name, reference)
+
+    assert len(layer.patches) == 41
+    assert {p.project_code for p in layer.patches} == {"2023-01", "2025-01"}
+    for patch in layer.patches:
+        expected = sample[patch.patch_code]
+        assert patch.project_as_written == expected.project_as_written
+        assert patch.project_code == expected.project_code
+        assert (patch.village, patch.land_type, patch.notes) == (
+            expected.village,
+            expected.land_type,
+            "示例数据",
+        )
+        assert patch.declared_area_mu == expected.declared_area_mu
+        assert patch.area_m2 == pytest.approx(expected.area_m2, rel=1e-6)
+        assert (patch.centroid_lon, patch.centroid_lat) == pytest.approx(
+            (expected.centroid_lon, expected.centroid_lat), abs=1e-8
+        )
+
+
+def test_a_custom_crs_is_named_by_its_proj_string_and_refused_on_another_ellipsoid(
+    tmp_path: Path, reference, features
+) -> None:
+    tmerc = "+proj=tmerc +lat_0=0 +lon_0=120 +k=1 +x_0=40500000 +y_0=0 +units=m +no_defs"
+    assert read_layer(QGIS_LAYERS / "qgis-3.22-user-crs.gpkg", reference).crs_name.startswith(tmerc[:40])
+    # Xi'an 1980 as a custom CRS (IAG 1975 ellipsoid): not CGCS2000, refused naming what it is.
+    with pytest.raises(PatchCrsUnknownError, match=r"“\+proj=tmerc .*\+ellps=IAU76 "):
+        read_layer(
+            write_features(tmp_path / "p.gpkg", features, f"{tmerc} +a=6378140 +rf=298.257"), reference
+        )
+
+
+def test_patches_load_takes_the_shapefile_qgis_saves_in_utf8(tmp_path: Path) -> None:
+    for name in ("qgis-3.22-save-as-utf8.shp", "qgis-3.22-setmvalue.gpkg"):
+        loaded = run("patches", "load", QGIS_LAYERS / name, "--data-dir", tmp_path / "data")
+        assert loaded.returncode == 0, loaded.stderr
+        assert "41" in loaded.stdout and loaded.stderr == ""
 
 
 def test_a_zipped_shapefile_reads_like_the_geopackage(

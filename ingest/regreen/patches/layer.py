@@ -21,8 +21,10 @@ would overstate them by about 0.04 % at 118.8°E.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
+import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -359,14 +361,33 @@ class PatchLayer:
 
 def crs_label(crs: CRS) -> str:
     epsg = crs.to_epsg()
-    return f"EPSG:{epsg} {crs.name}" if epsg else crs.name
+    if epsg:
+        return f"EPSG:{epsg} {crs.name}"
+    if crs.name != _UNNAMED:
+        return crs.name
+    # A custom CRS (QGIS's USER:100000…) comes without a name: its PROJ string says what it is.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pyproj's: a PROJ string says less than a WKT
+        return crs.to_proj4()
+
+
+_UNNAMED = "unknown"
+# The datum GDAL gives a CRS defined by a PROJ string on +ellps=GRS80, as a QGIS custom CRS for CGCS2000 is
+# (PROJ strings cannot name CGCS2000), possibly with a null shift to WGS84 (+towgs84=0,0,0…).
+_GRS80_UNNAMED_DATUM = re.compile(r"^(d )?unknown based on grs ?80 ellipsoid( using towgs84 0( 0)*)?$")
 
 
 def is_accepted_crs(crs: CRS) -> bool:
-    """CGCS2000 (geographic or a Gauss-Krüger zone) or WGS84 geographic."""
+    """CGCS2000 (geographic or a Gauss-Krüger zone) or WGS84 geographic. A datum that has no name, on the
+    GRS 1980 ellipsoid, is taken for CGCS2000, whose ellipsoid's figures are the same to a tenth of a
+    millimetre: a wrong zone or central meridian still puts the patches outside the district."""
     datum = (crs.datum.name if crs.datum else "").replace("_", " ").lower()
     ellipsoid = crs.ellipsoid.name if crs.ellipsoid else ""
-    cgcs2000 = ("china" in datum and "2000" in datum) or ellipsoid == "CGCS2000"
+    cgcs2000 = (
+        ("china" in datum and "2000" in datum)
+        or ellipsoid == "CGCS2000"
+        or bool(_GRS80_UNNAMED_DATUM.match(datum))
+    )
     if crs.is_geographic:
         return cgcs2000 or "world geodetic system 1984" in datum or datum == "wgs 1984"
     method = crs.coordinate_operation.method_name if crs.is_projected and crs.coordinate_operation else ""
@@ -399,11 +420,28 @@ def _transform(geometries: np.ndarray, transformer: Transformer) -> np.ndarray:
     return shapely.transform(geometries, apply)
 
 
+# A .dbf holds a column's name in 10 bytes: GDAL cuts a longer one there, so that a Shapefile QGIS writes
+# in UTF-8 names 图斑编号 (12 bytes) 图斑编 and 申报面积(亩) 申报面, one in GBK names it 申报面积(, and
+# project_name becomes project_na. A layer converted from such a Shapefile keeps the names so cut.
+_DBF_NAME_BYTES = 10
+
+
+def _as_cut_in_dbf(alias: str) -> list[str]:
+    """`alias` as a .dbf in UTF-8 or in GBK keeps it, where it is longer than a .dbf holds."""
+    cut = []
+    for encoding in ("UTF-8", "GB18030"):
+        raw = alias.encode(encoding)
+        if len(raw) > _DBF_NAME_BYTES:
+            cut.append(codecs.getincrementaldecoder(encoding)().decode(raw[:_DBF_NAME_BYTES], final=False))
+    return cut
+
+
 def _field_index(path: Path, names: list[str]) -> dict[str, int]:
+    """Each field's column: by one of its names, else by one cut as a .dbf cuts it."""
     folded = [fold(name).lower() for name in names]
     found: dict[str, int] = {}
     for key, aliases in FIELD_NAMES.items():
-        for alias in aliases:
+        for alias in [*aliases, *(cut for name in aliases for cut in _as_cut_in_dbf(name))]:
             if fold(alias).lower() in folded:
                 found[key] = folded.index(fold(alias).lower())
                 break
@@ -513,22 +551,57 @@ def _undeclared_encoding(meta: dict, field_data: Sequence[np.ndarray]) -> str | 
     """The encoding a Shapefile's text is in when it does not say (None: it says, or it is all ASCII).
 
     Chinese GIS software (ArcGIS on a Chinese Windows, older QGIS) writes the .dbf in GBK and often no
-    .cpg, or the .cpg is lost on the way (sent as .shp/.dbf/.shx/.prj); GDAL then reads it as Latin-1
-    and every Chinese name as mojibake ('°ÙÆéÏç…' for 百崎乡…). The bytes are tried as UTF-8, then as
-    GB18030 (GBK's superset); the first that decodes all of them is the one."""
+    .cpg, or the .cpg is lost on the way (sent as .shp/.dbf/.shx/.prj); QGIS 3.22's "Save vector
+    features to file" writes UTF-8 and no .cpg. GDAL then reads it as Latin-1 and every Chinese name as
+    mojibake ('°ÙÆéÏç…' for 百崎乡…). The bytes are tried as UTF-8, then as GB18030 (GBK's superset); the
+    first that decodes all of them is the one."""
     if meta.get("encoding") != _UNDECLARED:
         return None
     texts = [*meta["fields"], *(v for column in field_data if column.dtype == object for v in column)]
-    raw = "\x00".join(v for v in texts if isinstance(v, str)).encode(_UNDECLARED)
-    if raw.isascii():
+    texts = [v for v in texts if isinstance(v, str)]
+    if all(v.isascii() for v in texts):
         return None
     for encoding in ("UTF-8", "GB18030"):
         try:
-            raw.decode(encoding)
+            for text in texts:
+                _decoded(text, encoding)
         except UnicodeDecodeError:
             continue
         return encoding
     return None
+
+
+def _decoded(text: str, encoding: str) -> str:
+    """`text`, read as Latin-1 (a byte for a character), decoded in `encoding`. A piece of a character at
+    its end is dropped: a .dbf holds a column's name in 10 bytes and its text in the column's width, and
+    GDAL cuts what is longer where the bytes end, so that QGIS's Shapefile in UTF-8 keeps 图斑编号 (12
+    bytes) as 图斑编 and the first byte of 号."""
+    return codecs.getincrementaldecoder(encoding)().decode(text.encode(_UNDECLARED), final=False)
+
+
+def _read_table(path: Path, source: Path | str, layer: str) -> tuple[dict, np.ndarray, np.ndarray, list]:
+    """A layer's meta, FIDs, geometries and columns, a Shapefile's text decoded in the encoding its
+    .cpg declares or, undeclared, the one it is in (_undeclared_encoding)."""
+    try:
+        meta, fids, wkb, field_data = read_raw(source, layer=layer, return_fids=True)
+        encoding = _undeclared_encoding(meta, field_data)
+    except UnicodeDecodeError:
+        # A .dbf in UTF-8, as its .cpg declares, whose column name GDAL cut within a character: pyogrio
+        # refuses to decode it. Read as bytes, decoded here with the piece dropped.
+        meta, fids, wkb, field_data = read_raw(source, layer=layer, return_fids=True, encoding=_UNDECLARED)
+        encoding = "UTF-8"
+    else:
+        if encoding is None:
+            return meta, fids, wkb, field_data
+        logger.info("patch layer %s declares no encoding (no .cpg): its text read as %s", path, encoding)
+    fields = np.array([_decoded(name, encoding) for name in meta["fields"]], dtype=object)
+    columns = [
+        np.array([_decoded(v, encoding) if isinstance(v, str) else v for v in column], dtype=object)
+        if column.dtype == object
+        else column
+        for column in field_data
+    ]
+    return meta | {"fields": fields}, fids, wkb, columns
 
 
 # Layers inside a .zip. GDAL opens one at the zip's root by itself, but not one in a folder (a folder
@@ -684,30 +757,30 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
             raise PatchLayerUnreadableError(path, "不是文件夹（.gdb 是文件夹）/ not a folder (a .gdb is one)")
     elif not path.is_file():
         raise PatchLayerUnreadableError(path, "文件不存在 / no such file")
-    try:
-        source = _dataset(path)
-        _check_shapefile_set(path, source)
-        layers = pyogrio.list_layers(source)
-        # Tables without geometry beside the layer are not layers: QGIS saves a layer's style into its
-        # GeoPackage as one (layer_styles).
-        spatial = [(name, kind) for name, kind in layers if kind is not None] or list(layers)
-        polygon_layers = [name for name, kind in spatial if _may_hold_polygons(kind)]
-        if path.suffix.lower() in KML_SUFFIXES and polygon_layers:
-            polygon_layers, meta, fids, wkb, field_data = _read_kml(path, source, polygon_layers)
-        elif len(polygon_layers) != 1:
-            listed = ", ".join(str(name) for name, _ in layers) or "—"
-            raise PatchLayerUnreadableError(
-                path, f"应恰有一个面图层，实有 / it should hold exactly one polygon layer, it holds: {listed}"
-            )
-        else:
-            meta, fids, wkb, field_data = read_raw(source, layer=polygon_layers[0], return_fids=True)
-        if (encoding := _undeclared_encoding(meta, field_data)) is not None:
-            logger.info("patch layer %s declares no encoding (no .cpg): its text read as %s", path, encoding)
-            meta, fids, wkb, field_data = read_raw(
-                source, layer=polygon_layers[0], return_fids=True, encoding=encoding
-            )
-    except (DataSourceError, DataLayerError) as exc:
-        raise PatchLayerUnreadableError(path, str(exc).splitlines()[0]) from None
+    with warnings.catch_warnings():
+        # A GPS track's or CAD import's measures (PolygonM, as QGIS's "Set M value" writes them) mean
+        # nothing for a patch: pyogrio drops them, and its warning would reach the user as Python's.
+        warnings.filterwarnings("ignore", r"Measured \(M\) geometry types are not supported", UserWarning)
+        try:
+            source = _dataset(path)
+            _check_shapefile_set(path, source)
+            layers = pyogrio.list_layers(source)
+            # Tables without geometry beside the layer are not layers: QGIS saves a layer's style into its
+            # GeoPackage as one (layer_styles).
+            spatial = [(name, kind) for name, kind in layers if kind is not None] or list(layers)
+            polygon_layers = [name for name, kind in spatial if _may_hold_polygons(kind)]
+            if path.suffix.lower() in KML_SUFFIXES and polygon_layers:
+                polygon_layers, meta, fids, wkb, field_data = _read_kml(path, source, polygon_layers)
+            elif len(polygon_layers) != 1:
+                listed = ", ".join(str(name) for name, _ in layers) or "—"
+                raise PatchLayerUnreadableError(
+                    path,
+                    f"应恰有一个面图层，实有 / it should hold exactly one polygon layer, it holds: {listed}",
+                )
+            else:
+                meta, fids, wkb, field_data = _read_table(path, source, polygon_layers[0])
+        except (DataSourceError, DataLayerError) as exc:
+            raise PatchLayerUnreadableError(path, str(exc).splitlines()[0]) from None
     if meta["crs"] is None:
         raise PatchCrsMissingError(path)
     try:
