@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -124,6 +125,10 @@ def test_the_sample_layer_holds_the_notices_patches_around_the_district(
         "百崎乡莲埭村废弃矿山生态治理项目"
     }
     assert find_overlaps(list(layer.patches)) == []
+    # GeoPackage 1.2, as the export: QGIS 3.22 (GDAL 3.6) warned that a 1.4 file "may only be partially
+    # supported".
+    with sqlite3.connect(sample_layer) as gpkg:
+        assert gpkg.execute("pragma user_version").fetchone() == (10200,)
 
 
 def test_declared_areas_are_within_two_percent_of_the_geometry(sample_layer: Path, reference) -> None:

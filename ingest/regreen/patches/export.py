@@ -22,6 +22,9 @@ GIS_FOLDER = "gis"
 GEOPACKAGE = "patches.gpkg"
 GEOPARQUET = "patches.parquet"
 LAYER_NAME = "patches"
+# GeoPackage 1.2, not the 1.4 that the GDAL bundled with pyogrio writes by default: GDAL before 3.7 (QGIS
+# 3.22 and 3.28 LTR, Debian 12) warns that a 1.4 file "may only be partially supported".
+GEOPACKAGE_OPTIONS = {"VERSION": "1.2"}
 STAGE_UNKNOWN = "未填报"  # a project no township has reported on yet
 
 EXPORT_SQL = f"""
@@ -83,9 +86,7 @@ def export_patches(con: duckdb.DuckDBPyConnection, target: Path) -> int | None:
         geometry_type="MultiPolygon",
         promote_to_multi=True,
         crs=f"EPSG:{STORAGE_EPSG}",
-        # GeoPackage 1.2, not the 1.4 that the GDAL bundled with pyogrio writes by default: GDAL before 3.7
-        # (QGIS 3.28 LTR, Debian 12) warns that a 1.4 file "may only be partially supported".
-        dataset_options={"VERSION": "1.2"},
+        dataset_options=GEOPACKAGE_OPTIONS,
     )
     projjson = CRS.from_epsg(STORAGE_EPSG).to_json().replace("'", "''")
     parquet = str(folder / GEOPARQUET).replace("'", "''")

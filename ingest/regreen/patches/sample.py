@@ -25,6 +25,7 @@ import shapely.affinity
 from pyogrio.raw import write as write_layer
 from pyproj import Transformer
 
+from regreen.patches.export import GEOPACKAGE_OPTIONS
 from regreen.patches.layer import SQUARE_METRES_PER_MU, STORAGE_EPSG
 from regreen.patches.register import register_files
 from regreen.project import SEEDS_DIR
@@ -170,6 +171,7 @@ def write_sample_layer(folder: Path, reference: PlanReference, seed: int) -> Pat
             driver="GPKG",
             geometry_type="Polygon",
             crs=f"EPSG:{SAMPLE_EPSG}",
+            dataset_options=GEOPACKAGE_OPTIONS,
         )
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
