@@ -568,6 +568,19 @@ def test_swapped_longitude_and_latitude_are_named(tmp_path: Path, reference, fea
         read_layer(write_features(tmp_path / "swapped.gpkg", swapped, "EPSG:4490"), reference)
 
 
+def test_zone_coordinates_under_a_crs_in_degrees_are_named_metres(
+    tmp_path: Path, reference, features
+) -> None:
+    # Zone 40's eastings and northings with the CRS set to CGCS2000 geographic, as when a layer's CRS is
+    # set by hand to the wrong one: it said "lies at 40385082.0000°E", and to check the zone.
+    labelled = write_features(tmp_path / "degrees.gpkg", features, "EPSG:4490")
+    with pytest.raises(PatchOutsideDistrictError) as refused:
+        read_layer(labelled, reference)
+    message = str(refused.value)
+    assert "以米为单位的投影坐标" in message and "are metres of a projected CRS" in message
+    assert "EPSG:4528" in message and "°E" not in message.split("outside")[0]
+
+
 def test_a_project_not_in_the_plan_is_refused_with_the_closest_ones(
     tmp_path: Path, reference, features
 ) -> None:

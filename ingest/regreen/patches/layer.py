@@ -220,16 +220,32 @@ class PatchOutsideDistrictError(PatchLayerError):
         self.lat = lat
         west, south, east, north = DISTRICT_BOUNDS
         swapped = south <= lon <= north and west <= lat <= east
-        hint_zh = "经纬度似乎颠倒" if swapped else f"请核对坐标系（{crs_name}）与投影带是否与数据一致"
-        hint_en = (
-            "longitude and latitude look swapped"
-            if swapped
-            else f"check that the CRS ({crs_name}) and its zone match the data"
-        )
+        # No longitude or latitude is that large: a zone's eastings and northings in metres, under a CRS
+        # that says degrees (a layer whose CRS was set to WGS84 or CGCS2000 geographic by mistake).
+        metres = not swapped and (abs(lon) > 180 or abs(lat) > 90)
+        if metres:
+            where_zh, where_en = f"坐标为 {lon:.0f}, {lat:.0f}", f"has coordinates {lon:.0f}, {lat:.0f}"
+            hint_zh = (
+                f"这是以米为单位的投影坐标，而图层声明的坐标系（{crs_name}）以度为单位；请把坐标系设为相应的"
+                "CGCS2000 高斯-克吕格投影带（东坐标带 40 带号时为 EPSG:4528，不带带号时为 EPSG:4549）"
+            )
+            hint_en = (
+                f"these are metres of a projected CRS, while the layer's CRS ({crs_name}) is in degrees; set it to "
+                "the CGCS2000 Gauss-Krüger zone they are in (EPSG:4528 for eastings with the zone number 40 in "
+                "front, EPSG:4549 without)"
+            )
+        else:
+            where_zh, where_en = f"位于东经 {lon:.4f}°、北纬 {lat:.4f}°", f"lies at {lon:.4f}°E {lat:.4f}°N"
+            hint_zh = "经纬度似乎颠倒" if swapped else f"请核对坐标系（{crs_name}）与投影带是否与数据一致"
+            hint_en = (
+                "longitude and latitude look swapped"
+                if swapped
+                else f"check that the CRS ({crs_name}) and its zone match the data"
+            )
         super().__init__(
-            f"图斑图层 {path} 要素 FID {fid}（图斑编号 {code}）位于东经 {lon:.4f}°、北纬 {lat:.4f}°，"
+            f"图斑图层 {path} 要素 FID {fid}（图斑编号 {code}）{where_zh}，"
             f"不在台商投资区范围（东经 {west}–{east}°，北纬 {south}–{north}°）内；{hint_zh}",
-            f"patch layer {path} feature FID {fid} (patch {code}) lies at {lon:.4f}°E {lat:.4f}°N, outside "
+            f"patch layer {path} feature FID {fid} (patch {code}) {where_en}, outside "
             f"the district ({west}–{east}°E, {south}–{north}°N); {hint_en}",
         )
 
