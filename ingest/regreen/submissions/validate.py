@@ -982,20 +982,13 @@ class _FileValidation:
             "无法确定是 1 月还是 10 月（Excel 把 2024.10 显示为 2024.1）；请写成 2024-01 或 2024-10 的形式",
             "January or October? (Excel shows 2024.10 as 2024.1); write it like 2024-01 or 2024-10",
         )
-        us_short = distinct.spread([us_short_date(text) for text in distinct.texts], False, bool)
+        us_short = self._flag_us_short_dates("report_month", "month_invalid", distinct, "2024-03")
         self._flag(
             written & (ordinal < 0) & ~ambiguous & ~us_short,
             "report_month",
             "month_invalid",
             "无法识别的月份，请写成 2024-03 的形式（须含年份）",
             "not a month; write it like 2024-03 (with the year)",
-        )
-        self._flag(
-            us_short,
-            "report_month",
-            "month_invalid",
-            _US_SHORT_DATE_ZH.format(example="2024-03"),
-            _US_SHORT_DATE_EN.format(example="2024-03"),
         )
         self._flag(
             before,
@@ -1016,6 +1009,19 @@ class _FileValidation:
         month[unread] = None
         ordinal[unread] = -1
         return month, ordinal
+
+    def _flag_us_short_dates(self, key: str, code: str, distinct: _Distinct, example: str) -> np.ndarray:
+        """Flag the cells of `key` written m/d/yy (see us_short_date) under `code`, saying to write them
+        like `example`; returns where they are, which the generic message then leaves alone."""
+        us_short = distinct.spread([us_short_date(text) for text in distinct.texts], False, bool)
+        self._flag(
+            us_short,
+            key,
+            code,
+            _US_SHORT_DATE_ZH.format(example=example),
+            _US_SHORT_DATE_EN.format(example=example),
+        )
+        return us_short
 
     def _flag_beijing_midnight(
         self,
@@ -1289,20 +1295,13 @@ class _FileValidation:
             stage=_with_missing(STAGES)[stage],
         )
         self._flag_beijing_midnight("accepted_on", distinct, meant, "验收日期", "acceptance date", "%Y-%m-%d")
-        us_short = distinct.spread([us_short_date(text) for text in distinct.texts], False, bool)
+        us_short = self._flag_us_short_dates("accepted_on", "accepted_on_invalid", distinct, "2024-03-15")
         self._flag(
             written & pd.isna(accepted_on) & ~shifted & ~us_short,
             "accepted_on",
             "accepted_on_invalid",
             "无法识别的日期，请写成 2024-03-15 的形式",
             "not a date; write it like 2024-03-15",
-        )
-        self._flag(
-            us_short,
-            "accepted_on",
-            "accepted_on_invalid",
-            _US_SHORT_DATE_ZH.format(example="2024-03-15"),
-            _US_SHORT_DATE_EN.format(example="2024-03-15"),
         )
         self._flag(
             future,
