@@ -8,16 +8,20 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from datetime import date
+import random
+from collections import Counter
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SubmissionFiles
 
 from regreen.project import DataDir
 from regreen.submissions import validate
+from regreen.submissions.columns import COLUMNS, STAGES
 from regreen.submissions.ingest import _local_time, ingest_inbox
 from regreen.submissions.reference import PlanReference
 from regreen.submissions.sample import write_sample
@@ -204,3 +208,147 @@ def _plain(value: object) -> object:
     if isinstance(value, np.generic):
         value = value.item()
     return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _chain_files(reference: PlanReference, seed: int) -> list[Submitted]:
+    """Files as two townships send them over the months, in order of arrival: mostly each township's next
+    month, some sent again corrected (they restate it), a few late corrections of an older month, and rows
+    that go backwards, leave a project out, accept it before completion, repeat or break a rule (rejected)."""
+    rng = random.Random(seed)
+    headers = [column.header for column in COLUMNS]
+    townships = rng.sample(sorted({p.township_name for p in reference.projects}), 2)
+    state: dict[str, dict[str, object]] = {}  # by project code: area, patches, stage
+    last_month = {township: date(2024, 1, 1) for township in townships}
+    arrived = datetime(2024, 2, 3, 9, 0)
+    files = []
+    for number in range(24):
+        township = rng.choice(townships)
+        roll = rng.random()
+        if roll < 0.65 or number < 2:
+            month = last_month[township] = _next_month(last_month[township])
+        elif roll < 0.93:
+            month = last_month[township]  # sent again, corrected
+        else:
+            month = date(2024, rng.randint(1, last_month[township].month), 1)  # a late correction
+        # Some files report two months: the one before as well (acceptance is checked within a file).
+        months = [date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1), month]
+        rows = []
+        for shown in months[rng.random() < 0.9 :]:
+            for project in [
+                p for p in reference.projects if p.township_name == township and p.plan_year <= 2024
+            ]:
+                if rng.random() < 0.08:
+                    continue  # left out
+                start = {"area": 0.0, "patches": 0, "stage": rng.choice([3, 4])}
+                held = state.setdefault(project.project_code, start)
+                if rng.random() < 0.85:
+                    area = min(float(held["area"]) + rng.uniform(0, 5), float(project.area_planned_mu))
+                    held["area"] = round(area, 2)
+                    held["patches"] = min(int(held["patches"]) + rng.randint(0, 1), project.patches_planned)
+                area = float(held["area"]) - (rng.uniform(1, 3) if rng.random() < 0.1 else 0)  # a decrease
+                stage = int(held["stage"])
+                if rng.random() < 0.2 and stage < 5:
+                    stage = held["stage"] = stage + 1
+                if rng.random() < 0.05 or (shown < month and rng.random() < 0.5):
+                    stage = 3  # backwards; or still open the month before, in a file of two months
+                accepted = months[0] if rng.random() < 0.3 else shown  # in the month before, at times
+                row = {
+                    "report_month": f"{shown:%Y-%m}",
+                    "township": township,
+                    "project_name": project.name,
+                    "patches_done": str(held["patches"]),
+                    "area_done_mu": f"{max(area, 0):.2f}",
+                    "stage": STAGES[stage],
+                    "supervisor": "泉州某工程监理有限公司",
+                    "accepted_on": f"{accepted:%Y-%m}-0{rng.randint(1, 9)}" if stage == 5 else "",
+                    "reporter": "林小梅",
+                    "phone": "13905951234",
+                }
+                if rng.random() < 0.01:
+                    row["area_done_mu"] = "-3"  # an error: the file is rejected
+                rows.append(row)
+                if rng.random() < 0.01:
+                    rows.append(dict(row))  # a duplicate row: rejected
+        lines = [",".join(headers)] + [",".join(str(row.get(c.key, "")) for c in COLUMNS) for row in rows]
+        name = f"{township}-{month:%Y-%m}-{number}.csv"
+        arrived += timedelta(days=rng.randint(1, 20), minutes=rng.randint(0, 600))
+        files.append(Submitted(Path(name), arrived, name, ("\n".join(lines) + "\n").encode()))
+    return files
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_townships_months_judged_in_one_pass_get_the_verdicts_they_get_alone(
+    reference: PlanReference, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    files = _chain_files(reference, seed)
+    alone_judge = Judge(reference, TODAY)
+    alone = [alone_judge.judge(f.path, f.submitted_at, f.name, f.data) for f in files]
+    passes: list[tuple[int, bool]] = []
+    reports = validate._FileValidation.reports
+
+    def counted(self: validate._FileValidation) -> list[FileReport]:
+        try:
+            judged = reports(self)
+        except validate._Apart:
+            passes.append((len(self.parts), False))
+            raise
+        passes.append((len(self.parts), True))
+        return judged
+
+    monkeypatch.setattr(validate._FileValidation, "reports", counted)
+    monkeypatch.setattr(validate, "TOGETHER", 6)
+    together_judge = Judge(reference, TODAY)
+    together = together_judge.judge_files(files)
+
+    assert [_seen(r) for r in together] == [_seen(r) for r in alone]
+    for mine, theirs in zip(together, alone, strict=True):
+        pd.testing.assert_frame_equal(mine.rows, theirs.rows)
+    assert together_judge.history.accepted_months == alone_judge.history.accepted_months
+    assert together_judge.history.files == alone_judge.history.files
+    for report in alone:
+        for code, month in zip(report.columns["project_code"], report.columns["report_month"], strict=True):
+            if code is not None and month is not None:
+                assert together_judge.history.version(code, month) == alone_judge.history.version(code, month)
+    # A township's months met in one pass: several files of one township judged together.
+    assert any(size > 2 and held for size, held in passes), passes
+
+
+def test_the_chains_hold_every_case(reference: PlanReference) -> None:
+    """The files of the test above hold what the one pass must get right, across files of one township."""
+    codes: Counter[str] = Counter()
+    for seed in range(12):
+        judge = Judge(reference, TODAY)
+        for f in _chain_files(reference, seed):
+            report = judge.judge(f.path, f.submitted_at, f.name, f.data)
+            codes.update(i.code for i in (*report.errors, *report.warnings))
+            codes[report.status] += 1
+    for code in ("restatement", "cumulative_decrease", "stage_backwards", "project_missing_from_month"):
+        assert codes[code] >= 5, codes
+    for code in ("accepted_before_completion", "duplicate_project_month", "number_negative", "rejected"):
+        assert codes[code] >= 1, codes
+
+
+def test_a_later_files_acceptance_does_not_excuse_an_earlier_files_missing_project(
+    reference: PlanReference, files: SubmissionFiles
+) -> None:
+    """百崎乡 leaves a project out of 2024-05, then corrects 2024-03 late, reporting it 已验收 then: judged
+    alone, the first file was judged before the correction came, and is warned of the project left out."""
+    left_out = files.rows_for_month("2024-05")[:1]
+    corrected = files.rows_for_month("2024-03")
+    corrected[1] |= {"stage": "已验收", "accepted_on": "2024-03-10"}
+    sent = [
+        Submitted(Path(name), datetime(2024, 6, day, 9), name, files.write(name, rows).read_bytes())
+        for name, rows, day in (("百崎乡-2024-05.csv", left_out, 5), ("百崎乡-2024-03更正.csv", corrected, 6))
+    ]
+    alone_judge = Judge(reference, TODAY)
+    alone = [alone_judge.judge(f.path, f.submitted_at, f.name, f.data) for f in sent]
+
+    together = Judge(reference, TODAY).judge_files(sent)
+
+    assert [_seen(r) for r in together] == [_seen(r) for r in alone]
+    assert [i.code for i in alone[0].warnings] == ["project_missing_from_month"]
+    assert alone[0].warnings[0].value == "百崎莲埭、下埭村废弃矿山生态治理项目"

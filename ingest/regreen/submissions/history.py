@@ -326,17 +326,43 @@ class History:
 
     def add_rows(self, rows: Mapping[str, np.ndarray], file_name: str, submitted_at: datetime) -> None:
         """Take an accepted file's rows (FileReport.columns) as the current versions of their months."""
-        file_index = self.add_file(file_name, submitted_at)
-        months, distinct = pd.factorize(rows["report_month"])  # a file reports a few months
+        self.add_files([(rows, file_name, submitted_at)])
+
+    def add_files(self, accepted: Sequence[tuple[Mapping[str, np.ndarray], str, datetime]]) -> None:
+        """Take accepted files' rows (each FileReport.columns, with the file's name and arrival), in order of
+        arrival, as add_rows would one file after the other: a later file's version of a month replaces an
+        earlier one's, and a month reported 已验收 counts even if a later version replaces it."""
+        if not accepted:
+            return
+        indices = [self.add_file(name, submitted_at) for _, name, submitted_at in accepted]
+
+        def joined(key: str) -> np.ndarray:
+            return np.concatenate([rows[key] for rows, _, _ in accepted])
+
+        codes, stages = joined("project_code"), joined("stage")
+        months, distinct = pd.factorize(joined("report_month"))  # the files report a few months
         ordinals = np.array([month_ordinal(m) for m in distinct], dtype=np.int64)[months]
-        self.add_columns(
-            rows["project_code"].tolist(),
-            ordinals,
-            np.asarray(rows["area_done_mu"], dtype=float),
-            np.asarray(rows["patches_done"], dtype=float),
-            rows["stage"].tolist(),
-            np.full(len(ordinals), file_index, dtype=np.int32),
+        file_index = np.repeat(
+            np.array(indices, dtype=np.int32), [len(rows["stage"]) for rows, _, _ in accepted]
         )
+        kept = np.arange(len(codes))
+        if len(accepted) > 1:  # the last version of each project-month: a file holds a month once
+            code_of = pd.factorize(codes)[0].astype(np.int64)
+            keys = code_of * len(distinct) + months
+            _, last = np.unique(keys[::-1], return_index=True)
+            kept = np.sort(len(keys) - 1 - last)
+        self.add_columns(
+            codes[kept].tolist(),
+            ordinals[kept],
+            np.asarray(joined("area_done_mu"), dtype=float)[kept],
+            np.asarray(joined("patches_done"), dtype=float)[kept],
+            stages[kept].tolist(),
+            file_index[kept],
+        )
+        replaced = np.setdiff1d(np.flatnonzero(stages == ACCEPTED), kept)
+        if len(replaced):  # 已验收 in a version a later file replaced
+            ids = self.ids(codes[replaced].tolist())
+            np.minimum.at(self._accepted, ids, ordinals[replaced])
 
     # --- looking up, over whole columns
 

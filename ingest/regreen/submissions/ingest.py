@@ -825,7 +825,7 @@ class _Run:
             if opened.st_size > limit:
                 data, sha256 = None, hashlib.file_digest(handle, "sha256").hexdigest()
             else:
-                data = handle.read(limit + 1)
+                data = handle.read(opened.st_size + 1)  # one byte more tells that it grew meanwhile
                 sha256 = hashlib.sha256(data).hexdigest()
             if _changed(opened, os.fstat(handle.fileno())) or (
                 data is not None and len(data) != opened.st_size

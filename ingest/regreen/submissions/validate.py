@@ -528,6 +528,15 @@ def _project_list(projects: Iterable[ProjectRef]) -> str:
 # --- validation ----------------------------------------------------------------------------------------
 
 
+def _received_zh(name: str, at: datetime) -> str:
+    """A file the history holds, as a message names it."""
+    return f"{at:%Y-%m-%d %H:%M} 收到的“{name}”"
+
+
+def _received_en(name: str, at: datetime) -> str:
+    return f"{name}, received {at:%Y-%m-%d %H:%M}"
+
+
 def _is_blank(value: object) -> bool:
     return cell_text(value) is None
 
@@ -556,13 +565,16 @@ class _FileValidation:
     the plan are indices into reference.projects / reference.townships, -1 where there is none, so that
     arrays built by _with_missing can be indexed by them directly.
 
-    With `parts`, `table` is several files' tables end to end (see Judge.judge_files), judged in one pass
-    of the checks and reported one file each (reports()), as each would have been judged alone: every
-    issue names its own file and row, and only rows of one file are ever compared, because the files'
-    townships do not meet (checked once the townships are read, else _Apart is raised). Rules across rows
-    pair rows of one project (duplicates, months in order, acceptance) or of one township and month (the
-    projects missing from it), and a row's project is always one of its township's; so do the history's
-    lookups, which is why the history before the first file serves them all.
+    With `parts`, `table` is several files' tables end to end, in order of arrival (see
+    Judge.judge_files), judged in one pass of the checks and reported one file each (reports()), as each
+    would have been judged alone after the ones before it: every issue names its own file and row. Rules
+    across rows pair rows of one part (duplicates, months in order, acceptance, the projects missing from a
+    township's month); what a part is compared with from before it (a project's previous month, the month
+    it restates, whether it was accepted) comes from the history or, as the history would hold it once they
+    joined it, from the parts before it (`arrivals` names them as the history would). Rows are paired by
+    project, and a row's project is always one of its township's, so parts of other townships never meet.
+    Where a part could not be judged so (a row of no known township, a rejected part whose township a
+    later part reports), _Apart is raised and the files are judged one at a time.
     """
 
     def __init__(
@@ -574,9 +586,11 @@ class _FileValidation:
         tolerance: float,
         max_issues: int,
         parts: Sequence[RawTable] = (),
+        arrivals: Sequence[tuple[str, datetime]] = (),
     ) -> None:
         self.table = table
         self.parts = tuple(parts) or (table,)
+        self.arrivals = tuple(arrivals)  # each part's name and arrival, as History.files holds a file's
         # The part (file) of each of the table's rows, then (report) of each data row, and of each issue.
         self._part_of_row = np.repeat(
             np.arange(len(self.parts)), [len(part.row_numbers) for part in self.parts]
@@ -595,6 +609,7 @@ class _FileValidation:
         self.raw: dict[str, np.ndarray] = {}
         self.plan = _plan(reference)
         self._columns: dict[int, _Distinct] = {}
+        self._township = np.empty(0, dtype=np.int64)  # of each data row (see _check_rows)
 
     # issues
 
@@ -768,6 +783,7 @@ class _FileValidation:
             rows = _no_columns()
         if not together:
             return [self._part_report(table.path, rows_read, rows, self.issues)]
+        self._check_rejected_apart()
         ends = np.cumsum(counts).tolist()
         return [
             self._part_report(
@@ -778,6 +794,22 @@ class _FileValidation:
             )
             for index, (part, start, end) in enumerate(zip(self.parts, [0, *ends], ends, strict=False))
         ]
+
+    def _check_rejected_apart(self) -> None:
+        """Raise _Apart when a part is rejected and a later part reports one of its townships: that part
+        was judged as if the rejected one had joined the history, which it does not."""
+        rejected = {
+            part
+            for issue, part in zip(self.issues, self.issue_parts, strict=True)
+            if issue.severity == "error"
+        }
+        if not rejected or rejected == {len(self.parts) - 1}:
+            return
+        pairs = np.unique(self.file_of * len(self.reference.townships) + self._township)
+        part_of, township_of = np.divmod(pairs, len(self.reference.townships))
+        for part in rejected:
+            if np.isin(township_of[part_of > part], township_of[part_of == part]).any():
+                raise _Apart
 
     def _part_report(
         self, path: Path, rows_read: int, rows: dict[str, np.ndarray], issues: list[Issue]
@@ -908,9 +940,9 @@ class _FileValidation:
             )
         }
         month, month_ordinal = self._check_month()
-        township = self._check_township(text["township"])
-        if len(self.parts) > 1:
-            self._check_apart(township)
+        township = self._township = self._check_township(text["township"])
+        if len(self.parts) > 1 and (township < 0).any():
+            raise _Apart  # a row of no known township: which earlier rows it may meet is not known
         project = self._check_project(township, text["project_name"])
         numbers, unreadable = self._numbers()
         figures = self._check_figures(numbers, unreadable, project)
@@ -938,16 +970,6 @@ class _FileValidation:
         self._check_missing_projects(township, project, month_ordinal, stage)
         self._check_totals(numbers, total_rows, total_cells)
         return {name: columns[name] for name in ROW_FRAME_COLUMNS}
-
-    def _check_apart(self, township: np.ndarray) -> None:
-        """Raise _Apart unless every row names a township of the plan and no township is in two parts: then
-        every project a row resolves to is its township's (PlanReference.resolve_project), so no project,
-        nor township and month, has rows in two parts."""
-        if (township < 0).any():
-            raise _Apart
-        pairs = np.unique(self.file_of * len(self.reference.townships) + township)
-        if len(np.unique(pairs % len(self.reference.townships))) != len(pairs):
-            raise _Apart
 
     @property
     def _epoch(self) -> date:
@@ -1332,19 +1354,20 @@ class _FileValidation:
             "the acceptance date is after the month reported ({month:%Y-%m})",
             month=month,
         )
-        # Rows reporting a project not yet completed, keyed (project, month) in order: an acceptance row
-        # is wrong if one falls between its acceptance month and its report month.
+        # Rows reporting a project not yet completed, keyed (part, project, month) in order: an acceptance
+        # row is wrong if one of its part falls between its acceptance month and its report month.
         months = 12 * 10000  # more month ordinals than any date has
+        key = (self.file_of * len(self.reference.projects) + project) * months
         open_rows = np.flatnonzero(
             (project >= 0) & (month_ordinal >= 0) & (stage >= 0) & (stage < COMPLETED_INDEX)
         )
-        open_keys = project[open_rows] * months + month_ordinal[open_rows]
+        open_keys = key[open_rows] + month_ordinal[open_rows]
         order = np.argsort(open_keys, kind="stable")
         open_keys, open_rows = open_keys[order], open_rows[order]
         if not len(open_rows):
             return
-        first = np.searchsorted(open_keys, project * months + accepted_ordinal, "left")
-        last = np.searchsorted(open_keys, project * months + month_ordinal, "right")
+        first = np.searchsorted(open_keys, key + accepted_ordinal, "left")
+        last = np.searchsorted(open_keys, key + month_ordinal, "right")
         found = open_rows[np.minimum(first, len(open_rows) - 1)]
         self._flag(
             dated & (project >= 0) & (last > first),
@@ -1366,12 +1389,12 @@ class _FileValidation:
         figures: dict[str, np.ndarray],
     ) -> None:
         """Rules across rows: one row per project and month; no project going backwards month to month."""
+        part = self.file_of
         known = np.flatnonzero((project >= 0) & (month_ordinal >= 0))
-        order = known[np.lexsort((self.rows[known], month_ordinal[known], project[known]))]
+        order = known[np.lexsort((self.rows[known], month_ordinal[known], project[known], part[known]))]
+        same_project = (project[order[1:]] == project[order[:-1]]) & (part[order[1:]] == part[order[:-1]])
         repeated = np.zeros(len(order), dtype=bool)
-        repeated[1:] = (project[order[1:]] == project[order[:-1]]) & (
-            month_ordinal[order[1:]] == month_ordinal[order[:-1]]
-        )
+        repeated[1:] = same_project & (month_ordinal[order[1:]] == month_ordinal[order[:-1]])
         group_start = np.maximum.accumulate(np.where(repeated, 0, np.arange(len(order))))
         first_row = np.zeros(len(self.rows), dtype=np.int64)
         first_row[order] = self.rows[order[group_start]]
@@ -1386,9 +1409,14 @@ class _FileValidation:
             first=first_row,
         )
         # Each project's months in order: compare each row with the project's previous month, in the file
-        # or, for the project's first month in the file, in the history.
+        # or, for the project's first month in the file, in the history (or the parts before).
         monthly = order[~repeated]
-        follows = np.flatnonzero(project[monthly[1:]] == project[monthly[:-1]]) + 1
+        follows = (
+            np.flatnonzero(
+                (project[monthly[1:]] == project[monthly[:-1]]) & (part[monthly[1:]] == part[monthly[:-1]])
+            )
+            + 1
+        )
         now, before = monthly[follows], monthly[follows - 1]
         n = len(self.rows)
         previous_month = np.full(n, None, dtype=object)
@@ -1406,12 +1434,16 @@ class _FileValidation:
         first[follows] = False
         in_row_order = np.argsort(monthly[first])
         first_in_file = monthly[first][in_row_order]
+        restates, preceding = self._in_earlier_parts(project, month_ordinal, monthly, first)
         history = self.history
         # Each monthly row's project in the history, looked up once for this check and the restatements'.
         monthly_ids = history.ids(self.plan.codes[project[monthly]])
         ids = monthly_ids[first][in_row_order]
         earlier = history.values(history.previous_cells(ids, month_ordinal[first_in_file]))
-        held = earlier["ordinal"] >= 0
+        # The parts before hold a later version than the history's, of a month as late or later.
+        in_part = preceding[first][in_row_order]
+        from_part = (in_part >= 0) & (month_ordinal[in_part] >= earlier["ordinal"])
+        held = (earlier["ordinal"] >= 0) & ~from_part
         index, files = first_in_file[held], earlier["file"][held]
         if len(index):
             ordinals, month_of = np.unique(earlier["ordinal"][held], return_inverse=True)
@@ -1421,16 +1453,22 @@ class _FileValidation:
             # Labelled once per file the history holds them from, not once per row.
             file_codes, file_ids = pd.factorize(files)
             labels = [history.files[i] for i in file_ids.tolist()]
-            where_zh[index] = _with_missing([f"{at:%Y-%m-%d %H:%M} 收到的“{name}”" for name, at in labels])[
-                file_codes
-            ]
-            where_en[index] = _with_missing([f"{name}, received {at:%Y-%m-%d %H:%M}" for name, at in labels])[
-                file_codes
-            ]
+            where_zh[index] = _with_missing([_received_zh(name, at) for name, at in labels])[file_codes]
+            where_en[index] = _with_missing([_received_en(name, at) for name, at in labels])[file_codes]
             previous["area_done_mu"][index] = earlier["area_done_mu"][held]
             previous["patches_done"][index] = earlier["patches_done"][held]
             stage_of = np.array([*(STAGES.index(stage) for stage in history.stages), -1], dtype=np.int64)
             previous_stage[index] = stage_of[earlier["stage"][held]]
+        if from_part.any():
+            index, source = first_in_file[from_part], in_part[from_part]
+            previous_month[index] = month[source]
+            labels = [self.arrivals[at] for at in range(len(self.parts))]
+            source_part = part[source]
+            where_zh[index] = _with_missing([_received_zh(name, at) for name, at in labels])[source_part]
+            where_en[index] = _with_missing([_received_en(name, at) for name, at in labels])[source_part]
+            for key, values in previous.items():
+                values[index] = figures[key][source]
+            previous_stage[index] = stage[source]
         for key, zh_name, en_name in (
             ("area_done_mu", "累计治理面积", "area done"),
             ("patches_done", "累计完成图斑", "patches done"),
@@ -1464,7 +1502,42 @@ class _FileValidation:
             where_en=where_en,
             stage=_with_missing(STAGES)[previous_stage],
         )
-        self._check_restatements(project, month, month_ordinal, monthly, monthly_ids)
+        self._check_restatements(project, month, month_ordinal, monthly, monthly_ids, restates, figures)
+
+    def _in_earlier_parts(
+        self, project: np.ndarray, month_ordinal: np.ndarray, monthly: np.ndarray, first: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For each of `monthly` (the first row of each project and month in a part): the row of the parts
+        before it that holds the version of its month it restates, and, for those `first` in their part,
+        the row of the project's latest month before it, each as the history would hold them once those
+        parts joined it (-1: none there)."""
+        count = len(monthly)
+        restates, preceding = np.full(count, -1, dtype=np.int64), np.full(count, -1, dtype=np.int64)
+        if len(self.parts) == 1 or not count:
+            return restates, preceding
+        part, ordinal, of = self.file_of[monthly], month_ordinal[monthly], project[monthly]
+        # By project, month, then part: a month's versions in order of arrival.
+        chrono = np.lexsort((part, ordinal, of))
+        part, ordinal, of = part[chrono], ordinal[chrono], of[chrono]
+        starts = np.ones(count, dtype=bool)
+        starts[1:] = (of[1:] != of[:-1]) | (ordinal[1:] != ordinal[:-1])
+        position = np.arange(count)
+        # The version before, of the same month: a part's rows hold a month once, so it is an earlier part's.
+        restates[chrono[~starts]] = monthly[chrono[position[~starts] - 1]]
+        # The latest version of the latest month before: the last of the months before this one, unless a
+        # later part holds it (a late correction of an older month): then the last before it of a part
+        # before this one, found walking back over the project's months (later parts' rows are few).
+        last_before = np.maximum.accumulate(np.where(starts, position, 0)) - 1
+        found = np.flatnonzero((last_before >= 0) & (of[np.maximum(last_before, 0)] == of) & first[chrono])
+        at = last_before[found]
+        for index in np.flatnonzero(part[at] > part[found]).tolist():
+            walked, this = int(at[index]), int(found[index])
+            while walked >= 0 and of[walked] == of[this] and part[walked] > part[this]:
+                walked -= 1
+            at[index] = walked if walked >= 0 and of[walked] == of[this] else -1
+        held = at >= 0
+        preceding[chrono[found[held]]] = monthly[chrono[at[held]]]
+        return restates, preceding
 
     def _check_restatements(
         self,
@@ -1473,33 +1546,45 @@ class _FileValidation:
         month_ordinal: np.ndarray,
         monthly: np.ndarray,
         monthly_ids: np.ndarray,
+        restates: np.ndarray,
+        figures: dict[str, np.ndarray],
     ) -> None:
         """A project-month already received: this file restates it, and the clerk is told which version
         it replaces. Built row by row without _flag: a township resending a quarter restates every row.
-        `monthly_ids`: the history's row of each `monthly` row's project."""
+        `monthly_ids`: the history's row of each `monthly` row's project; `restates`: the row of the parts
+        before that holds the version replaced, if they do (see _in_earlier_parts)."""
         history = self.history
         cells = history.cells(monthly_ids, month_ordinal[monthly])
-        restated = cells >= 0
+        in_part = restates >= 0
+        restated = (cells >= 0) | in_part
         if not restated.any():
             return
-        old = history.values(cells[restated])
+        old = history.values(np.where(in_part, -1, cells)[restated])
+        # What the history holds of a file, then of each part before (as they would join it).
+        labels = [*history.files, *self.arrivals]
+        source = np.where(
+            in_part[restated], len(history.files) + self.file_of[restates[restated]], old["file"]
+        )
+        old_area = np.where(
+            in_part[restated], figures["area_done_mu"][restates[restated]], old["area_done_mu"]
+        )
         header, written = self._header("project_name"), self.raw.get("project_name")
         sheet = self.table.sheet
         row_numbers, parts = self.rows.tolist(), self.file_of.tolist()
         arrivals: dict[int, str] = {}  # a restated file's rows share a few replaced files
-        for index, code, when, file, old_area in zip(
+        for index, code, when, file, area_done in zip(
             monthly[restated].tolist(),
             self.plan.codes[project[monthly[restated]]].tolist(),
             month[monthly[restated]].tolist(),
-            old["file"].tolist(),
-            old["area_done_mu"].tolist(),
+            source.tolist(),
+            old_area.tolist(),
             strict=True,
         ):
-            file_name, submitted_at = history.files[file]
+            file_name, submitted_at = labels[file]
             received = arrivals.get(file)
             if received is None:
                 received = arrivals[file] = f"{submitted_at:%Y-%m-%d %H:%M}"
-            area = "—" if math.isnan(old_area) else _figure(old_area)
+            area = "—" if math.isnan(area_done) else _figure(area_done)
             self.issues.append(
                 Issue(
                     row_numbers[index],
@@ -1522,32 +1607,43 @@ class _FileValidation:
     ) -> None:
         """Each month the file reports for a township should list every plan project of that township whose
         plan year has begun and that was not reported 已验收 in an earlier month, in this file or (when the
-        history holds them) in files received before."""
+        history holds them) in files received before (or in the parts before)."""
         reported = np.flatnonzero((township >= 0) & (month_ordinal >= 0))
         if not len(reported):
             return
         projects, plan = self.reference.projects, self.plan
         months = 12 * 10000  # more month ordinals than any date has
+        townships = len(self.reference.townships)
         keys, first, key_of = np.unique(
-            township[reported] * months + month_ordinal[reported], return_index=True, return_inverse=True
+            (self.file_of[reported] * townships + township[reported]) * months + month_ordinal[reported],
+            return_index=True,
+            return_inverse=True,
         )
-        key_township, key_ordinal = np.divmod(keys, months)
-        # missing[k, p]: key k (a township and a month) leaves out plan project p, one of that township's
-        # whose plan year has begun and that was not reported 已验收 before that month.
+        key_part_township, key_ordinal = np.divmod(keys, months)
+        key_part, key_township = np.divmod(key_part_township, townships)
+        # missing[k, p]: key k (a part, a township and a month) leaves out plan project p, one of that
+        # township's whose plan year has begun and that was not reported 已验收 before that month.
         missing = (plan.project_township == key_township[:, None]) & (
             plan.plan_year <= key_ordinal[:, None] // 12
         )
         listed = project[reported] >= 0
         missing[key_of[listed], project[reported][listed]] = False
-        accepted = (stage == ACCEPTED_INDEX) & (project >= 0) & (month_ordinal >= 0)
-        accepted_in = np.full(len(projects), months, dtype=np.int64)
-        np.minimum.at(accepted_in, project[accepted], month_ordinal[accepted])
         # The history is asked only about the projects some month would miss, not the whole plan.
         candidates = np.flatnonzero(missing.any(axis=0))
         if len(candidates):  # mostly none: every project listed
-            earlier = self.history.accepted_ordinals(plan.codes[candidates])
-            accepted_in[candidates] = np.minimum(accepted_in[candidates], earlier)
-        missing &= accepted_in >= key_ordinal[:, None]
+            # accepted_in[part, c]: the first month candidate c was reported 已验收 in, in that part or
+            # the parts before it, or in the history.
+            column = np.full(len(projects), -1, dtype=np.int64)
+            column[candidates] = np.arange(len(candidates))
+            accepted = (stage == ACCEPTED_INDEX) & (project >= 0) & (month_ordinal >= 0)
+            accepted &= column[np.maximum(project, 0)] >= 0
+            accepted_in = np.full((len(self.parts), len(candidates)), months, dtype=np.int64)
+            np.minimum.at(
+                accepted_in, (self.file_of[accepted], column[project[accepted]]), month_ordinal[accepted]
+            )
+            accepted_in = np.minimum.accumulate(accepted_in, axis=0)
+            accepted_in = np.minimum(accepted_in, self.history.accepted_ordinals(plan.codes[candidates]))
+            missing[:, candidates] &= accepted_in[key_part] >= key_ordinal[:, None]
         for key_index, index in zip(*np.nonzero(missing), strict=True):
             name = self.reference.townships[key_township[key_index]]
             ordinal = int(key_ordinal[key_index])
@@ -1705,11 +1801,12 @@ def validate_file(
     return _FileValidation(table, reference, today, history or History(), tolerance, max_issues).report()
 
 
-# Files judged in one pass at most (Judge.judge_files): a township's files come one a month, so a group is
-# mostly as many files as there are townships. Only files of few rows gain by it (a file's fixed cost is
-# that of ~500 rows'), so a pass takes at most TOGETHER_ROWS rows: larger files are judged as they come.
-TOGETHER = 8
-TOGETHER_ROWS = 5_000
+# Files judged in one pass at most (Judge.judge_files), of any townships, a township's months one after the
+# other. A pass costs ~700 rows' worth whatever its rows (~40 numpy and pandas calls), so only files of few
+# rows gain by it: a pass takes at most TOGETHER_ROWS rows, where what it saves is under a tenth of its
+# cost, and larger files are judged as they come (a pass that parts judges its files again, one by one).
+TOGETHER = 16
+TOGETHER_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -1781,11 +1878,11 @@ class Judge:
         """The verdicts on `files`, in order, each the one judge() gives it after the files before it.
 
         What a file costs whatever its rows (~40 numpy and pandas calls) is shared: consecutive CSV files
-        with the same header, each from other townships than the others' (a township's next month is
-        compared with this month's rows, a resent month restates them), are judged in one pass of the
-        checks (see _FileValidation), up to TOGETHER files and TOGETHER_ROWS rows at a time. A group that
-        turns out otherwise (a township met twice, a row with no known township, a 合计 row, a file-level
-        issue) is judged again one file at a time."""
+        with the same header are judged in one pass of the checks (see _FileValidation), up to TOGETHER
+        files and TOGETHER_ROWS rows at a time, a township's next month compared with its month in the
+        file before as with the history. A group that turns out otherwise (a row with no known township, a
+        合计 row, a file-level issue, a rejected file whose township a later one reports) is judged again
+        one file at a time."""
         reports: list[FileReport] = []
         group: list[tuple[Submitted, RawTable]] = []
 
@@ -1800,14 +1897,21 @@ class Judge:
                     self.tolerance,
                     self._max_issues,
                     tables,
+                    [(file.name or file.path.name, file.submitted_at) for file, _ in group],
                 )
                 try:
                     judged = validation.reports()
                 except _Apart:
                     judged = []
                 if judged:
-                    for (file, _), report in zip(group, judged, strict=True):
-                        reports.append(self._taken(report, file))
+                    reports.extend(judged)
+                    self.history.add_files(
+                        [
+                            (report.columns, file.name or file.path.name, file.submitted_at)
+                            for (file, _), report in zip(group, judged, strict=True)
+                            if report.status == "accepted"
+                        ]
+                    )
                     group.clear()
                     return
             for file, table in group:
@@ -1817,7 +1921,6 @@ class Judge:
                 reports.append(self._taken(validation.report(), file))
             group.clear()
 
-        townships: set[str | None] = set()
         for file in files:
             try:
                 table = read_table(file.path, self.limits, file.data)
@@ -1825,22 +1928,20 @@ class Judge:
                 judge_group()
                 reports.append(read_error_report(file.path, exc))
                 continue
-            township = _first_township(table)
+            # A file whose first row names no township would only part the group again (see _Apart).
+            alike = table.sheet is None and not table.unlabelled and _first_township(table) is not None
             joins = (
-                bool(group)
+                alike
+                and bool(group)
                 and len(group) < TOGETHER
                 and sum(len(t.row_numbers) for _, t in group) + len(table.row_numbers) <= TOGETHER_ROWS
-                and table.sheet is group[0][1].sheet is None
-                and not table.unlabelled
                 and (table.headers, table.header_row) == (group[0][1].headers, group[0][1].header_row)
-                and township is not None
-                and township not in townships
             )
             if not joins:
                 judge_group()
-                townships.clear()
             group.append((file, table))
-            townships.add(township)
+            if not alike:
+                judge_group()
         judge_group()
         return reports
 
