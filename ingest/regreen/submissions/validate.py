@@ -1462,10 +1462,13 @@ class _FileValidation:
         if from_part.any():
             index, source = first_in_file[from_part], in_part[from_part]
             previous_month[index] = month[source]
-            labels = [self.arrivals[at] for at in range(len(self.parts))]
             source_part = part[source]
-            where_zh[index] = _with_missing([_received_zh(name, at) for name, at in labels])[source_part]
-            where_en[index] = _with_missing([_received_en(name, at) for name, at in labels])[source_part]
+            where_zh[index] = _with_missing([_received_zh(name, at) for name, at in self.arrivals])[
+                source_part
+            ]
+            where_en[index] = _with_missing([_received_en(name, at) for name, at in self.arrivals])[
+                source_part
+            ]
             for key, values in previous.items():
                 values[index] = figures[key][source]
             previous_stage[index] = stage[source]
