@@ -19,6 +19,7 @@ smallest size to each larger one, and writes the lot as JSON to bench/results/.
     .venv/bin/python bench/bench_ingest.py --rows 5000                # a quick run
     .venv/bin/python bench/bench_ingest.py --rows 100000 --profile    # also cProfile our ingests
     .venv/bin/python bench/bench_ingest.py --rows 100000 10000000 --xlsx-rows 0   # the flatness check
+    .venv/bin/python bench/bench_ingest.py --repeat 5                  # each size 5 times, taking turns
     .venv/bin/python bench/bench_ingest.py --files /tmp/ingest-files   # keep the generated files, reuse them
     .venv/bin/python bench/bench_ingest.py --stages                    # CPU by stage, per file and per row,
                                                                        # and when the last file was judged
@@ -423,13 +424,47 @@ def _ratio(results: dict[str, Any], ours: str, theirs: str, target: float) -> di
     return {"value": value, "cpu_value": cpu, "target": target, "met": value >= target}
 
 
+def _median_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One size measured in several rounds: each measurement's median run (by seconds; of an even number,
+    the slower of the middle two), the ratios between those, and every round's seconds."""
+    size = dict(rounds[0])
+    size["results"] = {
+        name: sorted((r["results"][name] for r in rounds), key=lambda result: result["seconds"])[
+            len(rounds) // 2
+        ]
+        for name in rounds[0]["results"]
+    }
+    size["ratios"] = {
+        name: _ratio(size["results"], *pair)
+        for name, pair in (
+            ("csv_vs_duckdb", ("ingest_csv", "duckdb_read_csv", CSV_TARGET)),
+            ("xlsx_vs_openpyxl", ("ingest_xlsx", "pandas_read_excel_openpyxl", XLSX_TARGET)),
+        )
+        if name in rounds[0]["ratios"]
+    }
+    size["rounds"] = [{name: r["results"][name]["seconds"] for name in r["results"]} for r in rounds]
+    return size
+
+
 def run(
-    sizes: list[int], xlsx_rows: int, profile: bool, files: Path | None = None, stages: bool = False
+    sizes: list[int],
+    xlsx_rows: int,
+    profile: bool,
+    files: Path | None = None,
+    stages: bool = False,
+    repeat: int = 1,
 ) -> dict[str, Any]:
-    runs = []
-    for rows in sizes:
-        print(f"size {rows} (load average {_load():.2f}) …", file=sys.stderr)
-        runs.append(run_size(rows, rows <= xlsx_rows, profile, files, stages))
+    # With `repeat`, the sizes take turns, round after round: a shared machine's speed drifts over minutes,
+    # and one size measured only while it was slow would look slower than the others.
+    rounds: dict[int, list[dict[str, Any]]] = {rows: [] for rows in sizes}
+    for round_number in range(repeat):
+        for rows in sizes:
+            print(
+                f"size {rows}, round {round_number + 1} of {repeat} (load average {_load():.2f}) …",
+                file=sys.stderr,
+            )
+            rounds[rows].append(run_size(rows, rows <= xlsx_rows, profile, files, stages))
+    runs = [_median_of(rounds[rows]) if repeat > 1 else rounds[rows][0] for rows in sizes]
     smallest = _rate(runs[0]["results"]["ingest_csv"])
     for size in runs:
         change = _rate(size["results"]["ingest_csv"]) / smallest - 1
@@ -470,6 +505,10 @@ def render(report: dict[str, Any]) -> str:
                 f"in CPU time {ratio['cpu_value']:.2f}×"
             )
         lines += _render_stages(size)
+        if "rounds" in size:
+            for name in size["results"]:
+                seconds = " / ".join(f"{r[name]:.2f}" for r in size["rounds"])
+                lines.append(f"  {name} in each round (the median above): {seconds} s")
         flat = size["rows_per_second_vs_smallest"]
         verdict = "met" if flat["met"] else "MISSED"
         lines.append(
@@ -546,6 +585,12 @@ def main() -> int:
         default=100_000,
         help="also .xlsx at sizes up to this many rows (default 100000)",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure each size N times, the sizes taking turns, and compare the medians (default 1)",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile our ingests and print the top")
     parser.add_argument(
         "--stages",
@@ -573,7 +618,7 @@ def main() -> int:
         }
         print(json.dumps(measures[args.measure]()))
         return 0
-    report = run(sorted(args.rows), args.xlsx_rows, args.profile, args.files, args.stages)
+    report = run(sorted(args.rows), args.xlsx_rows, args.profile, args.files, args.stages, args.repeat)
     profiles = [
         (size["rows"], name, size["results"][name].pop("profile", None))
         for size in report["sizes"]
