@@ -113,13 +113,15 @@ def _seen(report: FileReport) -> tuple:
     )
 
 
-def test_files_judged_together_get_the_verdicts_they_get_alone(
-    varied: DataDir, reference: PlanReference, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    files = _arrivals(varied)
+def _judged_both_ways(
+    reference: PlanReference, files: list[Submitted], monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[FileReport], list[tuple[int, bool]]]:
+    """Judge `files` alone, one after the other, and together (`Judge.judge_files`), and assert that each
+    gets the same verdict, issues, messages and rows both ways, and that the history ends the same. The
+    reports, and the files in each pass of the checks over several with whether it held."""
     alone_judge = Judge(reference, TODAY)
     alone = [alone_judge.judge(f.path, f.submitted_at, f.name, f.data) for f in files]
-    passes: list[tuple[int, bool]] = []  # files in each pass of the checks over several, and if it held
+    passes: list[tuple[int, bool]] = []
     reports = validate._FileValidation.reports
 
     def counted(self: validate._FileValidation) -> list[FileReport]:
@@ -138,6 +140,21 @@ def test_files_judged_together_get_the_verdicts_they_get_alone(
     assert [_seen(r) for r in together] == [_seen(r) for r in alone]
     for mine, theirs in zip(together, alone, strict=True):
         pd.testing.assert_frame_equal(mine.rows, theirs.rows)
+    # Each accepted file joined the history, in order: the same versions, months and acceptances.
+    assert together_judge.history.accepted_months == alone_judge.history.accepted_months
+    assert together_judge.history.files == alone_judge.history.files
+    for report in alone:
+        for code, month in zip(report.columns["project_code"], report.columns["report_month"], strict=True):
+            if code is not None and month is not None:
+                assert together_judge.history.version(code, month) == alone_judge.history.version(code, month)
+    return alone, passes
+
+
+def test_files_judged_together_get_the_verdicts_they_get_alone(
+    varied: DataDir, reference: PlanReference, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alone, passes = _judged_both_ways(reference, _arrivals(varied), monkeypatch)
+
     # The cases are there: several files at a time, and groups judged again one by one.
     grouped = [size for size, held in passes if size > 1 and held]
     assert len(grouped) >= 5 and sum(grouped) >= 15, passes
@@ -146,14 +163,7 @@ def test_files_judged_together_get_the_verdicts_they_get_alone(
     assert {"number_negative", "project_unknown", "cumulative_decrease", "restatement"} <= codes
     assert {"project_missing_from_month", "township_missing", "duplicate_project_month"} <= codes
     assert "total_mismatch" in codes
-    assert {r.status for r in together} == {"accepted", "rejected"}
-    # Each accepted file joined the history, in order: the same versions, months and acceptances.
-    assert together_judge.history.accepted_months == alone_judge.history.accepted_months
-    assert together_judge.history.files == alone_judge.history.files
-    for report in alone:
-        for code, month in zip(report.columns["project_code"], report.columns["report_month"], strict=True):
-            if code is not None and month is not None:
-                assert together_judge.history.version(code, month) == alone_judge.history.version(code, month)
+    assert {r.status for r in alone} == {"accepted", "rejected"}
 
 
 def test_the_ingest_lands_what_each_file_judged_alone_gives(
@@ -284,35 +294,10 @@ def _next_month(month: date) -> date:
 def test_a_townships_months_judged_in_one_pass_get_the_verdicts_they_get_alone(
     reference: PlanReference, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
-    files = _chain_files(reference, seed)
-    alone_judge = Judge(reference, TODAY)
-    alone = [alone_judge.judge(f.path, f.submitted_at, f.name, f.data) for f in files]
-    passes: list[tuple[int, bool]] = []
-    reports = validate._FileValidation.reports
-
-    def counted(self: validate._FileValidation) -> list[FileReport]:
-        try:
-            judged = reports(self)
-        except validate._Apart:
-            passes.append((len(self.parts), False))
-            raise
-        passes.append((len(self.parts), True))
-        return judged
-
-    monkeypatch.setattr(validate._FileValidation, "reports", counted)
     monkeypatch.setattr(validate, "TOGETHER", 6)
-    together_judge = Judge(reference, TODAY)
-    together = together_judge.judge_files(files)
 
-    assert [_seen(r) for r in together] == [_seen(r) for r in alone]
-    for mine, theirs in zip(together, alone, strict=True):
-        pd.testing.assert_frame_equal(mine.rows, theirs.rows)
-    assert together_judge.history.accepted_months == alone_judge.history.accepted_months
-    assert together_judge.history.files == alone_judge.history.files
-    for report in alone:
-        for code, month in zip(report.columns["project_code"], report.columns["report_month"], strict=True):
-            if code is not None and month is not None:
-                assert together_judge.history.version(code, month) == alone_judge.history.version(code, month)
+    _, passes = _judged_both_ways(reference, _chain_files(reference, seed), monkeypatch)
+
     # A township's months met in one pass: several files of one township judged together.
     assert any(size > 2 and held for size, held in passes), passes
 
