@@ -1821,6 +1821,11 @@ class Submitted:
     name: str | None = None
     data: bytes | None = None
 
+    @property
+    def arrival(self) -> tuple[str, datetime]:
+        """The file's own name and when it arrived, as the history holds them (History.files)."""
+        return self.name or self.path.name, self.submitted_at
+
 
 def _end_to_end(tables: Sequence[RawTable]) -> RawTable:
     """Tables of one header, as one table (the first's path and header)."""
@@ -1900,7 +1905,7 @@ class Judge:
                     self.tolerance,
                     self._max_issues,
                     tables,
-                    [(file.name or file.path.name, file.submitted_at) for file, _ in group],
+                    [file.arrival for file, _ in group],
                 )
                 try:
                     judged = validation.reports()
@@ -1910,7 +1915,7 @@ class Judge:
                     reports.extend(judged)
                     self.history.add_files(
                         [
-                            (report.columns, file.name or file.path.name, file.submitted_at)
+                            (report.columns, *file.arrival)
                             for (file, _), report in zip(group, judged, strict=True)
                             if report.status == "accepted"
                         ]
@@ -1955,7 +1960,7 @@ class Judge:
     def _taken(self, report: FileReport, file: Submitted) -> FileReport:
         """`report`, its file's rows taken into the history if it is accepted."""
         if report.status == "accepted":
-            self.history.add_rows(report.columns, file.name or file.path.name, file.submitted_at)
+            self.history.add_rows(report.columns, *file.arrival)
         return report
 
     @property
