@@ -29,11 +29,13 @@ For each file taken:
    report are written to `quarantine/`. Either way a raw.submission_files row, its issues (at most
    `max_issues_per_file`, personal data masked) and a receipt are to land. Small CSV files wait for the
    next few and are judged together (Judge.judge_files), each exactly as if judged alone in turn.
-5. Files land in batches (BATCH_FILES, BATCH_ROWS), one transaction each. Before it, every archive
-   and quarantine file of the batch is synced (all at once, then the folders); only after it committed are the batch's files removed from the inbox
-   (each unless it was replaced or rewritten since it was read: that is a new arrival, taken next run).
-   A batch lands on a thread of its own while the next batch's files are read, archived and judged;
-   batches land one at a time, in order, and the run ends once the last has landed.
+5. Files land in batches (BATCH_FILES, BATCH_ROWS), one transaction each, checkpointed as it commits
+   (its rows written from DuckDB's write-ahead log into the database file). Before it, every archive and
+   quarantine file of the batch is synced (all at once, then the folders); only after it committed are
+   the batch's files removed from the inbox (each unless it was replaced or rewritten since it was read:
+   that is a new arrival, taken next run). A batch lands on a thread of its own while the next batch's
+   files are read, archived and judged; batches land one at a time, in order, and the run ends once the
+   last has landed.
 
 No superseding happens here: every version stays, the warehouse picks the latest per project and month.
 
@@ -414,7 +416,6 @@ def _is_sample(name: str, report: FileReport) -> bool:
 # above its cost per row. Small enough that a crash costs little work to redo.
 BATCH_FILES = 50
 BATCH_ROWS = 100_000
-_CHECKPOINT_AFTER = "256MB"  # of write-ahead log; see ingest_inbox
 
 
 def open_landing(path: Path) -> duckdb.DuckDBPyConnection:
@@ -906,11 +907,12 @@ def ingest_inbox(
     settings = settings or IngestSettings.from_config()
     data_dir.ensure()
     with open_landing(data_dir.landing) as con:
-        # DuckDB checkpoints the database whenever its write-ahead log passes the threshold (16 MB), which
-        # a batch of rows passes: the batches' commits would rewrite the table over and over.
-        # The log of committed batches is as durable as the database file (a reopen replays it), so the
-        # checkpoint is left to the end of the run (closing the connection), once.
-        con.execute(f"set checkpoint_threshold = '{_CHECKPOINT_AFTER}'")
+        # Every commit checkpoints: a batch's rows go into the database file as it lands, on the landing
+        # thread, beside the judging of the next batch, and closing the connection has nothing left to
+        # write. (With a threshold of write-ahead log instead, the close wrote every row since the last
+        # checkpoint after the last file was judged, with nothing beside it: 0.13 s of a 100,000-row run,
+        # 13 s of a 10 M one.)
+        con.execute("set checkpoint_threshold = '0B'")
         limit_connection(con, settings.memory_limit)
         ensure_landing(con)
         _remove_leftovers(data_dir)
