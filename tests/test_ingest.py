@@ -516,6 +516,29 @@ def test_a_copy_taken_while_its_original_is_landing_is_a_duplicate(
     assert list(data_dir.inbox.iterdir()) == []
 
 
+def test_a_landed_batch_is_in_the_database_file_not_only_its_log(
+    tmp_path: Path, reference: PlanReference, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch is checkpointed as it commits, on the landing thread while the next files are judged:
+    the write-ahead log is empty once a batch has landed, so closing the landing after the last file has
+    nothing left to write."""
+    monkeypatch.setattr(ingest_module, "BATCH_FILES", 1)  # every file its own batch
+    data_dir = DataDir(tmp_path).ensure()
+    day = datetime(2024, 2, 3, 9, 0, tzinfo=CHINA_TZ)
+    drop(data_dir.inbox, "东园镇-2024-01.csv", f"{HEADER}\n{line('2024-01', '20')}\n", day)
+    drop(data_dir.inbox, "东园镇-2024-02.csv", f"{HEADER}\n{line('2024-02', '30')}\n", day.replace(month=3))
+    wal = data_dir.landing.with_name(f"{data_dir.landing.name}.wal")
+    logged: list[int] = []
+
+    def after_first_batch() -> None:
+        logged.append(wal.stat().st_size if wal.exists() else 0)
+
+    summary = ingest_inbox(data_dir, reference, TODAY, after_first_batch=after_first_batch)
+    assert [f.outcome for f in summary.files] == ["accepted", "accepted"]
+    assert logged == [0]
+    assert query(data_dir, "select count(*) from raw.submission_rows") == [(2,)]
+
+
 def test_a_file_rewritten_after_it_was_read_stays_in_the_inbox(tmp_path: Path) -> None:
     path = tmp_path / "东园镇-2024-01.csv"
     path.write_text("first", encoding="utf-8")
