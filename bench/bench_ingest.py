@@ -475,8 +475,8 @@ def run(
             "change": change,
             "target": FLAT_WITHIN,
             "met": math.fabs(change) <= FLAT_WITHIN,
-            # Rows per CPU-second of all threads: what the machine's drift and the second core's use move
-            # least (the wall moves with both).
+            # Beside it, rows per CPU-second of all threads, which how much of the second core a run gets
+            # does not move (the wall moves with it; the machine's drift moves both).
             "cpu_change": _cpu_rate(ours) / _cpu_rate(smallest) - 1,
         }
     return {
