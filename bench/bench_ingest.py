@@ -426,8 +426,8 @@ def _ratios(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ratio(results: dict[str, Any], ours: str, theirs: str, target: float) -> dict[str, Any]:
-    """Ours against theirs in rows/s (the target), and in rows per CPU-second of all threads (what a
-    loaded machine changes least)."""
+    """Ours against theirs in rows/s (the target), and in rows per CPU-second of all threads (which how
+    much of the second core a run gets does not move; the machine's drift moves both)."""
     value = _rate(results[ours]) / _rate(results[theirs])
     cpu = _cpu_rate(results[ours]) / _cpu_rate(results[theirs])
     return {"value": value, "cpu_value": cpu, "target": target, "met": value >= target}
