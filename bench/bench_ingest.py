@@ -478,8 +478,8 @@ def run(
             # Beside it, rows per CPU-second of all threads, which how much of the second core a run gets
             # does not move (the wall moves with it; the machine's drift moves both).
             "cpu_change": _cpu_rate(ours) / _cpu_rate(smallest) - 1,
-            # And DuckDB's own read_csv of the same files: what its rows/s do when only the rows a file
-            # grow, as they do here (every size is the same 164 files).
+            # And DuckDB's own read_csv of the same files: what its rows/s do when, as here, only the rows
+            # a file grow (every size is 164 files).
             "read_csv_change": _rate(size["results"]["duckdb_read_csv"])
             / _rate(runs[0]["results"]["duckdb_read_csv"])
             - 1,
@@ -524,7 +524,8 @@ def render(report: dict[str, Any]) -> str:
         verdict = "met" if flat["met"] else "MISSED"
         lines.append(
             f"ingest rows/s vs the smallest size {flat['change']:>+8.1%} (target within ±20 %: {verdict}); "
-            f"rows per CPU-second {flat['cpu_change']:+.1%}; DuckDB read_csv's rows/s {flat['read_csv_change']:+.1%}"
+            f"rows per CPU-second {flat['cpu_change']:+.1%}; "
+            f"DuckDB read_csv's rows/s {flat['read_csv_change']:+.1%}"
         )
     return "\n".join(lines)
 
