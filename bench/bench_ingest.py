@@ -13,7 +13,8 @@ its rows restates a project-month, with a warning). Then, each in its own proces
   (engine="openpyxl") reading them (the .xlsx baseline).
 
 Prints rows/s, peak memory (ru_maxrss), the ratios against their targets and how rows/s moves from the
-smallest size to each larger one, and writes the lot as JSON to bench/results/.
+smallest size to each larger one (ours, and beside it DuckDB's read_csv's), and writes the lot as JSON to
+bench/results/.
 
     .venv/bin/python bench/bench_ingest.py                            # 100,000 and 1,000,000 rows
     .venv/bin/python bench/bench_ingest.py --rows 5000                # a quick run
