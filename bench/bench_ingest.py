@@ -468,22 +468,20 @@ def run(
             )
             rounds[rows].append(run_size(rows, rows <= xlsx_rows, profile, files, stages))
     runs = [_median_of(rounds[rows]) if repeat > 1 else rounds[rows][0] for rows in sizes]
-    smallest = runs[0]["results"]["ingest_csv"]
+    smallest = runs[0]["results"]
     for size in runs:
-        ours = size["results"]["ingest_csv"]
-        change = _rate(ours) / _rate(smallest) - 1
+        ours, read_csv = size["results"]["ingest_csv"], size["results"]["duckdb_read_csv"]
+        change = _rate(ours) / _rate(smallest["ingest_csv"]) - 1
         size["rows_per_second_vs_smallest"] = {
             "change": change,
             "target": FLAT_WITHIN,
             "met": math.fabs(change) <= FLAT_WITHIN,
             # Beside it, rows per CPU-second of all threads, which how much of the second core a run gets
             # does not move (the wall moves with it; the machine's drift moves both).
-            "cpu_change": _cpu_rate(ours) / _cpu_rate(smallest) - 1,
+            "cpu_change": _cpu_rate(ours) / _cpu_rate(smallest["ingest_csv"]) - 1,
             # And DuckDB's own read_csv of the same files: what its rows/s do when, as here, only the rows
             # a file grow (every size is 164 files).
-            "read_csv_change": _rate(size["results"]["duckdb_read_csv"])
-            / _rate(runs[0]["results"]["duckdb_read_csv"])
-            - 1,
+            "read_csv_change": _rate(read_csv) / _rate(smallest["duckdb_read_csv"]) - 1,
         }
     return {
         "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
