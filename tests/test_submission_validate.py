@@ -246,6 +246,71 @@ def test_number_errors(files, reference, key, header, written, code):
     assert where(only(report, code)) == (2, header, written)
 
 
+def test_a_figure_followed_by_its_columns_unit_is_read_as_the_figure(files, reference):
+    rows = files.rows_for_month()
+    rows[0] |= {"patches_done": "10个", "area_done_mu": "100 亩", "invested_10k_yuan": "250万元"}
+    rows[1] |= {"area_done_mu": "８０亩", "waste_rock_10k_m3": "1.5万方"}  # full-width, as builders say it
+    report = check(files, reference, rows, name="s.csv")
+    assert report.errors == []
+    assert list(report.rows["patches_done"]) == [10, 5]
+    assert list(report.rows["area_done_mu"]) == [100, 80]
+    assert report.rows["invested_10k_yuan"][0] == 250
+    assert report.rows["waste_rock_10k_m3"][1] == 1.5
+
+
+def test_a_figures_unit_follows_the_header_when_it_names_one(files, reference):
+    rows = files.rows_for_month()
+    rows[0] |= {"area_done_mu": "66666.67平方米", "forest_mu": "40000 m²"}  # 100 亩, 60 亩
+    rows[1] |= {"area_done_mu": "53333.33㎡", "forest_mu": "53333.33平米"}  # 80 亩 each
+    report = check(
+        files,
+        reference,
+        rows,
+        headers={"area_done_mu": "累计治理面积(平方米)", "forest_mu": "其中林地(平方米)"},
+    )
+    assert report.errors == []
+    assert list(report.rows["area_done_mu"]) == [100, 80]
+    assert list(report.rows["forest_mu"]) == [60, 80]
+
+
+@pytest.mark.parametrize(
+    ("key", "header", "written", "converted"),
+    [
+        ("area_done_mu", "累计治理面积(亩)", "100933.33平方米", "100933.33 平方米 = 151.4 亩"),
+        ("forest_mu", "其中林地(亩)", "4公顷", "4 公顷 = 60 亩"),
+        ("invested_10k_yuan", "累计完成投资(万元)", "2,500,000元", "2500000 元 = 250 万元"),
+        ("waste_rock_10k_m3", "废石处置量(万立方米)", "12000 m3", "12000 立方米 = 1.2 万立方米"),
+    ],
+)
+def test_a_figure_in_another_unit_is_an_error_that_converts_it(
+    files, reference, key, header, written, converted
+):
+    rows = files.rows_for_month()
+    rows[0][key] = written
+    report = check(files, reference, rows, name="s.csv")
+    assert report.status == "rejected"
+    issue = only(report, "number_unit")
+    assert where(issue) == (2, header, written)
+    assert converted in issue.message_zh and converted in issue.message_en
+    assert "number_invalid" not in {i.code for i in report.errors}
+
+
+def test_a_unit_of_something_else_after_a_figure_is_named(files, reference):
+    rows = files.rows_for_month()
+    rows[1]["area_done_mu"] = "80万元"
+    issue = only(check(files, reference, rows), "number_unit")
+    assert where(issue) == (3, "累计治理面积(亩)", "80万元")
+    assert "“万元”" in issue.message_zh and "只填按“亩”计的数字" in issue.message_zh
+    assert "this column is in 亩" in issue.message_en
+
+
+@pytest.mark.parametrize("written", ["120左右", "80亩多", "亩80", "80 亩 亩", "1.2.3亩"])
+def test_words_after_a_figure_that_are_no_unit_are_not_a_number(files, reference, written):
+    rows = files.rows_for_month()
+    rows[1]["area_done_mu"] = written
+    assert where(only(check(files, reference, rows), "number_invalid")) == (3, "累计治理面积(亩)", written)
+
+
 def test_patches_at_the_planned_count_are_accepted(files, reference):
     assert check(files, reference, files.rows_for_month(patches_done=9)).status == "accepted"
 
@@ -519,6 +584,15 @@ def test_total_row_mismatch_warns(files, reference):
     assert where(issue) == (5, "累计完成图斑(个)", "16")
     assert "15" in issue.message_zh
     assert report.rows_read == 2 and "合计" not in set(report.rows["report_month"].astype(str))
+
+
+def test_a_total_followed_by_its_columns_unit_is_checked(files, reference):
+    total = ["合计", None, None, "15个", "180亩", "140 亩", 30, 10]
+    report = check(files, reference, files.rows_for_month(), name="s.csv", title="月度进展表", trailer=total)
+    assert (report.status, report.warnings) == ("accepted", [])
+    total[4] = "181亩"
+    report = check(files, reference, files.rows_for_month(), name="s.csv", title="月度进展表", trailer=total)
+    assert where(only(report, "total_mismatch")) == (5, "累计治理面积(亩)", "181亩")
 
 
 # --- the report ---------------------------------------------------------------------------------------------

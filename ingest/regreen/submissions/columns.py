@@ -3,7 +3,8 @@
 A header is recognised by its label (the Chinese canonical label or the English alias) after NFKC
 folding (full-width parentheses and digits become ASCII), with every space and line break removed.
 A unit in parentheses after the label is checked against the column: area columns accept 亩, 公顷 or
-平方米 and say how to convert to 亩; every other column accepts only its canonical unit.
+平方米 and say how to convert to 亩; every other column accepts only its canonical unit. A figure may be
+followed by the unit its column is in (FIGURE_UNITS).
 """
 
 from __future__ import annotations
@@ -25,9 +26,34 @@ _UNIT_SYNONYMS = {
     "ha": "公顷",
     "hectare": "公顷",
     "hm2": "公顷",
-    "m2": "平方米",
+    "m2": "平方米",  # also ㎡ and m², NFKC-folded
     "平方": "平方米",
+    "平米": "平方米",
+    "m3": "立方米",
+    "方": "立方米",  # as builders say it: 土石方, 万方
+    "万方": "万立方米",
 }
+# The units a figure may be written in, by the canonical unit of its column, each with its size in that
+# unit: a figure written with its unit after it (150亩, 3个, 250万元) is read in the column's own unit,
+# and one in another of these gets an error that converts it.
+FIGURE_UNITS: dict[str, dict[str, float]] = {
+    "亩": AREA_UNIT_FACTORS,
+    "个": {"个": 1.0},
+    "万元": {"万元": 1.0, "元": 1e-4},
+    "万立方米": {"万立方米": 1.0, "立方米": 1e-4},
+}
+
+
+def unit_name(text: str) -> str:
+    """A unit as written (NFKC-folded), by the name the columns use: m2 → 平方米."""
+    return _UNIT_SYNONYMS.get(text.lower(), text)
+
+
+def figure_unit(text: str) -> str | None:
+    """What follows a figure in a cell (NFKC-folded) as one of FIGURE_UNITS' units, or None when it is
+    none of them (约, 左右, 万)."""
+    unit = unit_name(text)
+    return unit if any(unit in sizes for sizes in FIGURE_UNITS.values()) else None
 
 
 @dataclass(frozen=True)
@@ -124,6 +150,14 @@ class HeaderMatch:
     problem_zh: str | None = None  # the unit cannot be used
     problem_en: str | None = None
 
+    @property
+    def unit(self) -> str | None:
+        """The unit the column's figures are written in: the header's (亩 for an area whose header names
+        none, or a unit that cannot be used), else the column's own."""
+        if self.column.kind == "area":
+            return next(unit for unit, factor in AREA_UNIT_FACTORS.items() if factor == self.factor)
+        return self.column.unit
+
 
 def header_as_written(text: str) -> str:
     """The header cell as the clerk wrote it, on one line."""
@@ -154,7 +188,7 @@ def _match_text(text: str) -> HeaderMatch | None:
     unit = parts["unit"]
     if unit is None or unit == "":
         return HeaderMatch(column, written, 1.0)
-    unit = _UNIT_SYNONYMS.get(unit.lower(), unit)
+    unit = unit_name(unit)
     if column.kind == "area":
         if unit in AREA_UNIT_FACTORS:
             return HeaderMatch(column, written, AREA_UNIT_FACTORS[unit])

@@ -39,6 +39,7 @@ from regreen.submissions.columns import (
     ACCEPTED,
     AREA_UNIT_FACTORS,
     COLUMNS_BY_KEY,
+    FIGURE_UNITS,
     LAND_PART_KEYS,
     NUMERIC_KEYS,
     REQUIRED_KEYS,
@@ -47,6 +48,7 @@ from regreen.submissions.columns import (
     STAGES,
     SUPERVISED_FROM,
     HeaderMatch,
+    figure_unit,
     fold,
     is_reference_header,
     match_header,
@@ -87,6 +89,8 @@ _MAC_EPOCH = date(1904, 1, 1)  # day 0 in the 1904 date system (a workbook's opt
 _SERIAL_RANGE = (1, 2958465)  # Excel's dates 1900-01-01 .. 9999-12-31
 _BEIJING_MIDNIGHT_IN_UTC = timedelta(hours=16)  # of the day before: China is at UTC+8 all year
 _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+")
+# A figure with a unit written after it: 150亩, 3 个, 100933.33平方米, 1,500 m2 (NFKC-folded).
+_FIGURE_AND_UNIT = re.compile(rf"(?P<figure>{_NUMBER.pattern})\s*(?P<unit>[^\d\s.,+-]\S*)")
 # 2024-03, 2024/3, 2024.03, 2024年3月, 2024年03月份, and a year of two digits before 年 (24年3月).
 _YEAR_MONTH = re.compile(r"(\d{4}|\d{2}(?=\s*年))\s*[-/.年]\s*(\d{1,2})\s*(?:月份?)?")
 # January as typed, or October as a cell of General format shows 2024.10 (and Excel saves it to a CSV).
@@ -403,6 +407,24 @@ def _number(value: object) -> float | None:
         return None
     text = unicodedata.normalize("NFKC", value).strip()
     return float(text.replace(",", "")) if _NUMBER.fullmatch(text) else None
+
+
+def _figure_and_unit(value: object) -> tuple[float, str] | None:
+    """A figure written with one of FIGURE_UNITS' units after it, and the unit by the name the columns use;
+    else None."""
+    if not isinstance(value, str):
+        return None
+    parts = _FIGURE_AND_UNIT.fullmatch(unicodedata.normalize("NFKC", value).strip())
+    unit = figure_unit(parts["unit"]) if parts else None
+    return (float(parts["figure"].replace(",", "")), unit) if parts and unit else None
+
+
+def _figure_in(value: object, unit: str | None) -> float | None:
+    """A figure written as text, alone or followed by `unit`, the unit its column is in; else None."""
+    number = _number(value)
+    if number is None and unit is not None and (found := _figure_and_unit(value)) and found[1] == unit:
+        number = found[0]
+    return number
 
 
 def _serial_date(number: float, epoch: date) -> date | None:
@@ -905,12 +927,15 @@ class _FileValidation:
             return _Distinct(np.full(len(self.rows), -1, dtype=np.intp), ())
         return self._column(found[0]).subset(self.data)
 
-    def _numbers(self) -> tuple[np.ndarray, np.ndarray]:
+    def _numbers(self) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """The numbers of the NUMERIC_KEYS columns, one row each, in the header's unit (NaN when blank or
-        unreadable), and where a cell was written but is not a number. The columns' text cells are parsed
-        together, so a file costs one pass through the parser."""
+        unreadable), where a cell was written but is not a number, and, by column, the unit a cell wrote
+        after its figure where that is not the column's (None in the column's other rows). The columns'
+        text cells are parsed together, so a file costs one pass through the parser; a figure followed by
+        its column's own unit (150亩 under 累计治理面积(亩)) is read as the figure."""
         values = np.full((len(NUMERIC_KEYS), len(self.rows)), np.nan)
         invalid = np.zeros(values.shape, dtype=bool)
+        units: dict[str, np.ndarray] = {}
         text = []
         for index, key in enumerate(NUMERIC_KEYS):
             raw = self.raw.get(key)
@@ -920,9 +945,21 @@ class _FileValidation:
                 text.append(index)
         if text:
             values[text], invalid[text] = _parse_numbers(np.stack([self.raw[NUMERIC_KEYS[i]] for i in text]))
+        for index in text:  # what the parser could not read is rare: cell by cell
+            key = NUMERIC_KEYS[index]
+            unit = self.matches[key][1].unit
+            for row in np.flatnonzero(invalid[index]).tolist():
+                found = _figure_and_unit(self.raw[key][row])
+                if found is None:
+                    continue
+                if found[1] == unit:
+                    values[index, row] = found[0]
+                else:
+                    units.setdefault(key, np.full(len(self.rows), None, dtype=object))[row] = found[1]
+                invalid[index, row] = False
         infinite = np.isinf(values)
         values[infinite] = np.nan
-        return values, invalid | infinite
+        return values, invalid | infinite, units
 
     def _check_rows(
         self, total_rows: np.ndarray, total_cells: dict[str, np.ndarray]
@@ -944,8 +981,8 @@ class _FileValidation:
         if len(self.parts) > 1 and (township < 0).any():
             raise _Apart  # a row of no known township: which earlier rows it may meet is not known
         project = self._check_project(township, text["project_name"])
-        numbers, unreadable = self._numbers()
-        figures = self._check_figures(numbers, unreadable, project)
+        numbers, unreadable, units = self._numbers()
+        figures = self._check_figures(numbers, unreadable, units, project)
         stage = self._check_stage(text["supervisor"])
         accepted_on, accepted_ordinal = self._check_accepted_on(stage)
         stage_names = _with_missing(STAGES)[stage]
@@ -1147,7 +1184,7 @@ class _FileValidation:
         return np.where(printed, at, np.array([r[2] for r in resolutions], dtype=np.int64)[codes])
 
     def _check_figures(
-        self, numbers: np.ndarray, unreadable: np.ndarray, project: np.ndarray
+        self, numbers: np.ndarray, unreadable: np.ndarray, units: dict[str, np.ndarray], project: np.ndarray
     ) -> dict[str, np.ndarray]:
         """Check the figures (see _numbers); returns them in canonical units (areas in 亩, rounded to 4
         decimals), a cell that broke a rule left out (NaN)."""
@@ -1162,6 +1199,8 @@ class _FileValidation:
                 "不是数字（只填数字，不加“约”等文字）",
                 "not a number (figures only, no words such as 约)",
             )
+            if key in units:
+                self._check_units(key, units[key])
             self._flag(negative[index], key, "number_negative", "不能为负数", "must not be negative")
             self._flag(
                 too_large[index],
@@ -1251,11 +1290,43 @@ class _FileValidation:
             unit=np.full(len(area), unit, dtype=object),
         )
 
+    def _check_units(self, key: str, written: np.ndarray) -> None:
+        """A figure written with a unit that is not its column's (see _numbers): converted in the message
+        when it measures the same thing (平方米 under a 亩 header), else named."""
+        named = written != None  # noqa: E711 (numpy compares element-wise)
+        unit = self.matches[key][1].unit
+        sizes = FIGURE_UNITS[COLUMNS_BY_KEY[key].unit]
+        figure, converted = np.full(len(written), np.nan), np.full(len(written), np.nan)
+        for row in np.flatnonzero(named).tolist():
+            number, other = _figure_and_unit(self.raw[key][row])
+            if other in sizes:
+                figure[row], converted[row] = number, round(number * sizes[other] / sizes[unit], 4)
+        context = {"written": written, "unit": np.full(len(written), unit, dtype=object)}
+        self._flag(
+            ~np.isnan(converted),
+            key,
+            "number_unit",
+            "数字后写了单位“{written}”，本列以“{unit}”计：只填数字，{figure:.12g} {written} = {converted:.12g} {unit}",
+            "a unit, {written}, is written after the figure, but this column is in {unit}: write the figure "
+            "alone, {figure:.12g} {written} = {converted:.12g} {unit}",
+            **context,
+            figure=figure,
+            converted=converted,
+        )
+        self._flag(
+            named & np.isnan(converted),
+            key,
+            "number_unit",
+            "数字后写了单位“{written}”，本列以“{unit}”计：只填按“{unit}”计的数字",
+            "a unit, {written}, is written after the figure, but this column is in {unit}: write the figure "
+            "alone, in {unit}",
+            **context,
+        )
+
     def _area_unit(self) -> str:
         """The unit the file's 累计治理面积 header names (亩 when it names none)."""
         found = self.matches.get("area_done_mu")
-        factor = found[1].factor if found else 1.0
-        return next(unit for unit, f in AREA_UNIT_FACTORS.items() if f == factor)
+        return found[1].unit if found else "亩"
 
     def _check_stage(self, supervisor: np.ndarray) -> np.ndarray:
         """The index of each row's stage in STAGES, or -1."""
@@ -1678,7 +1749,7 @@ class _FileValidation:
                 declared_text = cell_text(total_cells[key][index])
                 if declared_text is None:
                     continue
-                declared = _number(declared_text)
+                declared = _figure_in(declared_text, self.matches[key][1].unit)
                 summed = float(np.nansum(numbers[position]))
                 if declared is None:
                     self._issue(
