@@ -386,6 +386,36 @@ def test_accepted_on_forms(files, reference, written):
     assert report.rows.iloc[1]["accepted_on"] == date(2024, 4, 20)
 
 
+@pytest.mark.parametrize(
+    ("written", "day"),
+    [
+        # a JS Date made in China for midnight, exported in UTC: the day before, at 16:00
+        ("2024-04-19T16:00:00.000Z", date(2024, 4, 20)),
+        ("2024-04-20T00:00:00+08:00", date(2024, 4, 20)),
+        ("2024-04-20 09:30+0800", date(2024, 4, 20)),
+        ("2024-04-20T02:00:00Z", date(2024, 4, 20)),
+        ("2024-03-31T20:00:00Z", date(2024, 4, 1)),  # 04:00 on April 1 in Beijing
+    ],
+)
+def test_a_date_and_time_with_its_zone_is_the_day_in_beijing(files, reference, written, day):
+    rows = files.rows_for_month("2024-04")
+    rows[1] |= {"stage": "已验收", "accepted_on": written}
+    rows[0]["report_month"] = written
+    report = check(files, reference, rows, name="s.csv")
+    assert report.status == "accepted", [i.describe() for i in report.errors]
+    assert report.rows.iloc[1]["accepted_on"] == day
+    assert report.rows.iloc[0]["report_month"] == date(2024, 4, 1)
+
+
+@pytest.mark.parametrize(
+    "written", ["2024-04-31T00:00:00Z", "2024-04-20T24:30:00Z", "2024-04-20T00:00:00+2500"]
+)
+def test_a_date_and_time_with_its_zone_that_names_no_moment_is_an_error(files, reference, written):
+    rows = files.rows_for_month("2024-04")
+    rows[1] |= {"stage": "已验收", "accepted_on": written}
+    assert where(only(check(files, reference, rows), "accepted_on_invalid")) == (3, "验收日期", written)
+
+
 def test_acceptance_after_the_month_reported_is_rejected(files, reference):
     rows = files.rows_for_month()  # March
     rows[1] |= {"stage": "已验收", "accepted_on": "2024-04-01"}

@@ -59,6 +59,7 @@ from regreen.submissions.names import display_name
 from regreen.submissions.personal import mask_all, mask_personal
 from regreen.submissions.reader import RawTable, ReadLimits, SubmissionReadError, read_table
 from regreen.submissions.reference import PlanReference, ProjectRef
+from regreen.submissions.sample import CHINA_TZ
 
 Severity = Literal["error", "warning"]
 
@@ -99,6 +100,8 @@ _YEAR_MONTH_DAY = re.compile(
     r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:\s*[T ]?\s*\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
 )
 _COMPACT_MONTH = re.compile(r"(\d{4})(\d{2})")
+# A date and time with its zone (ISO 8601), as a web system exports a JS Date: 2024-02-29T16:00:00.000Z.
+_ZONED = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)")
 # m/d/yy: a date cell as a program writes it into a CSV in its cell's format (SheetJS's default, 3/1/24).
 _US_SHORT_DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{2}")
 _COMPACT_DAY = re.compile(r"(\d{4})(\d{2})(\d{2})")
@@ -463,9 +466,22 @@ def parse_month(value: object, epoch: date = _EXCEL_EPOCH) -> date | None:
         return _safe_date(year + 2000 if year < 100 else year, int(parts[2]), 1)
     if (parts := _YEAR_MONTH_DAY.fullmatch(text)) and _safe_date(int(parts[1]), int(parts[2]), int(parts[3])):
         return date(int(parts[1]), int(parts[2]), 1)
+    if day := _zoned_day(text):
+        return day.replace(day=1)
     if _SERIAL.fullmatch(text):
         return parse_month(float(text), epoch)
     return None
+
+
+def _zoned_day(text: str) -> date | None:
+    """The day in Beijing of a date and time written with its zone (2024-02-29T16:00:00.000Z is 2024-03-01
+    there: a JS Date made in China for midnight, written in UTC); None for any other text."""
+    if not _ZONED.fullmatch(text):
+        return None
+    try:
+        return datetime.fromisoformat(text).astimezone(CHINA_TZ).date()
+    except ValueError:  # no such day or time, or an offset beyond a day
+        return None
 
 
 def beijing_midnight_in_utc(value: object) -> date | None:
@@ -510,6 +526,8 @@ def parse_date(value: object, epoch: date = _EXCEL_EPOCH) -> date | None:
     text = unicodedata.normalize("NFKC", value).strip()
     if parts := _YEAR_MONTH_DAY.fullmatch(text) or _COMPACT_DAY.fullmatch(text):
         return _safe_date(int(parts[1]), int(parts[2]), int(parts[3]))
+    if day := _zoned_day(text):
+        return day
     if _SERIAL.fullmatch(text):
         return parse_date(float(text), epoch)
     return None
