@@ -311,6 +311,22 @@ def test_words_after_a_figure_that_are_no_unit_are_not_a_number(files, reference
     assert where(only(check(files, reference, rows), "number_invalid")) == (3, "累计治理面积(亩)", written)
 
 
+@pytest.mark.parametrize("written", ["/", "－", "—", "——", "无", "暂无", "N/A", " - "])
+def test_a_mark_for_none_in_a_figure_is_read_as_blank_with_a_warning(files, reference, written):
+    rows = files.rows_for_month()
+    rows[1] |= {"fund_waste_rock": written, "waste_rock_10k_m3": written}
+    report = check(files, reference, rows, name="s.csv")
+    assert report.status == "accepted", [i.describe() for i in report.errors]
+    assert [(i.code, i.row, i.column, i.value) for i in report.warnings] == [
+        ("number_placeholder", 3, "废石处置收入(万元)", written.strip()),
+        ("number_placeholder", 3, "废石处置量(万立方米)", written.strip()),
+    ]
+    assert "如果是 0，请填 0" in report.warnings[0].message_zh
+    assert report.rows["fund_waste_rock"].tolist()[0] == 30
+    assert report.rows["fund_waste_rock"].isna().tolist() == [False, True]
+    assert report.rows["waste_rock_10k_m3"].isna().tolist() == [False, True]
+
+
 def test_patches_at_the_planned_count_are_accepted(files, reference):
     assert check(files, reference, files.rows_for_month(patches_done=9)).status == "accepted"
 

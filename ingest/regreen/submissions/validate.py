@@ -106,6 +106,8 @@ _ZONED = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|
 _US_SHORT_DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{2}")
 _COMPACT_DAY = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _SERIAL = re.compile(r"\d{1,7}(?:\.\d+)?")
+# What a form's figure cell holds for "none" or "not applicable" (NFKC-folded, lower case): read as blank.
+_PLACEHOLDERS = frozenset({"-", "--", "—", "——", "–", "/", "\\", "无", "暂无", "n/a"})
 
 # No figure of a township's project comes near this: 10⁹ mu, 万元, m³ or patches.
 MAX_FIGURE = 1e9
@@ -1210,12 +1212,21 @@ class _FileValidation:
         # Far beyond any real project, and beyond what an integer column holds: a typo, not a figure.
         too_large = numbers >= MAX_FIGURE
         for index, key in enumerate(NUMERIC_KEYS):
+            placeholder = self._placeholders(key, unreadable[index])
             self._flag(
-                unreadable[index],
+                unreadable[index] & ~placeholder,
                 key,
                 "number_invalid",
                 "不是数字（只填数字，不加“约”等文字）",
                 "not a number (figures only, no words such as 约)",
+            )
+            self._flag(
+                placeholder,
+                key,
+                "number_placeholder",
+                "读作未填（空白）；如果是 0，请填 0",
+                "read as not given (blank); if it is zero, write 0",
+                "warning",
             )
             if key in units:
                 self._check_units(key, units[key])
@@ -1307,6 +1318,14 @@ class _FileValidation:
             alt=alternative,
             unit=np.full(len(area), unit, dtype=object),
         )
+
+    def _placeholders(self, key: str, unreadable: np.ndarray) -> np.ndarray:
+        """Which of the `unreadable` cells of column `key` hold a mark for none (— / 无, _PLACEHOLDERS)."""
+        found = np.zeros(len(unreadable), dtype=bool)
+        for row in np.flatnonzero(unreadable).tolist():
+            text = cell_text(self.raw[key][row])
+            found[row] = text is not None and unicodedata.normalize("NFKC", text).lower() in _PLACEHOLDERS
+        return found
 
     def _check_units(self, key: str, written: np.ndarray) -> None:
         """A figure written with a unit that is not its column's (see _numbers): converted in the message
