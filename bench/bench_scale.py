@@ -196,12 +196,12 @@ def time_read_csv(files: list[Path], scratch: Path) -> float:
 
 
 def time_bare_sql(warehouse: Path, scratch: Path, memory_limit: str) -> tuple[float, float, bool]:
-    """Seconds of BARE_SQL on a copy of the published warehouse with DuckDB's defaults, then with the
-    settings dbt's DuckDB has in the nightly (profiles.yml: `memory_limit`, [storage] memory_limit of
-    regreen.toml; no insertion order kept), and whether its output equals the marts.
+    """Seconds of BARE_SQL on a copy of the published warehouse with DuckDB's defaults and, run first,
+    with the settings dbt's DuckDB has in the nightly (profiles.yml: `memory_limit`, [storage]
+    memory_limit of regreen.toml; no insertion order kept), and whether its output equals the marts.
 
-    Both, because they differ by half: at 100× the facts' window and join fit in DuckDB's default
-    memory (80 % of the machine's) and spill at the nightly's 512 MB, which bounds the nightly's peak.
+    Both, because the second took 1.5–1.8× as long at 100×: the facts' window and join fit in DuckDB's
+    default memory (80 % of the machine's) and spill at the nightly's 512 MB, which bounds its peak.
     Also prints dbt's own time on FACT_NODES in the nightly that built `warehouse` (its run_results.json,
     in the data directory's work/dbt-target) beside the bare SQL's, and how the dbt stage splits into
     models, tests and dbt's own time between nodes."""
