@@ -63,6 +63,7 @@ from bench_nightly import (
 )
 
 from regreen.config import load_config
+from regreen.memory import limit_connection
 from regreen.project import DataDir
 from regreen.publish import open_read_only
 from regreen.submissions.reference import load_reference
@@ -207,9 +208,7 @@ def time_bare_sql(warehouse: Path, scratch: Path, memory_limit: str) -> tuple[fl
     models, tests and dbt's own time between nodes."""
     results = json.loads((warehouse.parent / "work" / "dbt-target" / "run_results.json").read_text())
     shutil.copyfile(warehouse, scratch)
-    with duckdb.connect(str(scratch)) as con:
-        con.execute("set memory_limit = ?", [memory_limit])
-        con.execute("set preserve_insertion_order = false")
+    with limit_connection(duckdb.connect(str(scratch)), memory_limit, ordered=False) as con:
         started = time.perf_counter()
         con.execute(BARE_SQL)
         limited = time.perf_counter() - started
