@@ -474,6 +474,9 @@ def test_a_zip_of_two_layers_is_refused_naming_them(tmp_path: Path, reference, f
     with pytest.raises(PatchLayerUnreadableError) as refused:
         read_layer(archive, reference)
     assert "several layers: 2023年/图斑.shp, 2024年/图斑.shp" in str(refused.value)
+    assert "give the patch layer alone" in str(refused.value) and "give a GeoPackage" not in str(
+        refused.value
+    )
 
 
 def test_a_geodatabase_of_two_polygon_feature_classes_is_refused_naming_them(
@@ -488,6 +491,49 @@ def test_a_geodatabase_of_two_polygon_feature_classes_is_refused_naming_them(
         read_layer(gdb, reference)
     assert "村界" in str(refused.value) and "底图" in str(refused.value)
     assert "exactly one polygon layer" in str(refused.value)
+    assert "give the patch layer alone" in str(refused.value)
+
+
+def test_refusals_of_a_layer_in_a_readable_format_say_what_to_do_instead_of_naming_formats(
+    tmp_path: Path, reference, features
+) -> None:
+    # A layer GDAL reads, refused for what it holds (or a path with nothing there), ended with the advice
+    # for an unreadable file, "give a GeoPackage (.gpkg), a Shapefile …": no other format would help.
+    empty = write_features(tmp_path / "图斑.gpkg", features[:0], "EPSG:4528")  # saved with nothing selected
+    lines = tmp_path / "图斑线.gpkg"  # the patches' outlines digitised as lines, not polygons
+    outlines = [shapely.to_wkb(shapely.boundary(f.polygon)) for f in features]
+    write_layer(
+        lines,
+        np.array(outlines, dtype=object),
+        [np.array([f.code for f in features], dtype=object)],
+        ["图斑编号"],
+        driver="GPKG",
+        geometry_type="LineString",
+        crs="EPSG:4528",
+    )
+    for path, reason, fix in (
+        (empty, "the layer has no features", 'without "Save only selected features"'),
+        (lines, "exactly one polygon layer, it holds: 图斑线", "Lines to Polygons"),
+        (tmp_path / "别处.gpkg", "no such file", "check the path"),
+    ):
+        with pytest.raises(PatchLayerUnreadableError) as refused:
+            read_layer(path, reference)
+        message = str(refused.value)
+        assert reason in message and fix in message
+        assert "give a GeoPackage" not in message and "请提供 GeoPackage" not in message
+    # What it holds is said in Chinese as well.
+    with pytest.raises(PatchLayerUnreadableError) as refused:
+        read_layer(empty, reference)
+    assert "图层没有要素" in str(refused.value) and "仅保存选中的要素" in str(refused.value)
+
+
+def test_a_file_gdal_cannot_read_is_told_the_formats_that_are_read(tmp_path: Path, reference) -> None:
+    broken = tmp_path / "图斑.gpkg"
+    broken.write_bytes(b"not a GeoPackage")
+    with pytest.raises(PatchLayerUnreadableError) as refused:
+        read_layer(broken, reference)
+    assert "give a GeoPackage (.gpkg), a Shapefile (.shp or a .zip of it)" in str(refused.value)
+    assert "请提供 GeoPackage（.gpkg）" in str(refused.value)
 
 
 def test_a_shapefile_without_its_prj_is_refused(tmp_path: Path, reference, features) -> None:

@@ -137,15 +137,39 @@ class PatchLayerError(RegreenError):
     """A patch layer that cannot be loaded as it is."""
 
 
+# What to do about a layer that cannot be read at all: give it in a format GDAL reads here.
+GIVE_A_LAYER_FORMAT = (
+    "请提供 GeoPackage（.gpkg）、Shapefile（.shp 或其 .zip）、ArcGIS 文件地理数据库（.gdb 文件夹或其 .zip）、"
+    "GeoJSON 或 KML/KMZ",
+    "give a GeoPackage (.gpkg), a Shapefile (.shp or a .zip of it), an ArcGIS file geodatabase (the .gdb "
+    "folder or a .zip of it), a GeoJSON file or a KML/KMZ",
+)
+# The other refusals: the file is in a format read here, or is not there; another format would not help.
+CHECK_THE_PATH = ("请检查路径", "check the path")
+ONE_LAYER_ONLY = (
+    "请只给图斑这一个面图层（在 QGIS 中右键图层 → 导出 → 要素另存为（Save Features As…），单独存为一个文件）",
+    "give the patch layer alone (in QGIS: right-click the layer → Export → Save Features As…, to a file of "
+    "its own)",
+)
+POLYGONS_ONLY = (
+    "图斑须为面（多边形）图层；线图层请在 QGIS 中用“线转面”（Lines to Polygons）转为面后再导出",
+    "patches must be a polygon layer: turn lines into polygons (in QGIS: Vector → Geometry Tools → Lines to "
+    "Polygons) and export that",
+)
+EXPORT_WITH_FEATURES = (
+    "请重新导出图斑图层，勿勾选“仅保存选中的要素”（Save only selected features），并清除图层的筛选条件",
+    'export the patch layer again, without "Save only selected features" and with its filter cleared',
+)
+
+
 class PatchLayerUnreadableError(PatchLayerError):
-    def __init__(self, path: Path, reason: str) -> None:
+    def __init__(self, path: Path, reason: str, fix: tuple[str, str] = GIVE_A_LAYER_FORMAT) -> None:
         self.path = path
         self.reason = reason
+        self.fix = fix
         super().__init__(
-            f"无法读取图斑图层 {path}：{reason}；请提供 GeoPackage（.gpkg）、Shapefile（.shp 或其 .zip）、"
-            "ArcGIS 文件地理数据库（.gdb 文件夹或其 .zip）、GeoJSON 或 KML/KMZ",
-            f"cannot read patch layer {path}: {reason}; give a GeoPackage (.gpkg), a Shapefile (.shp or a "
-            ".zip of it), an ArcGIS file geodatabase (the .gdb folder or a .zip of it), a GeoJSON file or a KML/KMZ",
+            f"无法读取图斑图层 {path}：{reason}；{fix[0]}",
+            f"cannot read patch layer {path}: {reason}; {fix[1]}",
         )
 
 
@@ -681,7 +705,9 @@ def _dataset(path: Path) -> Path | str:
         return path
     if len(layers) > 1:
         listed = ", ".join(layers[name] for name in sorted(layers))
-        raise PatchLayerUnreadableError(path, f"压缩包中有多个图层 / the zip holds several layers: {listed}")
+        raise PatchLayerUnreadableError(
+            path, f"压缩包中有多个图层 / the zip holds several layers: {listed}", ONE_LAYER_ONLY
+        )
     [inside] = layers
     return f"/vsizip/{path}/{inside}"
 
@@ -772,7 +798,7 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
         if not path.is_dir():
             raise PatchLayerUnreadableError(path, "不是文件夹（.gdb 是文件夹）/ not a folder (a .gdb is one)")
     elif not path.is_file():
-        raise PatchLayerUnreadableError(path, "文件不存在 / no such file")
+        raise PatchLayerUnreadableError(path, "文件不存在 / no such file", CHECK_THE_PATH)
     with warnings.catch_warnings():
         # A GPS track's or CAD import's measures (PolygonM, as QGIS's "Set M value" writes them) mean
         # nothing for a patch: pyogrio drops them, and its warning would reach the user as Python's.
@@ -792,6 +818,7 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
                 raise PatchLayerUnreadableError(
                     path,
                     f"应恰有一个面图层，实有 / it should hold exactly one polygon layer, it holds: {listed}",
+                    ONE_LAYER_ONLY if polygon_layers else POLYGONS_ONLY,
                 )
             else:
                 meta, fids, wkb, field_data = _read_table(path, source, polygon_layers[0])
@@ -806,7 +833,9 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
     if not is_accepted_crs(crs):
         raise PatchCrsUnknownError(path, crs_label(crs))
     if len(fids) == 0:
-        raise PatchLayerUnreadableError(path, "图层没有要素 / the layer has no features")
+        raise PatchLayerUnreadableError(
+            path, "图层没有要素 / the layer has no features", EXPORT_WITH_FEATURES
+        )
 
     names = list(meta["fields"])
     at = _field_index(path, names)
