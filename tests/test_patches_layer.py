@@ -473,10 +473,9 @@ def test_a_zip_of_two_layers_is_refused_naming_them(tmp_path: Path, reference, f
             out.write(part, f"{part.parent.name}/{part.name}")
     with pytest.raises(PatchLayerUnreadableError) as refused:
         read_layer(archive, reference)
-    assert "several layers: 2023年/图斑.shp, 2024年/图斑.shp" in str(refused.value)
-    assert "give the patch layer alone" in str(refused.value) and "give a GeoPackage" not in str(
-        refused.value
-    )
+    message = str(refused.value)
+    assert "several layers: 2023年/图斑.shp, 2024年/图斑.shp" in message
+    assert "give the patch layer alone" in message and "give a GeoPackage" not in message
 
 
 def test_a_geodatabase_of_two_polygon_feature_classes_is_refused_naming_them(
@@ -515,6 +514,7 @@ def test_refusals_of_a_layer_in_a_readable_format_say_what_to_do_instead_of_nami
         (empty, "the layer has no features", 'without "Save only selected features"'),
         (lines, "exactly one polygon layer, it holds: 图斑线", "Lines to Polygons"),
         (tmp_path / "别处.gpkg", "no such file", "check the path"),
+        (tmp_path / "别处.gdb", "no such file", "check the path"),  # was "not a folder (a .gdb is one)"
     ):
         with pytest.raises(PatchLayerUnreadableError) as refused:
             read_layer(path, reference)
@@ -534,6 +534,15 @@ def test_a_file_gdal_cannot_read_is_told_the_formats_that_are_read(tmp_path: Pat
         read_layer(broken, reference)
     assert "give a GeoPackage (.gpkg), a Shapefile (.shp or a .zip of it)" in str(refused.value)
     assert "请提供 GeoPackage（.gpkg）" in str(refused.value)
+    (tmp_path / "图斑.gdb").write_bytes(b"")  # a geodatabase is a folder
+    (tmp_path / "文件夹.gpkg").mkdir()
+    for path, reason in (
+        (tmp_path / "图斑.gdb", "not a folder"),
+        (tmp_path / "文件夹.gpkg", "not a regular file"),
+    ):
+        with pytest.raises(PatchLayerUnreadableError) as refused:
+            read_layer(path, reference)
+        assert reason in str(refused.value) and "give a GeoPackage" in str(refused.value)
 
 
 def test_a_shapefile_without_its_prj_is_refused(tmp_path: Path, reference, features) -> None:

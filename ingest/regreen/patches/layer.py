@@ -794,11 +794,13 @@ def read_layer(path: Path, reference: PlanReference) -> PatchLayer:
         raise PatchLayerUnreadableError(
             path, f"扩展名 {path.suffix or '—'} 不是图层格式 / not a layer format"
         )
+    if not path.exists():
+        raise PatchLayerUnreadableError(path, "文件不存在 / no such file", CHECK_THE_PATH)
     if path.suffix.lower() == GEODATABASE_SUFFIX:
         if not path.is_dir():
             raise PatchLayerUnreadableError(path, "不是文件夹（.gdb 是文件夹）/ not a folder (a .gdb is one)")
     elif not path.is_file():
-        raise PatchLayerUnreadableError(path, "文件不存在 / no such file", CHECK_THE_PATH)
+        raise PatchLayerUnreadableError(path, "不是普通文件 / not a regular file")
     with warnings.catch_warnings():
         # A GPS track's or CAD import's measures (PolygonM, as QGIS's "Set M value" writes them) mean
         # nothing for a patch: pyogrio drops them, and its warning would reach the user as Python's.
