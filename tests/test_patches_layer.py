@@ -510,6 +510,7 @@ def test_refusals_of_a_layer_in_a_readable_format_say_what_to_do_instead_of_nami
         geometry_type="LineString",
         crs="EPSG:4528",
     )
+    messages = {}
     for path, reason, fix in (
         (empty, "the layer has no features", 'without "Save only selected features"'),
         (lines, "exactly one polygon layer, it holds: 图斑线", "Lines to Polygons"),
@@ -518,13 +519,11 @@ def test_refusals_of_a_layer_in_a_readable_format_say_what_to_do_instead_of_nami
     ):
         with pytest.raises(PatchLayerUnreadableError) as refused:
             read_layer(path, reference)
-        message = str(refused.value)
+        message = messages[path] = str(refused.value)
         assert reason in message and fix in message
         assert "give a GeoPackage" not in message and "请提供 GeoPackage" not in message
     # What it holds is said in Chinese as well.
-    with pytest.raises(PatchLayerUnreadableError) as refused:
-        read_layer(empty, reference)
-    assert "图层没有要素" in str(refused.value) and "仅保存选中的要素" in str(refused.value)
+    assert "图层没有要素" in messages[empty] and "仅保存选中的要素" in messages[empty]
 
 
 def test_a_file_gdal_cannot_read_is_told_the_formats_that_are_read(tmp_path: Path, reference) -> None:
