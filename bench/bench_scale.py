@@ -24,7 +24,9 @@ For each size (1× = 1,300 generated projects reporting every month from a start
    `--nights N`, N such nights, one generated month each (the full night then lands N - 1 months fewer,
    so the last night brings the same month as with one), each printed with its wall, its ratio to the
    full night and its file size over the full build's; after them `regreen build --full` of the same
-   landing zone, for the file size (and wall) of a full build of what the nights hold;
+   landing zone, for the file size (and wall) of a full build of what the nights hold, with the bare SQL
+   timed on the same raw tables just before and just after it: its dbt stage against the bare SQL of
+   the same minutes (the full night's dbt stage and step 4's bare SQL run minutes apart);
 7. memory: each night's resident high-water mark per stage as the nightly records it (its own process
    and its dbt child), beside the whole run's through a launcher (`run_measured`), and `regreen report`
    alone on the full night's warehouse.
@@ -64,6 +66,7 @@ from bench_nightly import (
 
 from regreen.config import load_config
 from regreen.memory import limit_connection
+from regreen.nightly import read_runs
 from regreen.project import DataDir
 from regreen.publish import open_read_only
 from regreen.submissions.reference import load_reference
@@ -165,8 +168,7 @@ class SizeResult:
     bare_equal: bool
     suites: dict[str, float] = field(default_factory=dict)
     nights: list[Night] = field(default_factory=list)
-    rebuilt_seconds: float = 0.0  # `regreen build --full` of the landing the nights ended with
-    rebuilt_file_mb: float = 0.0
+    rebuilt: Bracket | None = None  # `regreen build --full` of the landing the nights ended with
     report: dict[str, float] = field(default_factory=dict)  # `regreen report` alone: seconds, peak MiB
 
     @property
@@ -206,16 +208,11 @@ def time_bare_sql(warehouse: Path, scratch: Path, memory_limit: str) -> tuple[fl
     Also prints dbt's own time on FACT_NODES in the nightly that built `warehouse` (its run_results.json,
     in the data directory's work/dbt-target) beside the bare SQL's, and how the dbt stage splits into
     models, tests and dbt's own time between nodes."""
-    results = json.loads((warehouse.parent / "work" / "dbt-target" / "run_results.json").read_text())
     shutil.copyfile(warehouse, scratch)
     with limit_connection(duckdb.connect(str(scratch)), memory_limit, ordered=False) as con:
-        started = time.perf_counter()
-        con.execute(BARE_SQL)
-        limited = time.perf_counter() - started
+        limited = _run_bare_sql(con)
     with duckdb.connect(str(scratch)) as con:
-        started = time.perf_counter()
-        con.execute(BARE_SQL)
-        seconds = time.perf_counter() - started
+        seconds = _run_bare_sql(con)
         equal = all(
             con.execute(
                 f"select count(*) from (select * from handmade.{bare} except all select * from marts.{mart}) "
@@ -225,10 +222,11 @@ def time_bare_sql(warehouse: Path, scratch: Path, memory_limit: str) -> tuple[fl
             for bare, mart in BARE_PAIRS
         )
     scratch.unlink()
+    results = json.loads(_dbt_results(warehouse).read_text())
     timed = [(r["unique_id"], r["execution_time"]) for r in results["results"]]
     tests = [t for node, t in timed if node.startswith("test.")]
     models = sum(t for node, t in timed) - sum(tests)
-    facts = sum(t for node, t in timed if node.startswith("model.") and node.split(".")[-1] in FACT_NODES)
+    facts = _facts_seconds(results)
     print(
         f"dbt on the two facts' nodes {facts:.1f} s against bare SQL {seconds:.1f} s: {facts / seconds:.1f}× "
         f"(with dbt's settings, memory_limit {memory_limit}: {limited:.1f} s, {facts / limited:.1f}×); "
@@ -237,6 +235,74 @@ def time_bare_sql(warehouse: Path, scratch: Path, memory_limit: str) -> tuple[fl
         flush=True,
     )
     return seconds, limited, equal
+
+
+def _run_bare_sql(con: duckdb.DuckDBPyConnection) -> float:
+    started = time.perf_counter()
+    con.execute(BARE_SQL)
+    return time.perf_counter() - started
+
+
+def _dbt_results(warehouse: Path) -> Path:
+    """The run_results.json of the dbt build that built `warehouse` (the last one in its data directory)."""
+    return warehouse.parent / "work" / "dbt-target" / "run_results.json"
+
+
+def _facts_seconds(results: dict) -> float:
+    """dbt's own seconds on FACT_NODES in a build's run_results.json."""
+    return sum(
+        r["execution_time"]
+        for r in results["results"]
+        if r["unique_id"].startswith("model.") and r["unique_id"].split(".")[-1] in FACT_NODES
+    )
+
+
+def time_hand_sql(warehouse: Path, scratch: Path) -> float:
+    """Seconds of BARE_SQL with DuckDB's defaults on a copy of `warehouse`."""
+    shutil.copyfile(warehouse, scratch)
+    try:
+        with duckdb.connect(str(scratch)) as con:
+            return _run_bare_sql(con)
+    finally:
+        scratch.unlink()
+
+
+@dataclass
+class Bracket:
+    """`regreen build --full` of the landing the nights ended with, the hand SQL timed on the same raw
+    tables just before it and just after it: the dbt stage against the hand SQL of the same minutes.
+
+    The full night's dbt stage and the hand SQL run minutes apart (the suites, the report and the nights
+    between them), so a slow stretch of the shared machine can fall on one of the two and not the other;
+    here the build sits between two timings of the hand SQL, and the spread of those two shows how much
+    the machine moved meanwhile."""
+
+    hand_before: float
+    hand_after: float
+    dbt_seconds: float  # the build's dbt stage, as its run record has it
+    facts_seconds: float  # dbt's own time on FACT_NODES in that build
+    build_seconds: float  # the whole `regreen build --full`
+    file_mb: float
+
+    @property
+    def hand_mean(self) -> float:
+        return (self.hand_before + self.hand_after) / 2
+
+
+def time_bracketed_build(data_dir: DataDir, notice: Path, scratch: Path) -> Bracket:
+    """The hand SQL on the published warehouse, `regreen build --full`, the hand SQL on what it built."""
+    before = time_hand_sql(data_dir.warehouse, scratch)
+    build_seconds, built = rebuild_in_full(data_dir, notice)
+    after = time_hand_sql(built, scratch)
+    record = read_runs(data_dir)[-1]
+    return Bracket(
+        hand_before=round(before, 2),
+        hand_after=round(after, 2),
+        dbt_seconds=round(record.stage_seconds["dbt"], 2),
+        facts_seconds=round(_facts_seconds(json.loads(_dbt_results(built).read_text())), 2),
+        build_seconds=build_seconds,
+        file_mb=round(built.stat().st_size / 2**20, 1),
+    )
 
 
 def time_suites(warehouse: Path) -> dict[str, float]:
@@ -368,9 +434,7 @@ def measure(root: Path, size: int, nights: int = 1) -> SizeResult:
         nights=measured,
         report=report,
     )
-    if nights > 1:
-        result.rebuilt_seconds, rebuilt = rebuild_in_full(data_dir, notice)
-        result.rebuilt_file_mb = round(rebuilt.stat().st_size / 2**20, 1)
+    result.rebuilt = time_bracketed_build(data_dir, notice, root / "bare.duckdb")
     return result
 
 
@@ -386,12 +450,12 @@ def render_nights(results: list[SizeResult]) -> str:
                 f"{m.wall_seconds / r.full.wall_seconds:>10.2f}{night.file_mb:>8.0f}"
                 f"{night.file_mb / r.full_file_mb:>7.2f}"
             )
-        if r.rebuilt_file_mb:
+        if r.rebuilt:
             lines.append(
-                f"{r.size:>4}× after {len(r.nights)} nights: a full build of the same landing takes "
-                f"{r.rebuilt_seconds:.1f} s and {r.rebuilt_file_mb:.0f} MB; the last night's file is "
-                f"{r.nights[-1].file_mb / r.rebuilt_file_mb:.2f}× that, its wall "
-                f"{r.nights[-1].measured.wall_seconds / r.rebuilt_seconds:.2f}× that"
+                f"{r.size:>4}× after {len(r.nights)} night{'s' if len(r.nights) > 1 else ''}: a full build "
+                f"of the same landing takes {r.rebuilt.build_seconds:.1f} s and {r.rebuilt.file_mb:.0f} MB; "
+                f"the last night's file is {r.nights[-1].file_mb / r.rebuilt.file_mb:.2f}× that, its wall "
+                f"{r.nights[-1].measured.wall_seconds / r.rebuilt.build_seconds:.2f}× that"
             )
     return "\n".join(lines)
 
@@ -443,6 +507,15 @@ def render(results: list[SizeResult]) -> str:
         "bare SQL output equal to the marts: " + ", ".join(f"{r.size}×: {r.bare_equal}" for r in results)
     )
     lines.append("bare*: the same bare SQL with the settings of dbt's DuckDB in the nightly (memory_limit)")
+    for r in results:
+        if r.rebuilt:
+            b = r.rebuilt
+            lines.append(
+                f"{r.size}×, `regreen build --full` between two runs of the bare SQL: dbt stage {b.dbt_seconds:.1f} s "
+                f"against bare SQL {b.hand_before:.1f} s before it and {b.hand_after:.1f} s after it: "
+                f"{b.dbt_seconds / b.hand_mean:.1f}× their mean; the facts' nodes {b.facts_seconds:.1f} s, "
+                f"{b.facts_seconds / b.hand_mean:.1f}×"
+            )
     return "\n".join(lines)
 
 
