@@ -222,7 +222,7 @@ def time_bare_sql(warehouse: Path, scratch: Path, memory_limit: str) -> tuple[fl
             for bare, mart in BARE_PAIRS
         )
     scratch.unlink()
-    results = json.loads(_dbt_results(warehouse).read_text())
+    results = _dbt_results(DataDir(warehouse.parent))
     timed = [(r["unique_id"], r["execution_time"]) for r in results["results"]]
     tests = [t for node, t in timed if node.startswith("test.")]
     models = sum(t for node, t in timed) - sum(tests)
@@ -243,9 +243,9 @@ def _run_bare_sql(con: duckdb.DuckDBPyConnection) -> float:
     return time.perf_counter() - started
 
 
-def _dbt_results(warehouse: Path) -> Path:
-    """The run_results.json of the dbt build that built `warehouse` (the last one in its data directory)."""
-    return warehouse.parent / "work" / "dbt-target" / "run_results.json"
+def _dbt_results(data_dir: DataDir) -> dict:
+    """The run_results.json of the last dbt build in `data_dir`."""
+    return json.loads((data_dir.work / "dbt-target" / "run_results.json").read_text())
 
 
 def _facts_seconds(results: dict) -> float:
@@ -299,7 +299,7 @@ def time_bracketed_build(data_dir: DataDir, notice: Path, scratch: Path) -> Brac
         hand_before=round(before, 2),
         hand_after=round(after, 2),
         dbt_seconds=round(record.stage_seconds["dbt"], 2),
-        facts_seconds=round(_facts_seconds(json.loads(_dbt_results(built).read_text())), 2),
+        facts_seconds=round(_facts_seconds(_dbt_results(data_dir)), 2),
         build_seconds=build_seconds,
         file_mb=round(built.stat().st_size / 2**20, 1),
     )
