@@ -25,8 +25,8 @@ For each size (1× = 1,300 generated projects reporting every month from a start
    so the last night brings the same month as with one), each printed with its wall, its ratio to the
    full night and its file size over the full build's; after them `regreen build --full` of the same
    landing zone, for the file size (and wall) of a full build of what the nights hold, with the bare SQL
-   timed on the same raw tables just before and just after it: its dbt stage against the bare SQL of
-   the same minutes (the full night's dbt stage and step 4's bare SQL run minutes apart);
+   timed on the same raw tables just before and just after it: its dbt stage against the mean of the
+   two (step 4 times the bare SQL once, after the night's suites and publish);
 7. memory: each night's resident high-water mark per stage as the nightly records it (its own process
    and its dbt child), beside the whole run's through a launcher (`run_measured`), and `regreen report`
    alone on the full night's warehouse.
@@ -270,12 +270,12 @@ def time_hand_sql(warehouse: Path, scratch: Path) -> float:
 @dataclass
 class Bracket:
     """`regreen build --full` of the landing the nights ended with, the hand SQL timed on the same raw
-    tables just before it and just after it: the dbt stage against the hand SQL of the same minutes.
+    tables just before it and just after it: the dbt stage against the mean of the two.
 
-    The full night's dbt stage and the hand SQL run minutes apart (the suites, the report and the nights
-    between them), so a slow stretch of the shared machine can fall on one of the two and not the other;
-    here the build sits between two timings of the hand SQL, and the spread of those two shows how much
-    the machine moved meanwhile."""
+    Step 4 times the hand SQL once, after the full night's suites and publish: a slow stretch of the
+    shared machine can fall on the night's dbt stage and not on that one run, or the other way round.
+    Here the build sits between two timings of the hand SQL, and their spread shows how much the machine
+    moved meanwhile."""
 
     hand_before: float
     hand_after: float
