@@ -56,6 +56,7 @@ from bench_nightly import (
     PROVINCE_LAST,
     SEED,
     add_months,
+    scaling_exponent,
     synthetic_notice,
     township_months,
 )
@@ -483,6 +484,15 @@ def run(
             # a file grow (every size is 164 files).
             "read_csv_change": _rate(read_csv) / _rate(smallest["duckdb_read_csv"]) - 1,
         }
+        if size is not runs[0]:
+            # The same in the scale bench's terms: k in seconds ∝ rows^k (rows/s within 20 % over a
+            # tenfold size is k from 0.92 to 1.10).
+            size["rows_per_second_vs_smallest"]["exponent"] = {
+                name: scaling_exponent(
+                    runs[0]["rows"], smallest[name]["seconds"], size["rows"], result["seconds"]
+                )
+                for name, result in (("ingest_csv", ours), ("duckdb_read_csv", read_csv))
+            }
     return {
         "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -526,6 +536,12 @@ def render(report: dict[str, Any]) -> str:
             f"rows per CPU-second {flat['cpu_change']:+.1%}; "
             f"DuckDB read_csv's rows/s {flat['read_csv_change']:+.1%}"
         )
+        if "exponent" in flat:
+            k = flat["exponent"]
+            lines.append(
+                f"seconds ∝ rows^k from the smallest size: ingest k = {k['ingest_csv']:.2f}, "
+                f"DuckDB read_csv k = {k['duckdb_read_csv']:.2f} (1 is linear)"
+            )
     return "\n".join(lines)
 
 

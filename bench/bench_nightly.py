@@ -32,6 +32,7 @@ import argparse
 import csv
 import hashlib
 import json
+import math
 import os
 import platform
 import random
@@ -452,6 +453,12 @@ def scratch_root(prefix: str, keep: bool) -> Iterator[Path]:
             print(f"data directories kept in {root}", file=sys.stderr)
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def scaling_exponent(small: float, small_cost: float, large: float, large_cost: float) -> float:
+    """k in cost ∝ size^k between two measured sizes: 1 is linear, 2 quadratic; under 1, a cost a run or
+    a file that the larger size spreads over more rows."""
+    return math.log(large_cost / small_cost) / math.log(large / small)
 
 
 def write_results(kind: str, payload: dict) -> None:

@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
@@ -58,6 +59,7 @@ from bench_nightly import (
     add_months,
     run_measured,
     run_nightly,
+    scaling_exponent,
     scratch_root,
     synthetic_notice,
     write_province_month,
@@ -519,6 +521,60 @@ def render(results: list[SizeResult]) -> str:
     return "\n".join(lines)
 
 
+def _costs(r: SizeResult) -> dict[str, tuple[float, float]]:
+    """What render_exponents compares between sizes: each cost with the size it is in proportion to
+    (project-months for what the warehouse builds and holds, CSV rows for what reads the files)."""
+    f, months = r.full, r.full.project_months
+    costs = {"full night, wall s": (months, f.wall_seconds)}
+    for stage, seconds in f.stage_seconds.items():
+        costs[f"  its {stage} s"] = (r.csv_rows if stage == "ingest" else months, seconds)
+    costs["DuckDB read_csv of the files s"] = (r.csv_rows, r.read_csv_seconds)
+    if r.rebuilt:
+        costs["full build's dbt stage s"] = (months, r.rebuilt.dbt_seconds)
+        costs["  dbt on the two facts' nodes s"] = (months, r.rebuilt.facts_seconds)
+        costs["hand SQL of the two facts s"] = (months, r.rebuilt.hand_mean)
+    costs["suites, as regreen runs them s"] = (months, r.suites["regreen_seconds"])
+    costs["the suites' queries alone s"] = (months, r.suites["sql_seconds"])
+    costs["first incremental night, wall s"] = (months, r.incremental.wall_seconds)
+    costs["nightly's peak MB"] = (months, f.peak_rss_mb)
+    costs["published file MB"] = (months, r.full_file_mb)
+    return costs
+
+
+def exponents(results: list[SizeResult]) -> dict[str, dict[str, float | None]]:
+    """How each cost grows from one size to the next (and from the smallest to the largest), as k in
+    cost ∝ size^k (scaling_exponent), by cost and by pair of sizes ("1×→10×"); None where one of the two
+    was not measured (a stage a night did not run, or too short to time)."""
+    ordered = sorted(results, key=lambda r: r.size)
+    pairs = list(pairwise(ordered))
+    if len(ordered) > 2:
+        pairs.append((ordered[0], ordered[-1]))
+    costs = {r.size: _costs(r) for r in ordered}
+    table: dict[str, dict[str, float | None]] = {}
+    for name in costs[ordered[0].size] if pairs else ():
+        table[name] = {}
+        for a, b in pairs:
+            small, large = costs[a.size].get(name), costs[b.size].get(name)
+            measured = small and large and small[1] > 0 and large[1] > 0
+            table[name][f"{a.size}×→{b.size}×"] = (
+                round(scaling_exponent(*small, *large), 3) if measured else None
+            )
+    return table
+
+
+def render_exponents(table: dict[str, dict[str, float | None]]) -> str:
+    """exponents() as a table: the issue's quadratic ingest was k ≈ 2; linear is 1; under 1, fixed costs
+    still shrinking a row."""
+    if not table:
+        return ""
+    pairs = next(iter(table.values()))
+    header = f"{'exponent k (cost ∝ size^k)':<34}" + "".join(f"{pair:>12}" for pair in pairs)
+    lines = [header, "-" * len(header)]
+    for name, row in table.items():
+        lines.append(f"{name:<34}" + "".join(f"{'—' if k is None else f'{k:.2f}':>12}" for k in row.values()))
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -542,12 +598,15 @@ def main() -> None:
     print(render(results))
     print(render_nights(results))
     print(render_peaks(results))
+    scaling = exponents(results)
+    print(render_exponents(scaling))
     write_results(
         "scale",
         {
             "results": [
                 {**asdict(r), "ingest_rows_per_second": round(r.ingest_rows_per_second)} for r in results
-            ]
+            ],
+            "exponents": scaling,
         },
     )
 
