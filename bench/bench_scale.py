@@ -29,7 +29,9 @@ For each size (1× = 1,300 generated projects reporting every month from a start
    two (step 4 times the bare SQL once, after the night's suites and publish);
 7. memory: each night's resident high-water mark per stage as the nightly records it (its own process
    and its dbt child), beside the whole run's through a launcher (`run_measured`), and `regreen report`
-   alone on the full night's warehouse.
+   alone on the full night's warehouse;
+8. across the sizes: how each of those costs grows, as the exponent k in cost ∝ size^k between each two
+   neighbouring sizes and from the smallest to the largest (`exponents`).
 
 usage: .venv/bin/python bench/bench_scale.py [--sizes 1 10] [--huge] [--keep] [--nights N]
        (--huge adds 100×: ~4.5 M project-months, minutes and a few GB of disk; run it once)
@@ -522,7 +524,7 @@ def render(results: list[SizeResult]) -> str:
 
 
 def _costs(r: SizeResult) -> dict[str, tuple[float, float]]:
-    """What render_exponents compares between sizes: each cost with the size it is in proportion to
+    """What exponents() compares between sizes: each cost with the size it is in proportion to
     (project-months for what the warehouse builds and holds, CSV rows for what reads the files)."""
     f, months = r.full, r.full.project_months
     costs = {"full night, wall s": (months, f.wall_seconds)}
