@@ -44,9 +44,10 @@ def _size(size: int, months: int, csv_rows: int, stages: dict[str, float], wall:
 
 def test_each_cost_grows_against_its_own_size() -> None:
     # Project-months grow tenfold and then tenfold; the CSV rows a hundredfold, then tenfold.
-    small = _size(1, 40_000, 10_000, {"ingest": 1.0, "dbt": 10.0, "compact": 0.5}, 20.0)
-    middle = _size(10, 400_000, 1_000_000, {"ingest": 10.0, "dbt": 20.0}, 40.0)
-    large = _size(100, 4_000_000, 10_000_000, {"ingest": 1_000.0, "dbt": 40.0}, 80.0)
+    # A stage the larger nights did not run (compact), and one too short to time at 1× (publish).
+    small = _size(1, 40_000, 10_000, {"ingest": 1.0, "dbt": 10.0, "compact": 0.5, "publish": 0.0}, 20.0)
+    middle = _size(10, 400_000, 1_000_000, {"ingest": 10.0, "dbt": 20.0, "publish": 0.5}, 40.0)
+    large = _size(100, 4_000_000, 10_000_000, {"ingest": 1_000.0, "dbt": 40.0, "publish": 5.0}, 80.0)
     table = exponents([large, small, middle])  # in any order
 
     assert list(table["full night, wall s"]) == ["1×→10×", "10×→100×", "1×→100×"]
@@ -55,6 +56,7 @@ def test_each_cost_grows_against_its_own_size() -> None:
     assert table["  its ingest s"] == pytest.approx({"1×→10×": 0.5, "10×→100×": 2.0, "1×→100×": 1.0})
     assert table["  its dbt s"]["1×→100×"] == pytest.approx(0.301, abs=1e-3)
     assert table["  its compact s"] == {"1×→10×": None, "10×→100×": None, "1×→100×": None}
+    assert table["  its publish s"] == {"1×→10×": None, "10×→100×": pytest.approx(1.0), "1×→100×": None}
     assert table["full build's dbt stage s"]["10×→100×"] == pytest.approx(0.5)
     assert table["suites, as regreen runs them s"]["1×→10×"] == pytest.approx(0.0)
     assert table["hand SQL of the two facts s"]["1×→100×"] == pytest.approx(1.0)
