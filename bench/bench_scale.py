@@ -549,11 +549,13 @@ def exponents(results: list[SizeResult]) -> dict[str, dict[str, float | None]]:
     was not measured (a stage a night did not run, or too short to time)."""
     ordered = sorted(results, key=lambda r: r.size)
     pairs = list(pairwise(ordered))
+    if not pairs:
+        return {}
     if len(ordered) > 2:
         pairs.append((ordered[0], ordered[-1]))
     costs = {r.size: _costs(r) for r in ordered}
     table: dict[str, dict[str, float | None]] = {}
-    for name in costs[ordered[0].size] if pairs else ():
+    for name in costs[ordered[0].size]:
         table[name] = {}
         for a, b in pairs:
             small, large = costs[a.size].get(name), costs[b.size].get(name)
