@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import re
 import zipfile
 from dataclasses import replace
@@ -107,6 +108,7 @@ def test_a_footer_line_of_personal_data_is_masked_everywhere_it_is_quoted(files,
         ("座机 0595-22345678", "座机 ＊＊＊＊-＊＊＊＊＊＊＊＊"),
         ("身份证350524199001011234", "身份证＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊"),
         ("+86 138-1234-5678", "+＊＊ ＊＊＊-＊＊＊＊-＊＊＊＊"),
+        ("手机 138 1234 5678", "手机 ＊＊＊ ＊＊＊＊ ＊＊＊＊"),  # not only the 138 the label points at
         ("2024-03", "2024-03"),
         ("126.2", "126.2"),
         ("约20", "约20"),
@@ -114,6 +116,37 @@ def test_a_footer_line_of_personal_data_is_masked_everywhere_it_is_quoted(files,
 )
 def test_mask_personal(text, masked):
     assert mask_personal(text) == masked
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("回电 138 1234 5678", "回电 ＊＊＊ ＊＊＊＊ ＊＊＊＊"),
+        ("请回电13812345678", "请回电＊＊＊＊＊＊＊＊＊＊＊"),
+        ("座机0595 2234567", "座机＊＊＊＊ ＊＊＊＊＊＊＊"),
+        ("座机010 2234567", "座机＊＊＊ ＊＊＊＊＊＊＊"),
+        ("010-2234-5678", "＊＊＊-＊＊＊＊-＊＊＊＊"),
+        ("旧证350524900101123", "旧证＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊"),
+        ("经办人王五", "经办人＊＊"),
+    ],
+)
+def test_mask_personal_finds_each_kind_in_each_of_its_forms(text, masked):
+    """mask_personal first asks whether a text could hold anything personal; each kind of value it masks
+    must pass that question in each of its forms."""
+    assert mask_personal(text) == masked
+
+
+def test_mask_personal_skips_only_texts_its_substitutions_would_leave_alone():
+    """On texts made of digits, separators, labels and words, mixed at random, the quick question before
+    the substitutions changes no result."""
+    from regreen.submissions.personal import _substitute
+
+    pieces = [*"01358X+-： ", "86", "填报人", "电话", "身份证号码", "镇", "亩", "2024-03"]
+    generator = random.Random(20261130)
+    texts = ["".join(generator.choices(pieces, k=generator.randint(1, 24))) for _ in range(20_000)]
+    changed = [text for text in texts if _substitute(text) != text]
+    assert len(changed) > 1_000  # the texts do hold what is masked, not only what is left alone
+    assert [mask_personal(text) for text in texts] == [_substitute(text) for text in texts]
 
 
 def test_names_are_escaped_losslessly_and_written_short():

@@ -26,21 +26,30 @@ _PATTERNS = (
     re.compile(_DIGITS.format(r"0[0-9]{2,3}[- ]?[0-9]{7,8}")),  # landline with its area code
     re.compile(_DIGITS.format(r"[0-9]{3}-[0-9]{4}-[0-9]{4}")),
 )
+_LABEL = r"(?:填报人|填表人|报送人|联系人|经办人|制表人|负责人|审核人|姓名|联系电话|电话|手机|身份证号?码?)"
 # A label, then the name or number it introduces (up to the next space or separator).
-_LABELLED = re.compile(
-    r"((?:填报人|填表人|报送人|联系人|经办人|制表人|负责人|审核人|姓名|联系电话|电话|手机|身份证号?码?)"
-    r"\s*[:：]?\s*)([^\s,，;；:：、/|]{1,20})"
-)
+_LABELLED = re.compile(rf"({_LABEL}\s*[:：]?\s*)([^\s,，;；:：、/|]{{1,20}})")
+# What every pattern above needs: a label, or three digits and four more with at most a space or hyphen
+# between them. Most texts (an issue's message, a note) have neither, and one search says so where the six
+# substitutions would each scan the text.
+_MAYBE_PERSONAL = re.compile(rf"{_LABEL}|[0-9]{{3}}[- ]?[0-9]{{4}}")
 
 
 def mask_personal(text: str | None) -> str | None:
     """`text` with every name after a label, phone number and ID-card number replaced by ＊."""
-    if not text:
+    if not text or not _MAYBE_PERSONAL.search(text):
         return text
-    masked = _LABELLED.sub(lambda m: m.group(1) + MASK * len(m.group(2)), text)
+    return _substitute(text)
+
+
+def _substitute(text: str) -> str:
+    """mask_personal's substitutions, each over the whole of `text`: the numbers first, then the word
+    after a label (masked the other way round, 手机 138 1234 5678 would keep 1234 5678: the label takes
+    138, and what is left no longer looks like a phone)."""
+    masked = text
     for pattern in _PATTERNS:
         masked = pattern.sub(lambda m: re.sub(r"[0-9Xx]", MASK, m.group(0)), masked)
-    return masked
+    return _LABELLED.sub(lambda m: m.group(1) + MASK * len(m.group(2)), masked)
 
 
 def mask_all(text: str | None) -> str | None:
