@@ -827,14 +827,16 @@ class _FileValidation:
             return [self._part_report(table.path, rows_read, rows, self.issues)]
         self._check_rejected_apart()
         ends = np.cumsum(counts).tolist()
+        # Each part's issues, in the order found: one pass over the issues, not one a part (a group of
+        # small files with many warnings would cost parts × issues).
+        issues_of: list[list[Issue]] = [[] for _ in self.parts]
+        for issue, at in zip(self.issues, self.issue_parts, strict=True):
+            issues_of[at].append(issue)
         return [
             self._part_report(
-                part.path,
-                end - start,
-                {name: values[start:end] for name, values in rows.items()},
-                [issue for issue, at in zip(self.issues, self.issue_parts, strict=True) if at == index],
+                part.path, end - start, {name: values[start:end] for name, values in rows.items()}, issues
             )
-            for index, (part, start, end) in enumerate(zip(self.parts, [0, *ends], ends, strict=False))
+            for part, start, end, issues in zip(self.parts, [0, *ends], ends, issues_of, strict=False)
         ]
 
     def _check_rejected_apart(self) -> None:
