@@ -126,6 +126,9 @@ def test_mask_personal(text, masked):
         ("座机0595 2234567", "座机＊＊＊＊ ＊＊＊＊＊＊＊"),
         ("座机010 2234567", "座机＊＊＊ ＊＊＊＊＊＊＊"),
         ("010-2234-5678", "＊＊＊-＊＊＊＊-＊＊＊＊"),
+        ("(0595)22345678", "(＊＊＊＊)＊＊＊＊＊＊＊＊"),
+        ("办公室（0595）2234-5678", "办公室（＊＊＊＊）＊＊＊＊-＊＊＊＊"),
+        ("0595-2234 5678", "＊＊＊＊-＊＊＊＊ ＊＊＊＊"),
         ("旧证350524900101123", "旧证＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊"),
         ("经办人王五", "经办人＊＊"),
     ],
@@ -141,7 +144,7 @@ def test_mask_personal_skips_only_texts_its_substitutions_would_leave_alone():
     the substitutions changes no result."""
     from regreen.submissions.personal import _substitute
 
-    pieces = [*"01358X+-： ", "86", "填报人", "电话", "身份证号码", "镇", "亩", "2024-03"]
+    pieces = [*"01358X+-：() ", "86", "填报人", "电话", "身份证号码", "镇", "亩", "2024-03"]
     generator = random.Random(20261130)
     texts = ["".join(generator.choices(pieces, k=generator.randint(1, 24))) for _ in range(20_000)]
     changed = [text for text in texts if _substitute(text) != text]

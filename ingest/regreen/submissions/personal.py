@@ -6,9 +6,14 @@ under the table, a phone in a wrong column. Such a value comes back in an Issue 
 which is stored in the warehouse, the quarantine report, `check --json` and the logs: so every Issue's
 value and messages pass through `mask_personal` first.
 
-Masked: mainland mobile numbers, landline numbers with an area code, the xxx-xxxx-xxxx form, resident
-ID-card numbers (18 digits, the last may be X, or the old 15), and the word after a label such as 填报人,
-联系人 or 联系电话. A masked value keeps its shape (how long, where the digits were), not its content.
+Masked: mainland mobile numbers (also written 138 1234 5678 or 138-1234-5678), landline numbers with an
+area code (also in brackets, (0595)2234-5678), the xxx-xxxx-xxxx form, resident ID-card numbers (18
+digits, the last may be X, or the old 15), and the word after a label such as 填报人, 联系人 or 联系电话.
+A masked value keeps its shape (how long, where the digits were), not its content.
+
+Text masked by a regreen before 2026-11-30 may keep the last eight digits of a number written after a
+label with spaces in it (手机 ＊＊＊ 1234 5678): the label was masked first. Masking it again (`regreen
+purge`) cannot tell those digits from a figure.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ _PATTERNS = (
     ),  # ID card
     re.compile(_DIGITS.format(r"[1-9][0-9]{7}[01][0-9][0-3][0-9][0-9]{3}")),  # the 15-digit ID card
     re.compile(_DIGITS.format(r"(?:\+?86[- ]?)?1[3-9][0-9](?:[- ]?[0-9]{4}){2}")),  # mobile
-    re.compile(_DIGITS.format(r"0[0-9]{2,3}[- ]?[0-9]{7,8}")),  # landline with its area code
+    # A landline with its area code, the code maybe in brackets, the number maybe split 4-4 or 3-4.
+    re.compile(_DIGITS.format(r"(?:0[0-9]{2,3}|[(（]0[0-9]{2,3}[)）])[- ]?[0-9]{3,4}[- ]?[0-9]{4}")),
     re.compile(_DIGITS.format(r"[0-9]{3}-[0-9]{4}-[0-9]{4}")),
 )
 _LABEL = r"(?:填报人|填表人|报送人|联系人|经办人|制表人|负责人|审核人|姓名|联系电话|电话|手机|身份证号?码?)"
