@@ -271,6 +271,11 @@ def test_purge_removes_personal_data_but_keeps_checksums(poisoned: Poisoned, tmp
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in copy.archive.iterdir()}
     with duckdb.connect(str(copy.landing)) as con:  # as a regreen from before masking stored it
         con.execute("update raw.submission_issues set value = ? where code = 'month_invalid'", [FOOTER])
+        # and as one from before 2026-11-30 masked 手机 138 1234 5678: the label's word only
+        con.execute(
+            "update raw.submission_issues set message_en = ? where code = 'month_invalid'",
+            ["手机 ＊＊＊ 1234 5678"],
+        )
     result = regreen("purge", "--data-dir", copy.root, "--older-than", "0", timeout=300)
     assert result.returncode == 0, result.stderr
     for folder in (copy.archive, copy.quarantine):
@@ -292,6 +297,10 @@ def test_purge_removes_personal_data_but_keeps_checksums(poisoned: Poisoned, tmp
         copy, "select count(*) from raw.submission_issues where value like '说明：填报人：＊＊%'"
     )
     assert unmasked == 0 and masked > 0
+    [(half_masked,)] = landing_rows(
+        copy, "select count(*) from raw.submission_issues where message_en like '%1234 5678%'"
+    )
+    assert half_masked == 0
     again = regreen("purge", "--data-dir", copy.root, "--older-than", "0", timeout=300)
     assert "已清除 0 个" in again.stdout
 

@@ -109,6 +109,7 @@ def test_a_footer_line_of_personal_data_is_masked_everywhere_it_is_quoted(files,
         ("身份证350524199001011234", "身份证＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊"),
         ("+86 138-1234-5678", "+＊＊ ＊＊＊-＊＊＊＊-＊＊＊＊"),
         ("手机 138 1234 5678", "手机 ＊＊＊ ＊＊＊＊ ＊＊＊＊"),  # not only the 138 the label points at
+        ("手机 ＊＊＊ 1234 5678", "手机 ＊＊＊ ＊＊＊＊ ＊＊＊＊"),  # what an older masking left of it
         ("2024-03", "2024-03"),
         ("126.2", "126.2"),
         ("约20", "约20"),

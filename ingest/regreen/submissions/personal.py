@@ -10,10 +10,6 @@ Masked: mainland mobile numbers (also written 138 1234 5678 or 138-1234-5678), l
 area code (also in brackets, (0595)2234-5678), the xxx-xxxx-xxxx form, resident ID-card numbers (18
 digits, the last may be X, or the old 15), and the word after a label such as 填报人, 联系人 or 联系电话.
 A masked value keeps its shape (how long, where the digits were), not its content.
-
-Text masked by a regreen before 2026-11-30 may keep the last eight digits of a number written after a
-label with spaces in it (手机 ＊＊＊ 1234 5678): the label was masked first. Masking it again (`regreen
-purge`) cannot tell those digits from a figure.
 """
 
 from __future__ import annotations
@@ -31,6 +27,9 @@ _PATTERNS = (
     # A landline with its area code, the code maybe in brackets, the number maybe split 4-4 or 3-4.
     re.compile(_DIGITS.format(r"(?:0[0-9]{2,3}|[(（]0[0-9]{2,3}[)）])[- ]?[0-9]{3,4}[- ]?[0-9]{4}")),
     re.compile(_DIGITS.format(r"[0-9]{3}-[0-9]{4}-[0-9]{4}")),
+    # What a regreen before 2026-11-30 left of 手机 138 1234 5678 (it masked the word after the label
+    # first, then found no phone in the rest): mended when `regreen purge` masks stored text again.
+    re.compile(_DIGITS.format(r"(?<=＊ )[0-9]{4} [0-9]{4}")),
 )
 _LABEL = r"(?:填报人|填表人|报送人|联系人|经办人|制表人|负责人|审核人|姓名|联系电话|电话|手机|身份证号?码?)"
 # A label, then the name or number it introduces (up to the next space or separator).
