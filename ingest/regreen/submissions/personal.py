@@ -35,7 +35,7 @@ _LABEL = r"(?:填报人|填表人|报送人|联系人|经办人|制表人|负责
 # A label, then the name or number it introduces (up to the next space or separator).
 _LABELLED = re.compile(rf"({_LABEL}\s*[:：]?\s*)([^\s,，;；:：、/|]{{1,20}})")
 # What every pattern above needs: a label, or three digits and four more with at most a space or hyphen
-# between them. Most texts (an issue's message, a note) have neither, and one search says so where the six
+# between them. Most texts (an issue's message, a note) have neither, and one search says so where the
 # substitutions would each scan the text.
 _MAYBE_PERSONAL = re.compile(rf"{_LABEL}|[0-9]{{3}}[- ]?[0-9]{{4}}")
 
