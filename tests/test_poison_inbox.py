@@ -41,7 +41,7 @@ LONG_AGO = 1_000_000_000  # 2001: long settled
 SECRET = "root:x:0:0:SECRET-MARKER-not-to-be-copied"
 # A line of personal data under the rows that is not a sign-off (it opens with 说明, not 填报人): read as a
 # row, rejected, and quoted masked. A sign-off line is not read at all (test_submission_reader).
-FOOTER = "说明：填报人：张三 联系电话：13812345678"
+FOOTER = "说明：填报人：张三 联系电话：13812345678 手机 139 0000 2222 zhangsan@163.com"
 # The sign-off a report form ends with: not read as a row, and named nowhere but the received file.
 SIGN_OFF = (
     "填报单位（盖章）：张坂镇人民政府    填报人：李四    联系电话：13900001111    填报日期：2024年4月3日"
@@ -54,6 +54,8 @@ PERSONAL = [
     "13812345678",
     "李四",
     "13900001111",
+    "0000 2222",
+    "zhangsan",
 ]
 GBK_NAME = "张坂镇".encode("gbk") + b"-2024-03.csv"
 LONG_NAME = ("张坂镇" * 26).encode() + b".csv"  # 238 bytes: `.<name>.errors.txt.partial` would not fit

@@ -132,6 +132,10 @@ def test_mask_personal(text, masked):
         ("0595-2234 5678", "＊＊＊＊-＊＊＊＊ ＊＊＊＊"),
         ("旧证350524900101123", "旧证＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊"),
         ("经办人王五", "经办人＊＊"),
+        ("请发 zhangsan@163.com", "请发 ＊＊＊＊＊＊＊＊@163.com"),
+        ("12345678@qq.com", "＊＊＊＊＊＊＊＊@qq.com"),
+        ("邮箱：zhang.san@qq.com", "邮箱：＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊"),
+        ("微信号: zs_1988", "微信号: ＊＊＊＊＊＊＊"),
     ],
 )
 def test_mask_personal_finds_each_kind_in_each_of_its_forms(text, masked):
@@ -145,7 +149,7 @@ def test_mask_personal_skips_only_texts_its_substitutions_would_leave_alone():
     the substitutions changes no result."""
     from regreen.submissions.personal import _substitute
 
-    pieces = [*"01358X+-：() ", "86", "填报人", "电话", "身份证号码", "镇", "亩", "2024-03"]
+    pieces = [*"01358Xz+-：()@. ", "86", "填报人", "电话", "身份证号码", "邮箱", "镇", "亩", "2024-03", ".cn"]
     generator = random.Random(20261130)
     texts = ["".join(generator.choices(pieces, k=generator.randint(1, 24))) for _ in range(20_000)]
     changed = [text for text in texts if _substitute(text) != text]

@@ -8,8 +8,9 @@ value and messages pass through `mask_personal` first.
 
 Masked: mainland mobile numbers (also written 138 1234 5678 or 138-1234-5678), landline numbers with an
 area code (also in brackets, (0595)2234-5678), the xxx-xxxx-xxxx form, resident ID-card numbers (18
-digits, the last may be X, or the old 15), and the word after a label such as 填报人, 联系人 or 联系电话.
-A masked value keeps its shape (how long, where the digits were), not its content.
+digits, the last may be X, or the old 15), the mailbox of an e-mail address (zhangsan@163.com keeps
+@163.com), and the word after a label such as 填报人, 联系人, 联系电话, 邮箱 or 微信. A masked value keeps its
+shape (how long, where the digits were), not its content.
 """
 
 from __future__ import annotations
@@ -31,17 +32,22 @@ _PATTERNS = (
     # first, then found no phone in the rest): mended when `regreen purge` masks stored text again.
     re.compile(_DIGITS.format(r"(?<=＊ )[0-9]{4} [0-9]{4}")),
 )
-_LABEL = r"(?:填报人|填表人|报送人|联系人|经办人|制表人|负责人|审核人|姓名|联系电话|电话|手机|身份证号?码?)"
+_LABEL = (
+    r"(?:填报人|填表人|报送人|联系人|经办人|制表人|负责人|审核人|姓名|联系电话|电话|手机|身份证号?码?"
+    r"|电子邮箱|邮箱|微信号?)"
+)
+# The part of an e-mail address before its @ (the domain names the provider, not the person).
+_MAILBOX = re.compile(r"[A-Za-z0-9._%+-]+(?=@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 # A label, then the name or number it introduces (up to the next space or separator).
 _LABELLED = re.compile(rf"({_LABEL}\s*[:：]?\s*)([^\s,，;；:：、/|]{{1,20}})")
-# What every pattern above needs: a label, or three digits and four more with at most a space or hyphen
-# between them. Most texts (an issue's message, a note) have neither, and one search says so where the
+# What every pattern above needs: a label, an @, or three digits and four more with at most a space or
+# hyphen between them. Most texts (an issue's message, a note) have neither, and one search says so where the
 # substitutions would each scan the text.
-_MAYBE_PERSONAL = re.compile(rf"{_LABEL}|[0-9]{{3}}[- ]?[0-9]{{4}}")
+_MAYBE_PERSONAL = re.compile(rf"{_LABEL}|@|[0-9]{{3}}[- ]?[0-9]{{4}}")
 
 
 def mask_personal(text: str | None) -> str | None:
-    """`text` with every name after a label, phone number and ID-card number replaced by ＊."""
+    """`text` with every name after a label, phone number, ID-card number and mailbox replaced by ＊."""
     if not text or not _MAYBE_PERSONAL.search(text):
         return text
     return _substitute(text)
@@ -54,6 +60,7 @@ def _substitute(text: str) -> str:
     masked = text
     for pattern in _PATTERNS:
         masked = pattern.sub(lambda m: re.sub(r"[0-9Xx]", MASK, m.group(0)), masked)
+    masked = _MAILBOX.sub(lambda m: MASK * len(m.group(0)), masked)
     return _LABELLED.sub(lambda m: m.group(1) + MASK * len(m.group(2)), masked)
 
 
