@@ -41,8 +41,8 @@ _MAILBOX = re.compile(r"[A-Za-z0-9._%+-]+(?=@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
 # A label, then the name or number it introduces (up to the next space or separator).
 _LABELLED = re.compile(rf"({_LABEL}\s*[:：]?\s*)([^\s,，;；:：、/|]{{1,20}})")
 # What every pattern above needs: a label, an @, or three digits and four more with at most a space or
-# hyphen between them. Most texts (an issue's message, a note) have neither, and one search says so where the
-# substitutions would each scan the text.
+# hyphen between them. Most texts (an issue's message, a note) have none of these, and one search says so
+# where the substitutions would each scan the text.
 _MAYBE_PERSONAL = re.compile(rf"{_LABEL}|@|[0-9]{{3}}[- ]?[0-9]{{4}}")
 
 
@@ -54,8 +54,8 @@ def mask_personal(text: str | None) -> str | None:
 
 
 def _substitute(text: str) -> str:
-    """mask_personal's substitutions, each over the whole of `text`: the numbers first, then the word
-    after a label (masked the other way round, 手机 138 1234 5678 would keep 1234 5678: the label takes
+    """mask_personal's substitutions, each over the whole of `text`: numbers and mailboxes first, then the
+    word after a label (masked the other way round, 手机 138 1234 5678 would keep 1234 5678: the label takes
     138, and what is left no longer looks like a phone)."""
     masked = text
     for pattern in _PATTERNS:
