@@ -201,7 +201,7 @@ def _purge_landing(data_dir: DataDir, cutoff: float) -> int:
             texts = [
                 t for (t,) in con.execute(f"select distinct {column} from raw.submission_issues").fetchall()
             ]
-            masked = [(mask_personal(t), t) for t in texts if t and mask_personal(t) != t]
+            masked = [(m, t) for t in texts if t and (m := mask_personal(t)) != t]
             if masked:
                 con.executemany(f"update raw.submission_issues set {column} = ? where {column} = ?", masked)
                 changed += len(masked)
