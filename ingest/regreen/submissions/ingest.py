@@ -909,7 +909,7 @@ def ingest_inbox(
     with open_landing(data_dir.landing) as con:
         limit_connection(con, settings.memory_limit)
         # Before the threshold below: each of its statements commits, and would checkpoint (a new landing
-        # zone: 16 ms instead of 6 here; two syncs a statement, on any disk).
+        # zone, from connecting to closing: 29 syncs of the file instead of 11, 16 ms instead of 6 here).
         ensure_landing(con)
         # Every commit checkpoints: a batch's rows go into the database file as it lands, on the landing
         # thread, beside the judging of the next batch, and closing the connection has nothing left to
