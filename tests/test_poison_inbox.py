@@ -278,6 +278,10 @@ def test_purge_removes_personal_data_but_keeps_checksums(poisoned: Poisoned, tmp
             "update raw.submission_issues set message_en = ? where code = 'month_invalid'",
             ["手机 ＊＊＊ 1234 5678"],
         )
+        # and as one from before 2026-12-01 left a QQ number whole
+        con.execute(
+            "update raw.submission_issues set message_zh = ? where code = 'month_invalid'", ["QQ：55667788"]
+        )
     result = regreen("purge", "--data-dir", copy.root, "--older-than", "0", timeout=300)
     assert result.returncode == 0, result.stderr
     for folder in (copy.archive, copy.quarantine):
@@ -303,6 +307,10 @@ def test_purge_removes_personal_data_but_keeps_checksums(poisoned: Poisoned, tmp
         copy, "select count(*) from raw.submission_issues where message_en like '%1234 5678%'"
     )
     assert half_masked == 0
+    [(qq,)] = landing_rows(
+        copy, "select count(*) from raw.submission_issues where message_zh like '%55667788%'"
+    )
+    assert qq == 0
     again = regreen("purge", "--data-dir", copy.root, "--older-than", "0", timeout=300)
     assert "已清除 0 个" in again.stdout
 

@@ -136,6 +136,13 @@ def test_mask_personal(text, masked):
         ("12345678@qq.com", "＊＊＊＊＊＊＊＊@qq.com"),
         ("邮箱：zhang.san@qq.com", "邮箱：＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊"),
         ("微信号: zs_1988", "微信号: ＊＊＊＊＊＊＊"),
+        ("QQ：123456789", "QQ：＊＊＊＊＊＊＊＊＊"),
+        ("qq 88886666", "qq ＊＊＊＊＊＊＊＊"),
+        ("ＱＱ号码 55667788", "ＱＱ号码 ＊＊＊＊＊＊＊＊"),
+        ("QQ邮箱 123456@qq.com", "QQ邮箱 ＊＊＊＊＊＊＊＊＊＊＊＊＊"),
+        ("手机号：13812345678", "手机号：＊＊＊＊＊＊＊＊＊＊＊"),  # the number masked, not the 号
+        ("电话号码：0595-22345678", "电话号码：＊＊＊＊＊＊＊＊＊＊＊＊＊"),
+        ("电话联系人：张三", "电话联系人：＊＊"),
     ],
 )
 def test_mask_personal_finds_each_kind_in_each_of_its_forms(text, masked):
@@ -144,12 +151,30 @@ def test_mask_personal_finds_each_kind_in_each_of_its_forms(text, masked):
     assert mask_personal(text) == masked
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "电话通知各镇",
+        "已微信联系监理",
+        "已电话沟通",
+        "QQ群通知",
+        "微信群：监理群",
+        "请发 zs@vip.qq.com 或 QQ群",
+        "见 qq.com",
+    ],
+)
+def test_a_label_that_says_how_someone_was_reached_masks_nothing(text):
+    """电话 before 通知 is how the towns were told, not a number: the words after such a label are kept."""
+    assert mask_personal(text) == text.replace("zs@", "＊＊@")
+
+
 def test_mask_personal_skips_only_texts_its_substitutions_would_leave_alone():
     """On texts made of digits, separators, labels and words, mixed at random, the quick question before
     the substitutions changes no result."""
     from regreen.submissions.personal import _substitute
 
     pieces = [*"01358Xz+-：()@. ", "86", "填报人", "电话", "身份证号码", "邮箱", "镇", "亩", "2024-03", ".cn"]
+    pieces += ["QQ", "qq.com", "通知", "群", "手机号"]
     generator = random.Random(20261130)
     texts = ["".join(generator.choices(pieces, k=generator.randint(1, 24))) for _ in range(20_000)]
     changed = [text for text in texts if _substitute(text) != text]

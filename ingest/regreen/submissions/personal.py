@@ -9,8 +9,9 @@ value and messages pass through `mask_personal` first.
 Masked: mainland mobile numbers (also written 138 1234 5678 or 138-1234-5678), landline numbers with an
 area code (also in brackets, (0595)2234-5678), the xxx-xxxx-xxxx form, resident ID-card numbers (18
 digits, the last may be X, or the old 15), the mailbox of an e-mail address (zhangsan@163.com keeps
-@163.com), and the word after a label such as 填报人, 联系人, 联系电话, 邮箱 or 微信. A masked value keeps its
-shape (how long, where the digits were), not its content.
+@163.com), and the word after a label such as 填报人, 联系人, 联系电话, 手机号, 邮箱, 微信 or QQ. A label
+followed at once by a verb (电话通知, 微信联系) says how someone was reached, not who: the word after it is
+kept. A masked value keeps its shape (how long, where the digits were), not its content.
 """
 
 from __future__ import annotations
@@ -32,14 +33,19 @@ _PATTERNS = (
     # first, then found no phone in the rest): mended when `regreen purge` masks stored text again.
     re.compile(_DIGITS.format(r"(?<=＊ )[0-9]{4} [0-9]{4}")),
 )
+# Longer labels first: 手机号：138… masks the number, not the 号 after 手机. QQ is a label, not the start of
+# a domain name (qq.com).
 _LABEL = (
-    r"(?:填报人|填表人|报送人|联系人|经办人|制表人|负责人|审核人|姓名|联系电话|电话|手机|身份证号?码?"
-    r"|电子邮箱|邮箱|微信号?)"
+    r"(?:填报人|填表人|报送人|联系人|经办人|制表人|负责人|审核人|姓名|联系电话|电话号码|电话|手机号码?|手机"
+    r"|身份证号?码?|电子邮箱|邮箱|微信号?|[QqＱｑ]{2}(?![.A-Za-z])(?:邮箱|号码?)?)"
 )
+# A label followed at once by one of these says how someone was reached, not who: 电话通知各镇,
+# 已微信联系监理, 微信群.
+_HOW_REACHED = r"(?:通知|联系|沟通|告知|回复|确认|核实|催报|催办|汇报|群)"
 # The part of an e-mail address before its @ (the domain names the provider, not the person).
 _MAILBOX = re.compile(r"[A-Za-z0-9._%+-]+(?=@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 # A label, then the name or number it introduces (up to the next space or separator).
-_LABELLED = re.compile(rf"({_LABEL}\s*[:：]?\s*)([^\s,，;；:：、/|]{{1,20}})")
+_LABELLED = re.compile(rf"({_LABEL}(?!{_HOW_REACHED})\s*[:：]?\s*)([^\s,，;；:：、/|]{{1,20}})")
 # What every pattern above needs: a label, an @, or three digits and four more with at most a space or
 # hyphen between them. Most texts (an issue's message, a note) have none of these, and one search says so
 # where the substitutions would each scan the text.
