@@ -143,6 +143,7 @@ def test_mask_personal(text, masked):
         ("手机号：13812345678", "手机号：＊＊＊＊＊＊＊＊＊＊＊"),  # the number masked, not the 号
         ("电话号码：0595-22345678", "电话号码：＊＊＊＊＊＊＊＊＊＊＊＊＊"),
         ("电话联系人：张三", "电话联系人：＊＊"),
+        ("填报人联系方式：张三 13812345678", "填报人联系方式：＊＊ ＊＊＊＊＊＊＊＊＊＊＊"),
     ],
 )
 def test_mask_personal_finds_each_kind_in_each_of_its_forms(text, masked):
