@@ -105,7 +105,7 @@ def test_a_footer_line_of_personal_data_is_masked_everywhere_it_is_quoted(files,
     ("text", "masked"),
     [
         ("联系人:李四,电话 0595-22345678", "联系人:＊＊,电话 ＊＊＊＊＊＊＊＊＊＊＊＊＊"),
-        ("座机 0595-22345678", "座机 ＊＊＊＊-＊＊＊＊＊＊＊＊"),
+        ("区号 0595-22345678", "区号 ＊＊＊＊-＊＊＊＊＊＊＊＊"),  # masked as a landline, keeping its shape
         ("身份证350524199001011234", "身份证＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊"),
         ("+86 138-1234-5678", "+＊＊ ＊＊＊-＊＊＊＊-＊＊＊＊"),
         ("手机 138 1234 5678", "手机 ＊＊＊ ＊＊＊＊ ＊＊＊＊"),  # not only the 138 the label points at
@@ -144,6 +144,8 @@ def test_mask_personal(text, masked):
         ("电话号码：0595-22345678", "电话号码：＊＊＊＊＊＊＊＊＊＊＊＊＊"),
         ("电话联系人：张三", "电话联系人：＊＊"),
         ("填报人联系方式：张三 13812345678", "填报人联系方式：＊＊ ＊＊＊＊＊＊＊＊＊＊＊"),
+        ("座机：22345678", "座机：＊＊＊＊＊＊＊＊"),  # a local number, without its area code
+        ("固话 2234567", "固话 ＊＊＊＊＊＊＊"),
     ],
 )
 def test_mask_personal_finds_each_kind_in_each_of_its_forms(text, masked):

@@ -36,7 +36,7 @@ _PATTERNS = (
 # Longer labels first: 手机号：138… masks the number, not the 号 after 手机. QQ is a label, not the start of
 # a domain name (qq.com).
 _LABEL = (
-    r"(?:填报人|填表人|报送人|联系人|联系方式|经办人|制表人|负责人|审核人|姓名|联系电话|电话号码|电话|手机号码?|手机"
+    r"(?:填报人|填表人|报送人|联系人|联系方式|经办人|制表人|负责人|审核人|姓名|联系电话|电话号码|电话|手机号码?|手机|座机|固话"
     r"|身份证号?码?|电子邮箱|邮箱|微信号?|[QqＱｑ]{2}(?![.A-Za-z])(?:邮箱|号码?)?)"
 )
 # A label followed at once by one of these says how someone was reached, not who: 电话通知各镇,
