@@ -171,13 +171,31 @@ def test_a_label_that_says_how_someone_was_reached_masks_nothing(text):
     assert mask_personal(text) == text.replace("zs@", "＊＊@")
 
 
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (
+            "第 2 行 「联系电话」 值“13812345678”：格式不对",
+            "第 2 行 「联系电话」 值“＊＊＊＊＊＊＊＊＊＊＊”：格式不对",
+        ),
+        ("表头「手机号」不是模板的列", "表头「手机号」不是模板的列"),  # not 手机 introducing 号
+        ("（填报人：张三）", "（填报人：＊＊）"),
+        ("姓名(张三)", "姓名(＊＊)"),
+        ("联系电话“13812345678”", "联系电话“＊＊＊＊＊＊＊＊＊＊＊”"),
+    ],
+)
+def test_brackets_and_quotes_around_a_label_or_its_word_are_kept(text, masked):
+    """A message quoting a header (「联系电话」) names no one after it; a name in brackets keeps them."""
+    assert mask_personal(text) == masked
+
+
 def test_mask_personal_skips_only_texts_its_substitutions_would_leave_alone():
     """On texts made of digits, separators, labels and words, mixed at random, the quick question before
     the substitutions changes no result."""
     from regreen.submissions.personal import _substitute
 
     pieces = [*"01358Xz+-：()@. ", "86", "填报人", "电话", "身份证号码", "邮箱", "镇", "亩", "2024-03", ".cn"]
-    pieces += ["QQ", "qq.com", "通知", "群", "手机号"]
+    pieces += ["QQ", "qq.com", "通知", "群", "手机号", *"「」（）“"]
     generator = random.Random(20261130)
     texts = ["".join(generator.choices(pieces, k=generator.randint(1, 24))) for _ in range(20_000)]
     changed = [text for text in texts if _substitute(text) != text]

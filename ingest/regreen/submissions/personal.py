@@ -44,8 +44,13 @@ _LABEL = (
 _HOW_REACHED = r"(?:通知|联系|沟通|告知|回复|确认|核实|催报|催办|汇报|群)"
 # The part of an e-mail address before its @ (the domain names the provider, not the person).
 _MAILBOX = re.compile(r"[A-Za-z0-9._%+-]+(?=@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
-# A label, then the name or number it introduces (up to the next space or separator).
-_LABELLED = re.compile(rf"({_LABEL}(?!{_HOW_REACHED})\s*[:：]?\s*)([^\s,，;；:：、/|]{{1,20}})")
+# A label, then the name or number it introduces, maybe in brackets or quotes, up to the next space,
+# separator or closing bracket or quote: a header quoted as 「手机号」 introduces nothing (the label taken
+# whole: not 手机 introducing 号), and 姓名（张三） keeps its brackets.
+_LABELLED = re.compile(
+    rf"((?>{_LABEL})(?!{_HOW_REACHED})\s*[:：]?\s*[「『“‘\"'(（【\[〔《<]?)"
+    rf"([^\s,，;；:：、/|」』”’\"')）】\]〕》>]{{1,20}})"
+)
 # What every pattern above needs: a label, an @, or three digits and four more with at most a space or
 # hyphen between them. Most texts (an issue's message, a note) have none of these, and one search says so
 # where the substitutions would each scan the text.
