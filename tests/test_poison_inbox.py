@@ -56,8 +56,11 @@ PERSONAL = [
     "13900001111",
     "0000 2222",
     "zhangsan",
+    "13700002222",  # in a file's name (NAMED)
 ]
 GBK_NAME = "张坂镇".encode("gbk") + b"-2024-03.csv"
+# A clerk who signs the file's name: shown and stored as 张坂镇-2024-03-月度进展-＊＊＊＊＊＊＊＊＊＊＊.csv.
+NAMED = "张坂镇-2024-03-月度进展-13700002222.csv"
 LONG_NAME = ("张坂镇" * 26).encode() + b".csv"  # 238 bytes: `.<name>.errors.txt.partial` would not fit
 
 
@@ -95,6 +98,7 @@ def plant_poison(inbox: Path, secret: Path) -> None:
         handle.write("月份,乡镇\n2024-03,张坂镇\n".encode())
     with open(raw + b"/" + LONG_NAME, "wb") as handle:
         handle.write(b"not a submission at all\n")
+    (inbox / NAMED).write_bytes(b"not a submission either\n")
     (inbox / ".张坂镇-\x1b[31m-hidden.csv").write_bytes(b"a,b\n")
     for entry in set(os.listdir(raw)) - already:
         os.utime(raw + b"/" + entry, (LONG_AGO, LONG_AGO))
@@ -144,7 +148,7 @@ def test_the_nightly_publishes_beside_every_poison_file(poisoned: Poisoned) -> N
     for name in left:
         assert f"{name}: left in the inbox, refused" in result.stderr
     [(received,)] = landing_rows(poisoned.data_dir, "select count(*) from raw.submission_receipts")
-    assert received == poisoned.sample_files + 6  # the readable poison files
+    assert received == poisoned.sample_files + 7  # the readable poison files
 
 
 def test_each_poison_file_has_a_receipt_and_a_reason(poisoned: Poisoned) -> None:
@@ -164,6 +168,9 @@ def test_each_poison_file_has_a_receipt_and_a_reason(poisoned: Poisoned) -> None
     assert by_name["张坂镇-2024-03-bomb.xlsx"] == {"sheet_too_large"}
     assert "\\xd5\\xc5\\xdb\\xe0\\xd5\\xf2-2024-03.csv" in by_name  # the GBK bytes, escaped
     assert LONG_NAME.decode() in by_name
+    assert (
+        "张坂镇-2024-03-月度进展-＊＊＊＊＊＊＊＊＊＊＊.csv" in by_name
+    )  # NAMED, its phone masked from the start
     assert ".张坂镇-\\x1b[31m-hidden.csv" in by_name  # hidden-looking, taken like any other
     assert "张坂镇-页脚.csv" in by_name
     assert "张坂镇-落款.csv" not in by_name  # its sign-off is no row: accepted, with a warning
@@ -278,10 +285,14 @@ def test_purge_removes_personal_data_but_keeps_checksums(poisoned: Poisoned, tmp
             "update raw.submission_issues set message_en = ? where code = 'month_invalid'",
             ["手机 ＊＊＊ 1234 5678"],
         )
-        # and as one from before 2026-12-01 left a QQ number whole
+        # and as one from before 2026-12-01 left a QQ number whole, and a phone in a file's name
         con.execute(
             "update raw.submission_issues set message_zh = ? where code = 'month_invalid'", ["QQ：55667788"]
         )
+        for table in ("raw.submission_files", "raw.submission_receipts"):
+            con.execute(
+                f"update {table} set original_name = ? where original_name like '%＊＊＊.csv'", [NAMED]
+            )
     result = regreen("purge", "--data-dir", copy.root, "--older-than", "0", timeout=300)
     assert result.returncode == 0, result.stderr
     for folder in (copy.archive, copy.quarantine):
@@ -311,6 +322,12 @@ def test_purge_removes_personal_data_but_keeps_checksums(poisoned: Poisoned, tmp
         copy, "select count(*) from raw.submission_issues where message_zh like '%55667788%'"
     )
     assert qq == 0
+    for table in ("raw.submission_files", "raw.submission_receipts"):
+        [(names,)] = landing_rows(
+            copy,
+            f"select list(original_name) from {table} where original_name like '张坂镇-2024-03-月度进展-%'",
+        )
+        assert names == ["张坂镇-2024-03-月度进展-＊＊＊＊＊＊＊＊＊＊＊.csv"]
     again = regreen("purge", "--data-dir", copy.root, "--older-than", "0", timeout=300)
     assert "已清除 0 个" in again.stdout
 

@@ -214,6 +214,14 @@ def test_names_are_escaped_losslessly_and_written_short():
     assert safe_name(".hidden.csv") == "_hidden.csv"
 
 
+def test_a_name_holding_personal_data_is_shown_masked_with_its_suffix():
+    assert display_name("张坂镇-2024-03-13812345678.csv") == "张坂镇-2024-03-＊＊＊＊＊＊＊＊＊＊＊.csv"
+    assert display_name("3月进展（填报人张三）.xlsx") == "3月进展（填报人＊＊）.xlsx"
+    assert display_name("填报人张三.xlsx") == "填报人＊＊.xlsx"  # not 填报人＊＊＊＊＊＊＊
+    assert safe_name("张坂镇-13812345678.csv") == "张坂镇-＊＊＊＊＊＊＊＊＊＊＊.csv"
+    assert display_name("张坂镇-2024-03-月度进展.csv") == "张坂镇-2024-03-月度进展.csv"
+
+
 def test_a_workbook_unpacking_past_the_limit_is_refused(files, reference):
     path = files.write("s.xlsx", files.rows_for_month())
     with zipfile.ZipFile(path) as archive:

@@ -541,8 +541,8 @@ def _landing_marks(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str, 
     file_id are in submission_files, compared here in full. Equal files, receipts and issues up to the
     marks, and as many rows up to the file mark on both sides, mean the landing zone holds the rows the
     warehouse was built from, plus rows of files it has not seen. The one writer that changes landing
-    rows in place, `regreen purge`, changes only the personal columns (never copied to the warehouse)
-    and issue texts (compared in full). A figure edited by hand inside landing.duckdb is not seen:
+    rows in place, `regreen purge`, changes only the personal columns (never copied to the warehouse),
+    issue texts and file names (compared in full). A figure edited by hand inside landing.duckdb is not seen:
     `regreen build --full` rebuilds from it (docs/operations.md §9)."""
     personal = set(PERSONAL_COLUMNS)
     marks = {}

@@ -17,7 +17,7 @@ create sequence if not exists raw.receipt_id_seq start 1;
 create table if not exists raw.submission_files (
     file_id integer primary key,      -- one per distinct content (sha256)
     sha256 varchar not null unique,
-    original_name varchar not null,   -- the name it had in the inbox
+    original_name varchar not null,   -- the name it had in the inbox, as displayed (names.py: masked)
     archived_path varchar not null,   -- relative to the data directory
     size_bytes bigint not null,
     submitted_at timestamp not null,  -- arrival: the file's modification time in the inbox

@@ -6,8 +6,9 @@ undecodable bytes as lone surrogates, which neither DuckDB nor a UTF-8 terminal 
 
 - `display_name` is the form regreen stores and prints: every byte that is not UTF-8 written as `\\xNN`,
   every control or invisible formatting character (a terminal escape, a right-to-left override) as
-  `\\xNN` / `\\uNNNN`, and a backslash as `\\\\`; nothing else changes, so the form is lossless and a
-  plain Chinese name stays as it is;
+  `\\xNN` / `\\uNNNN`, and a backslash as `\\\\`; and personal data in it masked as in an issue
+  (`mask_name`: a clerk who adds a phone number to the name, `…-13812345678.csv`, is not quoted in the
+  warehouse, the report or the logs). Nothing else changes: a plain Chinese name stays as it is;
 - `safe_name` is the form regreen uses for a file it writes itself (in quarantine/): the display form
   cut to NAME_BYTES bytes of UTF-8 (the suffix kept), so that it and `.<name>.errors.txt.partial` stay
   under the file system's 255 bytes.
@@ -16,6 +17,8 @@ undecodable bytes as lone surrogates, which neither DuckDB nor a UTF-8 terminal 
 from __future__ import annotations
 
 import unicodedata
+
+from regreen.submissions.personal import mask_personal
 
 NAME_BYTES = 120
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
@@ -29,20 +32,34 @@ def _escaped(char: str) -> str:
 
 
 def display_name(name: str) -> str:
-    """`name` (as os.listdir gives it) with undecodable bytes and invisible characters escaped."""
-    return "".join(
-        "\\\\" if char == "\\" else _escaped(char) if unicodedata.category(char) in _INVISIBLE else char
-        for char in name
+    """`name` (as os.listdir gives it) with undecodable bytes and invisible characters escaped, and
+    personal data masked (mask_name)."""
+    return mask_name(
+        "".join(
+            "\\\\" if char == "\\" else _escaped(char) if unicodedata.category(char) in _INVISIBLE else char
+            for char in name
+        )
     )
+
+
+def mask_name(shown: str) -> str:
+    """`shown` (a displayed name) with personal data in its stem masked (mask_personal), the suffix kept:
+    the word after a label would otherwise take it along."""
+    stem, suffix = _split_suffix(shown)
+    return (mask_personal(stem) or "") + suffix
+
+
+def _split_suffix(shown: str) -> tuple[str, str]:
+    """(stem, '.suffix'), the suffix '' when there is none of at most 10 characters."""
+    stem, dot, suffix = shown.rpartition(".")
+    if not dot or len(suffix) > 10:
+        return shown, ""
+    return stem, f".{suffix}"
 
 
 def safe_name(name: str) -> str:
     """A name regreen may write: the display form of `name`, at most NAME_BYTES bytes, suffix kept."""
-    shown = display_name(name)
-    stem, dot, suffix = shown.rpartition(".")
-    if not dot or len(suffix) > 10:
-        stem, suffix = shown, ""
-    suffix = f".{suffix}" if suffix else ""
+    stem, suffix = _split_suffix(display_name(name))
     budget = NAME_BYTES - len(suffix.encode())
     cut = stem.encode()[:budget].decode("utf-8", "ignore")
     if cut.startswith("."):  # a hidden-looking name is stored visibly

@@ -12,9 +12,9 @@ that reason is gone and the personal data goes; what stays is what the figures n
   `logs/purged.jsonl` (path, original and redacted sha256, size, when), so the checksum of what was
   received is never lost, and a second purge leaves a file already purged alone;
 - in `landing.duckdb`, the reporter and phone of rows from files received before the cutoff are set to
-  NULL, and any issue value or message stored unmasked (by a version of regreen before masking) is
-  masked, whatever its age: the next nightly then rebuilds the warehouse in full without it. Receipts,
-  file records and figures are not touched.
+  NULL, and any issue value or message, or file name, stored unmasked (by a version of regreen before
+  masking) is masked, whatever its age: the next nightly then rebuilds the warehouse in full without it.
+  Figures are not touched.
 
 Error reports (`*.errors.txt`) hold no personal data (their values are masked when written) and stay.
 """
@@ -38,7 +38,7 @@ from regreen.project import DataDir
 from regreen.submissions.columns import match_header
 from regreen.submissions.ingest import open_landing
 from regreen.submissions.landing import PERSONAL_COLUMNS, ensure_landing
-from regreen.submissions.names import display_name
+from regreen.submissions.names import display_name, mask_name
 from regreen.submissions.personal import mask_personal
 from regreen.submissions.reader import (
     HEADER_SEARCH_ROWS,
@@ -185,7 +185,7 @@ def purge(
 
 def _purge_landing(data_dir: DataDir, cutoff: float) -> int:
     """Set the personal columns of rows from files ingested before `cutoff` to NULL, and mask the issues
-    stored unmasked; rows changed."""
+    and file names stored unmasked; rows changed."""
     if not data_dir.landing.exists():
         return 0
     moment = datetime.fromtimestamp(cutoff, UTC).astimezone(CHINA_TZ).replace(tzinfo=None)
@@ -197,12 +197,21 @@ def _purge_landing(data_dir: DataDir, cutoff: float) -> int:
             f"where ({cleared}) and file_id in (select file_id from raw.submission_files where ingested_at < ?)",
             [moment],
         ).fetchone()
-        for column in ("value", "message_zh", "message_en"):
-            texts = [
-                t for (t,) in con.execute(f"select distinct {column} from raw.submission_issues").fetchall()
-            ]
-            masked = [(m, t) for t in texts if t and (m := mask_personal(t)) != t]
+        stored = [
+            *(
+                ("raw.submission_issues", column, mask_personal)
+                for column in ("value", "message_zh", "message_en")
+            ),
+            # a name as a regreen before 2026-12-01 stored it (names.py masks a name as it is taken now)
+            *(
+                (table, "original_name", mask_name)
+                for table in ("raw.submission_files", "raw.submission_receipts")
+            ),
+        ]
+        for table, column, mask in stored:
+            texts = [t for (t,) in con.execute(f"select distinct {column} from {table}").fetchall()]
+            masked = [(m, t) for t in texts if t and (m := mask(t)) != t]
             if masked:
-                con.executemany(f"update raw.submission_issues set {column} = ? where {column} = ?", masked)
+                con.executemany(f"update {table} set {column} = ? where {column} = ?", masked)
                 changed += len(masked)
     return changed
