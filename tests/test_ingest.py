@@ -516,6 +516,40 @@ def test_a_copy_taken_while_its_original_is_landing_is_a_duplicate(
     assert list(data_dir.inbox.iterdir()) == []
 
 
+def test_the_last_two_batches_share_the_files_left_evenly(
+    tmp_path: Path, reference: PlanReference, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the last batch may land after the last file is judged: one of a few files would leave the
+    batch before it still landing then, and the run would wait for both (see batch_limit)."""
+    monkeypatch.setattr(ingest_module, "BATCH_FILES", 4)
+    commit = ingest_module._Batch.commit
+    landed: list[int] = []
+
+    def counted_commit(self: Any, *args: Any) -> None:
+        landed.append(len(self.receipts))
+        commit(self, *args)
+
+    monkeypatch.setattr(ingest_module._Batch, "commit", counted_commit)
+    data_dir = DataDir(tmp_path).ensure()
+    for month in range(1, 10):
+        text = f"{HEADER}\n{line(f'2024-{month:02d}', str(20 + month))}\n"
+        drop(
+            data_dir.inbox,
+            f"东园镇-2024-{month:02d}.csv",
+            text,
+            datetime(2024, month + 1, 3, tzinfo=CHINA_TZ),
+        )
+    summary = ingest_inbox(data_dir, reference, TODAY)
+    assert [f.outcome for f in summary.files] == ["accepted"] * 9
+    assert landed == [4, 3, 2]  # not 4, 4 and 1
+    assert query(data_dir, "select count(*) from raw.submission_rows") == [(9,)]
+    assert list(data_dir.inbox.iterdir()) == []
+    # As the batches of the bench's 164 files at 100,000 rows open, with 50 files to a batch.
+    monkeypatch.setattr(ingest_module, "BATCH_FILES", 50)
+    assert [ingest_module.batch_limit(left) for left in (164, 114, 64, 32)] == [50, 50, 32, 50]
+    assert [ingest_module.batch_limit(left) for left in (101, 100, 51, 50, 1)] == [50, 50, 26, 50, 50]
+
+
 def test_a_landed_batch_is_in_the_database_file_not_only_its_log(
     tmp_path: Path, reference: PlanReference, monkeypatch: pytest.MonkeyPatch
 ) -> None:
