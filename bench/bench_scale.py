@@ -579,6 +579,12 @@ def render_exponents(table: dict[str, dict[str, float | None]]) -> str:
     return "\n".join(lines)
 
 
+def sizes_to_run(sizes: list[int], huge: bool) -> list[int]:
+    """Each size once, smallest first: each size's data directory is `<size>x`, and a size measured twice
+    would find its files received already (a nightly with nothing to do, after the whole first pass)."""
+    return sorted({*sizes, *([100] if huge else [])})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -596,7 +602,9 @@ def main() -> None:
         return
     if args.nights < 1:
         parser.error("--nights must be at least 1")
-    sizes = [*args.sizes, *([100] if args.huge else [])]
+    if min(args.sizes) < 1:
+        parser.error("--sizes must be at least 1")
+    sizes = sizes_to_run(args.sizes, args.huge)
     with scratch_root("regreen-bench-scale-", keep=args.keep) as root:
         results = [measure(root, size, args.nights) for size in sizes]
     print(render(results))

@@ -1,5 +1,6 @@
 """The scale bench's exponents (k in cost ∝ size^k) from measured figures: each cost against the size it
-is in proportion to, a stage one size did not run left unmeasured, and the smallest-to-largest pair."""
+is in proportion to, a stage one size did not run left unmeasured, and the smallest-to-largest pair; and
+the sizes it measures."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from regreen.project import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "bench"))
 from bench_nightly import Measured, scaling_exponent  # noqa: E402
-from bench_scale import Bracket, SizeResult, exponents, render_exponents  # noqa: E402
+from bench_scale import Bracket, SizeResult, exponents, render_exponents, sizes_to_run  # noqa: E402
 
 
 def test_a_quadratic_cost_has_exponent_two_and_a_fixed_one_zero() -> None:
@@ -71,3 +72,11 @@ def test_one_size_has_no_exponents() -> None:
     only = _size(1, 40_000, 10_000, {"ingest": 1.0}, 20.0)
     assert exponents([only]) == {}
     assert render_exponents({}) == ""
+
+
+def test_each_size_is_measured_once_smallest_first() -> None:
+    # `--sizes 1 10 100 --huge` measured 100× twice in one data directory: the second full night found
+    # every file received already, published nothing, and the bench stopped on a traceback.
+    assert sizes_to_run([1, 10, 100], huge=True) == [1, 10, 100]
+    assert sizes_to_run([10, 1], huge=False) == [1, 10]
+    assert sizes_to_run([1, 10], huge=True) == [1, 10, 100]
