@@ -525,7 +525,7 @@ class _Batch:
     """Files taken from the inbox but not landed yet; `commit` lands them in one transaction and only
     then removes them from the inbox."""
 
-    def __init__(self, files_limit: int = BATCH_FILES) -> None:
+    def __init__(self, files_limit: int) -> None:
         self.files_limit = files_limit  # see batch_limit
         self.new: dict[str, _NewFile] = {}  # by sha256
         self.receipts: list[tuple[_Arrival, FileOutcome]] = []  # in order of arrival
@@ -681,8 +681,9 @@ class _Run:
         self.data_dir = data_dir
         self.settings = settings
         self.run_id = run_id
-        self.left = listed  # files listed in the inbox and not taken yet
-        self.batch = _Batch(batch_limit(self.left))
+        self.listed = listed  # files listed in the inbox; each one taken has its place in `outcomes`
+        self.outcomes: list[FileOutcome | None] = []  # of every file taken, in order (see take)
+        self.batch = self._open_batch()
         # The batch before it, landing on a thread of its own while this one is read and judged: DuckDB's
         # insert, commit and the syncs before it wait on the disk and on DuckDB's own threads, not on
         # Python. At most one batch lands at a time, in order.
@@ -708,7 +709,6 @@ class _Run:
         self.judge = Judge(
             reference, today, history, settings.tolerance, settings.limits, settings.max_issues
         )
-        self.outcomes: list[FileOutcome | None] = []  # of every file taken, in order (see take)
         self._waiting: list[tuple[_Arrival, Path]] = []  # archived, to be judged together
         self._waiting_rows = 0  # at most
         self._slots: dict[str, int] = {}  # a waiting file's place in `outcomes`, by sha256
@@ -718,7 +718,6 @@ class _Run:
         it is judged (judge_waiting)."""
         slot = len(self.outcomes)
         self.outcomes.append(None)
-        self.left -= 1
         outcome = self._take(path, before, slot)
         if outcome is not None:
             self.outcomes[slot] = outcome
@@ -806,9 +805,13 @@ class _Run:
     def finish_batch(self) -> None:
         """Hand the open batch to the landing thread, once the batch before it has landed."""
         self.wait_landed()
-        batch, self.batch = self.batch, _Batch(batch_limit(self.left))
+        batch, self.batch = self.batch, self._open_batch()
         landed = self._lander.submit(batch.commit, self.con, self.known, self.data_dir, self.run_id)
         self._landing = (batch, landed)
+
+    def _open_batch(self) -> _Batch:
+        """A new batch, sized for the files listed and not taken yet (batch_limit)."""
+        return _Batch(batch_limit(self.listed - len(self.outcomes)))
 
     def wait_landed(self) -> None:
         """Wait for the batch being landed, if any; its error, if it failed, is raised here."""
