@@ -684,9 +684,11 @@ class _Run:
         self.listed = listed  # files listed in the inbox; each one taken has its place in `outcomes`
         self.outcomes: list[FileOutcome | None] = []  # of every file taken, in order (see take)
         self.batch = self._open_batch()
-        # The batch before it, landing on a thread of its own while this one is read and judged: DuckDB's
-        # insert, commit and the syncs before it wait on the disk and on DuckDB's own threads, not on
-        # Python. At most one batch lands at a time, in order.
+        # The batch before it, landing on a thread of its own while this one is read and judged: the syncs
+        # and the commit's checkpoint wait on the disk and on DuckDB's own threads, not on Python. Its
+        # inserts wait for the interpreter's lock (DuckDB reads a frame's columns holding it), yet doing them
+        # on the judging thread instead gained nothing (docs/benchmarks.md, the twenty-first pass). At most
+        # one batch lands at a time, in order.
         self._lander = ThreadPoolExecutor(1, thread_name_prefix="regreen-landing")
         self._landing: tuple[_Batch, Future[None]] | None = None
         # Content already landed (sha256 → file_id), and every arrival already receipted: a crash after
