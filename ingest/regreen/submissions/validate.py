@@ -1918,7 +1918,11 @@ def validate_file(
 # other. A pass costs ~700 rows' worth whatever its rows (~40 numpy and pandas calls), so only files of few
 # rows gain by it: a pass takes at most TOGETHER_ROWS rows, where what it saves is under a tenth of its
 # cost, and larger files are judged as they come (a pass that parts judges its files again, one by one).
-TOGETHER = 16
+# The rows bound a pass; the files bound only what a pass that parts costs again. At 16 files, the scale
+# bench's 1× files (~280 rows) made passes of ~3,600 rows, its 10× files passes of ~6,400: the small files
+# paid for a pass twice as often a row (12 passes for 43,620 rows; 6 at 50, as many as an ingest's batch
+# holds; docs/benchmarks.md, the twenty-third pass).
+TOGETHER = 50
 TOGETHER_ROWS = 10_000
 
 
