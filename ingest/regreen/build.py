@@ -29,13 +29,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
 from regreen.config import SETTINGS
 from regreen.dbt import WORKING_NAME, DbtNodeResult, DbtProcess, DbtRun, hash_files, project_files
-from regreen.errors import RegreenError
 from regreen.log import logger
 from regreen.memory import limit_connection, memory_limit_of
 from regreen.patches.register import load_patches, patches_dir, read_register, register_inputs
@@ -159,12 +157,31 @@ def inputs_fingerprint(
     return digest.hexdigest()
 
 
-def build_fingerprint(
-    plan: Plan, data_dir: DataDir, variables: Mapping[str, object] | None, storage_version: str
-) -> str:
-    """`inputs_fingerprint` of a build of `plan` in `data_dir` now (its patch register and contract)."""
+@dataclass(frozen=True)
+class BuildInputs:
+    """What a build of a plan in a data directory is built from (`inputs_fingerprint`), and the published
+    warehouse's run when that was built from the same inputs: the base of an incremental build."""
+
+    fingerprint: str
+    base_run: str | None
+
+
+def build_inputs(
+    plan: Plan,
+    data_dir: DataDir,
+    variables: Mapping[str, object] | None,
+    storage_version: str,
+    full: bool = False,
+) -> BuildInputs:
+    """The `BuildInputs` of a build of `plan` in `data_dir` now (its patch register and contract); a `full`
+    build has no base, and the published warehouse is not read.
+
+    Raises PlanContractError without the notice's figure contract, and duckdb.Error when the published
+    warehouse cannot be read (another program holds it read-write)."""
     register = register_inputs(patches_dir(data_dir))
-    return inputs_fingerprint(plan, variables, storage_version, register, plan_contract(plan, data_dir).path)
+    contract = plan_contract(plan, data_dir).path
+    fingerprint = inputs_fingerprint(plan, variables, storage_version, register, contract)
+    return BuildInputs(fingerprint, None if full else _incremental_base(data_dir, fingerprint))
 
 
 class PreparedCopy:
@@ -172,7 +189,7 @@ class PreparedCopy:
     run ingests (`prepare_copy`), and taken by `stage_build` as its working database.
 
     The published warehouse does not change under the nightly's lock, and whether the build can be
-    incremental on it (the inputs' fingerprint, `_incremental_base`) is known once the notice is parsed:
+    incremental on it (`build_inputs`) is known once the notice is parsed:
     only the landing zone's continuation is checked after the ingest. A copy that is not taken (the
     build turns out full, nothing new, the run fails) is removed by `discard`; one cut short by a kill
     is the working database, which the next run's sweep removes."""
@@ -216,23 +233,16 @@ class PreparedCopy:
         self.working.unlink(missing_ok=True)
 
 
-def prepare_copy(plan: Plan, data_dir: DataDir, dbt: DbtProcess, storage_version: str) -> PreparedCopy | None:
-    """Start copying the published warehouse into the working database (`dbt.database`) when a build of
-    `plan` with `dbt`'s vars could be incremental on it; None when it could not.
+def prepare_copy(data_dir: DataDir, dbt: DbtProcess, inputs: BuildInputs) -> PreparedCopy | None:
+    """Start copying the published warehouse into the working database (`dbt.database`) when a build
+    from `inputs` (`build_inputs` with `dbt`'s vars) could be incremental on it; None when it could not.
 
     Called under the nightly's lock, after the sweep, before the ingest; the caller discards the copy
     when the build does not take it."""
-    try:
-        fingerprint = build_fingerprint(plan, data_dir, dbt.variables, storage_version)
-        base_run = _incremental_base(data_dir, fingerprint)
-    except (RegreenError, duckdb.Error):
-        # No figure contract, a warehouse another program holds read-write: the ingest runs all the
-        # same, and the build says what is wrong when it comes to it.
+    if inputs.base_run is None:
         return None
-    if base_run is None:
-        return None
-    logger.info("copying the published warehouse (run %s) beside the ingest", base_run)
-    return PreparedCopy(data_dir.warehouse, dbt.database, base_run)
+    logger.info("copying the published warehouse (run %s) beside the ingest", inputs.base_run)
+    return PreparedCopy(data_dir.warehouse, dbt.database, inputs.base_run)
 
 
 def plan_contract(plan: Plan, data_dir: DataDir) -> PlanContract:
@@ -254,6 +264,7 @@ def stage_build(
     beside_suites: Callable[[duckdb.DuckDBPyConnection], object] | None = None,
     suite_memory_limit: str = SETTINGS["quality"]["suite_memory_limit"].default,
     prepared: PreparedCopy | None = None,
+    inputs: BuildInputs | None = None,
 ) -> StagedBuild:
     """Build `plan` and the landing zone into the working database with `dbt` (from `start_dbt`; the
     caller ends it), incrementally when the published warehouse allows it and `full` is not asked for
@@ -286,13 +297,16 @@ def stage_build(
 
     `prepared` (from `prepare_copy`) is the copy of the published warehouse made while the run ingested:
     an incremental build on that warehouse starts from it, and a full build removes it first.
+
+    `inputs` are the build's inputs as `build_inputs` found them for this run with `dbt`'s vars (the
+    nightly finds them once, before its ingest); None finds them here.
     """
     working = dbt.database
     # Without the notice's figure contract nothing is built.
     contract = plan_contract(plan, data_dir)
     register = patches_dir(data_dir)
-    fingerprint = build_fingerprint(plan, data_dir, dbt.variables, storage_version)
-    base_run = None if full else _incremental_base(data_dir, fingerprint)
+    inputs = inputs or build_inputs(plan, data_dir, dbt.variables, storage_version, full)
+    base_run = None if full else inputs.base_run
     if prepared is not None and prepared.base_run != base_run:
         prepared.discard()
         prepared = None
@@ -372,7 +386,7 @@ def stage_build(
         con.execute(BUILD_DDL)
         con.execute(
             "insert into meta.build values (?, ?, ?, ?, ?, current_timestamp at time zone 'UTC', ?)",
-            [run_id, mode, base_run, fingerprint, dbt_run.relations_built, reference],
+            [run_id, mode, base_run, inputs.fingerprint, dbt_run.relations_built, reference],
         )
         con.execute("checkpoint")
     summary = BuildSummary(run_id, dbt_run.relations_built, mode, base_run, checks, dbt_run.peak_mb)
@@ -602,13 +616,11 @@ def note_night_keys(con: duckdb.DuckDBPyConnection, rows_mark: int) -> None:
     )
 
 
-def nothing_new(
-    plan: Plan, data_dir: DataDir, variables: Mapping[str, Any] | None, storage_version: str
-) -> str | None:
+def nothing_new(data_dir: DataDir, inputs: BuildInputs) -> str | None:
     """The published warehouse's run when a build now would give the same warehouse again: it was built
-    from the same inputs (`inputs_fingerprint`: notice, storage format, patch register, models, suites,
-    code, versions) and the landing zone holds no row it does not. None when there is something to build."""
-    base_run = _incremental_base(data_dir, build_fingerprint(plan, data_dir, variables, storage_version))
+    from the same `inputs` (`build_inputs`: notice, storage format, patch register, models, suites, code,
+    versions) and the landing zone holds no row it does not. None when there is something to build."""
+    base_run = inputs.base_run
     if base_run is None:
         return None
     con = duckdb.connect()
